@@ -1,0 +1,1 @@
+//! Async RTMP client (publish and play) over the sans-IO weir-rtmp crate.

@@ -1,0 +1,1 @@
+//! Sans-IO RTMP: handshake, chunk stream codec, messages, server and client sessions.

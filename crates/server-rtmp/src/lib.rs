@@ -1,0 +1,1 @@
+//! RTMP listener: drives weir-rtmp sessions over tokio sockets and talks to the hub.
