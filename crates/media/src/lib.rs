@@ -11,8 +11,10 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod key;
+mod time;
 
 pub use key::{StreamKey, StreamKeyError};
+pub use time::Unwrapper;
 
 use bytes::Bytes;
 
