@@ -1,1 +1,13 @@
 //! Sans-IO RTMP: handshake, chunk stream codec, messages, server and client sessions.
+//!
+//! Nothing here opens sockets, reads clocks or draws random numbers: callers
+//! feed received bytes in, take bytes to send out, and pass time and
+//! randomness explicitly. That keeps every state machine testable byte by
+//! byte and fuzzable.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod chunk;
+pub mod error;
+pub mod handshake;
+// Message, session and URL modules are declared below by their owner.

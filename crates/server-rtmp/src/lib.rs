@@ -1,1 +1,130 @@
-//! RTMP listener: drives weir-rtmp sessions over tokio sockets and talks to the hub.
+//! The RTMP adapter: accepts TCP connections, drives a sans-IO
+//! [`weir_rtmp::server::ServerSession`] for each, and connects publishers and
+//! players to the [`weir_hub::Hub`].
+//!
+//! Players never get per-player muxing: one [`muxer::RtmpMuxer`] per stream
+//! (a hub subscriber run by [`weir_hub::Egress`]) chunks each message once,
+//! and every player's connection writes those same bytes with vectored
+//! writes, draining whatever is queued each time it wakes.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod conn;
+mod muxer;
+mod play;
+mod publish;
+mod write;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+use weir_hub::{ChannelConfig, Egress, Hub};
+
+pub use muxer::{Muxed, RtmpMuxer};
+
+/// RTMP adapter settings (the app maps its config file onto this).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Outgoing chunk size for every player; also used by the shared muxer.
+    pub chunk_size: u32,
+    /// How long a player of a stream that is not live waits for a publisher.
+    pub play_wait: Duration,
+    /// Handshake deadline.
+    pub handshake_timeout: Duration,
+    /// Close publishers and idle clients that send nothing for this long.
+    pub idle_timeout: Duration,
+    /// Drop a player whose socket accepts nothing for this long.
+    pub player_write_timeout: Duration,
+    /// Largest RTMP message accepted from a peer.
+    pub max_message_len: u32,
+    /// Most chunk streams with a partial message at once.
+    pub max_chunk_streams: usize,
+    /// Most simultaneous connections.
+    pub max_connections: usize,
+    /// Queue and GOP cache settings of the per-stream muxer channels.
+    pub channel: ChannelConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            chunk_size: 4096,
+            play_wait: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            player_write_timeout: Duration::from_secs(15),
+            max_message_len: 32 << 20,
+            max_chunk_streams: 64,
+            max_connections: 10_000,
+            channel: ChannelConfig::default(),
+        }
+    }
+}
+
+/// State shared by every connection of one listener.
+struct Shared {
+    hub: Hub,
+    egress: Egress<RtmpMuxer>,
+    config: Config,
+    shutdown: CancellationToken,
+    started: Instant,
+}
+
+/// An RTMP server bound to one hub.
+pub struct RtmpServer {
+    shared: Arc<Shared>,
+}
+
+impl RtmpServer {
+    /// Builds a server; `shutdown` stops the accept loop and every
+    /// connection.
+    pub fn new(hub: Hub, config: Config, shutdown: CancellationToken) -> Self {
+        let chunk_size = config.chunk_size;
+        let egress = Egress::new(hub.clone(), config.channel.clone(), move |_key| {
+            RtmpMuxer::new(chunk_size)
+        });
+        RtmpServer {
+            shared: Arc::new(Shared {
+                hub,
+                egress,
+                config,
+                shutdown,
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    /// Accepts connections until shutdown. Each connection runs in its own
+    /// task; an error on one never affects the others.
+    pub async fn run(self, listener: TcpListener) -> std::io::Result<()> {
+        let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
+        loop {
+            let (socket, peer) = tokio::select! {
+                _ = self.shared.shutdown.cancelled() => return Ok(()),
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        warn!(error = %e, "rtmp accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                debug!(%peer, "rtmp connection refused: max_connections reached");
+                continue;
+            };
+            let _ = socket.set_nodelay(true);
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                conn::serve(socket, peer, shared).await;
+                drop(permit);
+            });
+        }
+    }
+}

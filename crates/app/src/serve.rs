@@ -1,0 +1,94 @@
+//! `weir serve`: builds the hub, starts the adapters, waits for a signal.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use weir_hub::{ChannelConfig, Hub, HubConfig};
+
+use crate::cli::ServeArgs;
+use crate::config::{secs, Config};
+
+/// Runs the server until SIGINT/SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let cfg = Config::from_args(&args)?;
+    let shutdown = CancellationToken::new();
+
+    let channel = ChannelConfig {
+        capacity: cfg.hub.queue_entries,
+        gop_max_bytes: cfg.hub.gop_max_bytes,
+        ..ChannelConfig::default()
+    };
+    let hub = Hub::new(HubConfig {
+        takeover: cfg.rtmp.takeover,
+        channel: channel.clone(),
+    });
+
+    let rtmp_listener = TcpListener::bind(cfg.server.rtmp_listen)
+        .await
+        .with_context(|| format!("binding RTMP listener on {}", cfg.server.rtmp_listen))?;
+    info!(
+        addr = %rtmp_listener.local_addr()?,
+        takeover = cfg.rtmp.takeover,
+        "rtmp listening"
+    );
+    let rtmp = weir_server_rtmp::RtmpServer::new(
+        hub.clone(),
+        rtmp_config(&cfg, channel),
+        shutdown.clone(),
+    );
+    let rtmp_task = tokio::spawn(rtmp.run(rtmp_listener));
+
+    wait_for_signal().await;
+    info!("shutting down");
+    shutdown.cancel();
+    // Connections notice the token and close; give them a moment to say goodbye.
+    match tokio::time::timeout(Duration::from_secs(5), rtmp_task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => warn!(error = %e, "rtmp server ended with an error"),
+        Ok(Err(e)) => warn!(error = %e, "rtmp server task failed"),
+        Err(_) => warn!("rtmp server did not stop within 5 s"),
+    }
+    info!("bye");
+    Ok(())
+}
+
+fn rtmp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtmp::Config {
+    let r = &cfg.rtmp;
+    weir_server_rtmp::Config {
+        chunk_size: r.chunk_size,
+        play_wait: secs(r.play_wait_secs),
+        handshake_timeout: secs(r.handshake_timeout_secs),
+        idle_timeout: secs(r.idle_timeout_secs),
+        player_write_timeout: secs(r.player_write_timeout_secs),
+        max_message_len: r.max_message_len,
+        max_chunk_streams: r.max_chunk_streams,
+        max_connections: r.max_connections,
+        channel,
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,51 @@
+//! `weir publish` and `weir play`: RTMP clients on weir's own stack.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tracing::info;
+use weir_rtmp_client::{flv, Options};
+
+use crate::cli::{PlayArgs, PublishArgs};
+
+/// Publishes an FLV file, paced by its timestamps.
+pub async fn publish(args: PublishArgs) -> anyhow::Result<()> {
+    let opts = Options {
+        digest_handshake: args.digest_handshake,
+        ..Options::default()
+    };
+    let stats = flv::publish_file(&args.file, &args.url, args.looping, &opts)
+        .await
+        .with_context(|| format!("publishing {} to {}", args.file.display(), args.url))?;
+    info!(tags = stats.tags, bytes = stats.bytes, loops = stats.loops, "publish done");
+    Ok(())
+}
+
+/// Plays a stream into an FLV file (or stdout).
+pub async fn play(args: PlayArgs) -> anyhow::Result<()> {
+    let opts = Options {
+        digest_handshake: args.digest_handshake,
+        ..Options::default()
+    };
+    let duration = args.duration.map(Duration::from_secs_f64);
+    let stats = if args.output.as_os_str() == "-" {
+        let mut out = tokio::io::stdout();
+        flv::play_to(&args.url, &mut out, duration, &opts).await
+    } else {
+        let mut out = tokio::io::BufWriter::new(
+            tokio::fs::File::create(&args.output)
+                .await
+                .with_context(|| format!("creating {}", args.output.display()))?,
+        );
+        flv::play_to(&args.url, &mut out, duration, &opts).await
+    }
+    .with_context(|| format!("playing {}", args.url))?;
+    info!(
+        video = stats.video,
+        audio = stats.audio,
+        data = stats.data,
+        bytes = stats.bytes,
+        "play done"
+    );
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The crate's single error type.
+
+use thiserror::Error;
+
+/// Everything that can go wrong reading FLV data or the codec structures it
+/// carries.
+///
+/// Stream-level variants carry the absolute byte offset in the stream fed to
+/// the [`Demuxer`](crate::Demuxer), so a broken file or connection can be
+/// diagnosed with a hex dump; body-level variants carry the offset inside the
+/// tag body or codec structure, because a body arrives detached from its
+/// stream (e.g. as an RTMP message).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FlvError {
+    /// The stream does not start with `"FLV"`.
+    #[error("not an FLV stream: bad signature at byte {offset}")]
+    Signature {
+        /// Stream offset of the header.
+        offset: u64,
+    },
+    /// The file header names a version other than 1, the only one defined.
+    #[error("unsupported FLV version {version} at byte {offset}")]
+    Version {
+        /// The version byte found.
+        version: u8,
+        /// Stream offset of the version byte.
+        offset: u64,
+    },
+    /// The header's DataOffset is smaller than the header itself.
+    #[error("FLV header size {size} is smaller than 9 bytes, at byte {offset}")]
+    HeaderSize {
+        /// The DataOffset field.
+        size: u32,
+        /// Stream offset of the field.
+        offset: u64,
+    },
+    /// A tag type other than audio (8), video (9) or script (18); also what
+    /// a desynchronised or encrypted (filter bit set) stream looks like.
+    #[error("tag at byte {offset}: unknown tag type {tag_type:#04x}")]
+    TagType {
+        /// The tag type byte found.
+        tag_type: u8,
+        /// Stream offset of the tag.
+        offset: u64,
+    },
+    /// A tag announces a body larger than the configured limit.
+    #[error("tag at byte {offset}: body of {size} bytes exceeds the {max}-byte limit")]
+    TagTooLarge {
+        /// The announced body size.
+        size: u32,
+        /// The configured limit.
+        max: u32,
+        /// Stream offset of the tag.
+        offset: u64,
+    },
+    /// The input ended inside a header or tag.
+    #[error("stream ends inside {what} at byte {offset} ({missing} more bytes needed)")]
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+        /// Stream offset where it started.
+        offset: u64,
+        /// How many more bytes it needed.
+        missing: u64,
+    },
+    /// A tag body or codec structure is shorter than its fields require.
+    #[error("{what}: needs {needed} bytes at offset {offset}, only {len} available")]
+    Short {
+        /// The structure being read.
+        what: &'static str,
+        /// Offset inside the structure where the read started.
+        offset: usize,
+        /// Bytes the read needed.
+        needed: usize,
+        /// Bytes the structure has.
+        len: usize,
+    },
+    /// A field holds a value the format does not allow.
+    #[error("{what} at offset {offset}: invalid value {value}")]
+    Invalid {
+        /// The field.
+        what: &'static str,
+        /// Offset of the field inside its structure (bits for bitstreams).
+        offset: usize,
+        /// The value found.
+        value: u64,
+    },
+}

@@ -1,0 +1,322 @@
+//! One RTMP connection: socket IO around a sans-IO `ServerSession`.
+//!
+//! The loop is the one every weir adapter follows: read bytes → hand them
+//! to the session → act on its events → write what it queued. A player
+//! additionally drains its egress receiver and writes shared chunk bytes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use rand::RngCore;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tracing::{debug, info, warn};
+use weir_hub::{ClientHandle, ClientInfo, Receiver, Role};
+use weir_media::StreamKey;
+use weir_rtmp::chunk::DecoderLimits;
+use weir_rtmp::server::{ServerConfig, ServerEvent, ServerOutput, ServerSession};
+
+use crate::muxer::Muxed;
+use crate::play::Player;
+use crate::publish::Publishing;
+use crate::write::write_all_vectored;
+use crate::Shared;
+
+/// Why a connection ended, for the close log line.
+#[derive(Debug)]
+pub(crate) enum End {
+    PeerClosed,
+    Shutdown,
+    Kicked,
+    TakenOver,
+    Timeout(&'static str),
+    Protocol(String),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for End {
+    fn from(e: std::io::Error) -> Self {
+        End::Io(e)
+    }
+}
+
+/// What the connection is doing with its stream.
+pub(crate) enum Mode {
+    Idle,
+    Publishing(Publishing),
+    Playing(Player),
+}
+
+pub(crate) struct Conn {
+    pub(crate) socket: TcpStream,
+    pub(crate) peer: SocketAddr,
+    pub(crate) session: ServerSession,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) client: ClientHandle,
+    pub(crate) app: Option<String>,
+    pub(crate) mode: Mode,
+    pub(crate) handshake_done: bool,
+    /// Session output waiting to be written, in order.
+    pub(crate) out: Vec<Bytes>,
+}
+
+/// Serves one connection to its end and logs how it went.
+pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let client = shared.hub.clients().register(ClientInfo {
+        protocol: "rtmp",
+        addr: peer,
+        role: None,
+    });
+    let started = Instant::now();
+    let id = client.id();
+    debug!(id, %peer, "rtmp connect");
+
+    let mut random = [0u8; 1536];
+    rand::thread_rng().fill_bytes(&mut random);
+    let cfg = &shared.config;
+    let session = ServerSession::new(
+        ServerConfig {
+            chunk_size: cfg.chunk_size,
+            limits: DecoderLimits {
+                max_message_len: cfg.max_message_len,
+                max_chunk_streams: cfg.max_chunk_streams,
+            },
+            ..ServerConfig::default()
+        },
+        &random,
+        shared.started.elapsed().as_millis() as u32,
+    );
+    let mut conn = Conn {
+        socket,
+        peer,
+        session,
+        shared: shared.clone(),
+        client,
+        app: None,
+        mode: Mode::Idle,
+        handshake_done: false,
+        out: Vec::new(),
+    };
+    let end = conn.run().await;
+    let stats = conn.client.snapshot();
+    let key = conn.stream_key().map(|k| k.to_string()).unwrap_or_default();
+    let secs = started.elapsed().as_secs_f64();
+    match &end {
+        End::Protocol(e) => warn!(id, %peer, stream = %key, error = %e, "rtmp protocol error"),
+        End::Io(e) => debug!(id, %peer, error = %e, "rtmp io error"),
+        _ => {}
+    }
+    if conn.handshake_done {
+        info!(
+            id,
+            %peer,
+            stream = %key,
+            bytes_in = stats.bytes_in,
+            bytes_out = stats.bytes_out,
+            dropped = stats.dropped,
+            duration_s = format_args!("{secs:.1}"),
+            reason = ?end,
+            "rtmp close"
+        );
+    } else {
+        debug!(id, %peer, reason = ?end, "rtmp closed before handshake");
+    }
+    conn.finish();
+}
+
+impl Conn {
+    async fn run(&mut self) -> End {
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        let mut batch: Vec<Muxed> = Vec::with_capacity(256);
+        let cfg = self.shared.config.clone();
+        let handshake_deadline = tokio::time::Instant::now() + cfg.handshake_timeout;
+        loop {
+            if let Err(end) = self.flush().await {
+                return end;
+            }
+            let idle_deadline = tokio::time::Instant::now() + cfg.idle_timeout;
+            let deadline = if self.handshake_done {
+                idle_deadline
+            } else {
+                handshake_deadline
+            };
+            let playing = matches!(self.mode, Mode::Playing(_));
+            let play_wait = match &self.mode {
+                Mode::Playing(p) => p.wait_deadline(),
+                _ => None,
+            };
+            // Each arm only produces a value; state changes happen below,
+            // where `self` is not borrowed by the other arms.
+            let step = tokio::select! {
+                biased;
+                _ = self.shared.shutdown.cancelled() => Step::End(End::Shutdown),
+                _ = self.client.kicked() => Step::End(End::Kicked),
+                _ = publisher_closed(&self.mode) => Step::End(End::TakenOver),
+                r = self.socket.read_buf(&mut buf) => match r {
+                    Ok(0) => Step::End(End::PeerClosed),
+                    Ok(n) => Step::Input(n),
+                    Err(e) => Step::End(End::Io(e)),
+                },
+                r = recv_player(&mut self.mode, &mut batch) => match r {
+                    Ok(()) => Step::Play,
+                    Err(_) => Step::End(End::PeerClosed),
+                },
+                _ = sleep_until(play_wait) => Step::PlayWaitExpired,
+                _ = tokio::time::sleep_until(deadline), if !playing || !self.handshake_done => {
+                    Step::End(End::Timeout(if self.handshake_done { "idle" } else { "handshake" }))
+                }
+            };
+            let result = match step {
+                Step::End(end) => return end,
+                Step::Input(n) => {
+                    self.client.add_in(n as u64);
+                    let r = self.session.handle_input(&buf);
+                    buf.clear();
+                    match r {
+                        Ok(()) => self.drain_session(),
+                        Err(e) => Err(End::Protocol(e.to_string())),
+                    }
+                }
+                Step::Play => self.play_batch(&mut batch).await,
+                Step::PlayWaitExpired => self.play_wait_expired(),
+            };
+            if let Err(end) = result {
+                // Say goodbye (e.g. an error status) before closing.
+                let _ = self.flush().await;
+                return end;
+            }
+        }
+    }
+
+    /// Acts on every event the session has queued.
+    pub(crate) fn drain_session(&mut self) -> Result<(), End> {
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                ServerOutput::Transmit(bytes) => self.out.push(bytes),
+                ServerOutput::Event(ev) => self.on_event(ev)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes queued session output.
+    pub(crate) async fn flush(&mut self) -> Result<(), End> {
+        self.drain_session()?;
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let timeout = self.shared.config.player_write_timeout;
+        match tokio::time::timeout(timeout, write_all_vectored(&mut self.socket, &mut self.out)).await
+        {
+            Ok(Ok(n)) => {
+                self.client.add_out(n);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(End::Io(e)),
+            Err(_) => Err(End::Timeout("write")),
+        }
+    }
+
+    fn on_event(&mut self, ev: ServerEvent) -> Result<(), End> {
+        match ev {
+            ServerEvent::HandshakeDone { complex } => {
+                self.handshake_done = true;
+                debug!(id = self.client.id(), peer = %self.peer, complex, "rtmp handshake done");
+            }
+            ServerEvent::Connect { app, tc_url, .. } => {
+                info!(
+                    id = self.client.id(),
+                    peer = %self.peer,
+                    app = %app,
+                    tc_url = tc_url.as_deref().unwrap_or(""),
+                    "rtmp connect"
+                );
+                self.app = Some(app);
+            }
+            ServerEvent::Publish {
+                stream_id, name, ..
+            } => self.start_publish(stream_id, &name),
+            ServerEvent::Media {
+                type_id,
+                timestamp,
+                payload,
+                ..
+            } => self.on_media(type_id, timestamp, payload)?,
+            ServerEvent::Metadata {
+                timestamp, payload, ..
+            } => self.on_media(18, timestamp, payload)?,
+            ServerEvent::Unpublish { .. } => self.stop_publish(),
+            ServerEvent::Play {
+                stream_id, name, ..
+            } => self.start_play(stream_id, &name),
+            ServerEvent::StopPlay { .. } => self.stop_play(),
+            ServerEvent::Pause { paused, .. } => self.pause(paused),
+            ServerEvent::ReceiveAudio { enabled, .. } => self.set_receive(true, enabled),
+            ServerEvent::ReceiveVideo { enabled, .. } => self.set_receive(false, enabled),
+        }
+        Ok(())
+    }
+
+    /// Builds the stream key from the connected app and a stream name.
+    pub(crate) fn key_for(&self, name: &str) -> Option<StreamKey> {
+        StreamKey::new(self.app.as_deref()?, name).ok()
+    }
+
+    fn stream_key(&self) -> Option<&StreamKey> {
+        match &self.mode {
+            Mode::Idle => None,
+            Mode::Publishing(p) => Some(p.key()),
+            Mode::Playing(p) => Some(p.key()),
+        }
+    }
+
+    /// Releases the stream role (publisher or player) at the end.
+    fn finish(&mut self) {
+        self.stop_publish();
+        self.stop_play();
+    }
+
+    pub(crate) fn set_role(&self, key: &StreamKey, role: Role) {
+        self.client.set_stream(key.clone(), role);
+    }
+}
+
+enum Step {
+    End(End),
+    Input(usize),
+    Play,
+    PlayWaitExpired,
+}
+
+/// Resolves when this connection's publisher was taken over or kicked;
+/// pending forever otherwise.
+async fn publisher_closed(mode: &Mode) {
+    match mode {
+        Mode::Publishing(p) => p.closed().await,
+        _ => std::future::pending().await,
+    }
+}
+
+/// Waits for egress entries while playing; pending forever otherwise.
+async fn recv_player(mode: &mut Mode, batch: &mut Vec<Muxed>) -> Result<(), weir_hub::Closed> {
+    match mode {
+        Mode::Playing(p) => match p.receiver() {
+            Some(rx) => recv(rx, batch).await,
+            None => std::future::pending().await,
+        },
+        _ => std::future::pending().await,
+    }
+}
+
+async fn recv(rx: &mut Receiver<Muxed>, batch: &mut Vec<Muxed>) -> Result<(), weir_hub::Closed> {
+    rx.recv_batch(batch, 512).await
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

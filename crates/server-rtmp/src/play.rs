@@ -1,0 +1,202 @@
+//! The playing side of a connection: shared chunk bytes out.
+
+use tokio::time::Instant;
+use tracing::info;
+use weir_hub::{Receiver, Role};
+use weir_media::{StreamKey, TrackKind};
+
+use crate::conn::{Conn, End, Mode};
+use crate::muxer::{Muxed, MEDIA_STREAM_ID};
+
+/// A connection that plays a stream.
+pub(crate) struct Player {
+    key: StreamKey,
+    stream_id: u32,
+    /// `None` while paused: a paused live player holds no queue, and
+    /// resumes at the latest keyframe like a new viewer.
+    rx: Option<Receiver<Muxed>>,
+    /// `Play.Start` sent.
+    started: bool,
+    /// Waiting for a publisher until then.
+    wait_until: Option<Instant>,
+    want_audio: bool,
+    want_video: bool,
+    /// `Receiver::dropped` already reported to the client counters.
+    reported_dropped: u64,
+}
+
+impl Player {
+    pub(crate) fn key(&self) -> &StreamKey {
+        &self.key
+    }
+
+    pub(crate) fn receiver(&mut self) -> Option<&mut Receiver<Muxed>> {
+        self.rx.as_mut()
+    }
+
+    pub(crate) fn wait_deadline(&self) -> Option<Instant> {
+        if self.started {
+            None
+        } else {
+            self.wait_until
+        }
+    }
+}
+
+impl Conn {
+    pub(crate) fn start_play(&mut self, stream_id: u32, name: &str) {
+        if !matches!(self.mode, Mode::Idle) {
+            self.session.reject_play(
+                stream_id,
+                "NetStream.Play.Failed",
+                "this connection is already publishing or playing",
+            );
+            return;
+        }
+        let Some(key) = self.key_for(name) else {
+            self.session.reject_play(
+                stream_id,
+                "NetStream.Play.StreamNotFound",
+                "invalid app or stream name: use [A-Za-z0-9._~-]",
+            );
+            return;
+        };
+        if stream_id != MEDIA_STREAM_ID {
+            // Every player shares the same chunk bytes, which carry message
+            // stream id 1: the first id createStream returns.
+            self.session.reject_play(
+                stream_id,
+                "NetStream.Play.Failed",
+                "weir plays on the first stream created by a connection only",
+            );
+            return;
+        }
+        let rx = self.shared.egress.subscribe(&key);
+        let live = self.shared.hub.is_live(&key);
+        let wait = self.shared.config.play_wait;
+        if !live && wait.is_zero() {
+            self.session.reject_play(
+                stream_id,
+                "NetStream.Play.StreamNotFound",
+                &format!("{key} is not live"),
+            );
+            return;
+        }
+        info!(id = self.client.id(), peer = %self.peer, stream = %key, live, "rtmp play");
+        self.set_role(&key, Role::Play);
+        let mut player = Player {
+            key,
+            stream_id,
+            rx: Some(rx),
+            started: false,
+            wait_until: Some(Instant::now() + wait),
+            want_audio: true,
+            want_video: true,
+            reported_dropped: 0,
+        };
+        if live {
+            self.session.accept_play(stream_id, true);
+            player.started = true;
+        }
+        self.mode = Mode::Playing(player);
+    }
+
+    /// Queues a batch of shared entries (and any status messages they
+    /// imply) and writes them in one vectored write.
+    pub(crate) async fn play_batch(&mut self, batch: &mut Vec<Muxed>) -> Result<(), End> {
+        for entry in batch.drain(..) {
+            let Mode::Playing(p) = &mut self.mode else {
+                break;
+            };
+            match entry {
+                Muxed::Media { kind, bytes, .. } => {
+                    if !p.started {
+                        p.started = true;
+                        self.session.accept_play(p.stream_id, true);
+                        // Status first, then media, in the order written.
+                        self.drain_session()?;
+                    }
+                    let Mode::Playing(p) = &self.mode else {
+                        break;
+                    };
+                    let wanted = match kind {
+                        TrackKind::Audio => p.want_audio,
+                        TrackKind::Video => p.want_video,
+                        TrackKind::Data => true,
+                    };
+                    if wanted {
+                        self.out.push(bytes);
+                    }
+                }
+                Muxed::Published => {
+                    if p.started {
+                        self.session.notify_publish(p.stream_id);
+                    } else {
+                        p.started = true;
+                        self.session.accept_play(p.stream_id, true);
+                    }
+                    self.drain_session()?;
+                }
+                Muxed::Unpublished => {
+                    if p.started {
+                        self.session.notify_unpublish(p.stream_id);
+                        self.drain_session()?;
+                    }
+                }
+            }
+        }
+        if let Mode::Playing(p) = &mut self.mode {
+            if let Some(rx) = &p.rx {
+                let dropped = rx.dropped();
+                if dropped > p.reported_dropped {
+                    self.client.add_dropped(dropped - p.reported_dropped);
+                    p.reported_dropped = dropped;
+                }
+            }
+        }
+        self.flush().await
+    }
+
+    pub(crate) fn play_wait_expired(&mut self) -> Result<(), End> {
+        if let Mode::Playing(p) = &self.mode {
+            if !p.started {
+                let (stream_id, key) = (p.stream_id, p.key.clone());
+                info!(id = self.client.id(), stream = %key, "rtmp play: no publisher in time");
+                self.session.reject_play(
+                    stream_id,
+                    "NetStream.Play.StreamNotFound",
+                    &format!("{key} is not live"),
+                );
+                self.mode = Mode::Idle;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pause(&mut self, paused: bool) {
+        if let Mode::Playing(p) = &mut self.mode {
+            if paused {
+                p.rx = None;
+            } else if p.rx.is_none() {
+                p.rx = Some(self.shared.egress.subscribe(&p.key));
+            }
+        }
+    }
+
+    pub(crate) fn set_receive(&mut self, audio: bool, enabled: bool) {
+        if let Mode::Playing(p) = &mut self.mode {
+            if audio {
+                p.want_audio = enabled;
+            } else {
+                p.want_video = enabled;
+            }
+        }
+    }
+
+    pub(crate) fn stop_play(&mut self) {
+        if let Mode::Playing(p) = &self.mode {
+            info!(id = self.client.id(), peer = %self.peer, stream = %p.key, "rtmp stop play");
+            self.mode = Mode::Idle;
+        }
+    }
+}
