@@ -19,8 +19,35 @@ pub struct Config {
     pub server: ServerSection,
     /// RTMP settings.
     pub rtmp: RtmpSection,
+    /// HTTP delivery settings.
+    pub http: HttpSection,
     /// Hub (fan-out) settings.
     pub hub: HubSection,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// `Access-Control-Allow-Origin` for media and API responses; empty
+    /// disables CORS headers.
+    pub allow_origin: String,
+    /// How long an HTTP viewer of a stream that is not live waits for a
+    /// publisher before 404 (0 = answer 404 at once).
+    pub play_wait_secs: f64,
+    /// A viewer that keeps falling behind (skipping frames) this long is
+    /// disconnected.
+    pub max_lag_secs: f64,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            allow_origin: "*".into(),
+            play_wait_secs: 0.0,
+            max_lag_secs: 10.0,
+        }
+    }
 }
 
 /// `[server]`
@@ -112,6 +139,7 @@ impl Default for Config {
         Config {
             server: ServerSection::default(),
             rtmp: RtmpSection::default(),
+            http: HttpSection::default(),
             hub: HubSection::default(),
         }
     }
@@ -165,6 +193,8 @@ impl Config {
             ("rtmp.handshake_timeout_secs", r.handshake_timeout_secs),
             ("rtmp.idle_timeout_secs", r.idle_timeout_secs),
             ("rtmp.player_write_timeout_secs", r.player_write_timeout_secs),
+            ("http.play_wait_secs", self.http.play_wait_secs),
+            ("http.max_lag_secs", self.http.max_lag_secs),
         ] {
             anyhow::ensure!(v.is_finite() && v >= 0.0, "{name} must be a non-negative number");
         }

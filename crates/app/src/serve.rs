@@ -34,12 +34,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         takeover = cfg.rtmp.takeover,
         "rtmp listening"
     );
+    let channel_for_http = channel.clone();
     let rtmp = weir_server_rtmp::RtmpServer::new(
         hub.clone(),
-        rtmp_config(&cfg, channel),
+        rtmp_config(&cfg, channel.clone()),
         shutdown.clone(),
     );
     let rtmp_task = tokio::spawn(rtmp.run(rtmp_listener));
+
+    let http_listener = TcpListener::bind(cfg.server.http_listen)
+        .await
+        .with_context(|| format!("binding HTTP listener on {}", cfg.server.http_listen))?;
+    info!(addr = %http_listener.local_addr()?, "http listening");
+    let http = weir_server_http::HttpServer::new(
+        hub.clone(),
+        http_config(&cfg, channel_for_http),
+        shutdown.clone(),
+        axum::Router::new(),
+    );
+    let http_task = tokio::spawn(http.run(http_listener));
 
     wait_for_signal().await;
     info!("shutting down");
@@ -50,6 +63,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Ok(Ok(Err(e))) => warn!(error = %e, "rtmp server ended with an error"),
         Ok(Err(e)) => warn!(error = %e, "rtmp server task failed"),
         Err(_) => warn!("rtmp server did not stop within 5 s"),
+    }
+    match tokio::time::timeout(Duration::from_secs(5), http_task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => warn!(error = %e, "http server ended with an error"),
+        Ok(Err(e)) => warn!(error = %e, "http server task failed"),
+        Err(_) => warn!("http server did not stop within 5 s"),
     }
     info!("bye");
     Ok(())
@@ -66,6 +85,20 @@ fn rtmp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtmp::Config
         max_message_len: r.max_message_len,
         max_chunk_streams: r.max_chunk_streams,
         max_connections: r.max_connections,
+        channel,
+    }
+}
+
+fn http_config(cfg: &Config, channel: ChannelConfig) -> weir_server_http::Config {
+    let h = &cfg.http;
+    weir_server_http::Config {
+        allow_origin: if h.allow_origin.is_empty() {
+            None
+        } else {
+            Some(h.allow_origin.clone())
+        },
+        play_wait: secs(h.play_wait_secs),
+        max_lag: secs(h.max_lag_secs),
         channel,
     }
 }

@@ -156,6 +156,18 @@ impl<T: Entry> Channel<T> {
         }
     }
 
+    /// Pushes without waking receivers, for a caller that holds its own
+    /// lock and wakes with [`Channel::wake`] after releasing it. False if
+    /// closed.
+    pub(crate) fn push_quiet(&self, entry: T, class: Class) -> bool {
+        self.shared.push(entry, class)
+    }
+
+    /// Wakes receivers waiting for entries.
+    pub(crate) fn wake(&self) {
+        self.shared.wake();
+    }
+
     /// Closes the channel: receivers get what is queued, then [`Closed`].
     pub fn close(&self) {
         self.shared.close();

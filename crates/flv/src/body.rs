@@ -1,0 +1,369 @@
+//! FLV tag bodies (== RTMP audio, video and data message payloads) to
+//! [`Frame`]s and back.
+//!
+//! Ingest understands the legacy headers and Enhanced RTMP's extended ones
+//! (`ExVideoTagHeader`/`ExAudioTagHeader`, including ModEx prefixes).
+//! Egress writes the form players expect: legacy for AVC, AAC and MP3,
+//! Enhanced RTMP (`hvc1`, `Opus`) for codecs the legacy header cannot name.
+//! Payloads are slices of the body: no media bytes are copied either way.
+
+use bytes::{Bytes, BytesMut};
+use weir_media::{Codec, Frame, TrackKind};
+
+use crate::error::FlvError;
+use crate::tag::{write_tag, TagType};
+
+/// Video frame type: a keyframe.
+const FRAME_KEY: u8 = 1;
+/// Video frame type: an inter frame.
+const FRAME_INTER: u8 = 2;
+/// Video frame type: a video info/command frame, no media.
+const FRAME_COMMAND: u8 = 5;
+
+/// Legacy video codec ids.
+const CODEC_AVC: u8 = 7;
+/// HEVC under the non-standard legacy id that Chinese CDNs and many
+/// encoders use.
+const CODEC_HEVC: u8 = 12;
+
+/// Legacy audio sound formats.
+const SOUND_MP3: u8 = 2;
+/// Enhanced RTMP: the sound format value announcing an `ExAudioTagHeader`.
+const SOUND_EX_HEADER: u8 = 9;
+const SOUND_AAC: u8 = 10;
+
+/// Enhanced RTMP packet types (shared values for audio and video).
+const PACKET_SEQUENCE_START: u8 = 0;
+const PACKET_CODED_FRAMES: u8 = 1;
+const VIDEO_CODED_FRAMES_X: u8 = 3;
+const VIDEO_METADATA: u8 = 4;
+const VIDEO_MULTITRACK: u8 = 6;
+const AUDIO_MULTITRACK: u8 = 5;
+const PACKET_MOD_EX: u8 = 7;
+
+/// Nominal MP3 sample rates of the legacy 2-bit rate field.
+const MP3_RATES: [u32; 4] = [5512, 11025, 22050, 44100];
+
+/// The AMF0 string `"@setDataFrame"` that RTMP publishers put before
+/// `onMetaData`; FLV files and players do not have it.
+const SET_DATA_FRAME: &[u8] = b"\x02\x00\x0d@setDataFrame";
+
+/// The bytes that precede [`Frame::data`] in a tag body: 1 to 8 bytes
+/// (legacy AVC: 5, Enhanced RTMP HEVC with composition time: 8), held
+/// inline so a muxer needs no allocation per frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagBodyHeader {
+    bytes: [u8; 8],
+    len: u8,
+}
+
+impl TagBodyHeader {
+    fn new(parts: &[&[u8]]) -> Self {
+        let mut h = Self {
+            bytes: [0; 8],
+            len: 0,
+        };
+        for part in parts {
+            let start = usize::from(h.len);
+            h.bytes[start..start + part.len()].copy_from_slice(part);
+            h.len += part.len() as u8;
+        }
+        h
+    }
+
+    /// The header bytes, to be written before the frame's payload.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Maps a tag body (or RTMP audio/video/data message payload) to a frame.
+///
+/// `Ok(None)` for tags weir deliberately ignores: empty bodies or payloads,
+/// end-of-sequence markers, video command frames, Enhanced RTMP metadata and
+/// multitrack packets. Codecs weir does not interpret become
+/// [`Codec::Other`] carrying the first body byte, so they pass through to
+/// FLV/RTMP egress byte for byte. The payload is a slice of `body`.
+pub fn frame_from_tag(tag_type: u8, timestamp: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
+    match TagType::from_u8(tag_type) {
+        Some(TagType::Video) => video(timestamp, body),
+        Some(TagType::Audio) => audio(timestamp, body),
+        Some(TagType::Script) => {
+            let data = if body.starts_with(SET_DATA_FRAME) {
+                body.slice(SET_DATA_FRAME.len()..)
+            } else {
+                body
+            };
+            Ok(frame(TrackKind::Data, Codec::Amf0, timestamp, 0, false, false, data))
+        }
+        None => Err(FlvError::Invalid {
+            what: "tag type",
+            offset: 0,
+            value: u64::from(tag_type),
+        }),
+    }
+}
+
+/// The tag type and the body bytes that precede `frame.data` for `frame`:
+/// what an FLV or RTMP muxer writes, followed by the shared payload.
+///
+/// Composition times beyond FLV's signed 24 bits are clamped. Sequence
+/// headers are written with the keyframe type, as encoders do.
+pub fn tag_header(frame: &Frame) -> (u8, TagBodyHeader) {
+    let video_type = if frame.key || frame.config { FRAME_KEY } else { FRAME_INTER };
+    let cts = frame.cts.clamp(-0x80_0000, 0x7F_FFFF).to_be_bytes();
+    let cts24 = &cts[1..];
+    let (tag_type, header) = match frame.codec {
+        Codec::H264 => (
+            TagType::Video,
+            TagBodyHeader::new(&[&[video_type << 4 | CODEC_AVC, u8::from(!frame.config)], cts24]),
+        ),
+        Codec::H265 => {
+            let ex = 0x80 | video_type << 4;
+            let h = if frame.config {
+                TagBodyHeader::new(&[&[ex | PACKET_SEQUENCE_START], b"hvc1"])
+            } else if frame.cts == 0 {
+                TagBodyHeader::new(&[&[ex | VIDEO_CODED_FRAMES_X], b"hvc1"])
+            } else {
+                TagBodyHeader::new(&[&[ex | PACKET_CODED_FRAMES], b"hvc1", cts24])
+            };
+            (TagType::Video, h)
+        }
+        // AAC's first byte is fixed by the FLV spec; decoders read the
+        // real parameters from the AudioSpecificConfig.
+        Codec::Aac => (
+            TagType::Audio,
+            TagBodyHeader::new(&[&[SOUND_AAC << 4 | 0xF, u8::from(!frame.config)]]),
+        ),
+        Codec::Mp3 { sample_rate, stereo } => (
+            TagType::Audio,
+            TagBodyHeader::new(&[&[mp3_byte(sample_rate, stereo)]]),
+        ),
+        Codec::Opus => {
+            let packet = if frame.config { PACKET_SEQUENCE_START } else { PACKET_CODED_FRAMES };
+            (
+                TagType::Audio,
+                TagBodyHeader::new(&[&[SOUND_EX_HEADER << 4 | packet], b"Opus"]),
+            )
+        }
+        Codec::Amf0 => (TagType::Script, TagBodyHeader::new(&[])),
+        Codec::Other { flv_header } => {
+            let t = match frame.kind {
+                TrackKind::Video => TagType::Video,
+                TrackKind::Audio => TagType::Audio,
+                TrackKind::Data => TagType::Script,
+            };
+            (t, TagBodyHeader::new(&[&[flv_header]]))
+        }
+    };
+    (tag_type as u8, header)
+}
+
+/// Writes `frame` as one complete FLV tag: header, [`tag_header`] bytes,
+/// payload and `PreviousTagSize`. The timestamp is `frame.dts` modulo 2^32,
+/// FLV's timestamp range.
+pub fn write_frame_tag(frame: &Frame, out: &mut BytesMut) {
+    let (tag_type, header) = tag_header(frame);
+    write_tag(tag_type, frame.dts as u32, &[header.as_bytes(), &frame.data], out);
+}
+
+fn video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
+    let Some(&b0) = body.first() else {
+        return Ok(None);
+    };
+    if b0 & 0x80 != 0 {
+        return ex_video(dts, body);
+    }
+    let frame_type = b0 >> 4;
+    if frame_type == FRAME_COMMAND {
+        return Ok(None);
+    }
+    let codec = match b0 & 0xF {
+        CODEC_AVC => Codec::H264,
+        CODEC_HEVC => Codec::H265,
+        _ => return Ok(other(TrackKind::Video, dts, frame_type == FRAME_KEY, false, body)),
+    };
+    need(&body, 0, 5, "AVC video tag header")?;
+    let config = match body[1] {
+        0 => true,
+        1 => false,
+        2 => return Ok(None), // end of sequence
+        v => {
+            return Err(FlvError::Invalid {
+                what: "AVCPacketType",
+                offset: 1,
+                value: u64::from(v),
+            })
+        }
+    };
+    let cts = i24(&body[2..5]);
+    let key = frame_type == FRAME_KEY && !config;
+    Ok(frame(TrackKind::Video, codec, dts, cts, key, config, body.slice(5..)))
+}
+
+fn ex_video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
+    let b0 = body[0];
+    let frame_type = (b0 >> 4) & 7;
+    let mut packet_type = b0 & 0xF;
+    let mut pos = 1;
+    skip_mod_ex(&body, &mut pos, &mut packet_type, "ExVideoTagHeader")?;
+    if (frame_type == FRAME_COMMAND && packet_type != VIDEO_METADATA) || packet_type == VIDEO_MULTITRACK {
+        return Ok(None);
+    }
+    need(&body, pos, 4, "ExVideoTagHeader FourCC")?;
+    let codec = match &body[pos..pos + 4] {
+        b"avc1" => Codec::H264,
+        b"hvc1" => Codec::H265,
+        _ => {
+            let config = packet_type == PACKET_SEQUENCE_START;
+            let key = frame_type == FRAME_KEY && !config;
+            return Ok(other(TrackKind::Video, dts, key, config, body));
+        }
+    };
+    pos += 4;
+    let (config, cts) = match packet_type {
+        PACKET_SEQUENCE_START => (true, 0),
+        PACKET_CODED_FRAMES => {
+            need(&body, pos, 3, "ExVideoTagHeader composition time")?;
+            pos += 3;
+            (false, i24(&body[pos - 3..pos]))
+        }
+        VIDEO_CODED_FRAMES_X => (false, 0),
+        // Sequence end, metadata (HDR colour info), MPEG-2 TS sequence start.
+        _ => return Ok(None),
+    };
+    let key = frame_type == FRAME_KEY && !config;
+    Ok(frame(TrackKind::Video, codec, dts, cts, key, config, body.slice(pos..)))
+}
+
+fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
+    let Some(&b0) = body.first() else {
+        return Ok(None);
+    };
+    match b0 >> 4 {
+        SOUND_AAC => {
+            need(&body, 0, 2, "AAC audio tag header")?;
+            let config = match body[1] {
+                0 => true,
+                1 => false,
+                v => {
+                    return Err(FlvError::Invalid {
+                        what: "AACPacketType",
+                        offset: 1,
+                        value: u64::from(v),
+                    })
+                }
+            };
+            Ok(frame(TrackKind::Audio, Codec::Aac, dts, 0, false, config, body.slice(2..)))
+        }
+        SOUND_MP3 => {
+            let sample_rate = MP3_RATES[usize::from((b0 >> 2) & 3)];
+            let stereo = b0 & 1 != 0;
+            // Only claim MP3 if egress would reproduce the byte; otherwise
+            // (8-bit sample flag) pass it through untouched.
+            if mp3_byte(sample_rate, stereo) != b0 {
+                return Ok(other(TrackKind::Audio, dts, false, false, body));
+            }
+            let codec = Codec::Mp3 { sample_rate, stereo };
+            Ok(frame(TrackKind::Audio, codec, dts, 0, false, false, body.slice(1..)))
+        }
+        SOUND_EX_HEADER => ex_audio(dts, body),
+        _ => Ok(other(TrackKind::Audio, dts, false, false, body)),
+    }
+}
+
+fn ex_audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
+    let mut packet_type = body[0] & 0xF;
+    let mut pos = 1;
+    skip_mod_ex(&body, &mut pos, &mut packet_type, "ExAudioTagHeader")?;
+    if packet_type == AUDIO_MULTITRACK {
+        return Ok(None);
+    }
+    need(&body, pos, 4, "ExAudioTagHeader FourCC")?;
+    let codec = match &body[pos..pos + 4] {
+        b"mp4a" => Codec::Aac,
+        b"Opus" => Codec::Opus,
+        _ => {
+            let config = packet_type == PACKET_SEQUENCE_START;
+            return Ok(other(TrackKind::Audio, dts, false, config, body));
+        }
+    };
+    let config = match packet_type {
+        PACKET_SEQUENCE_START => true,
+        PACKET_CODED_FRAMES => false,
+        // Sequence end, multichannel config (the codec config has it too).
+        _ => return Ok(None),
+    };
+    Ok(frame(TrackKind::Audio, codec, dts, 0, false, config, body.slice(pos + 4..)))
+}
+
+/// Skips Enhanced RTMP ModEx prefixes (e.g. nanosecond timestamp offsets,
+/// which weir's millisecond timeline cannot use), leaving `packet_type` as
+/// the real packet type and `pos` after the last prefix.
+fn skip_mod_ex(body: &[u8], pos: &mut usize, packet_type: &mut u8, what: &'static str) -> Result<(), FlvError> {
+    while *packet_type == PACKET_MOD_EX {
+        need(body, *pos, 1, what)?;
+        let mut size = usize::from(body[*pos]) + 1;
+        *pos += 1;
+        if size == 256 {
+            need(body, *pos, 2, what)?;
+            size = usize::from(u16::from_be_bytes([body[*pos], body[*pos + 1]])) + 1;
+            *pos += 2;
+        }
+        *pos += size;
+        need(body, *pos, 1, what)?;
+        *packet_type = body[*pos] & 0xF;
+        *pos += 1;
+    }
+    Ok(())
+}
+
+/// A frame for a codec weir passes through: the first body byte travels in
+/// the codec, the rest is the payload.
+fn other(kind: TrackKind, dts: i64, key: bool, config: bool, body: Bytes) -> Option<Frame> {
+    let codec = Codec::Other { flv_header: body[0] };
+    frame(kind, codec, dts, 0, key, config, body.slice(1..))
+}
+
+fn frame(kind: TrackKind, codec: Codec, dts: i64, cts: i32, key: bool, config: bool, data: Bytes) -> Option<Frame> {
+    (!data.is_empty()).then_some(Frame {
+        kind,
+        codec,
+        dts,
+        cts,
+        key,
+        config,
+        data,
+    })
+}
+
+fn mp3_byte(sample_rate: u32, stereo: bool) -> u8 {
+    let rate = match sample_rate {
+        44100.. => 3,
+        22050.. => 2,
+        11025.. => 1,
+        _ => 0,
+    };
+    SOUND_MP3 << 4 | rate << 2 | 1 << 1 | u8::from(stereo)
+}
+
+fn need(body: &[u8], offset: usize, needed: usize, what: &'static str) -> Result<(), FlvError> {
+    if body.len().saturating_sub(offset) < needed {
+        return Err(FlvError::Short {
+            what,
+            offset,
+            needed,
+            len: body.len(),
+        });
+    }
+    Ok(())
+}
+
+/// A signed 24-bit big-endian integer (FLV composition time).
+fn i24(b: &[u8]) -> i32 {
+    i32::from_be_bytes([b[0], b[1], b[2], 0]) >> 8
+}
+
+#[cfg(test)]
+#[path = "body_tests.rs"]
+mod tests;

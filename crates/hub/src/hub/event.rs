@@ -1,0 +1,52 @@
+//! What a stream carries: frames plus publisher boundaries.
+
+use weir_media::{Frame, TrackKind};
+
+use crate::channel::{Class, Entry};
+
+/// Header slot of video codec configuration.
+pub const SLOT_VIDEO_CONFIG: u8 = 0;
+/// Header slot of audio codec configuration.
+pub const SLOT_AUDIO_CONFIG: u8 = 1;
+/// Header slot of script data (`onMetaData`).
+pub const SLOT_DATA: u8 = 2;
+
+/// One entry of a stream's channel, as every subscriber sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// A frame, with timestamps already made monotonic per track by the hub.
+    Frame(Frame),
+    /// A publisher started. A subscriber that was waiting for the stream
+    /// sees this first; one that joins a live stream does not get it.
+    Published,
+    /// The publisher left (or was replaced or kicked). Headers seen so far
+    /// are stale: the next publisher sends its own.
+    Unpublished,
+}
+
+impl Entry for StreamEvent {
+    /// Header frames are sticky (slot by track kind), video keyframes start
+    /// a GOP, `Unpublished` resets. Taken alone an audio frame is a
+    /// [`Class::Delta`]; the hub itself pushes audio as [`Class::Key`] while
+    /// the stream has no video, so audio-only streams join anywhere, because
+    /// only the hub knows which tracks a stream has.
+    fn class(&self) -> Class {
+        match self {
+            StreamEvent::Frame(f) if f.is_header() => Class::Header(match f.kind {
+                TrackKind::Video => SLOT_VIDEO_CONFIG,
+                TrackKind::Audio => SLOT_AUDIO_CONFIG,
+                TrackKind::Data => SLOT_DATA,
+            }),
+            StreamEvent::Frame(f) if f.kind == TrackKind::Video && f.key => Class::Key,
+            StreamEvent::Frame(_) | StreamEvent::Published => Class::Delta,
+            StreamEvent::Unpublished => Class::Reset,
+        }
+    }
+
+    fn byte_len(&self) -> usize {
+        match self {
+            StreamEvent::Frame(f) => f.data.len(),
+            StreamEvent::Published | StreamEvent::Unpublished => 0,
+        }
+    }
+}

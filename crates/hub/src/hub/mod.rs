@@ -1,0 +1,330 @@
+//! Streams by key: who publishes, who watches, and the channel between them.
+//!
+//! The hub owns one [`Channel<StreamEvent>`](crate::channel::Channel) per
+//! stream key. A [`Publisher`] pushes frames into it; every
+//! [`Subscription`] (a player, or an egress muxer shared by many players)
+//! reads from it. A stream exists while it has a publisher or a subscriber,
+//! so a player can wait for a publisher that is not there yet, and memory
+//! returns to baseline when everybody leaves.
+//!
+//! Lock order, everywhere: the stream map, then a stream's state, then its
+//! channel. Publishing frames takes only the last two.
+
+mod event;
+mod publisher;
+mod subscription;
+
+pub use event::{StreamEvent, SLOT_AUDIO_CONFIG, SLOT_DATA, SLOT_VIDEO_CONFIG};
+pub use publisher::{CloseReason, Publisher};
+pub use subscription::Subscription;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use weir_media::{Codec, StreamKey};
+
+use crate::channel::{Channel, ChannelConfig};
+use crate::clients::Clients;
+use publisher::{Active, PubCtl};
+
+/// Hub-wide settings.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// A new publisher of a live key replaces the old one (true), or is
+    /// refused with [`HubError::AlreadyPublishing`] (false). Replacing is the
+    /// friendlier default: an encoder that reconnects after a network blip
+    /// gets its stream back before the server noticed the old connection
+    /// died.
+    pub takeover: bool,
+    /// Limits of every stream's channel.
+    pub channel: ChannelConfig,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            takeover: true,
+            channel: ChannelConfig::default(),
+        }
+    }
+}
+
+/// Why the hub refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HubError {
+    /// Somebody already publishes this key and takeover is off.
+    #[error("stream {0} is already being published")]
+    AlreadyPublishing(StreamKey),
+}
+
+/// A snapshot of one stream, for the API and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// The stream's key.
+    pub key: StreamKey,
+    /// A publisher is attached.
+    pub live: bool,
+    /// Client id the publisher gave to [`Hub::publish`].
+    pub publisher: Option<u64>,
+    /// Hub subscriptions: players and egress muxers (one muxer serves many
+    /// players of a format, and counts once here).
+    pub subscribers: usize,
+    /// Frames received from the current publisher.
+    pub frames_in: u64,
+    /// Payload bytes received from the current publisher.
+    pub bytes_in: u64,
+    /// When the current publisher started.
+    pub started_at: Option<SystemTime>,
+    /// Codec of the latest video frame of the current publisher.
+    pub video_codec: Option<Codec>,
+    /// Codec of the latest audio frame of the current publisher.
+    pub audio_codec: Option<Codec>,
+}
+
+/// Cheap-to-clone handle to the hub; every adapter gets one.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+pub(crate) struct HubInner {
+    cfg: HubConfig,
+    streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
+    clients: Clients,
+}
+
+/// One key's stream.
+pub(crate) struct Stream {
+    key: StreamKey,
+    chan: Channel<StreamEvent>,
+    state: Mutex<StreamState>,
+    /// Mirrors `state.publisher.is_some()` for lock-free reads.
+    live: AtomicBool,
+    /// Woken when `live` changes.
+    live_changed: Notify,
+    /// Changed only under the stream map lock, which is what makes the
+    /// "nobody left, remove the stream" decision race-free.
+    subscribers: AtomicUsize,
+}
+
+struct StreamState {
+    publisher: Option<Active>,
+    /// Generation of the next publisher; lets a replaced publisher's late
+    /// calls recognise they no longer own the stream.
+    next_gen: u64,
+    /// Last DTS sent per track (video, audio, data), kept across publishers
+    /// so that timestamps stay monotonic for subscribers.
+    last_dts: [Option<i64>; 3],
+    frames_in: u64,
+    bytes_in: u64,
+    video_codec: Option<Codec>,
+    audio_codec: Option<Codec>,
+}
+
+impl Stream {
+    fn new(key: StreamKey, cfg: ChannelConfig) -> Self {
+        Stream {
+            key,
+            chan: Channel::new(cfg),
+            state: Mutex::new(StreamState {
+                publisher: None,
+                next_gen: 0,
+                last_dts: [None; 3],
+                frames_in: 0,
+                bytes_in: 0,
+                video_codec: None,
+                audio_codec: None,
+            }),
+            live: AtomicBool::new(false),
+            live_changed: Notify::new(),
+            subscribers: AtomicUsize::new(0),
+        }
+    }
+
+    /// Ends the current publisher's ownership: tells it why (unless it left
+    /// by itself), and tells subscribers the stream went off air.
+    fn detach(&self, st: &mut StreamState, reason: Option<CloseReason>) {
+        if let Some(active) = st.publisher.take() {
+            if let Some(reason) = reason {
+                active.ctl.close(reason);
+            }
+            self.chan.push(StreamEvent::Unpublished);
+            self.set_live(false);
+            tracing::info!(stream = %self.key, client = active.client_id, ?reason, "unpublished");
+        }
+    }
+
+    fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::Release);
+        self.live_changed.notify_waiters();
+    }
+
+    fn info(&self) -> StreamInfo {
+        let st = self.state.lock();
+        StreamInfo {
+            key: self.key.clone(),
+            live: st.publisher.is_some(),
+            publisher: st.publisher.as_ref().map(|p| p.client_id),
+            subscribers: self.subscribers.load(Ordering::Relaxed),
+            frames_in: st.frames_in,
+            bytes_in: st.bytes_in,
+            started_at: st.publisher.as_ref().map(|p| p.started_at),
+            video_codec: st.video_codec,
+            audio_codec: st.audio_codec,
+        }
+    }
+}
+
+impl HubInner {
+    /// Removes `stream` from the map if nobody uses it any more. Call with
+    /// the map locked.
+    fn remove_if_unused(streams: &mut HashMap<StreamKey, Arc<Stream>>, stream: &Arc<Stream>) {
+        let unused = stream.subscribers.load(Ordering::Relaxed) == 0
+            && stream.state.lock().publisher.is_none();
+        let current = streams
+            .get(&stream.key)
+            .is_some_and(|s| Arc::ptr_eq(s, stream));
+        if unused && current {
+            streams.remove(&stream.key);
+            tracing::debug!(stream = %stream.key, "stream freed");
+        }
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(cfg: HubConfig) -> Self {
+        Hub {
+            inner: Arc::new(HubInner {
+                cfg,
+                streams: Mutex::new(HashMap::new()),
+                clients: Clients::default(),
+            }),
+        }
+    }
+
+    /// Starts publishing `key` for client `client_id`.
+    ///
+    /// With takeover on, a current publisher is replaced: its
+    /// [`Publisher::closed`] resolves with [`CloseReason::TakenOver`] and
+    /// subscribers see `Unpublished` then `Published` without being
+    /// disconnected; timestamps continue where the old publisher stopped.
+    pub fn publish(&self, key: &StreamKey, client_id: u64) -> Result<Publisher, HubError> {
+        let mut streams = self.inner.streams.lock();
+        let stream = streams
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Stream::new(key.clone(), self.inner.cfg.channel.clone())))
+            .clone();
+        let mut st = stream.state.lock();
+        if st.publisher.is_some() {
+            if !self.inner.cfg.takeover {
+                return Err(HubError::AlreadyPublishing(key.clone()));
+            }
+            stream.detach(&mut st, Some(CloseReason::TakenOver));
+        }
+        let gen = st.next_gen;
+        st.next_gen += 1;
+        let ctl = Arc::new(PubCtl::default());
+        // A stream that never had frames keeps the publisher's own
+        // timestamps; otherwise the first media frame picks the offset.
+        let offset = st.last_dts.iter().all(Option::is_none).then_some(0);
+        st.publisher = Some(Active {
+            gen,
+            client_id,
+            ctl: ctl.clone(),
+            started_at: SystemTime::now(),
+            has_video: false,
+            offset,
+        });
+        st.frames_in = 0;
+        st.bytes_in = 0;
+        st.video_codec = None;
+        st.audio_codec = None;
+        stream.chan.push(StreamEvent::Published);
+        stream.set_live(true);
+        drop(st);
+        drop(streams);
+        tracing::info!(stream = %key, client = client_id, "published");
+        Ok(Publisher::new(self.inner.clone(), stream, gen, ctl))
+    }
+
+    /// Subscribes to `key`, creating a not-live stream if needed so that a
+    /// player can wait for its publisher ([`Subscription::wait_live`]).
+    pub fn subscribe(&self, key: &StreamKey) -> Subscription {
+        let mut streams = self.inner.streams.lock();
+        let stream = streams
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Stream::new(key.clone(), self.inner.cfg.channel.clone())))
+            .clone();
+        stream.subscribers.fetch_add(1, Ordering::Relaxed);
+        let rx = stream.chan.subscribe();
+        drop(streams);
+        Subscription::new(self.inner.clone(), stream, rx)
+    }
+
+    /// A publisher is attached to `key`.
+    pub fn is_live(&self, key: &StreamKey) -> bool {
+        self.inner
+            .streams
+            .lock()
+            .get(key)
+            .is_some_and(|s| s.live.load(Ordering::Acquire))
+    }
+
+    /// Detaches the publisher of `key` at once (subscribers see
+    /// `Unpublished`; its further frames are ignored) and resolves its
+    /// [`Publisher::closed`] with [`CloseReason::Kicked`] so that its
+    /// connection can close. False if nobody publishes `key`.
+    pub fn kick_publisher(&self, key: &StreamKey) -> bool {
+        let mut streams = self.inner.streams.lock();
+        let Some(stream) = streams.get(key).cloned() else {
+            return false;
+        };
+        let kicked = {
+            let mut st = stream.state.lock();
+            let had = st.publisher.is_some();
+            stream.detach(&mut st, Some(CloseReason::Kicked));
+            had
+        };
+        HubInner::remove_if_unused(&mut streams, &stream);
+        kicked
+    }
+
+    /// Every stream, for the API.
+    pub fn streams(&self) -> Vec<StreamInfo> {
+        let streams: Vec<Arc<Stream>> = self.inner.streams.lock().values().cloned().collect();
+        let mut infos: Vec<StreamInfo> = streams.iter().map(|s| s.info()).collect();
+        infos.sort_by(|a, b| a.key.cmp(&b.key));
+        infos
+    }
+
+    /// One stream, if it exists.
+    pub fn stream(&self, key: &StreamKey) -> Option<StreamInfo> {
+        let stream = self.inner.streams.lock().get(key).cloned();
+        stream.map(|s| s.info())
+    }
+
+    /// Streams that exist (live or waited for).
+    pub fn stream_count(&self) -> usize {
+        self.inner.streams.lock().len()
+    }
+
+    /// The registry of connected clients.
+    pub fn clients(&self) -> &Clients {
+        &self.inner.clients
+    }
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("streams", &self.stream_count())
+            .field("clients", &self.inner.clients.count())
+            .finish()
+    }
+}

@@ -1,0 +1,116 @@
+//! One viewer of a shared egress channel: turns queued entries into the
+//! byte chunks its response or WebSocket sends, and drops a viewer that
+//! cannot keep up.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+use weir_hub::{ClientHandle, ClientInfo, Entry, Hub, Receiver, Role};
+use weir_media::StreamKey;
+
+/// An entry that may carry bytes for the viewer.
+pub(crate) trait Payload: Entry {
+    /// The bytes to send, if any (markers such as "unpublished" have none).
+    fn payload(&self) -> Option<&Bytes>;
+}
+
+/// A viewer's side of a stream: its receiver, its counters, its lag clock.
+pub(crate) struct Viewer<T: Payload> {
+    rx: Receiver<T>,
+    client: ClientHandle,
+    batch: Vec<T>,
+    pending: VecDeque<Bytes>,
+    max_lag: Duration,
+    lagging_since: Option<Instant>,
+    reported_dropped: u64,
+}
+
+impl<T: Payload> Viewer<T> {
+    /// Registers a viewer with the hub's client registry.
+    pub(crate) fn new(
+        hub: &Hub,
+        rx: Receiver<T>,
+        protocol: &'static str,
+        peer: SocketAddr,
+        key: &StreamKey,
+        max_lag: Duration,
+    ) -> Self {
+        let client = hub.clients().register(ClientInfo {
+            protocol,
+            addr: peer,
+            role: Some(Role::Play),
+        });
+        client.set_stream(key.clone(), Role::Play);
+        Viewer {
+            rx,
+            client,
+            batch: Vec::with_capacity(256),
+            pending: VecDeque::new(),
+            max_lag,
+            lagging_since: None,
+            reported_dropped: 0,
+        }
+    }
+
+    /// The viewer's registry handle (for kick and counters).
+    pub(crate) fn client(&self) -> &ClientHandle {
+        &self.client
+    }
+
+    /// The next bytes to send; `None` when the stream is over for this
+    /// viewer (channel closed, or it stayed too far behind too long).
+    pub(crate) async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                self.client.add_out(b.len() as u64);
+                return Some(b);
+            }
+            tokio::select! {
+                r = self.rx.recv_batch(&mut self.batch, 256) => r.ok()?,
+                _ = self.client.kicked() => return None,
+            }
+            self.account_lag()?;
+            for entry in self.batch.drain(..) {
+                if let Some(b) = entry.payload() {
+                    if !b.is_empty() {
+                        self.pending.push_back(b.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts skipped entries; ends a viewer that has kept skipping for
+    /// longer than `max_lag`.
+    fn account_lag(&mut self) -> Option<()> {
+        let dropped = self.rx.dropped();
+        if dropped > self.reported_dropped {
+            self.client.add_dropped(dropped - self.reported_dropped);
+            self.reported_dropped = dropped;
+            let since = *self.lagging_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > self.max_lag {
+                return None;
+            }
+        } else if self.rx.lag() == 0 {
+            self.lagging_since = None;
+        }
+        Some(())
+    }
+}
+
+/// Waits up to `wait` for `key` to go live.
+pub(crate) async fn wait_live(hub: &Hub, key: &StreamKey, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if hub.is_live(key) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
