@@ -151,7 +151,15 @@ mod tests {
     #[test]
     fn u29_boundaries() {
         for v in [
-            0, 1, 0x7F, 0x80, 0x3FFF, 0x4000, 0x1F_FFFF, 0x20_0000, 0x1FFF_FFFF,
+            0,
+            1,
+            0x7F,
+            0x80,
+            0x3FFF,
+            0x4000,
+            0x1F_FFFF,
+            0x20_0000,
+            0x1FFF_FFFF,
         ] {
             roundtrip_u29(v);
         }

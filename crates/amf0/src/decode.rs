@@ -124,7 +124,12 @@ impl Decoder {
                 Value::TypedObject { class, props }
             }
             marker::AVMPLUS => Value::Avmplus(amf3::decode(r)?),
-            _ => return Err(Amf0Error::UnknownMarker { marker: m, offset: at }),
+            _ => {
+                return Err(Amf0Error::UnknownMarker {
+                    marker: m,
+                    offset: at,
+                })
+            }
         })
     }
 

@@ -181,9 +181,15 @@ mod tests {
             Some("c")
         );
         assert_eq!(Value::Number(1.5).as_number(), Some(1.5));
-        assert_eq!(Value::Avmplus(Amf3Value::Integer(-3)).as_number(), Some(-3.0));
+        assert_eq!(
+            Value::Avmplus(Amf3Value::Integer(-3)).as_number(),
+            Some(-3.0)
+        );
         assert_eq!(Value::Null.as_number(), None);
-        assert_eq!(Value::Avmplus(Amf3Value::Boolean(true)).as_bool(), Some(true));
+        assert_eq!(
+            Value::Avmplus(Amf3Value::Boolean(true)).as_bool(),
+            Some(true)
+        );
         assert!(Value::Avmplus(Amf3Value::Undefined).is_null_or_undefined());
         assert!(!Value::Number(0.0).is_null_or_undefined());
     }

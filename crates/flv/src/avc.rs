@@ -32,7 +32,10 @@ impl AvcConfig {
     /// The RFC 6381 codec string, e.g. `avc1.64001f`, as HLS and DASH
     /// manifests want it.
     pub fn codec_string(&self) -> String {
-        format!("avc1.{:02x}{:02x}{:02x}", self.profile, self.compatibility, self.level)
+        format!(
+            "avc1.{:02x}{:02x}{:02x}",
+            self.profile, self.compatibility, self.level
+        )
     }
 }
 
@@ -117,7 +120,7 @@ pub struct SpsInfo {
 }
 
 /// Profiles whose SPS carries chroma format, bit depth and scaling lists.
-const HIGH_PROFILES: [u8; 12] = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134];
+const HIGH_PROFILES: [u8; 13] = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135];
 
 /// Parses a sequence parameter set NAL unit (header byte included, with
 /// emulation prevention bytes, as stored in the config record) up to the
@@ -146,7 +149,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, FlvError> {
     r.ue_max("SPS seq_parameter_set_id", 31)?;
     let (mut chroma_format_idc, mut separate_planes) = (1, false);
     let (mut depth_luma, mut depth_chroma) = (8, 8);
-    if HIGH_PROFILES.contains(&profile_idc) || profile_idc == 135 {
+    if HIGH_PROFILES.contains(&profile_idc) {
         chroma_format_idc = r.ue_max("SPS chroma_format_idc", 3)? as u8;
         if chroma_format_idc == 3 {
             separate_planes = r.bit()?;

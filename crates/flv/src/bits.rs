@@ -80,7 +80,12 @@ impl<'a> BitReader<'a> {
     }
 
     /// An invalid-value error for the field read at bit `at`.
-    pub(crate) fn invalid(&self, field: &'static str, at: usize, value: impl Into<u64>) -> FlvError {
+    pub(crate) fn invalid(
+        &self,
+        field: &'static str,
+        at: usize,
+        value: impl Into<u64>,
+    ) -> FlvError {
         FlvError::Invalid {
             what: field,
             offset: at,
@@ -106,18 +111,39 @@ mod tests {
         assert_eq!(r.ue().unwrap(), 7);
         assert_eq!(r.position(), 24);
         assert_eq!(r.bits(8).unwrap(), 0);
-        assert!(matches!(r.bit(), Err(FlvError::Short { what: "test", offset: 4, .. })));
+        assert!(matches!(
+            r.bit(),
+            Err(FlvError::Short {
+                what: "test",
+                offset: 4,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn rejects_overlong_codes() {
         let data = [0u8; 8];
         let mut r = BitReader::new(&data, "test");
-        assert!(matches!(r.ue(), Err(FlvError::Invalid { offset: 0, value: 32, .. })));
+        assert!(matches!(
+            r.ue(),
+            Err(FlvError::Invalid {
+                offset: 0,
+                value: 32,
+                ..
+            })
+        ));
         let max = [0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF];
         let mut r = BitReader::new(&max, "test");
         assert_eq!(r.ue().unwrap(), u32::MAX - 1);
         let mut r = BitReader::new(&[0b0100_0000], "test");
-        assert!(matches!(r.ue_max("f", 0), Err(FlvError::Invalid { what: "f", value: 1, .. })));
+        assert!(matches!(
+            r.ue_max("f", 0),
+            Err(FlvError::Invalid {
+                what: "f",
+                value: 1,
+                ..
+            })
+        ));
     }
 }

@@ -79,22 +79,38 @@ impl TagBodyHeader {
 
 /// Maps a tag body (or RTMP audio/video/data message payload) to a frame.
 ///
+/// For every frame this returns, [`write_frame_tag`] writes a tag that maps
+/// back to an equal frame: what weir demuxes, it can mux.
+///
 /// `Ok(None)` for tags weir deliberately ignores: empty bodies or payloads,
 /// end-of-sequence markers, video command frames, Enhanced RTMP metadata and
 /// multitrack packets. Codecs weir does not interpret become
 /// [`Codec::Other`] carrying the first body byte, so they pass through to
 /// FLV/RTMP egress byte for byte. The payload is a slice of `body`.
-pub fn frame_from_tag(tag_type: u8, timestamp: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
+pub fn frame_from_tag(
+    tag_type: u8,
+    timestamp: i64,
+    body: Bytes,
+) -> Result<Option<Frame>, FlvError> {
     match TagType::from_u8(tag_type) {
         Some(TagType::Video) => video(timestamp, body),
         Some(TagType::Audio) => audio(timestamp, body),
         Some(TagType::Script) => {
-            let data = if body.starts_with(SET_DATA_FRAME) {
-                body.slice(SET_DATA_FRAME.len()..)
-            } else {
-                body
-            };
-            Ok(frame(TrackKind::Data, Codec::Amf0, timestamp, 0, false, false, data))
+            // Strip every leading wrapper, so egress never writes one (and
+            // a frame survives mux and demux unchanged).
+            let mut data = body;
+            while data.starts_with(SET_DATA_FRAME) {
+                data = data.slice(SET_DATA_FRAME.len()..);
+            }
+            Ok(frame(
+                TrackKind::Data,
+                Codec::Amf0,
+                timestamp,
+                0,
+                false,
+                false,
+                data,
+            ))
         }
         None => Err(FlvError::Invalid {
             what: "tag type",
@@ -110,13 +126,20 @@ pub fn frame_from_tag(tag_type: u8, timestamp: i64, body: Bytes) -> Result<Optio
 /// Composition times beyond FLV's signed 24 bits are clamped. Sequence
 /// headers are written with the keyframe type, as encoders do.
 pub fn tag_header(frame: &Frame) -> (u8, TagBodyHeader) {
-    let video_type = if frame.key || frame.config { FRAME_KEY } else { FRAME_INTER };
+    let video_type = if frame.key || frame.config {
+        FRAME_KEY
+    } else {
+        FRAME_INTER
+    };
     let cts = frame.cts.clamp(-0x80_0000, 0x7F_FFFF).to_be_bytes();
     let cts24 = &cts[1..];
     let (tag_type, header) = match frame.codec {
         Codec::H264 => (
             TagType::Video,
-            TagBodyHeader::new(&[&[video_type << 4 | CODEC_AVC, u8::from(!frame.config)], cts24]),
+            TagBodyHeader::new(&[
+                &[video_type << 4 | CODEC_AVC, u8::from(!frame.config)],
+                cts24,
+            ]),
         ),
         Codec::H265 => {
             let ex = 0x80 | video_type << 4;
@@ -135,12 +158,19 @@ pub fn tag_header(frame: &Frame) -> (u8, TagBodyHeader) {
             TagType::Audio,
             TagBodyHeader::new(&[&[SOUND_AAC << 4 | 0xF, u8::from(!frame.config)]]),
         ),
-        Codec::Mp3 { sample_rate, stereo } => (
+        Codec::Mp3 {
+            sample_rate,
+            stereo,
+        } => (
             TagType::Audio,
             TagBodyHeader::new(&[&[mp3_byte(sample_rate, stereo)]]),
         ),
         Codec::Opus => {
-            let packet = if frame.config { PACKET_SEQUENCE_START } else { PACKET_CODED_FRAMES };
+            let packet = if frame.config {
+                PACKET_SEQUENCE_START
+            } else {
+                PACKET_CODED_FRAMES
+            };
             (
                 TagType::Audio,
                 TagBodyHeader::new(&[&[SOUND_EX_HEADER << 4 | packet], b"Opus"]),
@@ -164,7 +194,12 @@ pub fn tag_header(frame: &Frame) -> (u8, TagBodyHeader) {
 /// FLV's timestamp range.
 pub fn write_frame_tag(frame: &Frame, out: &mut BytesMut) {
     let (tag_type, header) = tag_header(frame);
-    write_tag(tag_type, frame.dts as u32, &[header.as_bytes(), &frame.data], out);
+    write_tag(
+        tag_type,
+        frame.dts as u32,
+        &[header.as_bytes(), &frame.data],
+        out,
+    );
 }
 
 fn video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
@@ -181,7 +216,15 @@ fn video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     let codec = match b0 & 0xF {
         CODEC_AVC => Codec::H264,
         CODEC_HEVC => Codec::H265,
-        _ => return Ok(other(TrackKind::Video, dts, frame_type == FRAME_KEY, false, body)),
+        _ => {
+            return Ok(other(
+                TrackKind::Video,
+                dts,
+                frame_type == FRAME_KEY,
+                false,
+                body,
+            ))
+        }
     };
     need(&body, 0, 5, "AVC video tag header")?;
     let config = match body[1] {
@@ -196,9 +239,18 @@ fn video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
             })
         }
     };
-    let cts = i24(&body[2..5]);
+    // A sequence header has no presentation time; ignore whatever is there.
+    let cts = if config { 0 } else { i24(&body[2..5]) };
     let key = frame_type == FRAME_KEY && !config;
-    Ok(frame(TrackKind::Video, codec, dts, cts, key, config, body.slice(5..)))
+    Ok(frame(
+        TrackKind::Video,
+        codec,
+        dts,
+        cts,
+        key,
+        config,
+        body.slice(5..),
+    ))
 }
 
 fn ex_video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
@@ -207,7 +259,9 @@ fn ex_video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     let mut packet_type = b0 & 0xF;
     let mut pos = 1;
     skip_mod_ex(&body, &mut pos, &mut packet_type, "ExVideoTagHeader")?;
-    if (frame_type == FRAME_COMMAND && packet_type != VIDEO_METADATA) || packet_type == VIDEO_MULTITRACK {
+    if (frame_type == FRAME_COMMAND && packet_type != VIDEO_METADATA)
+        || packet_type == VIDEO_MULTITRACK
+    {
         return Ok(None);
     }
     need(&body, pos, 4, "ExVideoTagHeader FourCC")?;
@@ -233,7 +287,15 @@ fn ex_video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
         _ => return Ok(None),
     };
     let key = frame_type == FRAME_KEY && !config;
-    Ok(frame(TrackKind::Video, codec, dts, cts, key, config, body.slice(pos..)))
+    Ok(frame(
+        TrackKind::Video,
+        codec,
+        dts,
+        cts,
+        key,
+        config,
+        body.slice(pos..),
+    ))
 }
 
 fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
@@ -254,7 +316,15 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
                     })
                 }
             };
-            Ok(frame(TrackKind::Audio, Codec::Aac, dts, 0, false, config, body.slice(2..)))
+            Ok(frame(
+                TrackKind::Audio,
+                Codec::Aac,
+                dts,
+                0,
+                false,
+                config,
+                body.slice(2..),
+            ))
         }
         SOUND_MP3 => {
             let sample_rate = MP3_RATES[usize::from((b0 >> 2) & 3)];
@@ -264,8 +334,19 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
             if mp3_byte(sample_rate, stereo) != b0 {
                 return Ok(other(TrackKind::Audio, dts, false, false, body));
             }
-            let codec = Codec::Mp3 { sample_rate, stereo };
-            Ok(frame(TrackKind::Audio, codec, dts, 0, false, false, body.slice(1..)))
+            let codec = Codec::Mp3 {
+                sample_rate,
+                stereo,
+            };
+            Ok(frame(
+                TrackKind::Audio,
+                codec,
+                dts,
+                0,
+                false,
+                false,
+                body.slice(1..),
+            ))
         }
         SOUND_EX_HEADER => ex_audio(dts, body),
         _ => Ok(other(TrackKind::Audio, dts, false, false, body)),
@@ -294,13 +375,26 @@ fn ex_audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
         // Sequence end, multichannel config (the codec config has it too).
         _ => return Ok(None),
     };
-    Ok(frame(TrackKind::Audio, codec, dts, 0, false, config, body.slice(pos + 4..)))
+    Ok(frame(
+        TrackKind::Audio,
+        codec,
+        dts,
+        0,
+        false,
+        config,
+        body.slice(pos + 4..),
+    ))
 }
 
 /// Skips Enhanced RTMP ModEx prefixes (e.g. nanosecond timestamp offsets,
 /// which weir's millisecond timeline cannot use), leaving `packet_type` as
 /// the real packet type and `pos` after the last prefix.
-fn skip_mod_ex(body: &[u8], pos: &mut usize, packet_type: &mut u8, what: &'static str) -> Result<(), FlvError> {
+fn skip_mod_ex(
+    body: &[u8],
+    pos: &mut usize,
+    packet_type: &mut u8,
+    what: &'static str,
+) -> Result<(), FlvError> {
     while *packet_type == PACKET_MOD_EX {
         need(body, *pos, 1, what)?;
         let mut size = usize::from(body[*pos]) + 1;
@@ -321,11 +415,21 @@ fn skip_mod_ex(body: &[u8], pos: &mut usize, packet_type: &mut u8, what: &'stati
 /// A frame for a codec weir passes through: the first body byte travels in
 /// the codec, the rest is the payload.
 fn other(kind: TrackKind, dts: i64, key: bool, config: bool, body: Bytes) -> Option<Frame> {
-    let codec = Codec::Other { flv_header: body[0] };
+    let codec = Codec::Other {
+        flv_header: body[0],
+    };
     frame(kind, codec, dts, 0, key, config, body.slice(1..))
 }
 
-fn frame(kind: TrackKind, codec: Codec, dts: i64, cts: i32, key: bool, config: bool, data: Bytes) -> Option<Frame> {
+fn frame(
+    kind: TrackKind,
+    codec: Codec,
+    dts: i64,
+    cts: i32,
+    key: bool,
+    config: bool,
+    data: Bytes,
+) -> Option<Frame> {
     (!data.is_empty()).then_some(Frame {
         kind,
         codec,

@@ -1,1 +1,33 @@
 //! FLV tags and files: sans-IO demuxer and muxer, FLV tag body <-> Frame.
+//!
+//! FLV matters to weir twice over. Its tag bodies are exactly the payloads
+//! of RTMP audio, video and data messages, so [`frame_from_tag`] and
+//! [`tag_header`] are how RTMP ingest and egress convert to and from
+//! [`weir_media::Frame`]. And FLV files and HTTP-FLV streams are a tag
+//! stream behind a small header: [`Demuxer`] reads them from chunks the
+//! caller supplies, [`file_header`] and [`write_frame_tag`] write them.
+//!
+//! Nothing here does IO or reads a clock, and no input can make it panic:
+//! every length is checked, tag sizes are bounded by a configurable limit.
+//!
+//! The [`avc`] and [`aac`] modules parse the codec configurations that
+//! arrive in sequence headers (picture size, profile, sample rate, and
+//! SPS/PPS and ADTS for MPEG-TS). They live here because FLV/RTMP is where
+//! those configurations arrive.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod aac;
+pub mod avc;
+mod bits;
+mod body;
+mod demux;
+mod error;
+mod tag;
+
+pub use body::{frame_from_tag, tag_header, write_frame_tag, TagBodyHeader};
+pub use demux::{Demuxer, DEFAULT_MAX_TAG_SIZE};
+pub use error::FlvError;
+pub use tag::{
+    file_header, write_tag, FileHeader, Tag, TagType, FLV_HEADER_AV, MAX_BODY_SIZE, TAG_HEADER_SIZE,
+};

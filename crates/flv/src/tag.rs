@@ -67,7 +67,9 @@ pub struct Tag {
     /// Timestamp in milliseconds, extended byte included. It wraps at 2^32
     /// like RTMP's; feed it through `weir_media::Unwrapper` for a timeline.
     pub timestamp: u32,
-    /// The tag body, sharing the demuxer's buffer (no copy).
+    /// The tag body, sharing the demuxer's buffer (no copy). A consumer
+    /// that keeps a small body for long (a sequence header) may copy it, so
+    /// as not to pin the larger buffer it was read into.
     pub body: Bytes,
 }
 

@@ -70,7 +70,13 @@ pub(crate) fn init_segment(
                 height: v.height.into(),
                 ..Tkhd::default()
             },
-            mdia: media(VIDEO_TIMESCALE, b"vide", "weir video", v.entry.clone(), true),
+            mdia: media(
+                VIDEO_TIMESCALE,
+                b"vide",
+                "weir video",
+                v.entry.clone(),
+                true,
+            ),
             ..Trak::default()
         });
         trex.push(track_extends(VIDEO_TRACK_ID));

@@ -17,6 +17,8 @@ pub(crate) const VIDEO_TIMESCALE: u32 = 90_000;
 /// The video track's configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct VideoTrack {
+    /// [`weir_media::Codec::H264`] or [`weir_media::Codec::H265`].
+    pub(crate) codec: weir_media::Codec,
     /// The config frame's payload, to notice when a repeated config changes.
     pub(crate) config: Bytes,
     pub(crate) width: u16,
@@ -64,14 +66,14 @@ fn size16(v: u32) -> u16 {
 impl VideoTrack {
     /// Parses an `AVCDecoderConfigurationRecord`.
     pub(crate) fn h264(config: &Bytes) -> Result<Self, Fmp4Error> {
+        const CODEC: weir_media::Codec = weir_media::Codec::H264;
         let avcc = Avcc::decode_body(&mut config.as_ref())
             .map_err(|e| bad("H.264", config, e.to_string()))?;
         let sps = avcc
             .sequence_parameter_sets
             .first()
             .ok_or_else(|| bad("H.264", config, "no SPS"))?;
-        let (w, h) =
-            sps::h264_size(sps).ok_or_else(|| bad("H.264", config, "unreadable SPS"))?;
+        let (w, h) = sps::h264_size(sps).ok_or_else(|| bad("H.264", config, "unreadable SPS"))?;
         let codec_name = format!(
             "avc1.{:02x}{:02x}{:02x}",
             avcc.avc_profile_indication, avcc.profile_compatibility, avcc.avc_level_indication
@@ -84,6 +86,7 @@ impl VideoTrack {
         }
         .into();
         Ok(VideoTrack {
+            codec: CODEC,
             config: config.clone(),
             width,
             height,
@@ -95,6 +98,7 @@ impl VideoTrack {
     /// Parses an `HEVCDecoderConfigurationRecord`. The sample entry is
     /// `hvc1` (parameter sets in `hvcC`), the one Safari accepts.
     pub(crate) fn h265(config: &Bytes) -> Result<Self, Fmp4Error> {
+        const CODEC: weir_media::Codec = weir_media::Codec::H265;
         let hvcc = Hvcc::decode_body(&mut config.as_ref())
             .map_err(|e| bad("H.265", config, e.to_string()))?;
         const SPS_NAL_TYPE: u8 = 33;
@@ -104,8 +108,7 @@ impl VideoTrack {
             .filter(|a| a.nal_unit_type == SPS_NAL_TYPE)
             .find_map(|a| a.nalus.first())
             .ok_or_else(|| bad("H.265", config, "no SPS"))?;
-        let (w, h) =
-            sps::h265_size(sps).ok_or_else(|| bad("H.265", config, "unreadable SPS"))?;
+        let (w, h) = sps::h265_size(sps).ok_or_else(|| bad("H.265", config, "unreadable SPS"))?;
         let codec_name = hevc_codec_name(&hvcc);
         let (width, height) = (size16(w), size16(h));
         let entry = Hvc1 {
@@ -115,6 +118,7 @@ impl VideoTrack {
         }
         .into();
         Ok(VideoTrack {
+            codec: CODEC,
             config: config.clone(),
             width,
             height,
@@ -243,7 +247,11 @@ impl AudioTrack {
             audio: Audio {
                 data_reference_index: 1,
                 // 0 (program config element) means "see the config": say stereo.
-                channel_count: if asc.channels == 0 { 2 } else { u16::from(asc.channels) },
+                channel_count: if asc.channels == 0 {
+                    2
+                } else {
+                    u16::from(asc.channels)
+                },
                 sample_size: 16,
                 // A 16.16 field: rates past 65535 Hz cannot be written here;
                 // decoders take the rate from the AudioSpecificConfig anyway.
@@ -272,15 +280,30 @@ mod tests {
     fn asc_variants() {
         // AAC-LC 44.1 kHz stereo.
         let lc = parse_asc(&[0x12, 0x10]).unwrap();
-        assert_eq!((lc.object_type, lc.sample_rate, lc.channels, lc.frame_samples), (2, 44100, 2, 1024));
+        assert_eq!(
+            (
+                lc.object_type,
+                lc.sample_rate,
+                lc.channels,
+                lc.frame_samples
+            ),
+            (2, 44100, 2, 1024)
+        );
         // AAC-LC 48 kHz mono, 960-sample frames.
         let short = parse_asc(&[0x11, 0x8c]).unwrap();
-        assert_eq!((short.sample_rate, short.channels, short.frame_samples), (48000, 1, 960));
+        assert_eq!(
+            (short.sample_rate, short.channels, short.frame_samples),
+            (48000, 1, 960)
+        );
         // Explicit HE-AAC: 24 kHz core, 48 kHz SBR, then the AAC-LC core.
         let he = parse_asc(&[0x2b, 0x11, 0x88, 0x00]).unwrap();
         assert_eq!((he.object_type, he.sample_rate, he.channels), (5, 24000, 2));
         assert_eq!(parse_asc(&[0x12]), None);
-        assert_eq!(parse_asc(&[0x17, 0x90]), None, "reserved rate index 15 without its 24 bits");
+        assert_eq!(
+            parse_asc(&[0x17, 0x90]),
+            None,
+            "reserved rate index 15 without its 24 bits"
+        );
         assert_eq!(parse_asc(&[0x16, 0x90]), None, "reserved rate index 13");
     }
 
@@ -295,7 +318,10 @@ mod tests {
             0xb0,
         ]);
         let v = VideoTrack::h264(&avcc).unwrap();
-        assert_eq!((v.codec_name.as_str(), v.width, v.height), ("avc1.64001e", 640, 360));
+        assert_eq!(
+            (v.codec_name.as_str(), v.width, v.height),
+            ("avc1.64001e", 640, 360)
+        );
         // Main profile, level 3.1, progressive/non-packed constraint bits set.
         let hvcc = Hvcc {
             configuration_version: 1,
@@ -310,9 +336,20 @@ mod tests {
 
     #[test]
     fn malformed_configs_are_errors() {
-        for cfg in [&[][..], &[0x01], &[0x02, 0x64, 0, 0x1e, 0xff, 0xe0, 0], &[0x01, 0x64, 0, 0x1e, 0xff, 0xe1, 0x00, 0x40, 0x67]] {
-            assert!(VideoTrack::h264(&Bytes::copy_from_slice(cfg)).is_err(), "{cfg:?}");
-            assert!(VideoTrack::h265(&Bytes::copy_from_slice(cfg)).is_err(), "{cfg:?}");
+        for cfg in [
+            &[][..],
+            &[0x01],
+            &[0x02, 0x64, 0, 0x1e, 0xff, 0xe0, 0],
+            &[0x01, 0x64, 0, 0x1e, 0xff, 0xe1, 0x00, 0x40, 0x67],
+        ] {
+            assert!(
+                VideoTrack::h264(&Bytes::copy_from_slice(cfg)).is_err(),
+                "{cfg:?}"
+            );
+            assert!(
+                VideoTrack::h265(&Bytes::copy_from_slice(cfg)).is_err(),
+                "{cfg:?}"
+            );
         }
         assert!(AudioTrack::aac(&Bytes::new(), 2).is_err());
     }

@@ -13,7 +13,7 @@
 mod key;
 mod time;
 
-pub use key::{StreamKey, StreamKeyError};
+pub use key::{StreamKey, StreamKeyError, MAX_NAME_LEN};
 pub use time::Unwrapper;
 
 use bytes::Bytes;

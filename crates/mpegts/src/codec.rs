@@ -98,7 +98,11 @@ impl Reader<'_> {
 
 /// Reads an `AVCDecoderConfigurationRecord`: SPS list, then PPS list.
 pub(crate) fn parse_avcc(data: &Bytes) -> Result<VideoConfig, TsError> {
-    let mut r = Reader { data, pos: 0, what: "avcC" };
+    let mut r = Reader {
+        data,
+        pos: 0,
+        what: "avcC",
+    };
     let _version_profile_compat_level = r.take(4)?;
     let length_size = usize::from(r.u8()? & 3) + 1;
     let mut parameter_sets = Vec::new();
@@ -118,7 +122,11 @@ pub(crate) fn parse_avcc(data: &Bytes) -> Result<VideoConfig, TsError> {
 
 /// Reads an `HEVCDecoderConfigurationRecord`, keeping VPS/SPS/PPS arrays.
 pub(crate) fn parse_hvcc(data: &Bytes) -> Result<VideoConfig, TsError> {
-    let mut r = Reader { data, pos: 0, what: "hvcC" };
+    let mut r = Reader {
+        data,
+        pos: 0,
+        what: "hvcC",
+    };
     let _fixed = r.take(21)?;
     let length_size = usize::from(r.u8()? & 3) + 1;
     let arrays = r.u8()?;
@@ -257,7 +265,7 @@ pub(crate) fn adts_header(cfg: AacConfig, len: usize) -> Result<[u8; 7], TsError
         ((cfg.channels & 3) << 6) | (total >> 11) as u8,
         (total >> 3) as u8,
         (((total & 7) as u8) << 5) | 0x1f, // buffer fullness 0x7ff: VBR
-        0xfc,                            // one raw data block
+        0xfc,                              // one raw data block
     ])
 }
 
@@ -287,7 +295,9 @@ mod tests {
     use super::*;
 
     fn avcc() -> Bytes {
-        let mut v = vec![1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 3, 0x67, 1, 2, 1, 0, 2, 0x68, 9];
+        let mut v = vec![
+            1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 3, 0x67, 1, 2, 1, 0, 2, 0x68, 9,
+        ];
         v.extend_from_slice(&[0xfd, 0xf8, 0xf8, 0]); // High profile tail, ignored
         Bytes::from(v)
     }
@@ -296,7 +306,13 @@ mod tests {
     fn avcc_parameter_sets() {
         let cfg = parse_avcc(&avcc()).unwrap();
         assert_eq!(cfg.length_size, 4);
-        assert_eq!(cfg.parameter_sets, vec![Bytes::from_static(&[0x67, 1, 2]), Bytes::from_static(&[0x68, 9])]);
+        assert_eq!(
+            cfg.parameter_sets,
+            vec![
+                Bytes::from_static(&[0x67, 1, 2]),
+                Bytes::from_static(&[0x68, 9])
+            ]
+        );
         for cut in 0..16 {
             assert!(parse_avcc(&avcc().slice(..cut)).is_err(), "{cut}");
         }
@@ -306,7 +322,12 @@ mod tests {
     fn hvcc_keeps_vps_sps_pps() {
         let mut v = vec![1; 21];
         v.extend_from_slice(&[0x03, 4]);
-        for (t, nalu) in [(32u8, [0x40, 1]), (33, [0x42, 1]), (34, [0x44, 1]), (39, [0x4e, 1])] {
+        for (t, nalu) in [
+            (32u8, [0x40, 1]),
+            (33, [0x42, 1]),
+            (34, [0x44, 1]),
+            (39, [0x4e, 1]),
+        ] {
             v.extend_from_slice(&[0x80 | t, 0, 1, 0, 2]);
             v.extend_from_slice(&nalu);
         }
@@ -321,7 +342,10 @@ mod tests {
         let idr = [0, 0, 0, 2, 0x65, 0xaa];
         let mut out = Vec::new();
         to_annex_b(&cfg, &idr, false, &mut out).unwrap();
-        let want = [0, 0, 0, 1, 9, 0xf0, 0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 9, 0, 0, 0, 1, 0x65, 0xaa];
+        let want = [
+            0, 0, 0, 1, 9, 0xf0, 0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 9, 0, 0, 0, 1, 0x65,
+            0xaa,
+        ];
         assert_eq!(out, want);
 
         out.clear();
@@ -332,7 +356,10 @@ mod tests {
         out.clear();
         let own = [0, 0, 0, 2, 9, 0x10, 0, 0, 0, 1, 0x67, 0, 0, 0, 2, 0x65, 1];
         to_annex_b(&cfg, &own, true, &mut out).unwrap();
-        assert_eq!(out, [0, 0, 0, 1, 9, 0x10, 0, 0, 0, 1, 0x67, 0, 0, 0, 1, 0x65, 1]);
+        assert_eq!(
+            out,
+            [0, 0, 0, 1, 9, 0x10, 0, 0, 0, 1, 0x67, 0, 0, 0, 1, 0x65, 1]
+        );
     }
 
     #[test]
@@ -349,11 +376,28 @@ mod tests {
     fn asc_and_adts() {
         // AAC-LC, 44.1 kHz (index 4), stereo.
         let cfg = parse_asc(&[0x12, 0x10]).unwrap();
-        assert_eq!(cfg, AacConfig { profile: 1, rate_index: 4, channels: 2 });
-        assert_eq!(adts_header(cfg, 100).unwrap(), [0xff, 0xf1, 0x50, 0x80, 0x0d, 0x7f, 0xfc]);
+        assert_eq!(
+            cfg,
+            AacConfig {
+                profile: 1,
+                rate_index: 4,
+                channels: 2
+            }
+        );
+        assert_eq!(
+            adts_header(cfg, 100).unwrap(),
+            [0xff, 0xf1, 0x50, 0x80, 0x0d, 0x7f, 0xfc]
+        );
         // HE-AAC v1 explicit: object type 5, 24 kHz core, ext 48 kHz, then LC.
         let he = parse_asc(&[0x2b, 0x11, 0x88, 0x00]).unwrap();
-        assert_eq!(he, AacConfig { profile: 1, rate_index: 6, channels: 2 });
+        assert_eq!(
+            he,
+            AacConfig {
+                profile: 1,
+                rate_index: 6,
+                channels: 2
+            }
+        );
         assert!(parse_asc(&[0x12]).is_err());
         assert!(parse_asc(&[0x17, 0x80, 0, 0, 0]).is_err()); // explicit rate
         assert!(parse_asc(&[0x12, 0x00]).is_err()); // channel config 0

@@ -95,3 +95,119 @@ pub enum HandshakeError {
         version: u8,
     },
 }
+
+/// A message whose payload does not fit its message type.
+///
+/// Raised while interpreting a complete message, so the chunk stream itself
+/// is fine; [`SessionError::Message`] adds which message it was.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MessageError {
+    /// The payload is shorter than the fixed layout of its type.
+    #[error("payload of {len} byte(s) is shorter than the {needed} its type needs")]
+    TooShort {
+        /// Payload length received.
+        len: usize,
+        /// Bytes the layout needs.
+        needed: usize,
+    },
+    /// The type id is not the one the parser was asked for (a caller bug
+    /// surfaced as an error rather than a panic).
+    #[error("message type {type_id} is not a {expected}")]
+    WrongType {
+        /// The message's type id.
+        type_id: u8,
+        /// What the parser handles.
+        expected: &'static str,
+    },
+    /// Set Peer Bandwidth with a limit type other than hard, soft or dynamic.
+    #[error("invalid Set Peer Bandwidth limit type {limit_type}")]
+    InvalidLimitType {
+        /// The limit type byte.
+        limit_type: u8,
+    },
+    /// The AMF body of a command or data message does not decode.
+    #[error("AMF: {0}")]
+    Amf(#[from] weir_amf0::Amf0Error),
+    /// A command or data message that does not start with its name.
+    #[error("AMF body does not start with a name string")]
+    MissingName,
+    /// An aggregate message whose sub-message headers run past its end.
+    #[error("aggregate sub-message at offset {offset} runs past the end ({detail})")]
+    BadAggregate {
+        /// Offset of the sub-message header within the aggregate payload.
+        offset: usize,
+        /// What was cut short.
+        detail: &'static str,
+    },
+}
+
+/// Why a server or client session gave up on a connection.
+///
+/// Any of these ends the connection: the peer either is not speaking RTMP
+/// or broke the protocol in a way we cannot recover from without guessing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SessionError {
+    /// The handshake failed.
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The chunk stream is corrupt or exceeds our limits.
+    #[error("chunk stream: {0}")]
+    Chunk(#[from] ChunkError),
+    /// A complete message could not be interpreted.
+    #[error("message type {type_id} on chunk stream {csid}, message stream {stream_id}: {source}")]
+    Message {
+        /// Message type id.
+        type_id: u8,
+        /// Chunk stream it arrived on.
+        csid: u32,
+        /// Message stream id.
+        stream_id: u32,
+        /// What was wrong with it.
+        source: MessageError,
+    },
+    /// A command that needs an established `connect` arrived before it.
+    #[error("command {command:?} before connect")]
+    NotConnected {
+        /// The command name.
+        command: String,
+    },
+    /// A command whose arguments make no sense (e.g. `connect` without a
+    /// command object), so no meaningful answer exists.
+    #[error("command {command:?}: {detail}")]
+    BadCommand {
+        /// The command name.
+        command: String,
+        /// What was wrong.
+        detail: &'static str,
+    },
+}
+
+/// Why a string is not an RTMP URL we can connect to.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum UrlError {
+    /// Not `rtmp://` or `rtmps://`.
+    #[error("unsupported scheme in {url:?}: expected rtmp:// or rtmps://")]
+    Scheme {
+        /// The URL given.
+        url: String,
+    },
+    /// No host between `//` and the path.
+    #[error("no host in {url:?}")]
+    Host {
+        /// The URL given.
+        url: String,
+    },
+    /// The port is not a number in 1..=65535.
+    #[error("invalid port {port:?}")]
+    Port {
+        /// The port text.
+        port: String,
+    },
+    /// The path lacks the application or the stream name
+    /// (`rtmp://host/app/stream`).
+    #[error("{url:?} needs both an app and a stream name: rtmp://host[:port]/app/stream")]
+    Path {
+        /// The URL given.
+        url: String,
+    },
+}

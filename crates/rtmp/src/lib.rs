@@ -8,6 +8,10 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod chunk;
+pub mod client;
 pub mod error;
 pub mod handshake;
-// Message, session and URL modules are declared below by their owner.
+pub mod message;
+pub mod server;
+mod session;
+pub mod url;

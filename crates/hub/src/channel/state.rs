@@ -228,9 +228,13 @@ impl<T: Entry> Shared<T> {
             && !reset_skipped
             && matches!(&meta.gop, Gop::Cached { entries, .. }
                 if entries.front().is_some_and(|(seq, _)| *seq <= from));
+        // Sequence numbers of what is replayed from the snapshot rather than
+        // the ring, so that they do not count as lost.
+        let mut replayed: Vec<u64> = Vec::new();
         if reset_skipped {
-            if let Some((_, reset)) = &meta.last_reset {
+            if let Some((seq, reset)) = &meta.last_reset {
                 replay.push_back(reset.clone());
+                replayed.push(*seq);
             }
         }
         // Headers in the order they were pushed: metadata usually precedes
@@ -242,23 +246,26 @@ impl<T: Entry> Shared<T> {
             .filter(|(seq, _)| !continues || *seq >= from)
             .collect();
         headers.sort_unstable_by_key(|(seq, _)| *seq);
+        replayed.extend(headers.iter().map(|(seq, _)| *seq));
         replay.extend(headers.into_iter().map(|(_, e)| e.clone()));
 
-        let lost = head.saturating_sub(from);
-        let (wait_key, skipped) = match &meta.gop {
+        // Entries in `from..end` are neither read from the ring nor (unless
+        // counted in `replayed`) replayed: those are lost.
+        let (wait_key, end) = match &meta.gop {
             Gop::Cached { entries, .. } if continues => {
                 let start = entries.partition_point(|(seq, _)| *seq < from);
                 replay.extend(entries.range(start..).map(|(_, e)| e.clone()));
-                (false, 0)
+                (false, from)
             }
             Gop::Cached { entries, .. } => {
                 replay.extend(entries.iter().map(|(_, e)| e.clone()));
-                let key_seq = entries.front().map_or(head, |(seq, _)| *seq);
-                (false, key_seq.saturating_sub(from).min(lost))
+                (false, entries.front().map_or(head, |(seq, _)| *seq).max(from))
             }
-            Gop::None => (false, lost),
-            Gop::Overflowed => (true, lost),
+            Gop::None => (false, head),
+            Gop::Overflowed => (true, head),
         };
+        let recovered = replayed.iter().filter(|seq| (from..end).contains(*seq)).count();
+        let skipped = (end - from).saturating_sub(recovered as u64);
         Join {
             cursor: head,
             wait_key,

@@ -452,3 +452,47 @@ fn append(partial: &mut BytesMut, msg_len: u32, data: &[u8]) {
     }
     partial.extend_from_slice(data);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partial_capacity(dec: &ChunkDecoder, csid: u32) -> usize {
+        let idx = dec.find(csid).unwrap();
+        dec.streams[idx].partial.as_ref().unwrap().capacity()
+    }
+
+    #[test]
+    fn buffers_follow_received_bytes_not_declared_lengths() {
+        let mut dec = ChunkDecoder::new(DecoderLimits::default());
+        dec.set_chunk_size(0x7FFF_FFFF).unwrap();
+        // Declares 16 MiB - 1 on csid 3, 1000 bytes on csid 4; sends 10 of each.
+        let mut wire = vec![3, 0, 0, 0, 0xFF, 0xFF, 0xFF, 9, 1, 0, 0, 0];
+        wire.extend_from_slice(&[0; 10]);
+        let mut buf = BytesMut::from(&wire[..]);
+        assert_eq!(dec.decode(&mut buf).unwrap(), None);
+        assert_eq!(partial_capacity(&dec, 3), INITIAL_ALLOC);
+        let mut dec = ChunkDecoder::new(DecoderLimits::default());
+        let mut wire = vec![4, 0, 0, 0, 0, 0x03, 0xE8, 9, 1, 0, 0, 0];
+        wire.extend_from_slice(&[0; 10]);
+        let mut buf = BytesMut::from(&wire[..]);
+        assert_eq!(dec.decode(&mut buf).unwrap(), None);
+        assert_eq!(partial_capacity(&dec, 4), 1000);
+    }
+
+    #[test]
+    fn growth_is_geometric_and_capped_at_the_message_length() {
+        let len = 1_000_000;
+        let mut partial = BytesMut::with_capacity(INITIAL_ALLOC);
+        let mut caps = Vec::new();
+        while partial.len() < len as usize {
+            let n = 4096.min(len as usize - partial.len());
+            append(&mut partial, len, &vec![1; n]);
+            if caps.last() != Some(&partial.capacity()) {
+                caps.push(partial.capacity());
+            }
+        }
+        assert_eq!(caps, vec![INITIAL_ALLOC, 4 * INITIAL_ALLOC, 1_000_000]);
+        assert_eq!(partial.len(), 1_000_000);
+    }
+}

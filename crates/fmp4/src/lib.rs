@@ -1,0 +1,484 @@
+//! Sans-IO live fragmented-MP4 muxer: [`Frame`]s in, an init segment and
+//! `moof`+`mdat` fragments out, so that a browser plays a stream with plain
+//! Media Source Extensions (`SourceBuffer.appendBuffer` of the init segment,
+//! then of every fragment).
+//!
+//! Carried: H.264 and H.265 video (AVCC payloads, config frames holding the
+//! decoder configuration record) and AAC audio (raw frames, config frame =
+//! `AudioSpecificConfig`). Frames of other codecs, and script data, are
+//! skipped: MSE has no use for them.
+//!
+//! # Fragment policy
+//!
+//! * **Every video keyframe starts a fragment.** Such a fragment is marked
+//!   [`Fmp4Output::Fragment::key`]: a viewer that joins late gets the init
+//!   segment and starts there, exactly like the hub's GOP cache starts RTMP
+//!   players at a keyframe.
+//! * **A fragment spans at most [`Fmp4Config::max_fragment_ms`]** (100 ms by
+//!   default). A browser can only play what it was given whole, so the
+//!   fragment length adds straight to the latency; one fragment per GOP would
+//!   add seconds. Around ten `moof` boxes a second cost about 1 KB/s, which
+//!   is nothing next to the media.
+//! * **One video frame is held back** until the next one arrives, because a
+//!   `trun` needs each sample's duration and a live source does not say it.
+//!   That is one frame interval (33 ms at 30 fps) of latency, and it keeps
+//!   the decode timeline exact: a guessed duration would leave gaps or
+//!   overlaps that MSE turns into stalls. Audio needs no hold-back: an AAC
+//!   frame always lasts 1024 (or 960) samples.
+//!
+//! # Timeline
+//!
+//! Video uses a 90 kHz timescale, audio its sampling rate. Audio decode
+//! times count samples, so that rounding of the millisecond input never
+//! leaves gaps between frames; they jump ahead when the input does by more
+//! than one frame, and a frame more than one frame behind the count is
+//! dropped rather than written over the audio before it. Output timestamps are the input's, except after a
+//! jump of more than [`MAX_BACKWARD_JUMP_MS`] back or [`MAX_FORWARD_JUMP_MS`]
+//! forward (a publisher restarting, an encoder stalling): the timeline is
+//! then shifted to continue where it was, because a gap in an MSE buffer
+//! stalls playback. The timeline starts where the input does, not at zero:
+//! a player must seek to `SourceBuffer.buffered.start(0)`, which a late
+//! joiner has to do anyway.
+//!
+//! # Config changes
+//!
+//! The init segment is built when the first media frame arrives, from the
+//! configs seen so far (a publisher sends its headers first). A config that
+//! changes later, or a track that appears later, flushes what is pending and
+//! yields a new [`Fmp4Output::Init`]; the next video fragment starts at a
+//! keyframe. A consumer appends a new init segment to the same
+//! `SourceBuffer` when only the codec parameters changed, and needs a new
+//! `SourceBuffer` when the track set or the codec changed (see
+//! [`Fmp4Muxer::codecs_string`]).
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod boxes;
+mod sps;
+mod tracks;
+
+use bytes::Bytes;
+use weir_media::{Codec, Frame, TrackKind};
+
+use boxes::{Run, Sample, AUDIO_TRACK_ID, VIDEO_TRACK_ID};
+use tracks::{AudioTrack, VideoTrack, VIDEO_TIMESCALE};
+
+/// A backward DTS step larger than this (ms) is a discontinuity. Audio and
+/// video interleave with small backward steps, which are kept as they are.
+pub const MAX_BACKWARD_JUMP_MS: i64 = 1_000;
+/// A forward DTS step larger than this (ms) is a discontinuity.
+pub const MAX_FORWARD_JUMP_MS: i64 = 10_000;
+/// Most samples in one fragment, whatever the timestamps say: bounds memory
+/// when a source sends frames without advancing its clock.
+pub const MAX_FRAGMENT_SAMPLES: usize = 1_024;
+
+/// How fragments are cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fmp4Config {
+    /// Longest span of decode time one fragment covers, in ms. Lower means
+    /// lower latency and a little more `moof` overhead.
+    pub max_fragment_ms: u32,
+    /// A fragment is cut early once its payload reaches this many bytes, so
+    /// that memory stays bounded whatever the source's timestamps are.
+    pub max_fragment_bytes: usize,
+}
+
+impl Default for Fmp4Config {
+    fn default() -> Self {
+        Fmp4Config {
+            max_fragment_ms: 100,
+            max_fragment_bytes: 4 << 20,
+        }
+    }
+}
+
+/// What the muxer produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fmp4Output {
+    /// A new init segment (`ftyp` + `moov`): the first one, or one after the
+    /// tracks or their configs changed. Every following fragment needs it.
+    Init(Bytes),
+    /// A `moof` + `mdat` pair.
+    Fragment {
+        /// The fragment's bytes.
+        data: Bytes,
+        /// It starts with a video keyframe (always true for audio-only
+        /// streams): a new viewer may start here, after the init segment.
+        key: bool,
+        /// Decode time of its earliest sample, ms, on the output timeline.
+        dts_ms: i64,
+    },
+}
+
+/// Why a frame could not be muxed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Fmp4Error {
+    /// A codec configuration frame could not be read. The previous config,
+    /// if any, stays in use.
+    #[error("malformed {codec} configuration ({len} bytes): {reason}")]
+    BadConfig {
+        /// `"H.264"`, `"H.265"` or `"AAC"`.
+        codec: &'static str,
+        /// Length of the config payload.
+        len: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A box could not be encoded (a value out of its field's range).
+    #[error("cannot encode {what}: {reason}")]
+    Encode {
+        /// The box.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Maps input DTS to the output timeline, smoothing over discontinuities.
+#[derive(Debug, Default)]
+struct Clock {
+    offset: i64,
+    /// Latest output DTS of any track.
+    last: Option<i64>,
+}
+
+impl Clock {
+    fn map(&mut self, dts: i64) -> i64 {
+        let ms = dts.saturating_add(self.offset);
+        let anchor = self.last.unwrap_or(0);
+        let jumped = match self.last {
+            Some(last) => {
+                ms < last.saturating_sub(MAX_BACKWARD_JUMP_MS)
+                    || ms > last.saturating_add(MAX_FORWARD_JUMP_MS)
+            }
+            None => false,
+        };
+        let ms = if jumped || ms < 0 {
+            self.offset = anchor.saturating_sub(dts);
+            anchor
+        } else {
+            ms
+        };
+        self.last = Some(self.last.map_or(ms, |l| l.max(ms)));
+        ms
+    }
+}
+
+/// `ms` (never negative, see [`Clock`]) in `timescale` units.
+fn ticks(ms: i64, timescale: u32) -> u64 {
+    let t = i128::from(ms) * i128::from(timescale) / 1000;
+    u64::try_from(t).unwrap_or(0)
+}
+
+/// Video state: the frame waiting for its duration, and the timeline.
+#[derive(Debug, Default)]
+struct VideoState {
+    /// A keyframe has been seen since the (last) video config.
+    started: bool,
+    held: Option<Sample>,
+    last_time: Option<u64>,
+    last_duration: u32,
+}
+
+/// The live fMP4 muxer of one stream. See the crate docs for the policy.
+#[derive(Debug)]
+pub struct Fmp4Muxer {
+    cfg: Fmp4Config,
+    video: Option<VideoTrack>,
+    audio: Option<AudioTrack>,
+    /// The current init segment, and the tracks it lists.
+    init: Option<Bytes>,
+    init_video: bool,
+    /// Configs changed since `init` was built.
+    init_stale: bool,
+    clock: Clock,
+    vstate: VideoState,
+    /// Next audio decode time, in samples.
+    audio_next: Option<u64>,
+    pending_video: Vec<Sample>,
+    pending_audio: Vec<Sample>,
+    pending_bytes: usize,
+    /// Output DTS (ms) of the earliest pending sample.
+    pending_start_ms: Option<i64>,
+    sequence: u32,
+}
+
+impl Fmp4Muxer {
+    /// A muxer that has seen nothing yet.
+    pub fn new(cfg: Fmp4Config) -> Self {
+        Fmp4Muxer {
+            cfg,
+            video: None,
+            audio: None,
+            init: None,
+            init_video: false,
+            init_stale: false,
+            clock: Clock::default(),
+            vstate: VideoState::default(),
+            audio_next: None,
+            pending_video: Vec::new(),
+            pending_audio: Vec::new(),
+            pending_bytes: 0,
+            pending_start_ms: None,
+            sequence: 0,
+        }
+    }
+
+    /// Feeds one frame; returns what it completed (often nothing, since
+    /// fragments are cut at keyframes and every `max_fragment_ms`).
+    pub fn push(&mut self, frame: &Frame) -> Result<Vec<Fmp4Output>, Fmp4Error> {
+        let mut out = Vec::new();
+        match (frame.kind, frame.codec, frame.config) {
+            (TrackKind::Video, Codec::H264 | Codec::H265, true) => {
+                let track = if frame.codec == Codec::H264 {
+                    VideoTrack::h264(&frame.data)?
+                } else {
+                    VideoTrack::h265(&frame.data)?
+                };
+                if self
+                    .video
+                    .as_ref()
+                    .is_some_and(|v| v.config == track.config)
+                {
+                    return Ok(out);
+                }
+                self.end_epoch(&mut out)?;
+                self.video = Some(track);
+                self.vstate.started = false;
+            }
+            (TrackKind::Audio, Codec::Aac, true) => {
+                let track = AudioTrack::aac(&frame.data, AUDIO_TRACK_ID)?;
+                if self
+                    .audio
+                    .as_ref()
+                    .is_some_and(|a| a.config == track.config)
+                {
+                    return Ok(out);
+                }
+                self.end_epoch(&mut out)?;
+                self.audio = Some(track);
+            }
+            // An empty payload is no sample (e.g. an end-of-sequence marker).
+            (_, _, false) if frame.data.is_empty() => {}
+            (TrackKind::Video, Codec::H264 | Codec::H265, false) => {
+                self.push_video(frame, &mut out)?;
+            }
+            (TrackKind::Audio, Codec::Aac, false) => self.push_audio(frame, &mut out)?,
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    /// Flushes everything pending, including the held video frame (given
+    /// the previous frame's duration). For the end of a stream, and before a
+    /// config change.
+    pub fn finish(&mut self) -> Result<Vec<Fmp4Output>, Fmp4Error> {
+        let mut out = Vec::new();
+        self.release_held();
+        self.flush(&mut out)?;
+        Ok(out)
+    }
+
+    /// The current init segment (`ftyp` + `moov`), once the first media
+    /// frame made the track set known.
+    pub fn init_segment(&self) -> Option<Bytes> {
+        self.init.clone()
+    }
+
+    /// The MIME type with RFC 6381 codecs of the current init segment, for
+    /// `MediaSource.isTypeSupported` and `addSourceBuffer`, e.g.
+    /// `video/mp4; codecs="avc1.64001e,mp4a.40.2"`.
+    pub fn codecs_string(&self) -> Option<String> {
+        self.init.as_ref()?;
+        let names: Vec<&str> = [
+            self.video.as_ref().map(|v| v.codec_name.as_str()),
+            self.audio.as_ref().map(|a| a.codec_name.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let kind = if self.video.is_some() {
+            "video"
+        } else {
+            "audio"
+        };
+        Some(format!("{kind}/mp4; codecs=\"{}\"", names.join(",")))
+    }
+
+    /// Before a config change: flushes what belongs to the old init segment
+    /// and marks it stale, so the next media frame brings a new one.
+    fn end_epoch(&mut self, out: &mut Vec<Fmp4Output>) -> Result<(), Fmp4Error> {
+        if self.init.is_some() {
+            out.extend(self.finish()?);
+            self.init_stale = true;
+        }
+        Ok(())
+    }
+
+    /// Emits the init segment if there is none yet or the configs changed.
+    fn ensure_init(&mut self, out: &mut Vec<Fmp4Output>) -> Result<(), Fmp4Error> {
+        if self.init.is_none() || self.init_stale {
+            let init = boxes::init_segment(self.video.as_ref(), self.audio.as_ref())?;
+            self.init = Some(init.clone());
+            self.init_video = self.video.is_some();
+            self.init_stale = false;
+            out.push(Fmp4Output::Init(init));
+        }
+        Ok(())
+    }
+
+    fn push_video(&mut self, frame: &Frame, out: &mut Vec<Fmp4Output>) -> Result<(), Fmp4Error> {
+        let codec_ok = match &self.video {
+            Some(v) => v.codec == frame.codec,
+            None => false,
+        };
+        // Decoding starts at a keyframe: drop what comes before the first.
+        if !codec_ok || !(self.vstate.started || frame.key) {
+            return Ok(());
+        }
+        self.ensure_init(out)?;
+        self.vstate.started = true;
+        let ms = self.clock.map(frame.dts);
+        let mut time = ticks(ms, VIDEO_TIMESCALE);
+        if let Some(last) = self.vstate.last_time {
+            // Keep decode times strictly increasing whatever the input does.
+            time = time.max(last + 1);
+        }
+        if let Some(mut held) = self.vstate.held.take() {
+            held.duration = u32::try_from(time - held.decode_time).unwrap_or(u32::MAX);
+            self.vstate.last_duration = held.duration;
+            self.add_pending(true, held);
+        }
+        if frame.key {
+            self.flush(out)?;
+        }
+        let pts = ticks(
+            ms.saturating_add(i64::from(frame.cts)).max(0),
+            VIDEO_TIMESCALE,
+        );
+        let cts = i64::try_from(i128::from(pts) - i128::from(time)).unwrap_or(0);
+        self.vstate.held = Some(Sample {
+            decode_time: time,
+            duration: 0,
+            cts: i32::try_from(cts).unwrap_or(if cts < 0 { i32::MIN } else { i32::MAX }),
+            key: frame.key,
+            data: frame.data.clone(),
+        });
+        self.vstate.last_time = Some(time);
+        self.maybe_flush(ms, out)
+    }
+
+    fn push_audio(&mut self, frame: &Frame, out: &mut Vec<Fmp4Output>) -> Result<(), Fmp4Error> {
+        let Some(track) = &self.audio else {
+            return Ok(());
+        };
+        let (rate, n) = (track.sample_rate, track.frame_samples);
+        self.ensure_init(out)?;
+        let ms = self.clock.map(frame.dts);
+        let expected = ticks(ms, rate);
+        let time = match self.audio_next {
+            // The input is more than a frame behind the samples already
+            // written: this frame would overlap them, which MSE resolves by
+            // cutting audio. Drop it instead, as a decoder would conceal.
+            Some(next) if expected + u64::from(n) < next => return Ok(()),
+            // Within a frame: keep counting, so that frames stay contiguous.
+            Some(next) if expected <= next + u64::from(n) => next,
+            // A gap in the input (frames lost upstream): follow it.
+            _ => expected,
+        };
+        self.audio_next = Some(time + u64::from(n));
+        let sample = Sample {
+            decode_time: time,
+            duration: n,
+            cts: 0,
+            key: true,
+            data: frame.data.clone(),
+        };
+        self.add_pending(false, sample);
+        self.maybe_flush(ms, out)
+    }
+
+    fn add_pending(&mut self, video: bool, sample: Sample) {
+        let timescale = match (&self.audio, video) {
+            (Some(a), false) => a.sample_rate,
+            _ => VIDEO_TIMESCALE,
+        };
+        let ms = i64::try_from(u128::from(sample.decode_time) * 1000 / u128::from(timescale))
+            .unwrap_or(i64::MAX);
+        self.pending_bytes += sample.data.len();
+        let start = self.pending_start_ms.get_or_insert(ms);
+        *start = (*start).min(ms);
+        if video {
+            self.pending_video.push(sample);
+        } else {
+            self.pending_audio.push(sample);
+        }
+    }
+
+    /// Moves the held video frame to the pending ones, with the previous
+    /// frame's duration since the next frame will not tell.
+    fn release_held(&mut self) {
+        if let Some(mut held) = self.vstate.held.take() {
+            held.duration = match self.vstate.last_duration {
+                0 => VIDEO_TIMESCALE / 30,
+                d => d,
+            };
+            self.add_pending(true, held);
+        }
+    }
+
+    fn maybe_flush(&mut self, now_ms: i64, out: &mut Vec<Fmp4Output>) -> Result<(), Fmp4Error> {
+        let Some(start) = self.pending_start_ms else {
+            return Ok(());
+        };
+        let samples = self.pending_video.len() + self.pending_audio.len();
+        if now_ms.saturating_sub(start) >= i64::from(self.cfg.max_fragment_ms)
+            || self.pending_bytes >= self.cfg.max_fragment_bytes
+            || samples >= MAX_FRAGMENT_SAMPLES
+        {
+            self.flush(out)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every pending sample as one fragment.
+    fn flush(&mut self, out: &mut Vec<Fmp4Output>) -> Result<(), Fmp4Error> {
+        let Some(dts_ms) = self.pending_start_ms.take() else {
+            return Ok(());
+        };
+        let key = if self.init_video {
+            self.pending_video.first().is_some_and(|s| s.key)
+        } else {
+            true
+        };
+        // Taken first: samples that cannot be written are dropped, not retried.
+        let video = std::mem::take(&mut self.pending_video);
+        let audio = std::mem::take(&mut self.pending_audio);
+        self.pending_bytes = 0;
+        let mut runs = Vec::with_capacity(2);
+        if !video.is_empty() {
+            runs.push(Run {
+                track_id: VIDEO_TRACK_ID,
+                samples: &video,
+                with_cts: true,
+            });
+        }
+        if !audio.is_empty() {
+            runs.push(Run {
+                track_id: AUDIO_TRACK_ID,
+                samples: &audio,
+                with_cts: false,
+            });
+        }
+        self.sequence = self.sequence.wrapping_add(1);
+        let data = boxes::fragment(self.sequence, &runs)?;
+        out.push(Fmp4Output::Fragment { data, key, dts_ms });
+        Ok(())
+    }
+}
+
+impl Default for Fmp4Muxer {
+    fn default() -> Self {
+        Fmp4Muxer::new(Fmp4Config::default())
+    }
+}

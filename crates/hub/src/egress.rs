@@ -1,0 +1,168 @@
+//! Mux once per stream and format, whatever the number of viewers.
+//!
+//! An [`Egress`] belongs to one output format (RTMP messages, FLV tags...).
+//! The first viewer of a stream key starts a muxer task: it is one hub
+//! subscriber that turns [`StreamEvent`]s into the format's entries and
+//! pushes them into a [`Channel`] that all viewers of that key and format
+//! share. Because that channel is GOP-aware too, a viewer joining later
+//! still starts with headers and a keyframe, and a slow viewer skips ahead
+//! without slowing the muxer. The task ends, dropping its hub subscription,
+//! when its last viewer leaves.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use weir_media::StreamKey;
+
+use crate::channel::{Channel, ChannelConfig, Entry, Receiver};
+use crate::hub::{Hub, StreamEvent, Subscription};
+
+/// Turns stream events into one output format's entries.
+pub trait Muxer: Send + 'static {
+    /// What the format's viewers receive, e.g. one chunked RTMP message.
+    /// Its [`Entry::class`] decides how late or slow viewers join.
+    type Out: Entry;
+    /// Appends the entries for `ev` (none, one or several) to `out`.
+    fn mux(&mut self, ev: &StreamEvent, out: &mut Vec<Self::Out>);
+}
+
+/// Events taken from the hub per muxer wakeup: bounds the work done before
+/// checking whether viewers are still there.
+const BATCH: usize = 256;
+
+type Factory<M> = dyn Fn(&StreamKey) -> M + Send + Sync;
+
+struct Inner<M: Muxer> {
+    hub: Hub,
+    cfg: ChannelConfig,
+    factory: Box<Factory<M>>,
+    /// Running muxers by key; the id tells a finishing task whether the
+    /// entry is still its own.
+    running: Mutex<HashMap<StreamKey, (u64, Channel<M::Out>)>>,
+    next_id: AtomicU64,
+}
+
+/// The shared muxers of one output format. Cheap to clone.
+pub struct Egress<M: Muxer> {
+    inner: Arc<Inner<M>>,
+}
+
+impl<M: Muxer> Clone for Egress<M> {
+    fn clone(&self) -> Self {
+        Egress {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<M: Muxer> Egress<M> {
+    /// An egress whose muxers read from `hub`, push into channels with
+    /// limits `cfg`, and are built by `factory` per stream key.
+    pub fn new(
+        hub: Hub,
+        cfg: ChannelConfig,
+        factory: impl Fn(&StreamKey) -> M + Send + Sync + 'static,
+    ) -> Self {
+        Egress {
+            inner: Arc::new(Inner {
+                hub,
+                cfg,
+                factory: Box::new(factory),
+                running: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// A viewer of `key` in this format. The first viewer of a key spawns
+    /// its muxer task (so this must run inside a tokio runtime); later ones
+    /// share it. The stream need not be live yet.
+    pub fn subscribe(&self, key: &StreamKey) -> Receiver<M::Out> {
+        let mut running = self.inner.running.lock();
+        if let Some((_, chan)) = running.get(key) {
+            // Subscribing under the lock closes the race with a task that
+            // is deciding to stop because its last viewer left.
+            return chan.subscribe();
+        }
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let chan = Channel::new(self.inner.cfg.clone());
+        let rx = chan.subscribe();
+        let sub = self.inner.hub.subscribe(key);
+        let muxer = (self.inner.factory)(key);
+        running.insert(key.clone(), (id, chan.clone()));
+        tokio::spawn(run(self.inner.clone(), key.clone(), id, chan, sub, muxer));
+        tracing::debug!(stream = %key, "muxer started");
+        rx
+    }
+
+    /// Muxer tasks running.
+    pub fn active(&self) -> usize {
+        self.inner.running.lock().len()
+    }
+}
+
+impl<M: Muxer> std::fmt::Debug for Egress<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Egress")
+            .field("active", &self.active())
+            .finish()
+    }
+}
+
+impl<M: Muxer> Inner<M> {
+    /// Removes the task's entry if no viewer is left; true if it did (the
+    /// task must then stop).
+    fn retire_if_unused(&self, key: &StreamKey, id: u64, chan: &Channel<M::Out>) -> bool {
+        let mut running = self.running.lock();
+        if chan.receiver_count() > 0 {
+            return false;
+        }
+        if running.get(key).is_some_and(|(cur, _)| *cur == id) {
+            running.remove(key);
+        }
+        true
+    }
+
+    fn retire(&self, key: &StreamKey, id: u64) {
+        let mut running = self.running.lock();
+        if running.get(key).is_some_and(|(cur, _)| *cur == id) {
+            running.remove(key);
+        }
+    }
+}
+
+/// One muxer task: hub events in, muxed entries out, until nobody watches.
+async fn run<M: Muxer>(
+    inner: Arc<Inner<M>>,
+    key: StreamKey,
+    id: u64,
+    chan: Channel<M::Out>,
+    mut sub: Subscription,
+    mut muxer: M,
+) {
+    let mut events = Vec::with_capacity(BATCH);
+    let mut out = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            () = chan.receivers_gone() => {
+                if inner.retire_if_unused(&key, id, &chan) {
+                    break;
+                }
+            }
+            res = sub.recv_batch(&mut events, BATCH) => {
+                if res.is_err() {
+                    inner.retire(&key, id);
+                    break;
+                }
+                for ev in events.drain(..) {
+                    muxer.mux(&ev, &mut out);
+                }
+                chan.push_all(out.drain(..));
+            }
+        }
+    }
+    tracing::debug!(stream = %key, "muxer stopped");
+}

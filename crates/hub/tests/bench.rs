@@ -1,0 +1,121 @@
+//! Push cost micro-benchmark. Ignored by default; run with
+//! `cargo test -p weir-hub --release --test bench -- --ignored --nocapture`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use weir_hub::{Hub, HubConfig, StreamEvent};
+use weir_media::{Codec, Frame, StreamKey, TrackKind};
+
+const PUSHES: i64 = 200_000;
+const RECEIVERS: usize = 1000;
+
+fn video(dts: i64) -> Frame {
+    Frame {
+        kind: TrackKind::Video,
+        codec: Codec::H264,
+        dts,
+        cts: 0,
+        key: dts % 60 == 0,
+        config: false,
+        data: Bytes::from_static(&[0u8; 1000]),
+    }
+}
+
+fn push_all(hub: &Hub, key: &StreamKey) -> f64 {
+    let mut publisher = hub.publish(key, 1).unwrap();
+    let start = Instant::now();
+    for dts in 0..PUSHES {
+        publisher.send(video(dts));
+    }
+    start.elapsed().as_nanos() as f64 / PUSHES as f64
+}
+
+#[test]
+#[ignore = "benchmark"]
+fn push_cost() {
+    let key = StreamKey::new("live", "bench").unwrap();
+
+    let hub = Hub::new(HubConfig::default());
+    println!("no receivers:        {:7.0} ns/push", push_all(&hub, &key));
+
+    let hub = Hub::new(HubConfig::default());
+    let idle: Vec<_> = (0..RECEIVERS).map(|_| hub.subscribe(&key)).collect();
+    println!(
+        "{RECEIVERS} idle receivers: {:7.0} ns/push",
+        push_all(&hub, &key)
+    );
+    drop(idle);
+
+    // Every receiver is a task draining in batches, as a player writer is.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let hub = Hub::new(HubConfig::default());
+    let received = Arc::new(AtomicU64::new(0));
+    let dropped = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..RECEIVERS {
+        let mut sub = hub.subscribe(&key);
+        let (received, dropped) = (received.clone(), dropped.clone());
+        tasks.push(rt.spawn(async move {
+            let mut out = Vec::with_capacity(1024);
+            loop {
+                sub.recv_batch(&mut out, 1024).await.unwrap();
+                let done = out
+                    .iter()
+                    .any(|ev| matches!(ev, StreamEvent::Unpublished));
+                received.fetch_add(out.len() as u64, Ordering::Relaxed);
+                out.clear();
+                if done {
+                    dropped.fetch_add(sub.dropped(), Ordering::Relaxed);
+                    return;
+                }
+            }
+        }));
+    }
+    // Worst case for the publisher: every receiver is parked waiting, so a
+    // push wakes all of them. Push one frame at a time and wait for every
+    // receiver to take it before timing the next push.
+    let mut publisher = hub.publish(&key, 1).unwrap();
+    let rounds = 2000u64;
+    let mut woke = std::time::Duration::ZERO;
+    let mut dts = 0;
+    for round in 1..=rounds {
+        let expect = round * RECEIVERS as u64;
+        // First round also delivers `Published`.
+        while received.load(Ordering::Relaxed) < expect + if round > 1 { RECEIVERS as u64 } else { 0 } {
+            std::thread::yield_now();
+        }
+        let start = Instant::now();
+        publisher.send(video(dts));
+        woke += start.elapsed();
+        dts += 1;
+    }
+    println!(
+        "{RECEIVERS} parked receivers:  {:7.0} ns/push (each push wakes all of them)",
+        woke.as_nanos() as f64 / rounds as f64
+    );
+    drop(publisher);
+    received.store(0, Ordering::Relaxed);
+
+    // Flood: the publisher pushes as fast as it can; receivers batch.
+    let start = Instant::now();
+    let ns = push_all(&hub, &key); // publisher dropped: Unpublished ends the readers
+    rt.block_on(async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let total = start.elapsed();
+    let received = received.load(Ordering::Relaxed);
+    println!(
+        "{RECEIVERS} active receivers: {ns:7.0} ns/push (publisher side); all delivered in {total:?}: \
+         {:.0} ns per delivered entry, {received} delivered, {} dropped",
+        total.as_nanos() as f64 / received as f64,
+        dropped.load(Ordering::Relaxed),
+    );
+}

@@ -1,0 +1,338 @@
+//! [`TsMuxer`]: frames in, transport packets out.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use weir_media::{Codec, Frame, TrackKind};
+
+use crate::codec::{
+    adts_header, parse_asc, parse_avcc, parse_hvcc, to_annex_b, AacConfig, Nal, VideoConfig,
+};
+use crate::packet::{
+    pes_header, write_pat, write_pcr_only, write_pes, write_pmt, Counter, PesStart,
+};
+use crate::{StreamType, Tracks, TsError, AUDIO_PID, PMT_PID, VIDEO_PID};
+
+/// Muxer settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsConfig {
+    /// Added to every PTS/DTS. The PCR runs this far behind the DTS, which
+    /// is the decoder buffering time players are told about, and it keeps
+    /// PTS positive for B-frames whose composition offset is negative.
+    pub timestamp_offset: Duration,
+    /// Longest allowed PCR gap. MPEG-TS requires at most 100 ms; video PES
+    /// carry a PCR each (~33-40 ms apart), and stand-alone PCR packets fill
+    /// any longer gap.
+    pub max_pcr_interval: Duration,
+}
+
+impl Default for TsConfig {
+    fn default() -> Self {
+        TsConfig {
+            timestamp_offset: Duration::from_millis(1000),
+            max_pcr_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// A PCR gap wider than this many intervals (10 s by default) is a
+/// timeline jump: the PCR restarts at the new time, flagged as a
+/// discontinuity, instead of being filled in packet by packet. Shorter
+/// gaps (publisher stalls) are filled, at most this many packets.
+const MAX_FILL_INTERVALS: i64 = 100;
+const VIDEO_STREAM_ID: u8 = 0xe0;
+const AUDIO_STREAM_ID: u8 = 0xc0;
+const PTS_WRAP: i64 = 1 << 33;
+
+/// An MPEG-TS muxer for one program with at most one video and one audio
+/// track.
+///
+/// It is meant to live as long as the stream: continuity counters, the PMT
+/// version and the PCR clock carry over from one segment to the next, so
+/// consecutive HLS segments form one valid transport stream.
+#[derive(Debug)]
+pub struct TsMuxer {
+    offset_ms: i64,
+    pcr_interval_ms: i64,
+    /// Tracks seen (config or media) since creation or [`TsMuxer::restart`].
+    tracks: Tracks,
+    /// Tracks the last written PMT described.
+    announced: Option<Tracks>,
+    pmt_version: u8,
+    pat_cc: Counter,
+    pmt_cc: Counter,
+    video_cc: Counter,
+    audio_cc: Counter,
+    video_config: Option<VideoConfig>,
+    aac_config: Option<AacConfig>,
+    /// Last PCR written, in stream milliseconds (before the offset).
+    last_pcr_ms: Option<i64>,
+    /// Reused buffer for the elementary stream of one frame.
+    es: Vec<u8>,
+}
+
+impl TsMuxer {
+    /// A muxer that has seen no track yet.
+    pub fn new(cfg: TsConfig) -> Self {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        TsMuxer {
+            offset_ms: ms(cfg.timestamp_offset),
+            pcr_interval_ms: ms(cfg.max_pcr_interval).max(1),
+            tracks: Tracks::default(),
+            announced: None,
+            pmt_version: 0,
+            pat_cc: Counter::default(),
+            pmt_cc: Counter::default(),
+            video_cc: Counter::default(),
+            audio_cc: Counter::default(),
+            video_config: None,
+            aac_config: None,
+            last_pcr_ms: None,
+            es: Vec::new(),
+        }
+    }
+
+    /// The tracks announced by the next PMT: every track whose config or
+    /// media frame has been pushed since creation or the last restart.
+    pub fn tracks(&self) -> Tracks {
+        self.tracks
+    }
+
+    /// Muxes one frame, appending whole packets to `out`.
+    ///
+    /// Config frames are remembered (parameter sets, AAC config) and write
+    /// nothing. Script data is ignored. If a media frame brings a track the
+    /// last PMT did not list, a new PAT/PMT (next version) goes out first.
+    /// On error nothing is written and the muxer is unchanged, so the
+    /// caller can drop the frame and carry on.
+    pub fn push(&mut self, frame: &Frame, out: &mut BytesMut) -> Result<(), TsError> {
+        self.mux(frame, out, false)
+    }
+
+    /// Like [`TsMuxer::push`], but writes PAT and PMT first: the start of
+    /// an HLS segment. It is one call so that a frame that fails to mux
+    /// leaves no orphan tables behind and the caller need not cut.
+    pub fn push_with_tables(&mut self, frame: &Frame, out: &mut BytesMut) -> Result<(), TsError> {
+        self.mux(frame, out, true)
+    }
+
+    /// Writes the PAT and PMT for the current tracks. HLS needs them at
+    /// the start of every segment (see [`TsMuxer::push_with_tables`]); a
+    /// continuous HTTP-TS stream should repeat them before keyframes so
+    /// late joiners can tune in.
+    pub fn write_tables(&mut self, out: &mut BytesMut) {
+        if self.announced.is_some_and(|a| a != self.tracks) {
+            self.pmt_version = (self.pmt_version + 1) & 0x1f;
+        }
+        self.announced = Some(self.tracks);
+        let mut streams = Vec::with_capacity(2);
+        if let Some(v) = self.tracks.video {
+            streams.push((v.code(), VIDEO_PID));
+        }
+        if let Some(a) = self.tracks.audio {
+            streams.push((a.code(), AUDIO_PID));
+        }
+        let pcr_pid = self.pcr_pid();
+        write_pat(out, &mut self.pat_cc, PMT_PID);
+        write_pmt(
+            out,
+            &mut self.pmt_cc,
+            PMT_PID,
+            self.pmt_version,
+            pcr_pid,
+            &streams,
+        );
+    }
+
+    /// A new publisher takes over the stream: forget the tracks (the next
+    /// PMT lists only what the new one sends) and the PCR clock (its
+    /// timestamps may start anywhere), but keep continuity counters and the
+    /// PMT version running so the transport stream itself stays
+    /// continuous. Codec configs are kept until replaced: publishers send
+    /// theirs before media, and keeping them avoids failing AAC frames if
+    /// the adapter does not replay headers.
+    pub fn restart(&mut self) {
+        self.tracks = Tracks::default();
+        self.last_pcr_ms = None;
+    }
+
+    fn pcr_pid(&self) -> u16 {
+        if self.tracks.video.is_some() || self.tracks.audio.is_none() {
+            VIDEO_PID
+        } else {
+            AUDIO_PID
+        }
+    }
+
+    fn ts90(&self, ms: i64) -> u64 {
+        ms.saturating_add(self.offset_ms)
+            .wrapping_mul(90)
+            .rem_euclid(PTS_WRAP) as u64
+    }
+
+    fn mux(&mut self, frame: &Frame, out: &mut BytesMut, tables: bool) -> Result<(), TsError> {
+        if frame.kind == TrackKind::Data || frame.codec == Codec::Amf0 {
+            return Ok(());
+        }
+        let stream = StreamType::of(&frame.codec).ok_or(TsError::Unsupported(frame.codec))?;
+        if frame.config {
+            self.configure(stream, frame)?;
+            return Ok(());
+        }
+        if frame.data.is_empty() {
+            return Ok(());
+        }
+        // Build the elementary stream first: the only step that can fail.
+        let mut es = std::mem::take(&mut self.es);
+        es.clear();
+        let built = self.elementary(stream, frame, &mut es);
+        if let Err(e) = built {
+            self.es = es;
+            return Err(e);
+        }
+        self.add_track(stream);
+        if tables || self.announced != Some(self.tracks) {
+            self.write_tables(out);
+        }
+        let video = stream.is_video();
+        let pid = if video { VIDEO_PID } else { AUDIO_PID };
+        let carries_pcr = pid == self.pcr_pid();
+        let pcr = self.run_clock(frame.dts, carries_pcr, out);
+        let start = PesStart {
+            pcr: pcr.map(|(pcr, _)| pcr),
+            discontinuity: pcr.is_some_and(|(_, jumped)| jumped),
+            random_access: if video { frame.key } else { carries_pcr },
+        };
+        let pts = self.ts90(frame.pts());
+        let (header, len) = if video {
+            pes_header(
+                VIDEO_STREAM_ID,
+                pts,
+                Some(self.ts90(frame.dts)),
+                es.len(),
+                true,
+            )
+        } else {
+            pes_header(AUDIO_STREAM_ID, pts, None, es.len(), false)
+        };
+        let cc = if video {
+            &mut self.video_cc
+        } else {
+            &mut self.audio_cc
+        };
+        write_pes(out, pid, cc, start, &header[..len], &es);
+        self.es = es;
+        Ok(())
+    }
+
+    fn configure(&mut self, stream: StreamType, frame: &Frame) -> Result<(), TsError> {
+        match stream {
+            StreamType::H264 => self.video_config = Some(parse_avcc(&frame.data)?),
+            StreamType::H265 => self.video_config = Some(parse_hvcc(&frame.data)?),
+            StreamType::Aac => self.aac_config = Some(parse_asc(&frame.data)?),
+            StreamType::Mpeg1Audio | StreamType::Mpeg2Audio => {}
+        }
+        self.add_track(stream);
+        Ok(())
+    }
+
+    fn elementary(
+        &self,
+        stream: StreamType,
+        frame: &Frame,
+        es: &mut Vec<u8>,
+    ) -> Result<(), TsError> {
+        match stream {
+            StreamType::H264 | StreamType::H265 => {
+                let nal = if stream == StreamType::H264 {
+                    Nal::Avc
+                } else {
+                    Nal::Hevc
+                };
+                let fallback;
+                let cfg = match &self.video_config {
+                    Some(cfg) if cfg.nal == nal => cfg,
+                    // No (matching) config yet: 4-byte lengths, as weir
+                    // frames promise, and no parameter sets to add.
+                    _ => {
+                        fallback = VideoConfig {
+                            nal,
+                            length_size: 4,
+                            parameter_sets: Vec::new(),
+                        };
+                        &fallback
+                    }
+                };
+                to_annex_b(cfg, &frame.data, frame.key, es)
+            }
+            StreamType::Aac => {
+                let cfg = self.aac_config.ok_or(TsError::NoAacConfig)?;
+                es.extend_from_slice(&adts_header(cfg, frame.data.len())?);
+                es.extend_from_slice(&frame.data);
+                Ok(())
+            }
+            StreamType::Mpeg1Audio | StreamType::Mpeg2Audio => {
+                es.extend_from_slice(&frame.data);
+                Ok(())
+            }
+        }
+    }
+
+    fn add_track(&mut self, stream: StreamType) {
+        if stream.is_video() {
+            self.tracks.video = Some(stream);
+        } else {
+            self.tracks.audio = Some(stream);
+        }
+    }
+
+    /// Runs the PCR clock up to a PES at `now_ms`: writes stand-alone PCR
+    /// packets so no gap exceeds the interval, and returns the PCR (and its
+    /// discontinuity flag) for the PES itself if it `carries` one.
+    ///
+    /// Small backward steps (audio/video interleaving) hold the clock; a
+    /// jump of more than [`MAX_FILL_INTERVALS`] either way restarts it at
+    /// `now_ms` with the discontinuity indicator set.
+    fn run_clock(&mut self, now_ms: i64, carries: bool, out: &mut BytesMut) -> Option<(u64, bool)> {
+        let pid = self.pcr_pid();
+        let cc = if pid == VIDEO_PID {
+            self.video_cc
+        } else {
+            self.audio_cc
+        };
+        let interval = self.pcr_interval_ms;
+        match self.last_pcr_ms {
+            Some(last)
+                if now_ms.saturating_sub(last).saturating_abs()
+                    <= interval * MAX_FILL_INTERVALS =>
+            {
+                let mut t = last;
+                while now_ms - t > interval {
+                    t += interval;
+                    write_pcr_only(out, pid, cc, self.pcr90(t), false);
+                }
+                let t = if carries { now_ms.max(t) } else { t };
+                self.last_pcr_ms = Some(t);
+                carries.then(|| (self.pcr90(t), false))
+            }
+            last => {
+                let jumped = last.is_some();
+                self.last_pcr_ms = Some(now_ms);
+                if carries {
+                    return Some((self.pcr90(now_ms), jumped));
+                }
+                write_pcr_only(out, pid, cc, self.pcr90(now_ms), jumped);
+                None
+            }
+        }
+    }
+
+    /// PCR base: stream time without the offset, so it trails the DTS.
+    fn pcr90(&self, ms: i64) -> u64 {
+        ms.wrapping_mul(90).rem_euclid(PTS_WRAP) as u64
+    }
+}
+
+#[cfg(test)]
+#[path = "muxer_tests.rs"]
+mod tests;

@@ -1,0 +1,169 @@
+//! RTMP URLs: `rtmp[s]://host[:port]/app/stream[?query]`.
+//!
+//! RTMP has no standard for where the application ends and the stream name
+//! begins; weir's rule is the simplest one that matches its
+//! `{app}/{stream}` stream keys: the app is the first path segment and
+//! everything after it, query included, is the stream.
+
+use crate::error::UrlError;
+
+/// Port of plain RTMP.
+pub const DEFAULT_PORT: u16 = 1935;
+/// Port of RTMP over TLS (RTMPS), as commonly deployed.
+pub const DEFAULT_TLS_PORT: u16 = 443;
+
+/// A parsed RTMP URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtmpUrl {
+    /// `rtmps://`: the connection needs TLS.
+    pub tls: bool,
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// Port, defaulted from the scheme.
+    pub port: u16,
+    /// Application: the first path segment.
+    pub app: String,
+    /// Stream name: the rest of the path, with the query string if any.
+    pub stream: String,
+    /// `scheme://authority/app`, what `connect` sends as `tcUrl`.
+    pub tc_url: String,
+}
+
+impl RtmpUrl {
+    /// Parses `rtmp://host[:port]/app/stream[?query]` (or `rtmps://`).
+    pub fn parse(url: &str) -> Result<RtmpUrl, UrlError> {
+        let err_url = || url.to_owned();
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| UrlError::Scheme { url: err_url() })?;
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "rtmp" => false,
+            "rtmps" => true,
+            _ => return Err(UrlError::Scheme { url: err_url() }),
+        };
+        let (authority, path) = rest
+            .split_once('/')
+            .ok_or_else(|| UrlError::Path { url: err_url() })?;
+        let (host, port) = split_host_port(authority)?;
+        if host.is_empty() {
+            return Err(UrlError::Host { url: err_url() });
+        }
+        let port = match port {
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(UrlError::Port { port: p.to_owned() }),
+            },
+            None if tls => DEFAULT_TLS_PORT,
+            None => DEFAULT_PORT,
+        };
+        let (app, stream) = path
+            .split_once('/')
+            .ok_or_else(|| UrlError::Path { url: err_url() })?;
+        if app.is_empty() || app.contains('?') || stream.is_empty() || stream.starts_with('?') {
+            return Err(UrlError::Path { url: err_url() });
+        }
+        Ok(RtmpUrl {
+            tls,
+            host: host.to_owned(),
+            port,
+            app: app.to_owned(),
+            stream: stream.to_owned(),
+            tc_url: format!("{scheme}://{authority}/{app}"),
+        })
+    }
+}
+
+/// Splits `host[:port]` or `[v6]:port`.
+fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), UrlError> {
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or_else(|| UrlError::Host {
+            url: authority.to_owned(),
+        })?;
+        return match after {
+            "" => Ok((host, None)),
+            _ => match after.strip_prefix(':') {
+                Some(port) => Ok((host, Some(port))),
+                None => Err(UrlError::Host {
+                    url: authority.to_owned(),
+                }),
+            },
+        };
+    }
+    Ok(match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_url() {
+        let u = RtmpUrl::parse("rtmp://example.com:1936/live/cam1?token=abc").unwrap();
+        assert_eq!(
+            u,
+            RtmpUrl {
+                tls: false,
+                host: "example.com".into(),
+                port: 1936,
+                app: "live".into(),
+                stream: "cam1?token=abc".into(),
+                tc_url: "rtmp://example.com:1936/live".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn default_ports() {
+        assert_eq!(RtmpUrl::parse("rtmp://h/a/s").unwrap().port, 1935);
+        let u = RtmpUrl::parse("RTMPS://h/a/s").unwrap();
+        assert!(u.tls);
+        assert_eq!(u.port, 443);
+        assert_eq!(u.tc_url, "RTMPS://h/a");
+    }
+
+    #[test]
+    fn stream_keeps_further_segments() {
+        let u = RtmpUrl::parse("rtmp://h/app/a/b").unwrap();
+        assert_eq!((u.app.as_str(), u.stream.as_str()), ("app", "a/b"));
+    }
+
+    #[test]
+    fn ipv6_hosts() {
+        let u = RtmpUrl::parse("rtmp://[::1]:1940/live/s").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 1940));
+        assert_eq!(u.tc_url, "rtmp://[::1]:1940/live");
+        assert_eq!(RtmpUrl::parse("rtmp://[::1]/live/s").unwrap().port, 1935);
+        assert!(RtmpUrl::parse("rtmp://[::1/live/s").is_err());
+        assert!(RtmpUrl::parse("rtmp://[::1]x/live/s").is_err());
+    }
+
+    #[test]
+    fn errors() {
+        for (url, want) in [
+            ("http://h/a/s", "scheme"),
+            ("rtmp:/h/a/s", "scheme"),
+            ("rtmp://h", "path"),
+            ("rtmp://h/app", "path"),
+            ("rtmp://h/app/", "path"),
+            ("rtmp://h//s", "path"),
+            ("rtmp://h/app/?x=1", "path"),
+            ("rtmp://h/app?x/s", "path"),
+            ("rtmp://:1935/a/s", "host"),
+            ("rtmp://h:0/a/s", "port"),
+            ("rtmp://h:99999/a/s", "port"),
+            ("rtmp://h:x/a/s", "port"),
+        ] {
+            let got = match RtmpUrl::parse(url) {
+                Err(UrlError::Scheme { .. }) => "scheme",
+                Err(UrlError::Path { .. }) => "path",
+                Err(UrlError::Host { .. }) => "host",
+                Err(UrlError::Port { .. }) => "port",
+                Ok(u) => panic!("{url} parsed: {u:?}"),
+            };
+            assert_eq!(got, want, "{url}");
+        }
+    }
+}

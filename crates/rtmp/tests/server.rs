@@ -1,0 +1,950 @@
+//! ServerSession driven by a scripted peer, message by message.
+
+mod common;
+
+use bytes::Bytes;
+use common::{code, parse, random, Peer};
+use weir_amf0::Value;
+use weir_rtmp::chunk::Message;
+use weir_rtmp::error::{HandshakeError, MessageError, SessionError};
+use weir_rtmp::handshake::ClientHandshakeMode;
+use weir_rtmp::message::{set_data_frame, type_id, LimitType, ProtocolControl, UserControl};
+use weir_rtmp::server::{ServerConfig, ServerEvent, ServerSession};
+
+/// Hand-written AMF0, independent of the encoder under test.
+struct W(Vec<u8>);
+
+impl W {
+    fn key(mut self, k: &str) -> Self {
+        self.0.extend_from_slice(&(k.len() as u16).to_be_bytes());
+        self.0.extend_from_slice(k.as_bytes());
+        self
+    }
+    fn string(mut self, s: &str) -> Self {
+        self.0.push(0x02);
+        self.key(s)
+    }
+    fn number(mut self, n: f64) -> Self {
+        self.0.push(0x00);
+        self.0.extend_from_slice(&n.to_be_bytes());
+        self
+    }
+    fn raw(mut self, b: &[u8]) -> Self {
+        self.0.extend_from_slice(b);
+        self
+    }
+}
+
+#[test]
+fn connect_answer_is_byte_exact() {
+    let (mut server, mut peer) = Peer::connect();
+    assert_eq!(server.chunk_size(), 128);
+    let (msgs, events) = peer.rtmp_connect(&mut server);
+    assert_eq!(
+        events,
+        vec![ServerEvent::Connect {
+            app: "live".into(),
+            tc_url: Some("rtmp://localhost/live".into()),
+            flash_ver: Some("FMLE/3.0 (compatible; test)".into()),
+            object_encoding: 0.0,
+        }]
+    );
+    assert_eq!(msgs.len(), 4);
+    let control: Vec<_> = msgs[..3]
+        .iter()
+        .map(|m| {
+            assert_eq!((m.csid, m.stream_id), (2, 0));
+            ProtocolControl::parse(m.type_id, &m.payload).unwrap()
+        })
+        .collect();
+    assert_eq!(
+        control,
+        vec![
+            ProtocolControl::WindowAckSize(2_500_000),
+            ProtocolControl::SetPeerBandwidth {
+                size: 2_500_000,
+                limit: LimitType::Dynamic
+            },
+            ProtocolControl::SetChunkSize(4096),
+        ]
+    );
+    assert_eq!(server.chunk_size(), 4096);
+    let result = &msgs[3];
+    assert_eq!((result.csid, result.stream_id, result.type_id), (3, 0, 20));
+    let expected = W(Vec::new())
+        .string("_result")
+        .number(1.0)
+        .raw(&[0x03])
+        .key("fmsVer")
+        .string("FMS/3,0,1,123")
+        .key("capabilities")
+        .number(31.0)
+        .key("mode")
+        .number(1.0)
+        .raw(&[0, 0, 9, 0x03])
+        .key("level")
+        .string("status")
+        .key("code")
+        .string("NetConnection.Connect.Success")
+        .key("description")
+        .string("Connection succeeded.")
+        .key("objectEncoding")
+        .number(0.0)
+        .raw(&[0, 0, 9])
+        .0;
+    assert_eq!(&result.payload[..], &expected[..]);
+}
+
+#[test]
+fn connect_echoes_object_encoding_and_trims_app() {
+    let (mut server, mut peer) = Peer::connect();
+    let obj = Value::object([
+        ("app", Value::from("live/")),
+        ("objectEncoding", Value::Number(3.0)),
+    ]);
+    peer.command(&mut server, 0, "connect", 1.0, obj, vec![])
+        .unwrap();
+    let (msgs, events) = peer.receive(&mut server);
+    let info = &parse(&msgs[3]).args[0];
+    assert_eq!(info.get("objectEncoding"), Some(&Value::Number(3.0)));
+    assert!(
+        matches!(&events[0], ServerEvent::Connect { app, object_encoding, tc_url: None, .. }
+        if app == "live" && *object_encoding == 3.0)
+    );
+    // A second connect is refused, not obeyed.
+    peer.command(
+        &mut server,
+        0,
+        "connect",
+        2.0,
+        Value::object([("app", Value::from("x"))]),
+        vec![],
+    )
+    .unwrap();
+    let (msgs, events) = peer.receive(&mut server);
+    assert!(events.is_empty());
+    assert_eq!(parse(&msgs[0]).name, "_error");
+    assert_eq!(code(&msgs[0]), "NetConnection.Connect.Rejected");
+}
+
+#[test]
+fn publish_flow() {
+    let (mut server, mut peer) = Peer::connect();
+    peer.rtmp_connect(&mut server);
+    let name = || vec![Value::from("cam?token=abc")];
+    peer.command(&mut server, 0, "releaseStream", 2.0, Value::Null, name())
+        .unwrap();
+    peer.command(&mut server, 0, "FCPublish", 3.0, Value::Null, name())
+        .unwrap();
+    peer.command(&mut server, 0, "createStream", 4.0, Value::Null, vec![])
+        .unwrap();
+    let (msgs, _) = peer.receive(&mut server);
+    let answers: Vec<_> = msgs
+        .iter()
+        .map(parse)
+        .map(|c| (c.name, c.transaction_id))
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            ("_result".into(), 2.0),
+            ("_result".into(), 3.0),
+            ("_result".into(), 4.0)
+        ]
+    );
+    assert_eq!(parse(&msgs[2]).args, vec![Value::Number(1.0)]);
+
+    peer.command(
+        &mut server,
+        1,
+        "publish",
+        5.0,
+        Value::Null,
+        vec![Value::from("cam?token=abc"), Value::from("live")],
+    )
+    .unwrap();
+    let (msgs, events) = peer.receive(&mut server);
+    assert!(msgs.is_empty());
+    assert_eq!(
+        events,
+        vec![ServerEvent::Publish {
+            stream_id: 1,
+            name: "cam".into(),
+            query: "token=abc".into(),
+            kind: "live".into(),
+        }]
+    );
+
+    server.accept_publish(1);
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(
+        UserControl::parse(&msgs[0].payload),
+        Ok(UserControl::StreamBegin(1))
+    );
+    assert_eq!(parse(&msgs[1]).name, "onFCPublish");
+    assert_eq!(code(&msgs[1]), "NetStream.Publish.Start");
+    assert_eq!(
+        (msgs[2].stream_id, code(&msgs[2])),
+        (1, "NetStream.Publish.Start".into())
+    );
+    assert!(msgs.iter().all(|m| m.csid == 2 || m.csid == 3));
+
+    let mut meta = Vec::new();
+    weir_amf0::encode_all(
+        &[
+            Value::from("onMetaData"),
+            Value::ecma_array([("width", Value::Number(1280.0))]),
+        ],
+        &mut meta,
+    );
+    let data = Message {
+        csid: 5,
+        timestamp: 0,
+        type_id: 18,
+        stream_id: 1,
+        payload: set_data_frame(&meta),
+    };
+    peer.send(&mut server, &data).unwrap();
+    peer.media(&mut server, 9, 0, &[0x17, 0, 0, 0, 0, 1]);
+    peer.media(&mut server, 8, 23, &[0xAF, 1, 2]);
+    let (_, events) = peer.receive(&mut server);
+    assert_eq!(
+        events,
+        vec![
+            ServerEvent::Metadata {
+                stream_id: 1,
+                timestamp: 0,
+                payload: Bytes::from(meta)
+            },
+            ServerEvent::Media {
+                stream_id: 1,
+                type_id: 9,
+                timestamp: 0,
+                payload: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1])
+            },
+            ServerEvent::Media {
+                stream_id: 1,
+                type_id: 8,
+                timestamp: 23,
+                payload: Bytes::from_static(&[0xAF, 1, 2])
+            },
+        ]
+    );
+
+    peer.command(&mut server, 0, "FCUnpublish", 6.0, Value::Null, name())
+        .unwrap();
+    peer.command(
+        &mut server,
+        0,
+        "deleteStream",
+        7.0,
+        Value::Null,
+        vec![Value::Number(1.0)],
+    )
+    .unwrap();
+    let (msgs, events) = peer.receive(&mut server);
+    assert_eq!(events, vec![ServerEvent::Unpublish { stream_id: 1 }]);
+    let codes: Vec<_> = msgs.iter().map(|m| (parse(m).name, code(m))).collect();
+    assert_eq!(
+        codes,
+        vec![
+            ("onStatus".into(), "NetStream.Unpublish.Success".into()),
+            ("_result".into(), String::new()),
+        ]
+    );
+    // Media after the stream is gone is ignored and counted.
+    let before = server.unknown_messages();
+    peer.media(&mut server, 9, 40, &[0x27]);
+    assert!(peer.receive(&mut server).1.is_empty());
+    assert_eq!(server.unknown_messages(), before + 1);
+}
+
+#[test]
+fn reject_publish_and_publish_errors() {
+    let (mut server, mut peer) = Peer::connect();
+    peer.create_stream(&mut server);
+    // On a stream that does not exist.
+    peer.command(
+        &mut server,
+        7,
+        "publish",
+        0.0,
+        Value::Null,
+        vec![Value::from("a")],
+    )
+    .unwrap();
+    let (msgs, events) = peer.receive(&mut server);
+    assert!(events.is_empty());
+    assert_eq!(
+        (msgs[0].stream_id, code(&msgs[0])),
+        (7, "NetStream.Publish.Failed".into())
+    );
+    // Without a name.
+    peer.command(&mut server, 1, "publish", 0.0, Value::Null, vec![])
+        .unwrap();
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(code(&msgs[0]), "NetStream.Publish.BadName");
+    // Rejected by the application.
+    peer.command(
+        &mut server,
+        1,
+        "publish",
+        0.0,
+        Value::Null,
+        vec![Value::from("a")],
+    )
+    .unwrap();
+    peer.receive(&mut server);
+    server.reject_publish(1, "NetStream.Publish.BadName", "taken");
+    let (msgs, _) = peer.receive(&mut server);
+    let info = &parse(&msgs[0]).args[0];
+    assert_eq!(info.get("level").and_then(Value::as_str), Some("error"));
+    assert_eq!(
+        info.get("description").and_then(Value::as_str),
+        Some("taken")
+    );
+    // The stream is idle again: a new publish is asked for.
+    peer.command(
+        &mut server,
+        1,
+        "publish",
+        0.0,
+        Value::Null,
+        vec![Value::from("b")],
+    )
+    .unwrap();
+    assert!(
+        matches!(&peer.receive(&mut server).1[0], ServerEvent::Publish { name, .. } if name == "b")
+    );
+    // Publishing twice on one stream is refused.
+    peer.command(
+        &mut server,
+        1,
+        "publish",
+        0.0,
+        Value::Null,
+        vec![Value::from("c")],
+    )
+    .unwrap();
+    let (msgs, events) = peer.receive(&mut server);
+    assert!(events.is_empty());
+    assert_eq!(code(&msgs[0]), "NetStream.Publish.Failed");
+}
+
+#[test]
+fn play_flow() {
+    let (mut server, mut peer) = Peer::connect();
+    peer.create_stream(&mut server);
+    peer.command(
+        &mut server,
+        1,
+        "play",
+        0.0,
+        Value::Null,
+        vec![
+            Value::from("cam"),
+            Value::Number(-1.0),
+            Value::Number(-1.0),
+            Value::Boolean(false),
+        ],
+    )
+    .unwrap();
+    peer.send(
+        &mut server,
+        &UserControl::SetBufferLength {
+            stream_id: 1,
+            millis: 3000,
+        }
+        .to_message(),
+    )
+    .unwrap();
+    let (_, events) = peer.receive(&mut server);
+    assert_eq!(
+        events,
+        vec![ServerEvent::Play {
+            stream_id: 1,
+            name: "cam".into(),
+            query: String::new(),
+            start: -1.0,
+            duration: -1.0,
+            reset: false,
+        }]
+    );
+    server.accept_play(1, true);
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(
+        UserControl::parse(&msgs[0].payload),
+        Ok(UserControl::StreamBegin(1))
+    );
+    assert_eq!(code(&msgs[1]), "NetStream.Play.Reset");
+    assert_eq!(code(&msgs[2]), "NetStream.Play.Start");
+    assert_eq!(
+        (msgs[3].type_id, msgs[3].csid, msgs[3].stream_id),
+        (18, 3, 1)
+    );
+    let access = weir_amf0::decode_all(&msgs[3].payload).unwrap();
+    assert_eq!(access[0].as_str(), Some("|RtmpSampleAccess"));
+
+    peer.command(
+        &mut server,
+        1,
+        "receiveAudio",
+        0.0,
+        Value::Null,
+        vec![Value::Boolean(false)],
+    )
+    .unwrap();
+    peer.command(
+        &mut server,
+        1,
+        "receiveVideo",
+        0.0,
+        Value::Null,
+        vec![Value::Boolean(true)],
+    )
+    .unwrap();
+    peer.command(
+        &mut server,
+        1,
+        "pause",
+        0.0,
+        Value::Null,
+        vec![Value::Boolean(true), Value::Number(1500.0)],
+    )
+    .unwrap();
+    peer.command(
+        &mut server,
+        1,
+        "pause",
+        0.0,
+        Value::Null,
+        vec![Value::Boolean(false), Value::Number(1500.0)],
+    )
+    .unwrap();
+    let (msgs, events) = peer.receive(&mut server);
+    assert_eq!(
+        events,
+        vec![
+            ServerEvent::ReceiveAudio {
+                stream_id: 1,
+                enabled: false
+            },
+            ServerEvent::ReceiveVideo {
+                stream_id: 1,
+                enabled: true
+            },
+            ServerEvent::Pause {
+                stream_id: 1,
+                paused: true,
+                position: 1500.0
+            },
+            ServerEvent::Pause {
+                stream_id: 1,
+                paused: false,
+                position: 1500.0
+            },
+        ]
+    );
+    let codes: Vec<_> = msgs.iter().map(code).collect();
+    assert_eq!(
+        codes,
+        ["NetStream.Pause.Notify", "NetStream.Unpause.Notify"]
+    );
+
+    server.notify_unpublish(1);
+    server.notify_publish(1);
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(code(&msgs[0]), "NetStream.Play.UnpublishNotify");
+    assert_eq!(
+        UserControl::parse(&msgs[1].payload),
+        Ok(UserControl::StreamEof(1))
+    );
+    assert_eq!(
+        UserControl::parse(&msgs[2].payload),
+        Ok(UserControl::StreamBegin(1))
+    );
+    assert_eq!(code(&msgs[3]), "NetStream.Play.PublishNotify");
+
+    peer.command(&mut server, 1, "closeStream", 0.0, Value::Null, vec![])
+        .unwrap();
+    assert_eq!(
+        peer.receive(&mut server).1,
+        vec![ServerEvent::StopPlay { stream_id: 1 }]
+    );
+    // Already stopped: deleteStream adds nothing.
+    peer.command(
+        &mut server,
+        0,
+        "deleteStream",
+        0.0,
+        Value::Null,
+        vec![Value::Number(1.0)],
+    )
+    .unwrap();
+    assert!(peer.receive(&mut server).1.is_empty());
+}
+
+#[test]
+fn play_defaults_and_rejection() {
+    let (mut server, mut peer) = Peer::connect();
+    peer.create_stream(&mut server);
+    peer.command(
+        &mut server,
+        1,
+        "play",
+        0.0,
+        Value::Null,
+        vec![Value::from("x?a=b")],
+    )
+    .unwrap();
+    let (_, events) = peer.receive(&mut server);
+    assert_eq!(
+        events,
+        vec![ServerEvent::Play {
+            stream_id: 1,
+            name: "x".into(),
+            query: "a=b".into(),
+            start: -2.0,
+            duration: -1.0,
+            reset: true,
+        }]
+    );
+    server.reject_play(1, "NetStream.Play.StreamNotFound", "no such stream");
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(code(&msgs[0]), "NetStream.Play.StreamNotFound");
+    // Idle again, so it may play something else.
+    peer.command(
+        &mut server,
+        1,
+        "play",
+        0.0,
+        Value::Null,
+        vec![Value::from("y")],
+    )
+    .unwrap();
+    assert_eq!(peer.receive(&mut server).1.len(), 1);
+}
+
+#[test]
+fn small_commands_get_clean_answers() {
+    let (mut server, mut peer) = Peer::connect();
+    peer.create_stream(&mut server);
+    peer.command(
+        &mut server,
+        1,
+        "play2",
+        0.0,
+        Value::Null,
+        vec![Value::object([("streamName", Value::from("a"))])],
+    )
+    .unwrap();
+    peer.command(
+        &mut server,
+        1,
+        "getStreamLength",
+        3.0,
+        Value::Null,
+        vec![Value::from("a")],
+    )
+    .unwrap();
+    peer.command(&mut server, 0, "_checkbw", 4.0, Value::Null, vec![])
+        .unwrap();
+    let (msgs, events) = peer.receive(&mut server);
+    assert!(events.is_empty());
+    assert_eq!(code(&msgs[0]), "NetStream.Play.Failed");
+    assert_eq!(parse(&msgs[1]).args, vec![Value::Number(0.0)]);
+    assert_eq!(
+        (
+            parse(&msgs[1]).name.as_str(),
+            parse(&msgs[1]).transaction_id
+        ),
+        ("_result", 3.0)
+    );
+    assert_eq!(
+        (
+            parse(&msgs[2]).name.as_str(),
+            parse(&msgs[2]).transaction_id
+        ),
+        ("_result", 4.0)
+    );
+}
+
+#[test]
+fn unknown_commands_get_error_when_answer_expected() {
+    let (mut server, mut peer) = Peer::connect();
+    peer.rtmp_connect(&mut server);
+    peer.command(&mut server, 0, "fancyMethod", 9.0, Value::Null, vec![])
+        .unwrap();
+    let (msgs, _) = peer.receive(&mut server);
+    let c = parse(&msgs[0]);
+    assert_eq!((c.name.as_str(), c.transaction_id), ("_error", 9.0));
+    assert_eq!(code(&msgs[0]), "NetConnection.Call.Failed");
+    assert_eq!(server.unknown_messages(), 1);
+    // Fire-and-forget unknown commands and stray replies are only counted.
+    peer.command(&mut server, 0, "fancyMethod", 0.0, Value::Null, vec![])
+        .unwrap();
+    peer.command(&mut server, 0, "_result", 3.0, Value::Null, vec![])
+        .unwrap();
+    assert_eq!(peer.receive(&mut server).0, vec![]);
+    assert_eq!(server.unknown_messages(), 3);
+    // Unknown message types too.
+    let shared_object = Message {
+        csid: 3,
+        timestamp: 0,
+        type_id: 19,
+        stream_id: 0,
+        payload: Bytes::new(),
+    };
+    peer.send(&mut server, &shared_object).unwrap();
+    assert_eq!(server.unknown_messages(), 4);
+}
+
+#[test]
+fn too_many_streams() {
+    let (mut server, mut peer) = Peer::connect();
+    peer.rtmp_connect(&mut server);
+    for i in 0..17 {
+        peer.command(
+            &mut server,
+            0,
+            "createStream",
+            2.0 + f64::from(i),
+            Value::Null,
+            vec![],
+        )
+        .unwrap();
+    }
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(parse(&msgs[15]).args, vec![Value::Number(16.0)]);
+    assert_eq!(parse(&msgs[16]).name, "_error");
+}
+
+#[test]
+fn acks_follow_the_window() {
+    let config = ServerConfig {
+        window_ack_size: 10_000,
+        ..ServerConfig::default()
+    };
+    let (mut server, mut peer, _) = Peer::connect_with(config, ClientHandshakeMode::Simple);
+    peer.create_stream(&mut server);
+    let acks = |msgs: &[Message]| -> Vec<u32> {
+        msgs.iter()
+            .filter(|m| m.type_id == type_id::ACK)
+            .map(|m| match ProtocolControl::parse(m.type_id, &m.payload) {
+                Ok(ProtocolControl::Ack(n)) => n,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    // The handshake and commands so far (about 3.5 KB) are below the window.
+    let (msgs, _) = peer.receive(&mut server);
+    assert!(acks(&msgs).is_empty());
+    peer.media(&mut server, 9, 0, &[0u8; 8000]);
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(acks(&msgs), vec![server.bytes_received() as u32]);
+    // The peer's own window replaces ours.
+    peer.send(
+        &mut server,
+        &ProtocolControl::WindowAckSize(100).to_message(),
+    )
+    .unwrap();
+    peer.media(&mut server, 8, 0, &[0u8; 150]);
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(acks(&msgs), vec![server.bytes_received() as u32]);
+}
+
+#[test]
+fn ping_is_answered_and_peer_chunk_size_applies() {
+    let (mut server, mut peer) = Peer::connect();
+    peer.rtmp_connect(&mut server);
+    peer.send(&mut server, &UserControl::PingRequest(77).to_message())
+        .unwrap();
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(
+        UserControl::parse(&msgs[0].payload),
+        Ok(UserControl::PingResponse(77))
+    );
+    // A bigger chunk size from the peer changes how its chunks are read.
+    peer.send(
+        &mut server,
+        &ProtocolControl::SetChunkSize(60_000).to_message(),
+    )
+    .unwrap();
+    peer.enc.set_chunk_size(60_000);
+    peer.create_stream(&mut server);
+    peer.command(
+        &mut server,
+        1,
+        "publish",
+        0.0,
+        Value::Null,
+        vec![Value::from("s")],
+    )
+    .unwrap();
+    peer.receive(&mut server);
+    peer.media(&mut server, 9, 0, &[7u8; 50_000]);
+    let (_, events) = peer.receive(&mut server);
+    assert!(matches!(&events[0], ServerEvent::Media { payload, .. } if payload.len() == 50_000));
+}
+
+#[test]
+fn abort_drops_partial_message() {
+    let (mut server, mut peer) = Peer::connect();
+    peer.create_stream(&mut server);
+    peer.command(
+        &mut server,
+        1,
+        "publish",
+        0.0,
+        Value::Null,
+        vec![Value::from("s")],
+    )
+    .unwrap();
+    peer.receive(&mut server);
+    // First chunk (128 bytes) of a 300-byte video message on csid 6.
+    let mut full = bytes::BytesMut::new();
+    let msg = Message {
+        csid: 6,
+        timestamp: 0,
+        type_id: 9,
+        stream_id: 1,
+        payload: Bytes::from(vec![1u8; 300]),
+    };
+    peer.enc.encode(&msg, &mut full);
+    server.handle_input(&full[..12 + 128]).unwrap();
+    peer.send(&mut server, &ProtocolControl::Abort(6).to_message())
+        .unwrap();
+    peer.media(&mut server, 9, 5, &[2u8; 10]);
+    let (_, events) = peer.receive(&mut server);
+    assert_eq!(
+        events,
+        vec![ServerEvent::Media {
+            stream_id: 1,
+            type_id: 9,
+            timestamp: 5,
+            payload: Bytes::from(vec![2u8; 10])
+        }]
+    );
+}
+
+fn sub(type_id: u8, ts: u32, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![type_id];
+    v.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    v.extend_from_slice(&ts.to_be_bytes()[1..]);
+    v.extend_from_slice(&[(ts >> 24) as u8, 0, 0, 0]);
+    v.extend_from_slice(body);
+    v.extend_from_slice(&(11 + body.len() as u32).to_be_bytes());
+    v
+}
+
+#[test]
+fn aggregates_become_media_events() {
+    let (mut server, mut peer) = Peer::connect();
+    peer.create_stream(&mut server);
+    peer.command(
+        &mut server,
+        1,
+        "publish",
+        0.0,
+        Value::Null,
+        vec![Value::from("s")],
+    )
+    .unwrap();
+    peer.receive(&mut server);
+    let mut p = sub(9, 100, b"v1");
+    p.extend(sub(8, 110, b"a1"));
+    let agg = Message {
+        csid: 6,
+        timestamp: 5000,
+        type_id: 22,
+        stream_id: 1,
+        payload: Bytes::from(p),
+    };
+    peer.send(&mut server, &agg).unwrap();
+    let (_, events) = peer.receive(&mut server);
+    assert_eq!(
+        events,
+        vec![
+            ServerEvent::Media {
+                stream_id: 1,
+                type_id: 9,
+                timestamp: 5000,
+                payload: Bytes::from_static(b"v1")
+            },
+            ServerEvent::Media {
+                stream_id: 1,
+                type_id: 8,
+                timestamp: 5010,
+                payload: Bytes::from_static(b"a1")
+            },
+        ]
+    );
+}
+
+#[test]
+fn amf3_commands_are_understood() {
+    let (mut server, mut peer) = Peer::connect();
+    let mut payload = vec![0u8];
+    weir_amf0::encode_all(
+        &[
+            Value::from("connect"),
+            Value::Number(1.0),
+            Value::object([
+                ("app", Value::from("live")),
+                ("objectEncoding", Value::Number(3.0)),
+            ]),
+        ],
+        &mut payload,
+    );
+    let msg = Message {
+        csid: 3,
+        timestamp: 0,
+        type_id: 17,
+        stream_id: 0,
+        payload: Bytes::from(payload),
+    };
+    peer.send(&mut server, &msg).unwrap();
+    let (_, events) = peer.receive(&mut server);
+    assert!(matches!(&events[0], ServerEvent::Connect { app, .. } if app == "live"));
+}
+
+#[test]
+fn digest_handshake_is_reported() {
+    let (_, _, complex) = Peer::connect_with(ServerConfig::default(), ClientHandshakeMode::Digest);
+    assert!(complex);
+    let (_, _, complex) = Peer::connect_with(ServerConfig::default(), ClientHandshakeMode::Simple);
+    assert!(!complex);
+}
+
+#[test]
+fn bad_input_is_an_error_with_context() {
+    // HTTP on the RTMP port.
+    let mut server = ServerSession::new(ServerConfig::default(), &random(0), 0);
+    assert_eq!(
+        server.handle_input(b"GET / HTTP/1.1\r\n"),
+        Err(SessionError::Handshake(
+            HandshakeError::UnsupportedVersion { version: b'G' }
+        ))
+    );
+
+    // A command before connect.
+    let (mut server, mut peer) = Peer::connect();
+    let err = peer
+        .command(&mut server, 0, "createStream", 2.0, Value::Null, vec![])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SessionError::NotConnected {
+            command: "createStream".into()
+        }
+    );
+
+    // connect without a command object.
+    let (mut server, mut peer) = Peer::connect();
+    let err = peer
+        .command(&mut server, 0, "connect", 1.0, Value::Null, vec![])
+        .unwrap_err();
+    assert!(matches!(err, SessionError::BadCommand { .. }), "{err}");
+
+    // A command that is not AMF.
+    let (mut server, mut peer) = Peer::connect();
+    let junk = Message {
+        csid: 3,
+        timestamp: 0,
+        type_id: 20,
+        stream_id: 0,
+        payload: Bytes::from_static(&[0x02, 0xFF]),
+    };
+    let err = peer.send(&mut server, &junk).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SessionError::Message {
+                type_id: 20,
+                csid: 3,
+                stream_id: 0,
+                source: MessageError::Amf(_)
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("chunk stream 3"), "{err}");
+
+    // Set Chunk Size 0.
+    let (mut server, mut peer) = Peer::connect();
+    let err = peer
+        .send(&mut server, &ProtocolControl::SetChunkSize(0).to_message())
+        .unwrap_err();
+    assert!(matches!(err, SessionError::Chunk(_)), "{err}");
+
+    // A truncated control message.
+    let (mut server, mut peer) = Peer::connect();
+    let short = Message {
+        csid: 2,
+        timestamp: 0,
+        type_id: 5,
+        stream_id: 0,
+        payload: Bytes::from_static(&[1]),
+    };
+    let err = peer.send(&mut server, &short).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SessionError::Message {
+                source: MessageError::TooShort { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn garbage_after_handshake_never_panics() {
+    let mut state: u32 = 0x1234_5678;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    };
+    for round in 0..300 {
+        let (mut server, mut peer) = Peer::connect();
+        if round % 2 == 0 {
+            peer.create_stream(&mut server);
+        }
+        let len = (next() % 600) as usize;
+        let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        for piece in bytes.chunks(1 + (next() % 64) as usize) {
+            if server.handle_input(piece).is_err() {
+                break;
+            }
+            while server.poll_output().is_some() {}
+        }
+    }
+}
+
+#[test]
+fn session_never_uses_muxer_chunk_streams() {
+    let (mut server, mut peer) = Peer::connect();
+    let mut all = peer.rtmp_connect(&mut server).0;
+    peer.command(&mut server, 0, "createStream", 2.0, Value::Null, vec![])
+        .unwrap();
+    peer.command(
+        &mut server,
+        1,
+        "play",
+        0.0,
+        Value::Null,
+        vec![Value::from("a")],
+    )
+    .unwrap();
+    all.extend(peer.receive(&mut server).0);
+    server.accept_play(1, true);
+    server.notify_unpublish(1);
+    server.notify_publish(1);
+    server.send_status(1, "status", "X", "y");
+    all.extend(peer.receive(&mut server).0);
+    assert!(all.len() > 10);
+    assert!(all.iter().all(|m| m.csid == 2 || m.csid == 3), "{all:?}");
+}

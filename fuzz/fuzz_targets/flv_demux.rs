@@ -1,0 +1,77 @@
+//! Fuzzes the FLV demuxer and tag body mapping, which read bytes straight
+//! from peers (HTTP-FLV, `weir publish FILE.flv`, RTMP message payloads).
+//!
+//! The first input byte picks the chunk size the rest is pushed in, and
+//! whether a valid file header is put in front (so the fuzzer reaches tags
+//! without having to discover the header first). Every tag is mapped to a
+//! frame; every frame is muxed again and must come back unchanged; codec
+//! configurations are parsed. Errors are fine, panics are bugs.
+
+#![no_main]
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use weir_flv::aac::{adts_header, parse_asc};
+use weir_flv::avc::{parse_avc_config, parse_sps};
+use weir_flv::{frame_from_tag, write_frame_tag, Demuxer, Tag, FLV_HEADER_AV};
+use weir_media::Codec;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&control, input)) = data.split_first() else {
+        return;
+    };
+    let chunk = usize::from(control >> 1) + 1;
+    // A small limit so the fuzzer also exercises the size check.
+    let mut demuxer = Demuxer::new(64 * 1024);
+    if control & 1 == 0 {
+        demuxer.push(&FLV_HEADER_AV);
+    }
+    for piece in input.chunks(chunk) {
+        demuxer.push(piece);
+        while let Ok(Some(tag)) = demuxer.poll() {
+            check_tag(tag);
+        }
+    }
+    let _ = demuxer.finish();
+});
+
+fn check_tag(tag: Tag) {
+    let tag_type = tag.tag_type as u8;
+    let Ok(Some(frame)) = frame_from_tag(tag_type, i64::from(tag.timestamp), tag.body) else {
+        return;
+    };
+    let mut out = BytesMut::from(&FLV_HEADER_AV[..]);
+    write_frame_tag(&frame, &mut out);
+    let mut again = Demuxer::default();
+    again.push(&out);
+    let tag = again
+        .poll()
+        .expect("our own tag demuxes")
+        .expect("complete tag");
+    let back = frame_from_tag(tag.tag_type as u8, i64::from(tag.timestamp), tag.body);
+    assert_eq!(
+        back,
+        Ok(Some(frame.clone())),
+        "frame changed through mux and demux"
+    );
+    assert_eq!(again.finish(), Ok(()));
+
+    if !frame.config {
+        return;
+    }
+    match frame.codec {
+        Codec::H264 => {
+            if let Ok(config) = parse_avc_config(&frame.data) {
+                for sps in &config.sps {
+                    let _ = parse_sps(sps);
+                }
+            }
+        }
+        Codec::Aac => {
+            if let Ok(asc) = parse_asc(&frame.data) {
+                let _ = adts_header(&asc, frame.data.len());
+            }
+        }
+        _ => {}
+    }
+}
