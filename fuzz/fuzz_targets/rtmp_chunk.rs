@@ -47,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
                 Ok(Some(msg)) => {
                     assert!(msg.payload.len() <= MAX_MESSAGE_LEN as usize);
                     assert!((2..=65599).contains(&msg.csid));
-                    let arg = msg.payload.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                    let arg = msg
+                        .payload
+                        .get(..4)
+                        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
                     match (msg.type_id, arg) {
                         (1, Some(size)) => {
                             if dec.set_chunk_size(size).is_err() {
@@ -63,7 +66,11 @@ fuzz_target!(|data: &[u8]| {
                 Err(_) => break 'feed,
             }
         }
-        assert!(buf.len() < MAX_HEADER_LEN, "decoder left {} bytes buffered", buf.len());
+        assert!(
+            buf.len() < MAX_HEADER_LEN,
+            "decoder left {} bytes buffered",
+            buf.len()
+        );
     }
     round_trip(&msgs, u32::from(control % 200) + 1);
 });

@@ -29,7 +29,11 @@ fuzz_target!(|data: &[u8]| {
 
     let c0c1 = client.poll_output().unwrap();
     assert_eq!(c0c1.len(), 1 + BLOCK_LEN);
-    let to_server = if replace { Bytes::copy_from_slice(input) } else { mix(&c0c1, input) };
+    let to_server = if replace {
+        Bytes::copy_from_slice(input)
+    } else {
+        mix(&c0c1, input)
+    };
     let server_ok = feed(&to_server, step, |b| server.handle_input(b));
     let Some(s) = server.poll_output() else {
         assert!(!server_ok || to_server.len() < 1 + BLOCK_LEN);
@@ -37,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(s.len(), 1 + 2 * BLOCK_LEN);
 
-    let to_client = if replace { s } else { mix(&s, input.get(1 + BLOCK_LEN..).unwrap_or(&[])) };
+    let to_client = if replace {
+        s
+    } else {
+        mix(&s, input.get(1 + BLOCK_LEN..).unwrap_or(&[]))
+    };
     if feed(&to_client, step, |b| client.handle_input(b)) {
         assert!(client.is_done());
         let c2 = client.poll_output().unwrap();

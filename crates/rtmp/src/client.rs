@@ -190,6 +190,11 @@ impl ClientSession {
         })
     }
 
+    /// Bytes received so far, handshake included.
+    pub fn bytes_received(&self) -> u64 {
+        self.core.bytes_received()
+    }
+
     /// Sends an audio (8) or video (9) message. Only once
     /// [`ClientEvent::Publishing`] was reported; before that, after
     /// [`ClientSession::close`], in play mode, or for other type ids the

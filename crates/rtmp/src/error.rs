@@ -16,7 +16,9 @@ pub enum ChunkError {
     /// A message header declares more bytes than
     /// [`crate::chunk::DecoderLimits::max_message_len`] allows; accepting it
     /// would let a peer make us buffer arbitrarily much.
-    #[error("chunk stream {csid} at byte {offset}: message length {len} exceeds the limit of {limit}")]
+    #[error(
+        "chunk stream {csid} at byte {offset}: message length {len} exceeds the limit of {limit}"
+    )]
     MessageTooLong {
         /// Chunk stream id of the header.
         csid: u32,

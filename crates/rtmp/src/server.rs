@@ -84,6 +84,9 @@ pub enum ServerEvent {
     },
     /// The peer wants to publish; answer with
     /// [`ServerSession::accept_publish`] or [`ServerSession::reject_publish`].
+    /// Some encoders do not wait for the answer: media and metadata that
+    /// arrive in between are passed on as events and are the caller's to
+    /// drop if it has not accepted yet.
     Publish {
         /// Message stream the publish arrived on.
         stream_id: u32,

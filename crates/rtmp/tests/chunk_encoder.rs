@@ -78,7 +78,11 @@ fn standalone_always_starts_with_a_full_header() {
 
 #[test]
 fn reserves_exactly_the_bytes_it_writes() {
-    for (csid, ts, len, size) in [(3, 0, 0, 128), (3, 0x0100_0000, 1000, 128), (65599, 5, 4097, 4096)] {
+    for (csid, ts, len, size) in [
+        (3, 0, 0, 128),
+        (3, 0x0100_0000, 1000, 128),
+        (65599, 5, 4097, 4096),
+    ] {
         let m = msg(csid, ts, len, 9, 1);
         let mut out = BytesMut::new();
         ChunkEncoder::new().encode(&m, &mut out);

@@ -35,7 +35,14 @@ fn delta() -> impl Strategy<Value = u32> {
 }
 
 fn chunk_size() -> impl Strategy<Value = u32> {
-    prop_oneof![Just(1u32), Just(2), Just(3), Just(60), Just(128), Just(4096)]
+    prop_oneof![
+        Just(1u32),
+        Just(2),
+        Just(3),
+        Just(60),
+        Just(128),
+        Just(4096)
+    ]
 }
 
 /// Messages on a few chunk streams, each stream's timestamps moving by the
@@ -44,7 +51,13 @@ fn chunk_size() -> impl Strategy<Value = u32> {
 fn messages() -> impl Strategy<Value = Vec<Message>> {
     let csids = prop::collection::vec(csid(), 1..5);
     let steps = prop::collection::vec(
-        (any::<prop::sample::Index>(), delta(), 0usize..4, 0usize..3, 0usize..6),
+        (
+            any::<prop::sample::Index>(),
+            delta(),
+            0usize..4,
+            0usize..3,
+            0usize..6,
+        ),
         1..40,
     );
     (csids, steps).prop_map(|(csids, steps)| {
@@ -62,7 +75,10 @@ fn messages() -> impl Strategy<Value = Vec<Message>> {
                     timestamp: *ts,
                     type_id: [8, 9, 20, 18][ty],
                     stream_id: [0, 1, 7][sid],
-                    payload: (0..len).map(|j| (i * 31 + j) as u8).collect::<Vec<_>>().into(),
+                    payload: (0..len)
+                        .map(|j| (i * 31 + j) as u8)
+                        .collect::<Vec<_>>()
+                        .into(),
                 }
             })
             .collect()
@@ -105,7 +121,11 @@ fn split_chunks(bytes: &Bytes, msg_len: usize, chunk_size: usize) -> Vec<Bytes> 
     };
     let fmt = bytes[0] >> 6;
     let mh = [11, 7, 3, 0][usize::from(fmt)];
-    let ext = if fmt < 3 && bytes[basic..basic + 3] == [0xFF; 3] { 4 } else { 0 };
+    let ext = if fmt < 3 && bytes[basic..basic + 3] == [0xFF; 3] {
+        4
+    } else {
+        0
+    };
     let mut chunks = Vec::new();
     let mut at = 0;
     let mut left = msg_len;

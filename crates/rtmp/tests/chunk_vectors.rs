@@ -208,8 +208,19 @@ fn compressed_headers_accumulate_deltas() {
     wire.push(0xC3);
     wire.extend_from_slice(&[4; 32]);
     let msgs = decode_all(&mut decoder(), &wire).unwrap();
-    let ts: Vec<_> = msgs.iter().map(|m| (m.timestamp, m.stream_id, m.payload[0])).collect();
-    assert_eq!(ts, vec![(1000, 12345, 1), (1020, 12345, 2), (1040, 12345, 3), (1060, 12345, 4)]);
+    let ts: Vec<_> = msgs
+        .iter()
+        .map(|m| (m.timestamp, m.stream_id, m.payload[0]))
+        .collect();
+    assert_eq!(
+        ts,
+        vec![
+            (1000, 12345, 1),
+            (1020, 12345, 2),
+            (1040, 12345, 3),
+            (1060, 12345, 4)
+        ]
+    );
 }
 
 #[test]
@@ -245,7 +256,10 @@ fn extended_timestamp_with_and_without_repetition_on_continuations() {
     for wire in [repeated, omitted] {
         let msgs = decode_all(&mut decoder(), &wire).unwrap();
         assert_eq!(msgs.len(), 1);
-        assert_eq!((msgs[0].timestamp, &msgs[0].payload[..]), (ts, &payload[..]));
+        assert_eq!(
+            (msgs[0].timestamp, &msgs[0].payload[..]),
+            (ts, &payload[..])
+        );
         assert_eq!(decode_bytewise(&mut decoder(), &wire), msgs);
     }
 }
@@ -292,13 +306,16 @@ fn type3_new_message_after_extended_header_carries_the_field() {
     wire.extend_from_slice(&0x0100_0000u32.to_be_bytes());
     wire.extend_from_slice(b"cd");
     let msgs = decode_all(&mut decoder(), &wire).unwrap();
-    assert_eq!((msgs[1].timestamp, &msgs[1].payload[..]), (0x0200_0000, &b"cd"[..]));
+    assert_eq!(
+        (msgs[1].timestamp, &msgs[1].payload[..]),
+        (0x0200_0000, &b"cd"[..])
+    );
 }
 
 #[test]
 fn interleaved_chunk_streams() {
     let audio = vec![0xA0; 10];
-    let video = vec![0x17; 200];
+    let video = [0x17; 200];
     let mut wire = fmt0(6, 0, video.len(), 9, 1);
     wire.extend_from_slice(&video[..128]);
     wire.extend(fmt0(4, 0, audio.len(), 8, 1));
@@ -402,19 +419,35 @@ fn forgotten_stream_is_unknown_again() {
     wire.push(0xC3);
     assert!(matches!(
         decode_all(&mut dec, &wire),
-        Err(ChunkError::UnknownChunkStream { csid: 3, offset: 26, fmt: 3 })
+        Err(ChunkError::UnknownChunkStream {
+            csid: 3,
+            offset: 26,
+            fmt: 3
+        })
     ));
 }
 
 #[test]
 fn header_changing_the_message_midway() {
-    for changed in [fmt0(3, 0, 201, 9, 1), fmt1(3, 0, 201, 9), fmt1(3, 0, 200, 8)] {
+    for changed in [
+        fmt0(3, 0, 201, 9, 1),
+        fmt1(3, 0, 201, 9),
+        fmt1(3, 0, 200, 8),
+    ] {
         let mut wire = fmt0(3, 0, 200, 9, 1);
         wire.extend_from_slice(&[0; 128]);
         wire.extend(changed);
         let err = decode_all(&mut decoder(), &wire).unwrap_err();
         assert!(
-            matches!(err, ChunkError::HeaderChangedMidMessage { csid: 3, offset: 140, old_len: 200, .. }),
+            matches!(
+                err,
+                ChunkError::HeaderChangedMidMessage {
+                    csid: 3,
+                    offset: 140,
+                    old_len: 200,
+                    ..
+                }
+            ),
             "{err}"
         );
     }
@@ -441,7 +474,11 @@ fn compressed_header_on_an_unknown_chunk_stream() {
         prefix.extend(wire);
         assert_eq!(
             decode_all(&mut dec, &prefix),
-            Err(ChunkError::UnknownChunkStream { csid: 9, offset: 13, fmt })
+            Err(ChunkError::UnknownChunkStream {
+                csid: 9,
+                offset: 13,
+                fmt
+            })
         );
     }
 }
@@ -450,7 +487,10 @@ fn compressed_header_on_an_unknown_chunk_stream() {
 fn invalid_chunk_sizes() {
     let mut dec = decoder();
     for size in [0, 0x8000_0000, u32::MAX] {
-        assert_eq!(dec.set_chunk_size(size), Err(ChunkError::InvalidChunkSize { size }));
+        assert_eq!(
+            dec.set_chunk_size(size),
+            Err(ChunkError::InvalidChunkSize { size })
+        );
     }
     assert_eq!(dec.chunk_size(), 128);
     dec.set_chunk_size(1).unwrap();

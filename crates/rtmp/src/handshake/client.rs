@@ -3,7 +3,9 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::digest::{self, Scheme, CLIENT_KEY, CLIENT_KEY_TEXT_LEN, DIGEST_LEN};
-use super::{check_version, fill_random, new_block, read_block, BLOCK_LEN, RANDOM_LEN, RTMP_VERSION};
+use super::{
+    check_version, fill_random, new_block, read_block, BLOCK_LEN, RANDOM_LEN, RTMP_VERSION,
+};
 use crate::error::HandshakeError;
 
 /// Version field of a digest-handshake C1: a Flash Player version
@@ -110,7 +112,8 @@ impl ClientHandshake {
                     };
                     buf.advance(BLOCK_LEN);
                     if let (true, Some(c1_digest)) = (self.s1_signed, &self.c1_digest) {
-                        self.complex = digest::verify_signature(&s2, &digest::SERVER_KEY, c1_digest);
+                        self.complex =
+                            digest::verify_signature(&s2, &digest::SERVER_KEY, c1_digest);
                     }
                     self.state = State::Done;
                 }

@@ -106,7 +106,10 @@ pub(super) fn imprint(block: &mut [u8; BLOCK_LEN], scheme: Scheme, key: &[u8]) -
 
 /// Finds a valid digest in `block`, trying both layouts; returns the
 /// layout and the digest (which keys the answer's signature).
-pub(super) fn find_digest(block: &[u8; BLOCK_LEN], key: &[u8]) -> Option<(Scheme, [u8; DIGEST_LEN])> {
+pub(super) fn find_digest(
+    block: &[u8; BLOCK_LEN],
+    key: &[u8],
+) -> Option<(Scheme, [u8; DIGEST_LEN])> {
     [Scheme::Zero, Scheme::One].into_iter().find_map(|scheme| {
         let pos = scheme.position(block);
         let stored = &block[pos..pos + DIGEST_LEN];
@@ -118,7 +121,11 @@ pub(super) fn find_digest(block: &[u8; BLOCK_LEN], key: &[u8]) -> Option<(Scheme
 }
 
 /// The signature MAC for an answer to a block whose digest is `peer_digest`.
-fn signature_mac(full_key: &[u8], peer_digest: &[u8; DIGEST_LEN], block: &[u8; BLOCK_LEN]) -> HmacSha256 {
+fn signature_mac(
+    full_key: &[u8],
+    peer_digest: &[u8; DIGEST_LEN],
+    block: &[u8; BLOCK_LEN],
+) -> HmacSha256 {
     let mut k = mac(full_key);
     k.update(peer_digest);
     let mut m = mac(&k.finalize().into_bytes());
@@ -128,7 +135,9 @@ fn signature_mac(full_key: &[u8], peer_digest: &[u8; DIGEST_LEN], block: &[u8; B
 
 /// Signs an answer block (S2 or C2) in its last 32 bytes.
 pub(super) fn sign(block: &mut [u8; BLOCK_LEN], full_key: &[u8], peer_digest: &[u8; DIGEST_LEN]) {
-    let sig = signature_mac(full_key, peer_digest, block).finalize().into_bytes();
+    let sig = signature_mac(full_key, peer_digest, block)
+        .finalize()
+        .into_bytes();
     block[SIGNED_LEN..].copy_from_slice(&sig);
 }
 
@@ -157,9 +166,18 @@ mod tests {
 
     #[test]
     fn keys_have_the_published_lengths() {
-        assert_eq!(&CLIENT_KEY[..CLIENT_KEY_TEXT_LEN], b"Genuine Adobe Flash Player 001");
-        assert_eq!(&SERVER_KEY[..SERVER_KEY_TEXT_LEN], b"Genuine Adobe Flash Media Server 001");
-        assert_eq!(&SERVER_KEY[SERVER_KEY_TEXT_LEN..], &CLIENT_KEY[CLIENT_KEY_TEXT_LEN..]);
+        assert_eq!(
+            &CLIENT_KEY[..CLIENT_KEY_TEXT_LEN],
+            b"Genuine Adobe Flash Player 001"
+        );
+        assert_eq!(
+            &SERVER_KEY[..SERVER_KEY_TEXT_LEN],
+            b"Genuine Adobe Flash Media Server 001"
+        );
+        assert_eq!(
+            &SERVER_KEY[SERVER_KEY_TEXT_LEN..],
+            &CLIENT_KEY[CLIENT_KEY_TEXT_LEN..]
+        );
     }
 
     #[test]
@@ -171,7 +189,7 @@ mod tests {
         assert_eq!(Scheme::Zero.position(&b), 12);
         assert_eq!(Scheme::One.position(&b), 776);
         // The largest reachable position still leaves room for the digest.
-        assert!(776 + 727 + DIGEST_LEN <= BLOCK_LEN);
+        const { assert!(776 + 727 + DIGEST_LEN <= BLOCK_LEN) };
     }
 
     #[test]

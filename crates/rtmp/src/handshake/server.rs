@@ -3,7 +3,9 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::digest::{self, SERVER_KEY, SERVER_KEY_TEXT_LEN};
-use super::{check_version, fill_random, new_block, read_block, BLOCK_LEN, RANDOM_LEN, RTMP_VERSION};
+use super::{
+    check_version, fill_random, new_block, read_block, BLOCK_LEN, RANDOM_LEN, RTMP_VERSION,
+};
 use crate::error::HandshakeError;
 
 /// Version field of a digest-handshake S1. Any non-zero value tells the

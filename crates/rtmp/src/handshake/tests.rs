@@ -105,7 +105,11 @@ fn digest_handshake_matches_independent_vectors() {
 #[test]
 fn server_answers_a_scheme_one_digest_in_scheme_one() {
     let mut c1 = new_block(5, [0x80, 0, 7, 2], &client_random());
-    let c1_digest = digest::imprint(&mut c1, digest::Scheme::One, &CLIENT_KEY[..CLIENT_KEY_TEXT_LEN]);
+    let c1_digest = digest::imprint(
+        &mut c1,
+        digest::Scheme::One,
+        &CLIENT_KEY[..CLIENT_KEY_TEXT_LEN],
+    );
     let mut server = ServerHandshake::new(&server_random(), 0);
     let mut input = BytesMut::new();
     input.put_u8(3);
@@ -116,7 +120,11 @@ fn server_answers_a_scheme_one_digest_in_scheme_one() {
     let s1 = block_at(&s, 1);
     let (scheme, _) = digest::find_digest(&s1, &SERVER_KEY[..SERVER_KEY_TEXT_LEN]).unwrap();
     assert_eq!(scheme, digest::Scheme::One);
-    assert!(digest::verify_signature(&block_at(&s, 1 + BLOCK_LEN), &SERVER_KEY, &c1_digest));
+    assert!(digest::verify_signature(
+        &block_at(&s, 1 + BLOCK_LEN),
+        &SERVER_KEY,
+        &c1_digest
+    ));
 }
 
 #[test]
@@ -127,7 +135,11 @@ fn simple_client_gets_a_simple_echo_handshake() {
     assert!(!server.is_complex());
     assert!(!client.is_complex());
     assert_eq!(&c[1..9], &[0, 0, 0, 77, 0, 0, 0, 0]);
-    assert_eq!(&s[5..9], &[0, 0, 0, 0], "simple S1 has a zero version field");
+    assert_eq!(
+        &s[5..9],
+        &[0, 0, 0, 0],
+        "simple S1 has a zero version field"
+    );
     assert_eq!(&s[1 + BLOCK_LEN..], &c[1..1 + BLOCK_LEN], "S2 echoes C1");
     assert_eq!(&c[1 + BLOCK_LEN..], &s[1..1 + BLOCK_LEN], "C2 echoes S1");
 }
@@ -227,7 +239,11 @@ fn garbage_c1_gets_a_simple_answer_and_short_random_is_cycled() {
     server.handle_input(&mut input).unwrap();
     assert!(server.is_done() && !server.is_complex());
     let s: Bytes = server.poll_output().unwrap();
-    assert_eq!(&s[9..1 + BLOCK_LEN], &[0; RANDOM_LEN][..], "no random given: zeros");
+    assert_eq!(
+        &s[9..1 + BLOCK_LEN],
+        &[0; RANDOM_LEN][..],
+        "no random given: zeros"
+    );
 
     let mut client = ClientHandshake::new(ClientHandshakeMode::Digest, &[1, 2, 3], 0);
     let c = client.poll_output().unwrap();

@@ -1,0 +1,23 @@
+//! Codec configuration parsing shared by every weir muxer: the decoder
+//! configuration records and parameter sets of H.264 ([`avc`]) and H.265
+//! ([`hevc`]), and AAC's `AudioSpecificConfig` and ADTS header ([`aac`]).
+//!
+//! Ingest delivers these structures as the payload of config frames
+//! (`Frame::config`), and each egress format needs something different from
+//! them: MPEG-TS repeats the parameter sets in band and frames AAC in ADTS,
+//! fragmented MP4 needs the picture size and RFC 6381 codec strings, stream
+//! statistics want profile and level. One parser per structure serves them
+//! all, so a quirk fixed here is fixed for every format.
+//!
+//! Everything here is sans-IO and reads peer data: lengths are checked, no
+//! input makes it panic, and errors say which structure broke and where.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod aac;
+pub mod avc;
+mod bits;
+mod error;
+pub mod hevc;
+
+pub use error::CodecError;
