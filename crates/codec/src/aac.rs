@@ -106,10 +106,7 @@ pub fn adts_header(asc: &AudioSpecificConfig, payload_len: usize) -> Result<[u8;
             .ok_or(invalid("sampling rate", asc.sample_rate.into()))? as u8,
     };
     if !(1..=7).contains(&asc.channel_config) {
-        return Err(invalid(
-            "channel configuration",
-            asc.channel_config.into(),
-        ));
+        return Err(invalid("channel configuration", asc.channel_config.into()));
     }
     let len = payload_len
         .checked_add(ADTS_HEADER_SIZE)
@@ -207,6 +204,11 @@ mod tests {
             })
         ));
         assert!(matches!(parse_asc(&[0x12]), Err(CodecError::Short { .. })));
+        // Index 15 without the 24-bit rate it announces.
+        assert!(matches!(
+            parse_asc(&[0x17, 0x90]),
+            Err(CodecError::Short { .. })
+        ));
         assert!(parse_asc(&[]).is_err());
     }
 

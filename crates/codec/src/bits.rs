@@ -51,7 +51,10 @@ impl<'a> BitReader<'a> {
     /// Skips `n` bits that only a decoder needs. Fails, without moving,
     /// when fewer remain.
     pub(crate) fn skip(&mut self, n: usize) -> Result<(), CodecError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len() * 8);
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.data.len() * 8);
         self.pos = end.ok_or(self.short(n))?;
         Ok(())
     }
@@ -126,7 +129,12 @@ pub(crate) fn rbsp(nal_payload: &[u8]) -> Vec<u8> {
 /// Crops `crop` samples off a `full`-sample dimension: what is left must be
 /// a non-empty picture that fits a `u32`. `at` is the bit offset of the
 /// cropping fields, for the error.
-pub(crate) fn cropped(full: u64, crop: u64, what: &'static str, at: usize) -> Result<u32, CodecError> {
+pub(crate) fn cropped(
+    full: u64,
+    crop: u64,
+    what: &'static str,
+    at: usize,
+) -> Result<u32, CodecError> {
     full.checked_sub(crop)
         .filter(|&d| d > 0)
         .and_then(|d| u32::try_from(d).ok())

@@ -2,14 +2,13 @@
 
 use thiserror::Error;
 
-/// Everything that can go wrong reading FLV data or the codec structures it
-/// carries.
+/// Everything that can go wrong reading FLV data.
 ///
 /// Stream-level variants carry the absolute byte offset in the stream fed to
 /// the [`Demuxer`](crate::Demuxer), so a broken file or connection can be
 /// diagnosed with a hex dump; body-level variants carry the offset inside the
-/// tag body or codec structure, because a body arrives detached from its
-/// stream (e.g. as an RTMP message).
+/// tag body, because a body arrives detached from its stream (e.g. as an
+/// RTMP message).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FlvError {
     /// The stream does not start with `"FLV"`.
@@ -63,16 +62,16 @@ pub enum FlvError {
         /// How many more bytes it needed.
         missing: u64,
     },
-    /// A tag body or codec structure is shorter than its fields require.
+    /// A tag body is shorter than its fields require.
     #[error("{what}: needs {needed} bytes at offset {offset}, only {len} available")]
     Short {
         /// The structure being read.
         what: &'static str,
-        /// Offset inside the structure where the read started.
+        /// Offset inside the body where the read started.
         offset: usize,
         /// Bytes the read needed.
         needed: usize,
-        /// Bytes the structure has.
+        /// Bytes the body has.
         len: usize,
     },
     /// A field holds a value the format does not allow.
@@ -80,7 +79,7 @@ pub enum FlvError {
     Invalid {
         /// The field.
         what: &'static str,
-        /// Offset of the field inside its structure (bits for bitstreams).
+        /// Offset of the field inside the tag body.
         offset: usize,
         /// The value found.
         value: u64,

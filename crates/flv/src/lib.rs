@@ -10,16 +10,12 @@
 //! Nothing here does IO or reads a clock, and no input can make it panic:
 //! every length is checked, tag sizes are bounded by a configurable limit.
 //!
-//! The [`avc`] and [`aac`] modules parse the codec configurations that
-//! arrive in sequence headers (picture size, profile, sample rate, and
-//! SPS/PPS and ADTS for MPEG-TS). They live here because FLV/RTMP is where
-//! those configurations arrive.
+//! The codec configurations that arrive in sequence headers are passed on
+//! as config frames, not parsed here: `weir-codec` reads them for every
+//! format that needs them.
 
 #![warn(missing_docs, unreachable_pub)]
 
-pub mod aac;
-pub mod avc;
-mod bits;
 mod body;
 mod demux;
 mod error;

@@ -5,13 +5,16 @@
 //! These tests need `ffprobe` and `ffmpeg` on PATH and fail (rather than
 //! skip) without them, so a CI image missing them is noticed.
 
+#[path = "common/frames.rs"]
+mod frames;
+
 use std::path::Path;
 use std::process::Command;
 
 use bytes::BytesMut;
-use weir_flv::aac::{adts_header, parse_asc};
-use weir_flv::{frame_from_tag, write_frame_tag, Demuxer, FLV_HEADER_AV};
-use weir_media::{Codec, Frame};
+use weir_codec::aac::{adts_header, parse_asc};
+use weir_flv::{write_frame_tag, FLV_HEADER_AV};
+use weir_media::Codec;
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sample.flv");
 
@@ -25,17 +28,6 @@ fn tool(name: &str, args: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-}
-
-fn frames() -> Vec<Frame> {
-    let mut d = Demuxer::default();
-    d.push(&std::fs::read(SAMPLE).unwrap());
-    let mut frames = Vec::new();
-    while let Some(t) = d.poll().unwrap() {
-        frames.extend(frame_from_tag(t.tag_type as u8, i64::from(t.timestamp), t.body).unwrap());
-    }
-    d.finish().unwrap();
-    frames
 }
 
 /// Per-stream `codec,packets` lines as ffprobe counts them.
@@ -59,7 +51,7 @@ fn probe(path: &Path) -> String {
 #[test]
 fn ffprobe_reads_our_remuxed_file() {
     let mut out = BytesMut::from(&FLV_HEADER_AV[..]);
-    for f in frames() {
+    for f in frames::read_frames(SAMPLE) {
         write_frame_tag(&f, &mut out);
     }
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("weir-flv-remuxed.flv");
@@ -78,7 +70,7 @@ fn adts_matches_ffmpeg() {
             "-v", "error", "-i", SAMPLE, "-vn", "-c:a", "copy", "-f", "adts", "-",
         ],
     );
-    let frames = frames();
+    let frames = frames::read_frames(SAMPLE);
     let config = frames
         .iter()
         .find(|f| f.codec == Codec::Aac && f.config)

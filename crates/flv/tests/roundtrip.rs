@@ -149,9 +149,6 @@ proptest! {
                 prop_assert_eq!(frame_from_tag(t, 7, body), Ok(Some(f)));
             }
         }
-        let _ = weir_flv::aac::parse_asc(&data);
-        let _ = weir_flv::avc::parse_sps(&data);
-        let _ = weir_flv::avc::parse_avc_config(&Bytes::from(data));
     }
 }
 

@@ -7,8 +7,8 @@
 //! ```
 
 use bytes::{Bytes, BytesMut};
-use weir_flv::aac::parse_asc;
-use weir_flv::avc::{parse_avc_config, parse_sps};
+use weir_codec::aac::parse_asc;
+use weir_codec::avc::{parse_avc_config, parse_sps};
 use weir_flv::{
     frame_from_tag, write_frame_tag, Demuxer, FlvError, Tag, TagType, DEFAULT_MAX_TAG_SIZE,
 };

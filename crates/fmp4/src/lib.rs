@@ -54,7 +54,6 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod boxes;
-mod sps;
 mod tracks;
 
 use bytes::Bytes;

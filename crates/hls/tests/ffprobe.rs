@@ -3,8 +3,8 @@
 
 #[path = "../../mpegts/tests/common/ffprobe.rs"]
 mod ffprobe;
-#[path = "../../mpegts/tests/common/flv.rs"]
-mod flv;
+#[path = "../../flv/tests/common/frames.rs"]
+mod frames;
 
 use std::path::Path;
 
@@ -15,7 +15,7 @@ const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../mpegts/testdata/sa
 
 #[test]
 fn ffprobe_reads_the_segments_back_to_back() {
-    let frames = flv::frames(SAMPLE);
+    let frames = frames::read_frames(SAMPLE);
     let mut seg = Segmenter::new(HlsConfig::default(), "sample");
     let mut events: Vec<SegmentEvent> = frames.iter().flat_map(|f| seg.push(f)).collect();
     events.extend(seg.end());

@@ -39,7 +39,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
-mod codec;
+mod annex_b;
 mod crc;
 mod muxer;
 mod packet;
@@ -72,24 +72,14 @@ pub enum TsError {
         /// Payload length.
         len: usize,
     },
-    /// A decoder configuration record ended early.
-    #[error("{what} truncated at offset {offset}")]
-    BadConfig {
-        /// Which record: `avcC`, `hvcC` or `AudioSpecificConfig`.
-        what: &'static str,
-        /// Where the read failed.
-        offset: usize,
-    },
+    /// A codec configuration (`avcC`, `hvcC`, `AudioSpecificConfig`) is
+    /// malformed, or an AAC stream uses a feature ADTS cannot describe.
+    #[error(transparent)]
+    Codec(#[from] weir_codec::CodecError),
     /// AAC media arrived before any `AudioSpecificConfig`: without it no
     /// ADTS header can be written.
     #[error("AAC frame before its AudioSpecificConfig")]
     NoAacConfig,
-    /// The AAC stream uses a feature ADTS cannot describe.
-    #[error("AAC not expressible in ADTS: {reason}")]
-    UnsupportedAac {
-        /// What is not expressible.
-        reason: &'static str,
-    },
 }
 
 /// An elementary stream type this muxer can carry, as written in the PMT.

@@ -5,9 +5,11 @@ use std::time::Duration;
 use bytes::BytesMut;
 use weir_media::{Codec, Frame, TrackKind};
 
-use crate::codec::{
-    adts_header, parse_asc, parse_avcc, parse_hvcc, to_annex_b, AacConfig, Nal, VideoConfig,
-};
+use weir_codec::aac::{adts_header, parse_asc, AudioSpecificConfig};
+use weir_codec::avc::parse_avc_config;
+use weir_codec::hevc::parse_hevc_config;
+
+use crate::annex_b::{to_annex_b, Nal, VideoConfig};
 use crate::packet::{
     pes_header, write_pat, write_pcr_only, write_pes, write_pmt, Counter, PesStart,
 };
@@ -64,7 +66,7 @@ pub struct TsMuxer {
     video_cc: Counter,
     audio_cc: Counter,
     video_config: Option<VideoConfig>,
-    aac_config: Option<AacConfig>,
+    aac_config: Option<AudioSpecificConfig>,
     /// Last PCR written, in stream milliseconds (before the offset).
     last_pcr_ms: Option<i64>,
     /// Reused buffer for the elementary stream of one frame.
@@ -227,9 +229,19 @@ impl TsMuxer {
 
     fn configure(&mut self, stream: StreamType, frame: &Frame) -> Result<(), TsError> {
         match stream {
-            StreamType::H264 => self.video_config = Some(parse_avcc(&frame.data)?),
-            StreamType::H265 => self.video_config = Some(parse_hvcc(&frame.data)?),
-            StreamType::Aac => self.aac_config = Some(parse_asc(&frame.data)?),
+            StreamType::H264 => {
+                self.video_config = Some(VideoConfig::avc(parse_avc_config(&frame.data)?));
+            }
+            StreamType::H265 => {
+                self.video_config = Some(VideoConfig::hevc(parse_hevc_config(&frame.data)?));
+            }
+            StreamType::Aac => {
+                let asc = parse_asc(&frame.data)?;
+                // Refuse now what ADTS cannot describe (PCE channel
+                // layouts, rates outside its table), not at every frame.
+                adts_header(&asc, 0)?;
+                self.aac_config = Some(asc);
+            }
             StreamType::Mpeg1Audio | StreamType::Mpeg2Audio => {}
         }
         self.add_track(stream);
@@ -267,7 +279,7 @@ impl TsMuxer {
             }
             StreamType::Aac => {
                 let cfg = self.aac_config.ok_or(TsError::NoAacConfig)?;
-                es.extend_from_slice(&adts_header(cfg, frame.data.len())?);
+                es.extend_from_slice(&adts_header(&cfg, frame.data.len())?);
                 es.extend_from_slice(&frame.data);
                 Ok(())
             }

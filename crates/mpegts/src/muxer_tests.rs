@@ -1,6 +1,7 @@
 //! Unit tests of the muxer: tables, atomicity, PCR pacing, restarts.
 
 use bytes::Bytes;
+use weir_codec::CodecError;
 
 use super::*;
 use crate::PACKET_SIZE;
@@ -112,6 +113,15 @@ fn a_failed_push_writes_nothing_and_changes_nothing() {
     assert!(m
         .push(&frame(Codec::Aac, 0, false, true, &[0x12]), &mut out)
         .is_err());
+    // A valid config ADTS cannot describe (channel layout in a PCE) is
+    // refused when it arrives, not at every frame.
+    assert_eq!(
+        m.push(&frame(Codec::Aac, 0, false, true, &[0x12, 0x00]), &mut out),
+        Err(TsError::Codec(CodecError::Adts {
+            what: "channel configuration",
+            value: 0
+        }))
+    );
     assert!(out.is_empty());
     assert_eq!(m.tracks(), Tracks::default());
     m.push_with_tables(&frame(Codec::H264, 0, true, false, IDR), &mut out)

@@ -3,8 +3,8 @@
 
 #[path = "common/ffprobe.rs"]
 mod ffprobe;
-#[path = "common/flv.rs"]
-mod flv;
+#[path = "../../flv/tests/common/frames.rs"]
+mod frames;
 
 use std::collections::HashMap;
 
@@ -19,7 +19,7 @@ const OFFSET_MS: i64 = 1000;
 
 /// Muxes the sample as an HLS segmenter would: tables before keyframes.
 fn mux_sample() -> (Vec<Frame>, BytesMut) {
-    let frames = flv::frames(SAMPLE);
+    let frames = frames::read_frames(SAMPLE);
     let mut muxer = TsMuxer::new(TsConfig::default());
     let mut out = BytesMut::new();
     for f in &frames {

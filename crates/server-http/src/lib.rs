@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, Method};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -115,11 +116,14 @@ impl HttpServer {
     pub async fn run(self, listener: TcpListener) -> std::io::Result<()> {
         let shutdown = self.shared.shutdown.clone();
         let app = self.router();
+        // Media is latency-sensitive: never let Nagle hold back a tag.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .tcp_nodelay(true)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
     }

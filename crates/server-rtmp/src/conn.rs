@@ -36,6 +36,20 @@ pub(crate) enum End {
     Io(std::io::Error),
 }
 
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::PeerClosed => f.write_str("peer closed"),
+            End::Shutdown => f.write_str("server shutdown"),
+            End::Kicked => f.write_str("kicked"),
+            End::TakenOver => f.write_str("publisher taken over or dropped"),
+            End::Timeout(what) => write!(f, "{what} timeout"),
+            End::Protocol(e) => write!(f, "protocol error: {e}"),
+            End::Io(e) => write!(f, "io error: {e}"),
+        }
+    }
+}
+
 impl From<std::io::Error> for End {
     fn from(e: std::io::Error) -> Self {
         End::Io(e)
@@ -60,6 +74,9 @@ pub(crate) struct Conn {
     pub(crate) handshake_done: bool,
     /// Session output waiting to be written, in order.
     pub(crate) out: Vec<Bytes>,
+    /// The last stream this connection published or played, for the
+    /// close log line.
+    pub(crate) last_key: Option<StreamKey>,
 }
 
 /// Serves one connection to its end and logs how it went.
@@ -98,10 +115,17 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
         mode: Mode::Idle,
         handshake_done: false,
         out: Vec::new(),
+        last_key: None,
     };
     let end = conn.run().await;
-    let stats = conn.client.snapshot();
-    let key = conn.stream_key().map(|k| k.to_string()).unwrap_or_default();
+    let (bytes_in, bytes_out, dropped) = conn
+        .shared
+        .hub
+        .clients()
+        .get(id)
+        .map(|s| (s.bytes_in, s.bytes_out, s.dropped))
+        .unwrap_or_default();
+    let key = conn.last_key.as_ref().map(|k| k.to_string()).unwrap_or_default();
     let secs = started.elapsed().as_secs_f64();
     match &end {
         End::Protocol(e) => warn!(id, %peer, stream = %key, error = %e, "rtmp protocol error"),
@@ -113,15 +137,15 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
             id,
             %peer,
             stream = %key,
-            bytes_in = stats.bytes_in,
-            bytes_out = stats.bytes_out,
-            dropped = stats.dropped,
+            bytes_in,
+            bytes_out,
+            dropped,
             duration_s = format_args!("{secs:.1}"),
-            reason = ?end,
+            reason = %end,
             "rtmp close"
         );
     } else {
-        debug!(id, %peer, reason = ?end, "rtmp closed before handshake");
+        debug!(id, %peer, reason = %end, "rtmp closed before handshake");
     }
     conn.finish();
 }
@@ -153,16 +177,12 @@ impl Conn {
                 biased;
                 _ = self.shared.shutdown.cancelled() => Step::End(End::Shutdown),
                 _ = self.client.kicked() => Step::End(End::Kicked),
-                _ = publisher_closed(&self.mode) => Step::End(End::TakenOver),
                 r = self.socket.read_buf(&mut buf) => match r {
                     Ok(0) => Step::End(End::PeerClosed),
                     Ok(n) => Step::Input(n),
                     Err(e) => Step::End(End::Io(e)),
                 },
-                r = recv_player(&mut self.mode, &mut batch) => match r {
-                    Ok(()) => Step::Play,
-                    Err(_) => Step::End(End::PeerClosed),
-                },
+                step = role_event(&mut self.mode, &mut batch) => step,
                 _ = sleep_until(play_wait) => Step::PlayWaitExpired,
                 _ = tokio::time::sleep_until(deadline), if !playing || !self.handshake_done => {
                     Step::End(End::Timeout(if self.handshake_done { "idle" } else { "handshake" }))
@@ -264,21 +284,14 @@ impl Conn {
         StreamKey::new(self.app.as_deref()?, name).ok()
     }
 
-    fn stream_key(&self) -> Option<&StreamKey> {
-        match &self.mode {
-            Mode::Idle => None,
-            Mode::Publishing(p) => Some(p.key()),
-            Mode::Playing(p) => Some(p.key()),
-        }
-    }
-
     /// Releases the stream role (publisher or player) at the end.
     fn finish(&mut self) {
         self.stop_publish();
         self.stop_play();
     }
 
-    pub(crate) fn set_role(&self, key: &StreamKey, role: Role) {
+    pub(crate) fn set_role(&mut self, key: &StreamKey, role: Role) {
+        self.last_key = Some(key.clone());
         self.client.set_stream(key.clone(), role);
     }
 }
@@ -290,23 +303,23 @@ enum Step {
     PlayWaitExpired,
 }
 
-/// Resolves when this connection's publisher was taken over or kicked;
-/// pending forever otherwise.
-async fn publisher_closed(mode: &Mode) {
+/// What the connection's stream role has to say: a publisher was taken
+/// over or kicked, or a player has entries to write. Pending forever for a
+/// connection that neither publishes nor plays.
+async fn role_event(mode: &mut Mode, batch: &mut Vec<Muxed>) -> Step {
     match mode {
-        Mode::Publishing(p) => p.closed().await,
-        _ => std::future::pending().await,
-    }
-}
-
-/// Waits for egress entries while playing; pending forever otherwise.
-async fn recv_player(mode: &mut Mode, batch: &mut Vec<Muxed>) -> Result<(), weir_hub::Closed> {
-    match mode {
+        Mode::Publishing(p) => {
+            p.closed().await;
+            Step::End(End::TakenOver)
+        }
         Mode::Playing(p) => match p.receiver() {
-            Some(rx) => recv(rx, batch).await,
+            Some(rx) => match recv(rx, batch).await {
+                Ok(()) => Step::Play,
+                Err(_) => Step::End(End::PeerClosed),
+            },
             None => std::future::pending().await,
         },
-        _ => std::future::pending().await,
+        Mode::Idle => std::future::pending().await,
     }
 }
 

@@ -14,7 +14,7 @@ const CSID_VIDEO: u32 = 6;
 
 /// Every player's media goes on message stream 1: the id `createStream`
 /// hands out first, so that the same bytes serve every player.
-pub const MEDIA_STREAM_ID: u32 = 1;
+pub(crate) const MEDIA_STREAM_ID: u32 = 1;
 
 /// One entry of a stream's RTMP egress channel.
 #[derive(Debug, Clone)]

@@ -1,7 +1,10 @@
-//! Test helpers: a minimal FLV tag walker turning `testdata/sample.flv` into
-//! frames, the muxer driven over a frame list, and an ffprobe runner.
+//! Test helpers: `testdata/sample.flv` as frames, the muxer driven over a
+//! frame list, and an ffprobe runner.
 
 #![allow(dead_code)] // each test binary uses its own subset
+
+#[path = "../../../flv/tests/common/frames.rs"]
+mod frames;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,53 +17,11 @@ use weir_media::{Codec, Frame, TrackKind};
 /// and 2 s, two B-frames: made with
 /// `ffmpeg -f lavfi -i testsrc2=size=640x360:rate=30 -f lavfi -i sine -t 3
 ///  -c:v libx264 -g 60 -bf 2 -crf 30 -c:a aac -b:a 64k -f flv sample.flv`.
+/// Its media frames only: the muxer skips script data anyway.
 pub fn sample_frames() -> Vec<Frame> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/sample.flv");
-    let data = std::fs::read(&path).expect("read sample.flv");
-    flv_frames(&data)
-}
-
-fn u24(b: &[u8]) -> u32 {
-    (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2])
-}
-
-/// Walks the tags of an FLV file with H.264 video and AAC audio.
-pub fn flv_frames(data: &[u8]) -> Vec<Frame> {
-    assert_eq!(&data[..3], b"FLV");
-    let mut pos = u32::from_be_bytes(data[5..9].try_into().unwrap()) as usize + 4;
-    let mut frames = Vec::new();
-    while pos + 11 <= data.len() {
-        let tag_type = data[pos];
-        let size = u24(&data[pos + 1..]) as usize;
-        let ts = i64::from(u24(&data[pos + 4..]) | (u32::from(data[pos + 7]) << 24));
-        let body = &data[pos + 11..pos + 11 + size];
-        pos += 11 + size + 4;
-        match tag_type {
-            // AVC sequence header (0) or NAL units (1); not end of sequence (2).
-            9 if body[0] & 0x0f == 7 && body[1] < 2 => {
-                let cts = ((u24(&body[2..]) << 8) as i32) >> 8;
-                frames.push(Frame {
-                    kind: TrackKind::Video,
-                    codec: Codec::H264,
-                    dts: ts,
-                    cts,
-                    key: body[0] >> 4 == 1 && body[1] == 1,
-                    config: body[1] == 0,
-                    data: Bytes::copy_from_slice(&body[5..]),
-                });
-            }
-            8 if body[0] >> 4 == 10 => frames.push(Frame {
-                kind: TrackKind::Audio,
-                codec: Codec::Aac,
-                dts: ts,
-                cts: 0,
-                key: false,
-                config: body[1] == 0,
-                data: Bytes::copy_from_slice(&body[2..]),
-            }),
-            _ => {}
-        }
-    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sample.flv");
+    let mut frames = frames::read_frames(path);
+    frames.retain(|f| f.kind != TrackKind::Data);
     frames
 }
 

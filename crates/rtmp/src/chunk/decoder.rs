@@ -17,9 +17,10 @@ pub struct DecoderLimits {
     /// to protect small deployments).
     pub max_message_len: u32,
     /// How many chunk streams the decoder tracks at once (default 64; real
-    /// peers use fewer than ten). Only streams with a partial message count
-    /// against it for good: an idle stream is forgotten, least recently used
-    /// first, to make room for a new one.
+    /// peers use fewer than ten). When a new stream arrives and the table is
+    /// full, the least recently used stream without a partial message is
+    /// forgotten (a compressed header on it later is an error); if every
+    /// tracked stream has a message in flight, the new one is refused.
     pub max_chunk_streams: usize,
 }
 

@@ -1,0 +1,233 @@
+//! Third-party RTMP clients (ffmpeg, rtmpdump, GStreamer) and weir's own
+//! `publish`/`play`, started the way a user would start them.
+
+use std::env;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use super::process::{Proc, Stdout};
+
+/// Fails the test unless `tool` is on PATH: a missing client must never
+/// turn into a silently passing test.
+pub fn require_tool(tool: &str) {
+    let path = env::var_os("PATH").unwrap_or_default();
+    if !env::split_paths(&path).any(|dir| dir.join(tool).is_file()) {
+        panic!(
+            "{tool} not found: install it with `apt-get install {}` or run `bash scripts/test.sh`",
+            package_of(tool)
+        );
+    }
+}
+
+/// The Debian package providing `tool`.
+fn package_of(tool: &str) -> &str {
+    match tool {
+        "ffprobe" => "ffmpeg",
+        "gst-launch-1.0" | "gst-inspect-1.0" => "gstreamer1.0-tools",
+        "stdbuf" => "coreutils",
+        other => other,
+    }
+}
+
+/// Fails the test unless every GStreamer element in `elements` is installed.
+pub fn require_gst_elements(elements: &[&str]) {
+    require_tool("gst-launch-1.0");
+    require_tool("gst-inspect-1.0");
+    for element in elements {
+        let found = Command::new("gst-inspect-1.0")
+            .arg(element)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "GStreamer element {element} not found: install gstreamer1.0-plugins-{{base,good,bad,ugly}} \
+             and gstreamer1.0-libav, or run `bash scripts/test.sh`"
+        );
+    }
+}
+
+/// ffmpeg's test source: 640x360 testsrc2 at 30 fps with a 440 Hz tone.
+const SOURCE: &[&str] = &[
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc2=size=640x360:rate=30",
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=frequency=440:sample_rate=44100",
+];
+
+/// H.264 as a live encoder sends it: no B-frames, a keyframe every 2 s.
+const ENCODE: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-tune",
+    "zerolatency",
+    "-pix_fmt",
+    "yuv420p",
+    "-g",
+    "60",
+    "-c:a",
+    "aac",
+    "-b:a",
+    "64k",
+];
+
+/// A constant 8 Mbit/s (filler NAL units), for tests that must fill socket
+/// buffers quickly: at the source's natural ~2 Mbit/s a stalled player takes
+/// about 20 s to fill the kernel's buffers.
+pub const HIGH_BITRATE: &[&str] = &[
+    "-b:v",
+    "8M",
+    "-minrate",
+    "8M",
+    "-maxrate",
+    "8M",
+    "-bufsize",
+    "2M",
+    "-x264-params",
+    "nal-hrd=cbr",
+];
+
+/// An ffmpeg command line with the options every invocation shares.
+fn ffmpeg() -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
+    cmd
+}
+
+/// Starts ffmpeg publishing the test source in real time (`-re`) to `url`
+/// for `secs` seconds; `extra` adds encoder options such as [`HIGH_BITRATE`].
+pub fn ffmpeg_publisher(dir: &Path, name: &str, url: &str, secs: u32, extra: &[&str]) -> Proc {
+    let mut cmd = ffmpeg();
+    cmd.arg("-re")
+        .args(SOURCE)
+        .args(["-t", &secs.to_string()])
+        .args(ENCODE)
+        .args(extra)
+        .args(["-f", "flv", url]);
+    Proc::spawn(name, dir, cmd, Stdout::Null)
+}
+
+/// Writes `secs` seconds of the test source to an FLV file (as fast as possible).
+pub fn make_flv(dir: &Path, path: &Path, secs: u32) {
+    let mut cmd = ffmpeg();
+    cmd.args(SOURCE)
+        .args(["-t", &secs.to_string()])
+        .args(ENCODE)
+        .args(["-f", "flv", "-y"])
+        .arg(path);
+    let mut proc = Proc::spawn("ffmpeg-make-flv", dir, cmd, Stdout::Null);
+    let status = proc.expect_exit(Duration::from_secs(60));
+    assert!(status.success(), "ffmpeg could not write {}", path.display());
+}
+
+/// An ffmpeg player that remuxes `url` to a stdout pipe that is never read:
+/// after a few seconds it blocks, stops reading its socket, and the server
+/// sees a player that stalled without disconnecting.
+pub fn stalled_player(dir: &Path, url: &str) -> Proc {
+    let mut cmd = ffmpeg();
+    cmd.args(["-i", url, "-c", "copy", "-f", "flv", "pipe:1"]);
+    Proc::spawn("ffmpeg-stalled-player", dir, cmd, Stdout::Unread)
+}
+
+/// Starts `rtmpdump --live` saving `url` to `out`. With `digest` it sets a
+/// SWF hash and size (`-w`, `-x`), which makes librtmp use the Flash Player 9
+/// handshake and verify the server's digest and signature: with `-V` it logs
+/// "Genuine Adobe Flash Media Server" when both check out. Without them it
+/// uses the plain handshake.
+pub fn rtmpdump(dir: &Path, name: &str, url: &str, out: &Path, digest: bool) -> Proc {
+    let mut cmd = Command::new("rtmpdump");
+    cmd.args(["-V", "-r", url, "--live", "-B", "3", "-o"])
+        .arg(out);
+    if digest {
+        cmd.args(["-w", &"0".repeat(64), "-x", "1"]);
+    }
+    Proc::spawn(name, dir, cmd, Stdout::Null)
+}
+
+/// GStreamer elements the GStreamer tests need.
+pub const GST_ELEMENTS: &[&str] = &[
+    "videotestsrc",
+    "audiotestsrc",
+    "x264enc",
+    "avenc_aac",
+    "flvmux",
+    "rtmp2sink",
+    "rtmp2src",
+    "flvdemux",
+    "h264parse",
+    "avdec_h264",
+    "fakesink",
+];
+
+/// `gst-launch-1.0 -e [-v] PIPELINE` (`-e` so SIGINT ends with EOS).
+fn gst_launch(dir: &Path, name: &str, pipeline: &str, verbose: bool) -> Proc {
+    let mut cmd = Command::new("stdbuf");
+    cmd.args(["-oL", "gst-launch-1.0", "-e"]);
+    if verbose {
+        cmd.arg("-v");
+    }
+    cmd.args(pipeline.split_whitespace());
+    Proc::spawn(name, dir, cmd, Stdout::Lines)
+}
+
+/// Publishes GStreamer's live test sources (640x360 H.264 at 30 fps, AAC)
+/// with rtmp2sink.
+pub fn gst_publisher(dir: &Path, url: &str) -> Proc {
+    let pipeline = format!(
+        "videotestsrc is-live=true ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! flvmux streamable=true name=m \
+         audiotestsrc is-live=true ! audioconvert ! audioresample ! avenc_aac ! m. \
+         m. ! rtmp2sink location={url}"
+    );
+    gst_launch(dir, "gst-publisher", &pipeline, false)
+}
+
+/// Plays `url` with rtmp2src and decodes the video into a fakesink named
+/// `vsink`; with `-v` it prints one "vsink: last-message = chain" line per
+/// decoded frame and the negotiated caps (see [`gst_decoded_frames`]).
+pub fn gst_player(dir: &Path, url: &str) -> Proc {
+    let pipeline = format!(
+        "rtmp2src location={url} ! flvdemux name=d \
+         d.video ! queue ! h264parse ! avdec_h264 ! fakesink name=vsink silent=false \
+         d.audio ! queue ! fakesink"
+    );
+    gst_launch(dir, "gst-player", &pipeline, true)
+}
+
+/// Frames decoded by a [`gst_player`], and whether the decoder's output caps
+/// said 640x360.
+pub fn gst_decoded_frames(player: &mut Proc) -> (usize, bool) {
+    let lines = player.lines();
+    let frames = lines
+        .iter()
+        .filter(|(_, l)| l.contains("vsink: last-message = chain"))
+        .count();
+    let size_ok = lines.iter().any(|(_, l)| {
+        l.contains("GstFakeSink:vsink.GstPad:sink: caps = video/x-raw")
+            && l.contains("width=(int)640")
+            && l.contains("height=(int)360")
+    });
+    (frames, size_ok)
+}
+
+/// `weir publish FILE URL`.
+pub fn weir_publish(dir: &Path, file: &Path, url: &str) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.arg("publish").arg(file).arg(url);
+    Proc::spawn("weir-publish", dir, cmd, Stdout::Null)
+}
+
+/// `weir play URL -o OUT --duration SECS`.
+pub fn weir_play(dir: &Path, url: &str, out: &Path, secs: u32) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.args(["play", url, "-o"])
+        .arg(out)
+        .args(["--duration", &secs.to_string()]);
+    Proc::spawn("weir-play", dir, cmd, Stdout::Null)
+}

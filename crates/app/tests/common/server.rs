@@ -1,0 +1,141 @@
+//! `weir serve` as a test fixture: each test gets its own server on free
+//! loopback ports with its own data directory, so tests run in parallel.
+
+use std::fs;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::process::{Proc, Stdout};
+
+/// How long a server may take to accept connections on a loaded 2-core machine.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A port that was free a moment ago. Another process may take it before the
+/// server binds it; [`Server::start_with_config`] retries in that case.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+/// A running `weir serve`, killed on drop. On a failing test its stderr tail
+/// is printed and its directory (data, config, every client's stderr) is kept.
+pub struct Server {
+    proc: Proc,
+    rtmp_port: u16,
+    dir: Option<TempDir>,
+}
+
+impl Server {
+    /// Starts a server with the default configuration.
+    pub fn start() -> Server {
+        Server::start_with_config("")
+    }
+
+    /// Starts a server with `config` (TOML, as for `--config`) and waits until
+    /// its RTMP port accepts connections.
+    pub fn start_with_config(config: &str) -> Server {
+        let dir = tempfile::Builder::new()
+            .prefix("weir-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        let mut last_log = String::new();
+        for attempt in 1..=3 {
+            match try_start(dir.path(), config, attempt) {
+                Ok((proc, rtmp_port)) => {
+                    return Server {
+                        proc,
+                        rtmp_port,
+                        dir: Some(dir),
+                    }
+                }
+                // Lost the race for a free port: pick new ports.
+                Err(log) if log.to_lowercase().contains("in use") => last_log = log,
+                Err(log) => panic!("weir serve exited before it was ready; stderr:\n{log}"),
+            }
+        }
+        panic!("weir serve could not bind free ports in 3 attempts; stderr:\n{last_log}");
+    }
+
+    /// `rtmp://127.0.0.1:PORT/live/{key}` on this server.
+    pub fn rtmp_url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp_port)
+    }
+
+    /// The RTMP port, to find this server's sockets in /proc/net/tcp.
+    pub fn rtmp_port(&self) -> u16 {
+        self.rtmp_port
+    }
+
+    /// The test's scratch directory: clients write their logs and files here.
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("server dir").path()
+    }
+
+    /// Fails the test if the server has died (it must survive every client).
+    pub fn assert_running(&mut self) {
+        self.proc.assert_running("the server must keep running");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.proc.kill();
+        if thread::panicking() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!("---- test files kept in {} ----", dir.keep().display());
+            }
+        }
+    }
+}
+
+/// Spawns `weir serve` on fresh ports and waits for its RTMP port. `Err`
+/// carries the server's stderr when it exited before it was ready.
+fn try_start(dir: &Path, config: &str, attempt: u32) -> Result<(Proc, u16), String> {
+    let rtmp_port = free_port();
+    let mut http_port = free_port();
+    while http_port == rtmp_port {
+        http_port = free_port();
+    }
+    let data_dir = dir.join("data");
+    fs::create_dir_all(&data_dir).expect("create data dir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.arg("serve")
+        .arg("--rtmp-listen")
+        .arg(format!("127.0.0.1:{rtmp_port}"))
+        .arg("--http-listen")
+        .arg(format!("127.0.0.1:{http_port}"))
+        .arg("--data-dir")
+        .arg(&data_dir);
+    if !config.is_empty() {
+        let path = dir.join("weir.toml");
+        fs::write(&path, config).expect("write config");
+        cmd.arg("--config").arg(path);
+    }
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "info");
+    }
+    cmd.env("RUST_BACKTRACE", "1");
+    let mut proc = Proc::spawn(&format!("weir-serve-{attempt}"), dir, cmd, Stdout::Null);
+    let addr = SocketAddr::from(([127, 0, 0, 1], rtmp_port));
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            return Ok((proc, rtmp_port));
+        }
+        if proc.try_status().is_some() {
+            return Err(proc.stderr_text());
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "weir serve did not accept connections on {addr} within {READY_TIMEOUT:?}; stderr:\n{}",
+                proc.stderr_tail(40)
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
