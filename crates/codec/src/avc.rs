@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::bits::{cropped, rbsp, BitReader};
 use crate::error::CodecError;
+use crate::record::{nal_length_size, Record};
 
 /// A parsed `AVCDecoderConfigurationRecord` (ISO/IEC 14496-15).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,52 +46,24 @@ impl AvcConfig {
 /// Trailing fields (the High-profile chroma format extension) are not
 /// needed and not read; the SPS has the same information.
 pub fn parse_avc_config(data: &Bytes) -> Result<AvcConfig, CodecError> {
-    const WHAT: &str = "AVCDecoderConfigurationRecord";
-    let short = |offset, needed| CodecError::Short {
-        what: WHAT,
-        offset,
-        needed,
-        len: data.len(),
-    };
-    let head = data.get(..6).ok_or(short(0, 6))?;
-    if head[0] != 1 {
+    let mut r = Record::new(data, "AVCDecoderConfigurationRecord");
+    let [version, profile, compatibility, level, length_size] = r.array()?;
+    if version != 1 {
         return Err(CodecError::Invalid {
             what: "AVCDecoderConfigurationRecord version",
             offset: 0,
-            value: u64::from(head[0]),
+            value: u64::from(version),
         });
     }
-    let nal_length_size = (head[4] & 3) + 1;
-    if nal_length_size == 3 {
-        return Err(CodecError::Invalid {
-            what: "AVC NAL unit length size",
-            offset: 4,
-            value: 3,
-        });
-    }
-    let mut pos = 5;
-    let mut read_list = |count_mask: u8| -> Result<Vec<Bytes>, CodecError> {
-        let count = data.get(pos).ok_or(short(pos, 1))? & count_mask;
-        pos += 1;
-        let mut list = Vec::with_capacity(usize::from(count));
-        for _ in 0..count {
-            let len = data.get(pos..pos + 2).ok_or(short(pos, 2))?;
-            let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-            pos += 2;
-            if data.len() - pos < len {
-                return Err(short(pos, len));
-            }
-            list.push(data.slice(pos..pos + len));
-            pos += len;
-        }
-        Ok(list)
-    };
-    let sps = read_list(0x1F)?;
-    let pps = read_list(0xFF)?;
+    let nal_length_size = nal_length_size(length_size, "AVC NAL unit length size", 4)?;
+    let count = r.u8()? & 0x1F;
+    let sps = r.nal_units(usize::from(count))?;
+    let count = r.u8()?;
+    let pps = r.nal_units(usize::from(count))?;
     Ok(AvcConfig {
-        profile: head[1],
-        compatibility: head[2],
-        level: head[3],
+        profile,
+        compatibility,
+        level,
         nal_length_size,
         sps,
         pps,

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::bits::{cropped, rbsp, BitReader};
 use crate::error::CodecError;
+use crate::record::{nal_length_size, Record};
 
 /// NAL unit types of the parameter sets (H.265 table 7-1).
 const NAL_VPS: u8 = 32;
@@ -79,51 +80,23 @@ impl HevcConfig {
 /// The version byte is not checked: writers that predate the final
 /// standard put 0 there, and the layout is the same.
 pub fn parse_hevc_config(data: &Bytes) -> Result<HevcConfig, CodecError> {
-    const WHAT: &str = "HEVCDecoderConfigurationRecord";
-    let short = |offset, needed| CodecError::Short {
-        what: WHAT,
-        offset,
-        needed,
-        len: data.len(),
-    };
-    let head = data.get(..FIXED_SIZE).ok_or(short(0, FIXED_SIZE))?;
-    let nal_length_size = (head[21] & 3) + 1;
-    if nal_length_size == 3 {
-        return Err(CodecError::Invalid {
-            what: "HEVC NAL unit length size",
-            offset: 21,
-            value: 3,
-        });
-    }
-    let u16_at = |pos: usize| -> Result<usize, CodecError> {
-        let b = data.get(pos..pos + 2).ok_or(short(pos, 2))?;
-        Ok(usize::from(u16::from_be_bytes([b[0], b[1]])))
-    };
+    let mut r = Record::new(data, "HEVCDecoderConfigurationRecord");
+    let head: [u8; FIXED_SIZE] = r.array()?;
+    let nal_length_size = nal_length_size(head[21], "HEVC NAL unit length size", 21)?;
     let (mut vps, mut sps, mut pps) = (Vec::new(), Vec::new(), Vec::new());
-    let mut pos = FIXED_SIZE;
     for _ in 0..head[22] {
-        let nal_type = data.get(pos).ok_or(short(pos, 1))? & 0x3F;
-        let count = u16_at(pos + 1)?;
-        pos += 3;
-        for _ in 0..count {
-            let len = u16_at(pos)?;
-            pos += 2;
-            if data.len() - pos < len {
-                return Err(short(pos, len));
-            }
-            let list = match nal_type {
-                NAL_VPS => &mut vps,
-                NAL_SPS => &mut sps,
-                NAL_PPS => &mut pps,
-                _ => {
-                    pos += len;
-                    continue;
-                }
-            };
-            list.push(data.slice(pos..pos + len));
-            pos += len;
+        let nal_type = r.u8()? & 0x3F;
+        let count = r.u16()?;
+        let units = r.nal_units(usize::from(count))?;
+        match nal_type {
+            NAL_VPS => vps.extend(units),
+            NAL_SPS => sps.extend(units),
+            NAL_PPS => pps.extend(units),
+            _ => {}
         }
     }
+    // Fixed part: version, profile space/tier/idc, 4 bytes of
+    // compatibility flags, 6 of constraint flags, level.
     let mut constraint_flags = [0; 6];
     constraint_flags.copy_from_slice(&head[6..12]);
     Ok(HevcConfig {

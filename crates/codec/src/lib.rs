@@ -19,5 +19,6 @@ pub mod avc;
 mod bits;
 mod error;
 pub mod hevc;
+mod record;
 
 pub use error::CodecError;

@@ -122,3 +122,44 @@ fn push_cost() {
         dropped.load(Ordering::Relaxed),
     );
 }
+
+/// Baseline for the parked case: what tokio itself charges to wake 1000
+/// parked tasks with one `Notify::notify_waiters`, with no channel at all.
+#[test]
+#[ignore = "benchmark"]
+fn bare_notify_baseline() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let woken = Arc::new(AtomicU64::new(0));
+    let registered = Arc::new(AtomicU64::new(0));
+    let rounds = 2000u64;
+    for _ in 0..RECEIVERS {
+        let (notify, woken, registered) = (notify.clone(), woken.clone(), registered.clone());
+        rt.spawn(async move {
+            for _ in 0..rounds {
+                let notified = notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                registered.fetch_add(1, Ordering::Relaxed);
+                notified.await;
+                woken.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    let mut total = std::time::Duration::ZERO;
+    for round in 1..=rounds {
+        while registered.load(Ordering::Relaxed) < round * RECEIVERS as u64 {
+            std::thread::yield_now();
+        }
+        let start = Instant::now();
+        notify.notify_waiters();
+        total += start.elapsed();
+    }
+    println!(
+        "bare Notify, {RECEIVERS} parked tasks: {:7.0} ns/notify_waiters",
+        total.as_nanos() as f64 / rounds as f64
+    );
+}

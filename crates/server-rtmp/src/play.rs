@@ -26,10 +26,6 @@ pub(crate) struct Player {
 }
 
 impl Player {
-    pub(crate) fn key(&self) -> &StreamKey {
-        &self.key
-    }
-
     pub(crate) fn receiver(&mut self) -> Option<&mut Receiver<Muxed>> {
         self.rx.as_mut()
     }

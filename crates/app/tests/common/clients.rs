@@ -189,7 +189,7 @@ pub fn gst_publisher(dir: &Path, url: &str) -> Proc {
 }
 
 /// Plays `url` with rtmp2src and decodes the video into a fakesink named
-/// `vsink`; with `-v` it prints one "vsink: last-message = chain" line per
+/// `vsink`; `-v` makes it print one "vsink: last-message = chain" line per
 /// decoded frame and the negotiated caps (see [`gst_decoded_frames`]).
 pub fn gst_player(dir: &Path, url: &str) -> Proc {
     let pipeline = format!(
@@ -200,20 +200,30 @@ pub fn gst_player(dir: &Path, url: &str) -> Proc {
     gst_launch(dir, "gst-player", &pipeline, true)
 }
 
-/// Frames decoded by a [`gst_player`], and whether the decoder's output caps
-/// said 640x360.
-pub fn gst_decoded_frames(player: &mut Proc) -> (usize, bool) {
+/// What a [`gst_player`] decoded: the presentation time (seconds) of every
+/// frame that reached the sink, and whether the decoder's output caps said 640x360.
+pub fn gst_decoded_frames(player: &mut Proc) -> (Vec<f64>, bool) {
     let lines = player.lines();
-    let frames = lines
+    let pts = lines
         .iter()
         .filter(|(_, l)| l.contains("vsink: last-message = chain"))
-        .count();
+        .filter_map(|(_, l)| gst_time(l.split("pts: ").nth(1)?.split(',').next()?))
+        .collect();
     let size_ok = lines.iter().any(|(_, l)| {
         l.contains("GstFakeSink:vsink.GstPad:sink: caps = video/x-raw")
             && l.contains("width=(int)640")
             && l.contains("height=(int)360")
     });
-    (frames, size_ok)
+    (pts, size_ok)
+}
+
+/// Parses GStreamer's `H:MM:SS.NNNNNNNNN` clock time into seconds.
+fn gst_time(text: &str) -> Option<f64> {
+    let mut parts = text.trim().split(':');
+    let hours: f64 = parts.next()?.parse().ok()?;
+    let minutes: f64 = parts.next()?.parse().ok()?;
+    let seconds: f64 = parts.next()?.parse().ok()?;
+    Some(hours * 3600.0 + minutes * 60.0 + seconds)
 }
 
 /// `weir publish FILE URL`.

@@ -184,8 +184,7 @@ impl Analysis {
     pub fn parse(lines: &[Line]) -> Analysis {
         let mut analysis = Analysis::default();
         for (arrived, line) in lines {
-            let mut fields = line.split('|');
-            let section = fields.next().unwrap_or_default();
+            let section = line.split('|').next().unwrap_or_default();
             let get = |key: &str| {
                 line.split('|')
                     .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
