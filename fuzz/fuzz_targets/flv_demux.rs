@@ -11,8 +11,8 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use weir_flv::aac::{adts_header, parse_asc};
-use weir_flv::avc::{parse_avc_config, parse_sps};
+use weir_codec::aac::{adts_header, parse_asc};
+use weir_codec::avc::{parse_avc_config, parse_sps};
 use weir_flv::{frame_from_tag, write_frame_tag, Demuxer, Tag, FLV_HEADER_AV};
 use weir_media::Codec;
 

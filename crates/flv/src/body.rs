@@ -241,13 +241,11 @@ fn video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     };
     // A sequence header has no presentation time; ignore whatever is there.
     let cts = if config { 0 } else { i24(&body[2..5]) };
-    let key = frame_type == FRAME_KEY && !config;
-    Ok(frame(
-        TrackKind::Video,
+    Ok(video_frame(
         codec,
         dts,
         cts,
-        key,
+        frame_type,
         config,
         body.slice(5..),
     ))
@@ -286,13 +284,11 @@ fn ex_video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
         // Sequence end, metadata (HDR colour info), MPEG-2 TS sequence start.
         _ => return Ok(None),
     };
-    let key = frame_type == FRAME_KEY && !config;
-    Ok(frame(
-        TrackKind::Video,
+    Ok(video_frame(
         codec,
         dts,
         cts,
-        key,
+        frame_type,
         config,
         body.slice(pos..),
     ))
@@ -419,6 +415,21 @@ fn other(kind: TrackKind, dts: i64, key: bool, config: bool, body: Bytes) -> Opt
         flv_header: body[0],
     };
     frame(kind, codec, dts, 0, key, config, body.slice(1..))
+}
+
+/// A video frame of a codec weir interprets, legacy or Enhanced RTMP
+/// header alike: a keyframe is a coded frame of the key type, never a
+/// sequence header.
+fn video_frame(
+    codec: Codec,
+    dts: i64,
+    cts: i32,
+    frame_type: u8,
+    config: bool,
+    data: Bytes,
+) -> Option<Frame> {
+    let key = frame_type == FRAME_KEY && !config;
+    frame(TrackKind::Video, codec, dts, cts, key, config, data)
 }
 
 fn frame(

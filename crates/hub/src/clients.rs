@@ -158,7 +158,9 @@ impl Clients {
 
 impl std::fmt::Debug for Clients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Clients").field("count", &self.count()).finish()
+        f.debug_struct("Clients")
+            .field("count", &self.count())
+            .finish()
     }
 }
 

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use weir_media::StreamKey;
 
-use crate::channel::{Channel, ChannelConfig, Entry, Receiver};
-use crate::hub::{Hub, StreamEvent, Subscription};
+use crate::channel::{Channel, ChannelConfig, Class, Entry, Receiver};
+use crate::hub::{Classifier, Hub, StreamEvent, Subscription};
 
 /// Turns stream events into one output format's entries.
 pub trait Muxer: Send + 'static {
@@ -25,7 +25,9 @@ pub trait Muxer: Send + 'static {
     /// Its [`Entry::class`] decides how late or slow viewers join.
     type Out: Entry;
     /// Appends the entries for `ev` (none, one or several) to `out`.
-    fn mux(&mut self, ev: &StreamEvent, out: &mut Vec<Self::Out>);
+    /// `class` is the event's class in its stream (see [`Classifier`]);
+    /// an entry that carries the event usually takes the same class.
+    fn mux(&mut self, ev: &StreamEvent, class: Class, out: &mut Vec<Self::Out>);
 }
 
 /// Events taken from the hub per muxer wakeup: bounds the work done before
@@ -34,13 +36,19 @@ const BATCH: usize = 256;
 
 type Factory<M> = dyn Fn(&StreamKey) -> M + Send + Sync;
 
+/// A running muxer task's channel. The id tells a finishing task whether
+/// the map entry is still its own or a successor's.
+struct Running<O: Entry> {
+    id: u64,
+    chan: Channel<O>,
+}
+
 struct Inner<M: Muxer> {
     hub: Hub,
     cfg: ChannelConfig,
     factory: Box<Factory<M>>,
-    /// Running muxers by key; the id tells a finishing task whether the
-    /// entry is still its own.
-    running: Mutex<HashMap<StreamKey, (u64, Channel<M::Out>)>>,
+    /// Running muxers by key.
+    running: Mutex<HashMap<StreamKey, Running<M::Out>>>,
     next_id: AtomicU64,
 }
 
@@ -81,7 +89,7 @@ impl<M: Muxer> Egress<M> {
     /// share it. The stream need not be live yet.
     pub fn subscribe(&self, key: &StreamKey) -> Receiver<M::Out> {
         let mut running = self.inner.running.lock();
-        if let Some((_, chan)) = running.get(key) {
+        if let Some(Running { chan, .. }) = running.get(key) {
             // Subscribing under the lock closes the race with a task that
             // is deciding to stop because its last viewer left.
             return chan.subscribe();
@@ -91,7 +99,13 @@ impl<M: Muxer> Egress<M> {
         let rx = chan.subscribe();
         let sub = self.inner.hub.subscribe(key);
         let muxer = (self.inner.factory)(key);
-        running.insert(key.clone(), (id, chan.clone()));
+        running.insert(
+            key.clone(),
+            Running {
+                id,
+                chan: chan.clone(),
+            },
+        );
         tokio::spawn(run(self.inner.clone(), key.clone(), id, chan, sub, muxer));
         tracing::debug!(stream = %key, "muxer started");
         rx
@@ -119,7 +133,7 @@ impl<M: Muxer> Inner<M> {
         if chan.receiver_count() > 0 {
             return false;
         }
-        if running.get(key).is_some_and(|(cur, _)| *cur == id) {
+        if running.get(key).is_some_and(|r| r.id == id) {
             running.remove(key);
         }
         true
@@ -127,7 +141,7 @@ impl<M: Muxer> Inner<M> {
 
     fn retire(&self, key: &StreamKey, id: u64) {
         let mut running = self.running.lock();
-        if running.get(key).is_some_and(|(cur, _)| *cur == id) {
+        if running.get(key).is_some_and(|r| r.id == id) {
             running.remove(key);
         }
     }
@@ -144,6 +158,7 @@ async fn run<M: Muxer>(
 ) {
     let mut events = Vec::with_capacity(BATCH);
     let mut out = Vec::new();
+    let mut classifier = Classifier::new();
     loop {
         tokio::select! {
             biased;
@@ -158,7 +173,8 @@ async fn run<M: Muxer>(
                     break;
                 }
                 for ev in events.drain(..) {
-                    muxer.mux(&ev, &mut out);
+                    let class = classifier.classify(&ev);
+                    muxer.mux(&ev, class, &mut out);
                 }
                 chan.push_all(out.drain(..));
             }

@@ -86,7 +86,6 @@ fn push_cost() {
     let mut publisher = hub.publish(&key, 1).unwrap();
     let rounds = 2000u64;
     let mut woke = std::time::Duration::ZERO;
-    let mut dts = 0;
     for round in 1..=rounds {
         let expect = round * RECEIVERS as u64;
         // `Published` and the previous frames.
@@ -94,9 +93,8 @@ fn push_cost() {
             std::thread::yield_now();
         }
         let start = Instant::now();
-        publisher.send(video(dts));
+        publisher.send(video(round as i64));
         woke += start.elapsed();
-        dts += 1;
     }
     println!(
         "{RECEIVERS} parked receivers:  {:7.0} ns/push (each push wakes all of them)",

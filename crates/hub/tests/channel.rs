@@ -95,7 +95,11 @@ fn lagging_receiver_rejoins_at_latest_key_with_headers() {
     assert_eq!(drain(&mut rx), [0]);
     // Ten GOPs of ten entries: far more than the ring holds.
     for n in 1..=100 {
-        let class = if n % 10 == 1 { Class::Key } else { Class::Delta };
+        let class = if n % 10 == 1 {
+            Class::Key
+        } else {
+            Class::Delta
+        };
         ch.push(e(class, n));
     }
     let got = drain(&mut rx);
@@ -257,4 +261,55 @@ async fn push_all_delivers_in_order_with_one_wakeup() {
     tokio::time::sleep(Duration::from_millis(1)).await;
     ch.push_all((0..5).map(|n| e(Class::Delta, n)));
     assert_eq!(reader.await.unwrap(), [0, 1, 2, 3, 4]);
+}
+
+/// Real threads, a tiny ring and a publisher far faster than the readers:
+/// every receiver must see entries in order, never twice, and after any
+/// gap restart at a key (headers first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lagging_receivers_never_see_partial_gops() {
+    let ch = Channel::new(cfg(16, 1000));
+    ch.push(e(Class::Header(0), 0));
+    let mut readers = Vec::new();
+    for _ in 0..4 {
+        let mut rx = ch.subscribe();
+        readers.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut prev = 0;
+            let mut count = 0u64;
+            while rx.recv_batch(&mut out, 7).await.is_ok() {
+                for entry in out.drain(..) {
+                    if entry.class == Class::Header(0) {
+                        continue;
+                    }
+                    assert!(entry.n > prev, "{} after {prev}", entry.n);
+                    assert!(
+                        entry.n == prev + 1 || entry.class == Class::Key,
+                        "gap {prev} -> {} not at a key",
+                        entry.n
+                    );
+                    prev = entry.n;
+                    count += 1;
+                }
+                tokio::task::yield_now().await;
+            }
+            (count, rx.dropped())
+        }));
+    }
+    let publisher = std::thread::spawn(move || {
+        for n in 1..=50_000 {
+            let class = if n % 10 == 1 {
+                Class::Key
+            } else {
+                Class::Delta
+            };
+            ch.push(e(class, n));
+        }
+        // Dropping the last handle closes the channel and ends the readers.
+    });
+    publisher.join().unwrap();
+    for reader in readers {
+        let (count, dropped) = reader.await.unwrap();
+        assert_eq!(count + dropped, 50_000, "every entry delivered or counted");
+    }
 }

@@ -25,7 +25,7 @@ struct Labeler {
 
 impl Muxer for Labeler {
     type Out = Msg;
-    fn mux(&mut self, ev: &StreamEvent, out: &mut Vec<Msg>) {
+    fn mux(&mut self, ev: &StreamEvent, _class: weir_hub::Class, out: &mut Vec<Msg>) {
         let label = match ev {
             StreamEvent::Frame(f) => format!("{:?}@{}", f.kind, f.dts),
             other => format!("{other:?}"),
@@ -63,11 +63,15 @@ async fn viewers_share_one_muxer_which_stops_when_they_leave() {
     let live = Arc::new(AtomicUsize::new(0));
     let egress = {
         let (made, live) = (made.clone(), live.clone());
-        Egress::new(hub.clone(), ChannelConfig::default(), move |_key: &StreamKey| {
-            made.fetch_add(1, Ordering::SeqCst);
-            live.fetch_add(1, Ordering::SeqCst);
-            Labeler { live: live.clone() }
-        })
+        Egress::new(
+            hub.clone(),
+            ChannelConfig::default(),
+            move |_key: &StreamKey| {
+                made.fetch_add(1, Ordering::SeqCst);
+                live.fetch_add(1, Ordering::SeqCst);
+                Labeler { live: live.clone() }
+            },
+        )
     };
     let k = StreamKey::new("live", "e").unwrap();
     let mut first = egress.subscribe(&k);
@@ -79,7 +83,11 @@ async fn viewers_share_one_muxer_which_stops_when_they_leave() {
     settle().await;
     assert_eq!(made.load(Ordering::SeqCst), 1);
     assert_eq!(egress.active(), 1);
-    assert_eq!(hub.stream(&k).unwrap().subscribers, 1, "one hub subscription");
+    assert_eq!(
+        hub.stream(&k).unwrap().subscribers,
+        1,
+        "one hub subscription"
+    );
 
     let mut out = Vec::new();
     first.recv_batch(&mut out, 100).await.unwrap();

@@ -94,10 +94,9 @@ impl RtmpMuxer {
 impl Muxer for RtmpMuxer {
     type Out = Muxed;
 
-    fn mux(&mut self, ev: &StreamEvent, out: &mut Vec<Muxed>) {
+    fn mux(&mut self, ev: &StreamEvent, class: Class, out: &mut Vec<Muxed>) {
         match ev {
             StreamEvent::Frame(frame) => {
-                let class = ev.class();
                 let bytes = self.chunk(frame);
                 out.push(Muxed::Media {
                     kind: frame.kind,

@@ -84,7 +84,9 @@ impl<T: Entry> Receiver<T> {
     /// capacity plus the replay).
     pub fn lag(&self) -> usize {
         let head = self.shared.head.load(Ordering::Acquire);
-        let behind = head.saturating_sub(self.cursor.next).min(self.shared.capacity());
+        let behind = head
+            .saturating_sub(self.cursor.next)
+            .min(self.shared.capacity());
         self.cursor.replay.len() + behind as usize
     }
 }

@@ -220,8 +220,8 @@ impl<T: Entry> Shared<T> {
         let meta = self.meta.lock();
         let head = meta.head;
         let from = lagged_at.unwrap_or(head);
-        let reset_skipped = lagged_at.is_some()
-            && matches!(&meta.last_reset, Some((seq, _)) if *seq >= from);
+        let reset_skipped =
+            lagged_at.is_some() && matches!(&meta.last_reset, Some((seq, _)) if *seq >= from);
         // A receiver still inside the cached GOP (and not behind a reset,
         // which would have emptied the cache) continues from the cache.
         let continues = lagged_at.is_some()
@@ -259,12 +259,18 @@ impl<T: Entry> Shared<T> {
             }
             Gop::Cached { entries, .. } => {
                 replay.extend(entries.iter().map(|(_, e)| e.clone()));
-                (false, entries.front().map_or(head, |(seq, _)| *seq).max(from))
+                (
+                    false,
+                    entries.front().map_or(head, |(seq, _)| *seq).max(from),
+                )
             }
             Gop::None => (false, head),
             Gop::Overflowed => (true, head),
         };
-        let recovered = replayed.iter().filter(|seq| (from..end).contains(*seq)).count();
+        let recovered = replayed
+            .iter()
+            .filter(|seq| (from..end).contains(*seq))
+            .count();
         let skipped = (end - from).saturating_sub(recovered as u64);
         Join {
             cursor: head,

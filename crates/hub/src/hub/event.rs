@@ -50,3 +50,40 @@ impl Entry for StreamEvent {
         }
     }
 }
+
+/// Classifies a stream's events in order, knowing what a single event
+/// cannot: whether the stream has video. Audio frames start a GOP
+/// ([`Class::Key`]) only while no video has been seen, so audio-only
+/// streams join anywhere while audio+video streams join at a keyframe.
+///
+/// The hub classifies what publishers send with it, and every egress muxer
+/// task classifies what it re-pushes with it, so both agree.
+#[derive(Debug, Default, Clone)]
+pub struct Classifier {
+    has_video: bool,
+}
+
+impl Classifier {
+    /// A classifier for a stream that has shown no video yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The class of the next event of the stream.
+    pub fn classify(&mut self, ev: &StreamEvent) -> Class {
+        match ev {
+            StreamEvent::Frame(f) => {
+                if f.kind == TrackKind::Video {
+                    self.has_video = true;
+                }
+                if f.kind == TrackKind::Audio && !f.is_header() && !self.has_video {
+                    return Class::Key;
+                }
+            }
+            // A new publisher may bring other tracks.
+            StreamEvent::Unpublished => self.has_video = false,
+            StreamEvent::Published => {}
+        }
+        ev.class()
+    }
+}

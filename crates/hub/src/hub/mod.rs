@@ -14,7 +14,7 @@ mod event;
 mod publisher;
 mod subscription;
 
-pub use event::{StreamEvent, SLOT_AUDIO_CONFIG, SLOT_DATA, SLOT_VIDEO_CONFIG};
+pub use event::{Classifier, StreamEvent, SLOT_AUDIO_CONFIG, SLOT_DATA, SLOT_VIDEO_CONFIG};
 pub use publisher::{CloseReason, Publisher};
 pub use subscription::Subscription;
 
@@ -238,7 +238,7 @@ impl Hub {
             client_id,
             ctl: ctl.clone(),
             started_at: SystemTime::now(),
-            has_video: false,
+            classifier: Classifier::new(),
             offset,
         });
         st.frames_in = 0;

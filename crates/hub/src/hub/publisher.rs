@@ -7,8 +7,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use weir_media::{Frame, StreamKey, TrackKind};
 
-use super::{HubInner, Stream, StreamEvent, StreamState};
-use crate::channel::{Class, Entry};
+use super::{Classifier, HubInner, Stream, StreamEvent, StreamState};
 
 /// Why the hub ended a publisher's ownership of its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,8 +50,8 @@ pub(super) struct Active {
     pub(super) client_id: u64,
     pub(super) ctl: Arc<PubCtl>,
     pub(super) started_at: SystemTime,
-    /// A video frame was seen: from then on audio frames are not GOP starts.
-    pub(super) has_video: bool,
+    /// Decides which frames start a GOP (audio only until video shows up).
+    pub(super) classifier: Classifier,
     /// Added to every incoming DTS. `None` until the first media frame of a
     /// publisher that follows another one.
     pub(super) offset: Option<i64>,
@@ -98,19 +97,16 @@ impl Publisher {
             return;
         }
         frame.dts = rebase(active, last_dts, &frame);
-        if frame.kind == TrackKind::Video {
-            active.has_video = true;
-        }
-        let audio_key = frame.kind == TrackKind::Audio && !frame.config && !active.has_video;
-        match frame.kind {
-            TrackKind::Video => st.video_codec = Some(frame.codec),
-            TrackKind::Audio => st.audio_codec = Some(frame.codec),
+        let (kind, codec, len) = (frame.kind, frame.codec, frame.data.len() as u64);
+        let event = StreamEvent::Frame(frame);
+        let class = active.classifier.classify(&event);
+        match kind {
+            TrackKind::Video => st.video_codec = Some(codec),
+            TrackKind::Audio => st.audio_codec = Some(codec),
             TrackKind::Data => {}
         }
         st.frames_in += 1;
-        st.bytes_in += frame.data.len() as u64;
-        let event = StreamEvent::Frame(frame);
-        let class = if audio_key { Class::Key } else { event.class() };
+        st.bytes_in += len;
         let pushed = self.stream.chan.push_quiet(event, class);
         drop(st);
         if pushed {

@@ -29,12 +29,20 @@ impl Subscription {
     /// Waits for events, then appends all that are queued (up to `max`).
     /// See [`Receiver::recv_batch`]; cancel-safe. The hub never closes a
     /// stream that has subscribers, so `Closed` does not happen in practice.
-    pub async fn recv_batch(&mut self, out: &mut Vec<StreamEvent>, max: usize) -> Result<(), Closed> {
+    pub async fn recv_batch(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        max: usize,
+    ) -> Result<(), Closed> {
         self.rx.recv_batch(out, max).await
     }
 
     /// Appends the events queued now (up to `max`); `Ok(0)` if none.
-    pub fn try_recv_batch(&mut self, out: &mut Vec<StreamEvent>, max: usize) -> Result<usize, Closed> {
+    pub fn try_recv_batch(
+        &mut self,
+        out: &mut Vec<StreamEvent>,
+        max: usize,
+    ) -> Result<usize, Closed> {
         self.rx.try_recv_batch(out, max)
     }
 
