@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::cli::ServeArgs;
 
 /// The whole configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Listener addresses and paths.
@@ -134,17 +134,6 @@ impl Default for HubSection {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerSection::default(),
-            rtmp: RtmpSection::default(),
-            http: HttpSection::default(),
-            hub: HubSection::default(),
-        }
-    }
-}
-
 impl Config {
     /// Defaults, or defaults overridden by the file at `path`.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
@@ -153,7 +142,8 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config {}", path.display()))?
             }
         };
         cfg.validate()?;
@@ -187,18 +177,30 @@ impl Config {
             "rtmp.chunk_size must be between 128 and 2^31-1"
         );
         anyhow::ensure!(r.max_message_len >= 1024, "rtmp.max_message_len too small");
-        anyhow::ensure!(r.max_chunk_streams >= 4, "rtmp.max_chunk_streams must be >= 4");
+        anyhow::ensure!(
+            r.max_chunk_streams >= 4,
+            "rtmp.max_chunk_streams must be >= 4"
+        );
         for (name, v) in [
             ("rtmp.play_wait_secs", r.play_wait_secs),
             ("rtmp.handshake_timeout_secs", r.handshake_timeout_secs),
             ("rtmp.idle_timeout_secs", r.idle_timeout_secs),
-            ("rtmp.player_write_timeout_secs", r.player_write_timeout_secs),
+            (
+                "rtmp.player_write_timeout_secs",
+                r.player_write_timeout_secs,
+            ),
             ("http.play_wait_secs", self.http.play_wait_secs),
             ("http.max_lag_secs", self.http.max_lag_secs),
         ] {
-            anyhow::ensure!(v.is_finite() && v >= 0.0, "{name} must be a non-negative number");
+            anyhow::ensure!(
+                v.is_finite() && v >= 0.0,
+                "{name} must be a non-negative number"
+            );
         }
-        anyhow::ensure!(self.hub.queue_entries >= 16, "hub.queue_entries must be >= 16");
+        anyhow::ensure!(
+            self.hub.queue_entries >= 16,
+            "hub.queue_entries must be >= 16"
+        );
         Ok(())
     }
 }

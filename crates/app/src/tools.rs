@@ -17,7 +17,12 @@ pub async fn publish(args: PublishArgs) -> anyhow::Result<()> {
     let stats = flv::publish_file(&args.file, &args.url, args.looping, &opts)
         .await
         .with_context(|| format!("publishing {} to {}", args.file.display(), args.url))?;
-    info!(tags = stats.tags, bytes = stats.bytes, loops = stats.loops, "publish done");
+    info!(
+        tags = stats.tags,
+        bytes = stats.bytes,
+        loops = stats.loops,
+        "publish done"
+    );
     Ok(())
 }
 

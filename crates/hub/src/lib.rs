@@ -51,5 +51,6 @@ pub use channel::{Channel, ChannelConfig, ChannelStats, Class, Closed, Entry, Re
 pub use clients::{ClientHandle, ClientInfo, ClientSnapshot, Clients, Role};
 pub use egress::{Egress, Muxer};
 pub use hub::{
-    Classifier, CloseReason, Hub, HubConfig, HubError, Publisher, StreamEvent, StreamInfo, Subscription,
+    Classifier, CloseReason, Hub, HubConfig, HubError, Publisher, StreamEvent, StreamInfo,
+    Subscription,
 };

@@ -92,7 +92,10 @@ mod tests {
     fn accepts_usual_names() {
         let k = StreamKey::new("live", "test-1_a.b").unwrap();
         assert_eq!(k.to_string(), "live/test-1_a.b");
-        assert_eq!(StreamKey::parse("live/x").unwrap(), StreamKey::new("live", "x").unwrap());
+        assert_eq!(
+            StreamKey::parse("live/x").unwrap(),
+            StreamKey::new("live", "x").unwrap()
+        );
     }
 
     #[test]

@@ -55,12 +55,16 @@ pub async fn publish_file(
     let mut offset: u32 = 0;
     loop {
         stats.loops += 1;
-        let file = tokio::fs::File::open(path).await.map_err(io("opening the FLV file"))?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(io("opening the FLV file"))?;
         let (first, last) = publish_pass(&mut client, file, start, offset, &mut stats).await?;
         if !looping {
             break;
         }
-        offset = offset.wrapping_add(last.wrapping_sub(first)).wrapping_add(LOOP_GAP_MS);
+        offset = offset
+            .wrapping_add(last.wrapping_sub(first))
+            .wrapping_add(LOOP_GAP_MS);
     }
     client.close().await?;
     Ok(stats)
@@ -79,7 +83,10 @@ async fn publish_pass<R: AsyncRead + Unpin>(
     let mut first: Option<u32> = None;
     let mut last = 0;
     loop {
-        let n = file.read(&mut buf).await.map_err(io("reading the FLV file"))?;
+        let n = file
+            .read(&mut buf)
+            .await
+            .map_err(io("reading the FLV file"))?;
         if n == 0 {
             break;
         }
@@ -90,9 +97,18 @@ async fn publish_pass<R: AsyncRead + Unpin>(
         {
             let base = *first.get_or_insert(tag.timestamp);
             last = tag.timestamp;
-            let due = start + Duration::from_millis(u64::from(offset.wrapping_add(tag.timestamp.wrapping_sub(base))));
+            let due = start
+                + Duration::from_millis(u64::from(
+                    offset.wrapping_add(tag.timestamp.wrapping_sub(base)),
+                ));
             tokio::time::sleep_until(due.into()).await;
-            send_tag(client, tag, offset.wrapping_add(last.wrapping_sub(base)), stats).await?;
+            send_tag(
+                client,
+                tag,
+                offset.wrapping_add(last.wrapping_sub(base)),
+                stats,
+            )
+            .await?;
             if let Some(ClientEvent::Error { code, description }) = client.poll_server().await? {
                 return Err(ClientError::Refused { code, description });
             }
@@ -101,11 +117,20 @@ async fn publish_pass<R: AsyncRead + Unpin>(
     Ok((first.unwrap_or(0), last))
 }
 
-async fn send_tag(client: &mut Client, tag: Tag, timestamp: u32, stats: &mut PublishStats) -> Result<(), ClientError> {
+async fn send_tag(
+    client: &mut Client,
+    tag: Tag,
+    timestamp: u32,
+    stats: &mut PublishStats,
+) -> Result<(), ClientError> {
     stats.tags += 1;
     stats.bytes += tag.body.len() as u64;
     match tag.tag_type as u8 {
-        8 | 9 => client.send_media(tag.tag_type as u8, timestamp, tag.body).await,
+        8 | 9 => {
+            client
+                .send_media(tag.tag_type as u8, timestamp, tag.body)
+                .await
+        }
         18 => {
             // Files hold `onMetaData`; RTMP publishers wrap it in @setDataFrame,
             // which the session adds. Strip one if the file has it.
@@ -144,7 +169,11 @@ pub async fn play_to<W: AsyncWrite + Unpin>(
         };
         let (type_id, timestamp, payload) = match ev {
             None => break,
-            Some(ClientEvent::Media { type_id, timestamp, payload }) => (type_id, timestamp, payload),
+            Some(ClientEvent::Media {
+                type_id,
+                timestamp,
+                payload,
+            }) => (type_id, timestamp, payload),
             Some(ClientEvent::Metadata { timestamp, payload }) => (18, timestamp, payload),
             Some(ClientEvent::StreamEof) if deadline.is_none() => break,
             Some(ClientEvent::Error { code, description }) => {
@@ -159,7 +188,9 @@ pub async fn play_to<W: AsyncWrite + Unpin>(
         }
         let ts = timestamp.wrapping_sub(*base.get_or_insert(timestamp));
         weir_flv::write_tag(type_id, ts, &[&payload], &mut tag);
-        out.write_all(&tag).await.map_err(io("writing the FLV file"))?;
+        out.write_all(&tag)
+            .await
+            .map_err(io("writing the FLV file"))?;
         tag.clear();
     }
     out.flush().await.map_err(io("writing the FLV file"))?;

@@ -94,7 +94,11 @@ pub struct Client {
 impl Client {
     /// Connects to `url` and runs the handshake and commands until the
     /// server says `Publish.Start` or `Play.Start`.
-    pub async fn connect(url: &str, mode: ClientMode, opts: &Options) -> Result<Client, ClientError> {
+    pub async fn connect(
+        url: &str,
+        mode: ClientMode,
+        opts: &Options,
+    ) -> Result<Client, ClientError> {
         let parsed = RtmpUrl::parse(url).map_err(|e| ClientError::Url {
             url: url.to_owned(),
             reason: e.to_string(),
@@ -142,7 +146,9 @@ impl Client {
             let left = deadline.saturating_duration_since(Instant::now());
             let ev = tokio::time::timeout(left, client.next_event())
                 .await
-                .map_err(|_| ClientError::Timeout("waiting for the server to start the stream"))??;
+                .map_err(|_| {
+                    ClientError::Timeout("waiting for the server to start the stream")
+                })??;
             match ev {
                 Some(ClientEvent::Publishing) if want_publish => return Ok(client),
                 Some(ClientEvent::Playing) if !want_publish => return Ok(client),
@@ -198,7 +204,12 @@ impl Client {
     }
 
     /// Sends an audio (8) or video (9) message: an FLV tag body.
-    pub async fn send_media(&mut self, type_id: u8, timestamp: u32, payload: Bytes) -> Result<(), ClientError> {
+    pub async fn send_media(
+        &mut self,
+        type_id: u8,
+        timestamp: u32,
+        payload: Bytes,
+    ) -> Result<(), ClientError> {
         self.session.send_media(type_id, timestamp, payload);
         self.flush().await
     }

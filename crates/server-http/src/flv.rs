@@ -57,8 +57,7 @@ impl FlvMuxer {
 impl Muxer for FlvMuxer {
     type Out = FlvEntry;
 
-    fn mux(&mut self, ev: &StreamEvent, out: &mut Vec<FlvEntry>) {
-        let class = ev.class();
+    fn mux(&mut self, ev: &StreamEvent, class: Class, out: &mut Vec<FlvEntry>) {
         let bytes = match ev {
             StreamEvent::Frame(frame) => {
                 weir_flv::write_frame_tag(frame, &mut self.scratch);
@@ -78,7 +77,12 @@ fn not_live(key: &StreamKey) -> Response {
 
 /// `GET /{app}/{stream}.flv`: a chunked response that never ends while the
 /// viewer keeps up.
-pub(crate) async fn http(shared: Arc<Shared>, key: StreamKey, peer: SocketAddr, head: bool) -> Response {
+pub(crate) async fn http(
+    shared: Arc<Shared>,
+    key: StreamKey,
+    peer: SocketAddr,
+    head: bool,
+) -> Response {
     let rx = shared.flv.subscribe(&key);
     if !wait_live(&shared.hub, &key, shared.config.play_wait).await {
         return not_live(&key);
@@ -97,11 +101,18 @@ pub(crate) async fn http(shared: Arc<Shared>, key: StreamKey, peer: SocketAddr, 
         return ok(Body::empty());
     }
     info!(%peer, stream = %key, "http-flv play");
-    let viewer = Viewer::new(&shared.hub, rx, "http-flv", peer, &key, shared.config.max_lag);
+    let viewer = Viewer::new(
+        &shared.hub,
+        rx,
+        "http-flv",
+        peer,
+        &key,
+        shared.config.max_lag,
+    );
     let header = Bytes::from_static(&weir_flv::FLV_HEADER_AV);
     let shutdown = shared.shutdown.clone();
-    let body = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(header) }).chain(
-        futures_util::stream::unfold(viewer, move |mut v| {
+    let body = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(header) })
+        .chain(futures_util::stream::unfold(viewer, move |mut v| {
             let shutdown = shutdown.clone();
             async move {
                 tokio::select! {
@@ -109,8 +120,7 @@ pub(crate) async fn http(shared: Arc<Shared>, key: StreamKey, peer: SocketAddr, 
                     _ = shutdown.cancelled() => None,
                 }
             }
-        }),
-    );
+        }));
     ok(Body::from_stream(body))
 }
 

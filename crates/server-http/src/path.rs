@@ -75,6 +75,9 @@ mod tests {
         assert_eq!(parse("live", "test"), Err(StatusCode::NOT_FOUND));
         assert_eq!(parse("..", "x.flv"), Err(StatusCode::BAD_REQUEST));
         assert_eq!(parse("live", "..%2f.flv"), Err(StatusCode::BAD_REQUEST));
-        assert_eq!(parse("live", &format!("{}.flv", "a".repeat(300))), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(
+            parse("live", &format!("{}.flv", "a".repeat(300))),
+            Err(StatusCode::BAD_REQUEST)
+        );
     }
 }

@@ -125,7 +125,11 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
         .get(id)
         .map(|s| (s.bytes_in, s.bytes_out, s.dropped))
         .unwrap_or_default();
-    let key = conn.last_key.as_ref().map(|k| k.to_string()).unwrap_or_default();
+    let key = conn
+        .last_key
+        .as_ref()
+        .map(|k| k.to_string())
+        .unwrap_or_default();
     let secs = started.elapsed().as_secs_f64();
     match &end {
         End::Protocol(e) => warn!(id, %peer, stream = %key, error = %e, "rtmp protocol error"),
@@ -228,7 +232,8 @@ impl Conn {
             return Ok(());
         }
         let timeout = self.shared.config.player_write_timeout;
-        match tokio::time::timeout(timeout, write_all_vectored(&mut self.socket, &mut self.out)).await
+        match tokio::time::timeout(timeout, write_all_vectored(&mut self.socket, &mut self.out))
+            .await
         {
             Ok(Ok(n)) => {
                 self.client.add_out(n);

@@ -23,6 +23,8 @@ pub(crate) struct Player {
     want_video: bool,
     /// `Receiver::dropped` already reported to the client counters.
     reported_dropped: u64,
+    /// UnpublishNotify sent and no PublishNotify since.
+    told_unpublished: bool,
 }
 
 impl Player {
@@ -89,6 +91,7 @@ impl Conn {
             want_audio: true,
             want_video: true,
             reported_dropped: 0,
+            told_unpublished: false,
         };
         if live {
             self.session.accept_play(stream_id, true);
@@ -126,7 +129,10 @@ impl Conn {
                 }
                 Muxed::Published => {
                     if p.started {
-                        self.session.notify_publish(p.stream_id);
+                        if p.told_unpublished {
+                            p.told_unpublished = false;
+                            self.session.notify_publish(p.stream_id);
+                        }
                     } else {
                         p.started = true;
                         self.session.accept_play(p.stream_id, true);
@@ -134,7 +140,13 @@ impl Conn {
                     self.drain_session()?;
                 }
                 Muxed::Unpublished => {
-                    if p.started {
+                    // An encoder taking the stream over is live again by
+                    // the time we see the old one leave: players just carry
+                    // on with the new headers (ffmpeg and most players end
+                    // playback on StreamEOF, which is only right when the
+                    // stream really stopped).
+                    if p.started && !self.shared.hub.is_live(&p.key) {
+                        p.told_unpublished = true;
                         self.session.notify_unpublish(p.stream_id);
                         self.drain_session()?;
                     }

@@ -73,7 +73,12 @@ impl Conn {
     }
 
     /// An audio (8), video (9) or data (18) message from the publisher.
-    pub(crate) fn on_media(&mut self, type_id: u8, timestamp: u32, payload: Bytes) -> Result<(), End> {
+    pub(crate) fn on_media(
+        &mut self,
+        type_id: u8,
+        timestamp: u32,
+        payload: Bytes,
+    ) -> Result<(), End> {
         let Mode::Publishing(p) = &mut self.mode else {
             // Media before publish is a client bug, not an attack: ignore it.
             return Ok(());

@@ -58,11 +58,15 @@ mod tests {
     #[tokio::test]
     async fn writes_everything_in_order_across_short_writes() {
         let (mut a, mut b) = tokio::io::duplex(7);
-        let mut bufs: Vec<Bytes> = (0..50u8).map(|i| Bytes::from(vec![i; i as usize % 5 + 1])).collect();
+        let mut bufs: Vec<Bytes> = (0..50u8)
+            .map(|i| Bytes::from(vec![i; i as usize % 5 + 1]))
+            .collect();
         let expected: Vec<u8> = bufs.iter().flat_map(|b| b.to_vec()).collect();
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
-            tokio::io::AsyncReadExt::read_to_end(&mut b, &mut got).await.unwrap();
+            tokio::io::AsyncReadExt::read_to_end(&mut b, &mut got)
+                .await
+                .unwrap();
             got
         });
         let n = write_all_vectored(&mut a, &mut bufs).await.unwrap();

@@ -123,7 +123,11 @@ pub fn make_flv(dir: &Path, path: &Path, secs: u32) {
         .arg(path);
     let mut proc = Proc::spawn("ffmpeg-make-flv", dir, cmd, Stdout::Null);
     let status = proc.expect_exit(Duration::from_secs(60));
-    assert!(status.success(), "ffmpeg could not write {}", path.display());
+    assert!(
+        status.success(),
+        "ffmpeg could not write {}",
+        path.display()
+    );
 }
 
 /// An ffmpeg player that remuxes `url` to a stdout pipe that is never read:

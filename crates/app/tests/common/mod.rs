@@ -6,6 +6,9 @@
 //! starts sits in a [`process::Proc`] guard that kills it on drop and, when
 //! the test fails, prints its stderr tail. Every wait is bounded. A missing
 //! tool fails the test ([`clients::require_tool`]): nothing passes by skipping.
+//!
+//! Each test binary uses only part of this module: declare it with
+//! `#[allow(dead_code)] mod common;`.
 
 pub mod clients;
 pub mod probe;

@@ -27,6 +27,7 @@ pub fn free_port() -> u16 {
 pub struct Server {
     proc: Proc,
     rtmp_port: u16,
+    http_port: u16,
     dir: Option<TempDir>,
 }
 
@@ -46,10 +47,11 @@ impl Server {
         let mut last_log = String::new();
         for attempt in 1..=3 {
             match try_start(dir.path(), config, attempt) {
-                Ok((proc, rtmp_port)) => {
+                Ok((proc, rtmp_port, http_port)) => {
                     return Server {
                         proc,
                         rtmp_port,
+                        http_port,
                         dir: Some(dir),
                     }
                 }
@@ -64,6 +66,21 @@ impl Server {
     /// `rtmp://127.0.0.1:PORT/live/{key}` on this server.
     pub fn rtmp_url(&self, key: &str) -> String {
         format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp_port)
+    }
+
+    /// `http://127.0.0.1:PORT` of this server's HTTP listener.
+    pub fn http_base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// The HTTP port.
+    pub fn http_port(&self) -> u16 {
+        self.http_port
+    }
+
+    /// The server's process id (to read its CPU time in /proc).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
     }
 
     /// The RTMP port, to find this server's sockets in /proc/net/tcp.
@@ -95,7 +112,7 @@ impl Drop for Server {
 
 /// Spawns `weir serve` on fresh ports and waits for its RTMP port. `Err`
 /// carries the server's stderr when it exited before it was ready.
-fn try_start(dir: &Path, config: &str, attempt: u32) -> Result<(Proc, u16), String> {
+fn try_start(dir: &Path, config: &str, attempt: u32) -> Result<(Proc, u16, u16), String> {
     let rtmp_port = free_port();
     let mut http_port = free_port();
     while http_port == rtmp_port {
@@ -125,7 +142,7 @@ fn try_start(dir: &Path, config: &str, attempt: u32) -> Result<(Proc, u16), Stri
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
-            return Ok((proc, rtmp_port));
+            return Ok((proc, rtmp_port, http_port));
         }
         if proc.try_status().is_some() {
             return Err(proc.stderr_text());

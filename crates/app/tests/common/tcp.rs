@@ -63,6 +63,11 @@ pub fn wait_for_stall(server_port: u16, client_pid: u32, timeout: Duration) -> S
     }
 }
 
+/// Whether process `client_pid` has an open connection to `server_port`.
+pub fn is_connected(server_port: u16, client_pid: u32) -> bool {
+    server_end(server_port, client_pid) != ServerEnd::Absent
+}
+
 /// Finds the server's end of `client_pid`'s connection to `server_port`.
 fn server_end(server_port: u16, client_pid: u32) -> ServerEnd {
     let inodes = socket_inodes(client_pid);
@@ -94,7 +99,11 @@ fn socket_inodes(pid: u32) -> HashSet<u64> {
     fds.filter_map(|fd| {
         let target = fs::read_link(fd.ok()?.path()).ok()?;
         let target = target.to_str()?;
-        target.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        target
+            .strip_prefix("socket:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
     })
     .collect()
 }
