@@ -41,6 +41,9 @@ pub enum Command {
     Publish(PublishArgs),
     /// Play an RTMP stream into an FLV file.
     Play(PlayArgs),
+    /// Read a console password from stdin and print its hash for the
+    /// config's `[api] console_password_hash`.
+    Passwd,
     /// Parse a config file, print it with every default filled in, and exit.
     CheckConfig {
         /// The config file to check.

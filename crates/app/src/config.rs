@@ -21,8 +21,79 @@ pub struct Config {
     pub rtmp: RtmpSection,
     /// HTTP delivery settings.
     pub http: HttpSection,
+    /// HLS settings.
+    pub hls: HlsSection,
     /// Hub (fan-out) settings.
     pub hub: HubSection,
+    /// Stats API, console and player pages.
+    pub api: ApiSection,
+    /// Live chat beside every stream.
+    pub chat: ChatSection,
+}
+
+/// `[chat]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatSection {
+    /// Chat messages kept per room and sent to every joiner.
+    pub history: usize,
+    /// Sustained chat messages per second per connection.
+    pub rate: f64,
+    /// Messages a connection may send at once before `rate` applies.
+    pub burst: u32,
+    /// Longest chat message, in characters.
+    pub max_text: usize,
+    /// Messages and nicknames containing these (case-insensitive) are refused.
+    pub banned_words: Vec<String>,
+    /// Most connections in one room.
+    pub max_members: usize,
+    /// A chat connection silent this long is closed (clients ping every 10 s).
+    pub heartbeat_timeout_secs: f64,
+    /// Frames queued per member; a member that falls further behind is dropped.
+    pub send_queue: usize,
+    /// Least time between two writes to one member (ms); frames queued
+    /// meanwhile go out in one write. 0 writes every frame at once.
+    pub write_pacing_ms: u64,
+}
+
+impl Default for ChatSection {
+    fn default() -> Self {
+        ChatSection {
+            history: 50,
+            rate: 5.0,
+            burst: 10,
+            max_text: 200,
+            banned_words: Vec::new(),
+            max_members: 20_000,
+            heartbeat_timeout_secs: 30.0,
+            send_queue: 256,
+            write_pacing_ms: 50,
+        }
+    }
+}
+
+/// `[api]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// Console login name.
+    pub console_user: String,
+    /// Argon2 hash of the console password, as `weir passwd` prints it.
+    /// Empty: no console login.
+    pub console_password_hash: String,
+    /// Token for `Authorization: Bearer ...` on mutating API calls. Empty:
+    /// none. With neither a password nor a token, kick/drop are off.
+    pub api_token: String,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            console_user: "admin".into(),
+            console_password_hash: String::new(),
+            api_token: String::new(),
+        }
+    }
 }
 
 /// `[http]`
@@ -38,6 +109,10 @@ pub struct HttpSection {
     /// A viewer that keeps falling behind (skipping frames) this long is
     /// disconnected.
     pub max_lag_secs: f64,
+    /// Most simultaneous HTTP connections.
+    pub max_connections: usize,
+    /// Largest request head (request line + headers) accepted, in bytes.
+    pub max_header_bytes: usize,
 }
 
 impl Default for HttpSection {
@@ -46,6 +121,36 @@ impl Default for HttpSection {
             allow_origin: "*".into(),
             play_wait_secs: 0.0,
             max_lag_secs: 10.0,
+            max_connections: 10_000,
+            max_header_bytes: 16384,
+        }
+    }
+}
+
+/// `[hls]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HlsSection {
+    /// Target segment length (cut at the first keyframe after it).
+    pub fragment_secs: f64,
+    /// Media time the playlist covers.
+    pub window_secs: f64,
+    /// A stream's HLS muxer stops after this long without requests.
+    pub idle_timeout_secs: f64,
+    /// Mux HLS for every live stream, watched or not.
+    pub always_on: bool,
+    /// Also write playlists and segments below `{data_dir}/hls/`.
+    pub write_to_disk: bool,
+}
+
+impl Default for HlsSection {
+    fn default() -> Self {
+        HlsSection {
+            fragment_secs: 2.0,
+            window_secs: 10.0,
+            idle_timeout_secs: 30.0,
+            always_on: false,
+            write_to_disk: false,
         }
     }
 }
@@ -86,6 +191,11 @@ pub struct RtmpSection {
     pub max_chunk_streams: usize,
     /// Most simultaneous RTMP connections.
     pub max_connections: usize,
+    /// Merged writes: a player's next write waits this many milliseconds
+    /// after its last one, sending everything queued meanwhile at once.
+    /// Much cheaper per viewer with thousands of viewers, at the cost of up
+    /// to this much latency (SRS's mw_latency is 350). 0 = write at once.
+    pub merge_write_ms: u64,
 }
 
 /// `[hub]`
@@ -121,6 +231,7 @@ impl Default for RtmpSection {
             max_message_len: 32 << 20,
             max_chunk_streams: 64,
             max_connections: 10_000,
+            merge_write_ms: 0,
         }
     }
 }
@@ -191,6 +302,7 @@ impl Config {
             ),
             ("http.play_wait_secs", self.http.play_wait_secs),
             ("http.max_lag_secs", self.http.max_lag_secs),
+            ("hls.idle_timeout_secs", self.hls.idle_timeout_secs),
         ] {
             anyhow::ensure!(
                 v.is_finite() && v >= 0.0,
@@ -198,9 +310,42 @@ impl Config {
             );
         }
         anyhow::ensure!(
+            (0.1..=60.0).contains(&self.hls.fragment_secs),
+            "hls.fragment_secs must be between 0.1 and 60"
+        );
+        anyhow::ensure!(
+            self.hls.window_secs.is_finite() && self.hls.window_secs >= self.hls.fragment_secs,
+            "hls.window_secs must be at least hls.fragment_secs"
+        );
+        anyhow::ensure!(
+            self.http.max_connections >= 1,
+            "http.max_connections must be >= 1"
+        );
+        anyhow::ensure!(
+            self.http.max_header_bytes >= 8192,
+            "http.max_header_bytes must be >= 8192"
+        );
+        anyhow::ensure!(
             self.hub.queue_entries >= 16,
             "hub.queue_entries must be >= 16"
         );
+        anyhow::ensure!(
+            self.rtmp.merge_write_ms <= 5_000,
+            "rtmp.merge_write_ms must be at most 5000"
+        );
+        anyhow::ensure!(
+            (0.0..=86_400.0).contains(&self.chat.heartbeat_timeout_secs),
+            "chat.heartbeat_timeout_secs must be a number of seconds up to a day"
+        );
+        anyhow::ensure!(
+            self.chat.write_pacing_ms <= 10_000,
+            "chat.write_pacing_ms must be at most 10000"
+        );
+        crate::chat::settings(&self.chat).validate()?;
+        if !self.api.console_password_hash.is_empty() {
+            weir_api::check_password_hash(&self.api.console_password_hash)
+                .map_err(anyhow::Error::msg)?;
+        }
         Ok(())
     }
 }

@@ -6,6 +6,8 @@
 //! SIGINT/SIGTERM. Subcommands `publish` and `play` are small RTMP clients
 //! built on the same sans-IO protocol crates as the server.
 
+mod api;
+mod chat;
 mod cli;
 mod config;
 mod logging;
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
             cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::Publish(args) => tools::publish(args).await,
             cli::Command::Play(args) => tools::play(args).await,
+            cli::Command::Passwd => tools::passwd(),
             cli::Command::CheckConfig { config } => {
                 let cfg = config::Config::load(Some(&config))?;
                 println!("{}: ok\n\n{}", config.display(), cfg.to_toml()?);

@@ -14,6 +14,7 @@ use crate::config::{secs, Config};
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = Config::from_args(&args)?;
+    let started = std::time::Instant::now();
     let shutdown = CancellationToken::new();
 
     let channel = ChannelConfig {
@@ -50,7 +51,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         hub.clone(),
         http_config(&cfg, channel_for_http),
         shutdown.clone(),
-        axum::Router::new(),
+        crate::api::router(&cfg, hub.clone(), started)
+            .merge(crate::chat::server(&cfg, hub.clone(), shutdown.clone())?.router()),
     );
     let http_task = tokio::spawn(http.run(http_listener));
 
@@ -86,6 +88,7 @@ fn rtmp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtmp::Config
         max_chunk_streams: r.max_chunk_streams,
         max_connections: r.max_connections,
         channel,
+        merge_write: std::time::Duration::from_millis(r.merge_write_ms),
     }
 }
 
@@ -100,6 +103,18 @@ fn http_config(cfg: &Config, channel: ChannelConfig) -> weir_server_http::Config
         play_wait: secs(h.play_wait_secs),
         max_lag: secs(h.max_lag_secs),
         channel,
+        max_connections: h.max_connections,
+        max_header_bytes: h.max_header_bytes,
+        hls: weir_server_http::HlsSettings {
+            fragment: secs(cfg.hls.fragment_secs),
+            window: secs(cfg.hls.window_secs),
+            idle_timeout: secs(cfg.hls.idle_timeout_secs),
+            always_on: cfg.hls.always_on,
+            disk_dir: cfg
+                .hls
+                .write_to_disk
+                .then(|| cfg.server.data_dir.join("hls")),
+        },
     }
 }
 

@@ -54,3 +54,46 @@ pub async fn play(args: PlayArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `weir passwd`: reads a password from stdin (asking twice, without echo,
+/// on a terminal) and prints its argon2 hash for `[api]
+/// console_password_hash`. The password itself is never stored.
+pub fn passwd() -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    let read = |prompt: &str| -> anyhow::Result<String> {
+        if interactive {
+            eprint!("{prompt}");
+            std::io::stderr().flush()?;
+        }
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        if interactive {
+            eprintln!();
+        }
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    };
+    // Terminal echo off while typing; `stty` reads the terminal on stdin.
+    let echo = |on: bool| {
+        if interactive {
+            let _ = std::process::Command::new("stty")
+                .arg(if on { "echo" } else { "-echo" })
+                .status();
+        }
+    };
+    echo(false);
+    let first = read("Console password: ");
+    let second = if interactive {
+        read("Again: ")
+    } else {
+        Ok(String::new())
+    };
+    echo(true);
+    let password = first?;
+    anyhow::ensure!(!password.is_empty(), "empty password");
+    anyhow::ensure!(!interactive || second? == password, "the passwords differ");
+    let hash = weir_api::hash_password(&password).map_err(anyhow::Error::msg)?;
+    println!("{hash}");
+    Ok(())
+}

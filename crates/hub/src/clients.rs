@@ -4,7 +4,8 @@
 //! returned [`ClientHandle`] for its lifetime. Traffic counters are relaxed
 //! atomics on the handle, so counting bytes costs a connection nothing on
 //! its hot path and the registry lock is taken only to join, leave, list or
-//! kick.
+//! kick. A leaving client's counters are added to its protocol's totals, so
+//! totals ([`Clients::totals`]) only grow, as Prometheus counters must.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -59,6 +60,36 @@ pub struct ClientSnapshot {
     pub connected_at: SystemTime,
 }
 
+/// Everything one protocol's clients did since the registry was created,
+/// connected clients and gone ones alike.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProtocolTotals {
+    /// Protocol name.
+    pub protocol: &'static str,
+    /// Clients ever registered.
+    pub accepted: u64,
+    /// Clients registered now.
+    pub connected: u64,
+    /// Bytes received from all of them.
+    pub bytes_in: u64,
+    /// Bytes sent to all of them.
+    pub bytes_out: u64,
+    /// Frames or messages they missed.
+    pub dropped: u64,
+}
+
+/// How often connections of one protocol failed in one way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCount {
+    /// Protocol name.
+    pub protocol: &'static str,
+    /// What went wrong, a fixed word such as `"handshake"` (never peer
+    /// text, so the set of kinds stays small).
+    pub kind: &'static str,
+    /// Occurrences since start.
+    pub count: u64,
+}
+
 struct Client {
     id: u64,
     protocol: &'static str,
@@ -93,6 +124,10 @@ impl Client {
 struct Registry {
     next_id: AtomicU64,
     clients: Mutex<HashMap<u64, Arc<Client>>>,
+    /// Per protocol: clients accepted and the counters of those that left.
+    /// Locked after `clients`, never before.
+    gone: Mutex<HashMap<&'static str, ProtocolTotals>>,
+    errors: Mutex<HashMap<(&'static str, &'static str), u64>>,
 }
 
 /// The registry; cheap to clone, all clones share it.
@@ -118,7 +153,18 @@ impl Clients {
             kicked: AtomicBool::new(false),
             kick: Notify::new(),
         });
-        self.inner.clients.lock().insert(id, client.clone());
+        let mut clients = self.inner.clients.lock();
+        clients.insert(id, client.clone());
+        self.inner
+            .gone
+            .lock()
+            .entry(info.protocol)
+            .or_insert_with(|| ProtocolTotals {
+                protocol: info.protocol,
+                ..ProtocolTotals::default()
+            })
+            .accepted += 1;
+        drop(clients);
         ClientHandle {
             registry: self.inner.clone(),
             client,
@@ -153,6 +199,57 @@ impl Clients {
     /// Connected clients.
     pub fn count(&self) -> usize {
         self.inner.clients.lock().len()
+    }
+
+    /// Totals by protocol, sorted by name: connected clients' counters plus
+    /// those of clients that left. Reads atomics only, allocates nothing per
+    /// client.
+    pub fn totals(&self) -> Vec<ProtocolTotals> {
+        let clients = self.inner.clients.lock();
+        let mut totals = self.inner.gone.lock().clone();
+        for c in clients.values() {
+            let t = totals.entry(c.protocol).or_insert_with(|| ProtocolTotals {
+                protocol: c.protocol,
+                ..ProtocolTotals::default()
+            });
+            t.connected += 1;
+            t.bytes_in += c.bytes_in.load(Ordering::Relaxed);
+            t.bytes_out += c.bytes_out.load(Ordering::Relaxed);
+            t.dropped += c.dropped.load(Ordering::Relaxed);
+        }
+        drop(clients);
+        let mut list: Vec<ProtocolTotals> = totals.into_values().collect();
+        list.sort_by_key(|t| t.protocol);
+        list
+    }
+
+    /// Counts a failed connection (handshake, protocol violation, timeout)
+    /// by protocol and kind, for monitoring. Rare by nature, so a lock is
+    /// fine.
+    pub fn count_error(&self, protocol: &'static str, kind: &'static str) {
+        *self
+            .inner
+            .errors
+            .lock()
+            .entry((protocol, kind))
+            .or_insert(0) += 1;
+    }
+
+    /// Error counts, sorted by protocol and kind.
+    pub fn errors(&self) -> Vec<ErrorCount> {
+        let mut list: Vec<ErrorCount> = self
+            .inner
+            .errors
+            .lock()
+            .iter()
+            .map(|(&(protocol, kind), &count)| ErrorCount {
+                protocol,
+                kind,
+                count,
+            })
+            .collect();
+        list.sort_by_key(|e| (e.protocol, e.kind));
+        list
     }
 }
 
@@ -213,7 +310,19 @@ impl ClientHandle {
 
 impl Drop for ClientHandle {
     fn drop(&mut self) {
-        self.registry.clients.lock().remove(&self.client.id);
+        let mut clients = self.registry.clients.lock();
+        clients.remove(&self.client.id);
+        // Under the clients lock, so `totals` never sees the client both
+        // connected and gone, nor neither.
+        let c = &self.client;
+        let mut gone = self.registry.gone.lock();
+        let t = gone.entry(c.protocol).or_insert_with(|| ProtocolTotals {
+            protocol: c.protocol,
+            ..ProtocolTotals::default()
+        });
+        t.bytes_in += c.bytes_in.load(Ordering::Relaxed);
+        t.bytes_out += c.bytes_out.load(Ordering::Relaxed);
+        t.dropped += c.dropped.load(Ordering::Relaxed);
     }
 }
 
@@ -222,5 +331,55 @@ impl std::fmt::Debug for ClientHandle {
         f.debug_struct("ClientHandle")
             .field("id", &self.client.id)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(protocol: &'static str) -> ClientInfo {
+        ClientInfo {
+            protocol,
+            addr: ([127, 0, 0, 1], 1).into(),
+            role: None,
+        }
+    }
+
+    #[test]
+    fn totals_keep_the_traffic_of_clients_that_left() {
+        let clients = Clients::default();
+        let a = clients.register(info("rtmp"));
+        let b = clients.register(info("rtmp"));
+        let c = clients.register(info("http-flv"));
+        a.add_in(100);
+        b.add_out(50);
+        b.add_dropped(2);
+        c.add_out(7);
+        drop(b);
+        let totals = clients.totals();
+        assert_eq!(totals.len(), 2);
+        assert_eq!(
+            totals[1],
+            ProtocolTotals {
+                protocol: "rtmp",
+                accepted: 2,
+                connected: 1,
+                bytes_in: 100,
+                bytes_out: 50,
+                dropped: 2,
+            }
+        );
+        assert_eq!((totals[0].protocol, totals[0].bytes_out), ("http-flv", 7));
+        clients.count_error("rtmp", "handshake");
+        clients.count_error("rtmp", "handshake");
+        assert_eq!(
+            clients.errors(),
+            [ErrorCount {
+                protocol: "rtmp",
+                kind: "handshake",
+                count: 2
+            }]
+        );
     }
 }

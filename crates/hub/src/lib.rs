@@ -48,9 +48,11 @@ pub mod egress;
 pub mod hub;
 
 pub use channel::{Channel, ChannelConfig, ChannelStats, Class, Closed, Entry, Receiver};
-pub use clients::{ClientHandle, ClientInfo, ClientSnapshot, Clients, Role};
+pub use clients::{
+    ClientHandle, ClientInfo, ClientSnapshot, Clients, ErrorCount, ProtocolTotals, Role,
+};
 pub use egress::{Egress, Muxer};
 pub use hub::{
-    Classifier, CloseReason, Hub, HubConfig, HubError, Publisher, StreamEvent, StreamInfo,
-    Subscription,
+    AudioParams, Classifier, CloseReason, Hub, HubConfig, HubError, Publisher, StreamEvent,
+    StreamInfo, Subscription, VideoParams,
 };

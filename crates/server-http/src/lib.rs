@@ -1,24 +1,33 @@
 //! The HTTP adapter: every live stream `{app}/{stream}` is playable as
-//! HTTP-FLV (`/{app}/{stream}.flv`, also over WebSocket), and the listener
-//! leaves room for HLS, fMP4, the API and pages.
+//! HTTP-FLV (`/{app}/{stream}.flv`, also over WebSocket), HLS
+//! (`/{app}/{stream}.m3u8` and its segments) and live fragmented MP4
+//! (`/{app}/{stream}.mp4`, also over WebSocket), on one listener that also
+//! carries the app's extra routes (API, pages).
 //!
 //! Like the RTMP adapter, viewers never get per-viewer muxing: one muxer per
-//! stream and format (a [`weir_hub::Egress`]) produces the bytes once, and
-//! each response streams those same `Bytes`.
+//! stream and format produces the bytes once, and each response streams
+//! those same `Bytes`. FLV and fMP4 are [`weir_hub::Egress`] muxers (their
+//! viewers are channel receivers with the hub's join and lag rules); HLS is
+//! a per-stream segmenter task that runs while anyone fetches the playlist
+//! (see [`HlsSettings`]).
 
 #![warn(missing_docs, unreachable_pub)]
 
 mod flv;
+mod fmp4;
+mod hls;
+mod listener;
 mod path;
+mod range;
 mod viewer;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +35,13 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use weir_hub::{ChannelConfig, Egress, Hub};
 
 pub use flv::{FlvEntry, FlvMuxer};
+pub use fmp4::{Mp4Entry, Mp4Muxer};
+
+/// Response header of `.mp4` responses naming the MIME type and codecs of
+/// the stream (`video/mp4; codecs="avc1.64001f,mp4a.40.2"`), which a Media
+/// Source Extensions page needs for `addSourceBuffer` before it can append
+/// a single byte.
+pub const CODECS_HEADER: &str = "x-codecs";
 
 /// HTTP adapter settings.
 #[derive(Debug, Clone)]
@@ -40,6 +56,14 @@ pub struct Config {
     pub max_lag: Duration,
     /// Queue and GOP cache settings of the per-stream muxer channels.
     pub channel: ChannelConfig,
+    /// Most simultaneous HTTP connections; further clients wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers) accepted, in bytes;
+    /// a larger one is refused with 431. At least 8192.
+    pub max_header_bytes: usize,
+    /// HLS settings.
+    pub hls: HlsSettings,
 }
 
 impl Default for Config {
@@ -49,6 +73,46 @@ impl Default for Config {
             play_wait: Duration::ZERO,
             max_lag: Duration::from_secs(10),
             channel: ChannelConfig::default(),
+            max_connections: 10_000,
+            max_header_bytes: 16 * 1024,
+            hls: HlsSettings::default(),
+        }
+    }
+}
+
+/// How HLS runs.
+///
+/// A stream's segmenter starts with the first playlist request (or when
+/// the stream goes live, with `always_on`), and stops once nobody has
+/// fetched its playlist or segments for `idle_timeout`: muxing TS for
+/// nobody would cost CPU for every stream published.
+#[derive(Debug, Clone)]
+pub struct HlsSettings {
+    /// Target segment length: segments are cut at the first keyframe after
+    /// this much media time.
+    pub fragment: Duration,
+    /// Media time the playlist covers.
+    pub window: Duration,
+    /// A segmenter nobody has asked anything for this long stops.
+    pub idle_timeout: Duration,
+    /// Segment every live stream from the moment it is published, so the
+    /// first viewer gets a full playlist at once (and the disk mirror is
+    /// always up to date), at the price of muxing streams nobody watches.
+    pub always_on: bool,
+    /// Also write the playlist and segments below this directory, as
+    /// `{dir}/{app}/{stream}/`, deleting segments that leave memory: for a
+    /// CDN or a plain web server to serve. `None` keeps them in memory only.
+    pub disk_dir: Option<PathBuf>,
+}
+
+impl Default for HlsSettings {
+    fn default() -> Self {
+        HlsSettings {
+            fragment: Duration::from_secs(2),
+            window: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            always_on: false,
+            disk_dir: None,
         }
     }
 }
@@ -57,6 +121,8 @@ impl Default for Config {
 pub(crate) struct Shared {
     pub(crate) hub: Hub,
     pub(crate) flv: Egress<FlvMuxer>,
+    pub(crate) mp4: Egress<Mp4Muxer>,
+    pub(crate) hls: hls::Hls,
     pub(crate) config: Config,
     pub(crate) shutdown: CancellationToken,
 }
@@ -73,10 +139,14 @@ impl HttpServer {
     /// knowing them.
     pub fn new(hub: Hub, config: Config, shutdown: CancellationToken, extra: Router) -> Self {
         let flv = Egress::new(hub.clone(), config.channel.clone(), |_key| FlvMuxer::new());
+        let mp4 = Egress::new(hub.clone(), config.channel.clone(), |_key| Mp4Muxer::new());
+        let hls = hls::Hls::new(hub.clone(), config.hls.clone(), shutdown.clone());
         HttpServer {
             shared: Arc::new(Shared {
                 hub,
                 flv,
+                mp4,
+                hls,
                 config,
                 shutdown,
             }),
@@ -92,39 +162,57 @@ impl HttpServer {
         let router = self.extra.clone().merge(media);
         match &self.shared.config.allow_origin {
             None => router,
-            Some(origin) => {
-                let allow = if origin == "*" {
-                    AllowOrigin::any()
-                } else {
-                    match HeaderValue::from_str(origin) {
-                        Ok(v) => AllowOrigin::exact(v),
-                        Err(_) => AllowOrigin::any(),
-                    }
-                };
-                router.layer(
-                    CorsLayer::new()
-                        .allow_origin(allow)
-                        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-                        .allow_headers(tower_http::cors::Any)
-                        .max_age(Duration::from_secs(86400)),
-                )
-            }
+            Some(origin) => router.layer(cors(origin)),
         }
+    }
+
+    /// HLS segmenters running now.
+    pub fn hls_active(&self) -> usize {
+        self.shared.hls.active()
     }
 
     /// Serves until shutdown.
     pub async fn run(self, listener: TcpListener) -> std::io::Result<()> {
-        let shutdown = self.shared.shutdown.clone();
-        let app = self.router();
-        // Media is latency-sensitive: never let Nagle hold back a tag.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(
+        if self.shared.config.hls.always_on {
+            tokio::spawn(hls::always_on(self.shared.clone()));
+        }
+        let limits = listener::Limits {
+            max_connections: self.shared.config.max_connections,
+            max_header_bytes: self.shared.config.max_header_bytes,
+        };
+        listener::serve(
             listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router(),
+            limits,
+            self.shared.shutdown.clone(),
         )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
     }
 }
+
+/// The one CORS layer for every route, so `Access-Control-Allow-Origin` is
+/// never sent twice. Players read `Content-Range` (hls.js loads segments
+/// with ranges) and the codecs header from other origins.
+fn cors(origin: &str) -> CorsLayer {
+    let allow = if origin == "*" {
+        AllowOrigin::any()
+    } else {
+        match HeaderValue::from_str(origin) {
+            Ok(v) => AllowOrigin::exact(v),
+            Err(_) => AllowOrigin::any(),
+        }
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers([
+            header::CONTENT_LENGTH,
+            header::CONTENT_RANGE,
+            HeaderName::from_static(CODECS_HEADER),
+        ])
+        .max_age(Duration::from_secs(86400))
+}
+
+/// Peer address of a request, as the listener records it.
+pub(crate) type Peer = axum::extract::ConnectInfo<SocketAddr>;

@@ -1,30 +1,43 @@
 //! Routing of `/{app}/{file}` to the format the file name asks for.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, Path, Request, State, WebSocketUpgrade};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use weir_media::StreamKey;
 
-use crate::Shared;
+use crate::{Peer, Shared};
 
 /// What a media request asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Asked {
     /// `{stream}.flv`
     Flv(StreamKey),
+    /// `{stream}.mp4`
+    Mp4(StreamKey),
+    /// `{stream}.m3u8`
+    Playlist(StreamKey),
+    /// `{segment name}.ts`: the stream, and the segment's file name, which
+    /// the stream's segmenter resolves.
+    Segment(StreamKey, String),
 }
 
-/// Parses `app` and `file` from the URL path. Names are restricted to
-/// `[A-Za-z0-9._~-]` by [`StreamKey`], so nothing odd ever reaches a file
-/// system path or a log line.
+/// Parses `app` and `file` from the URL path (already percent-decoded).
+/// Names are restricted to `[A-Za-z0-9._~-]` by [`StreamKey`], so an
+/// encoded slash, `..`, a long or non-ASCII name is a 400 and nothing odd
+/// ever reaches a file system path or a log line.
 pub(crate) fn parse(app: &str, file: &str) -> Result<Asked, StatusCode> {
-    let (stream, ext) = file.rsplit_once('.').ok_or(StatusCode::NOT_FOUND)?;
-    let key = StreamKey::new(app, stream).map_err(|_| StatusCode::BAD_REQUEST)?;
+    let (stem, ext) = file.rsplit_once('.').ok_or(StatusCode::NOT_FOUND)?;
+    let key = |stream: &str| StreamKey::new(app, stream).map_err(|_| StatusCode::BAD_REQUEST);
     match ext {
-        "flv" => Ok(Asked::Flv(key)),
+        "flv" => Ok(Asked::Flv(key(stem)?)),
+        "mp4" => Ok(Asked::Mp4(key(stem)?)),
+        "m3u8" => Ok(Asked::Playlist(key(stem)?)),
+        "ts" => {
+            let stream = crate::hls::stream_of_segment(stem).ok_or(StatusCode::NOT_FOUND)?;
+            Ok(Asked::Segment(key(stream)?, stem.to_owned()))
+        }
         _ => Err(StatusCode::NOT_FOUND),
     }
 }
@@ -34,30 +47,36 @@ pub(crate) fn parse(app: &str, file: &str) -> Result<Asked, StatusCode> {
 pub(crate) async fn media(
     State(shared): State<Arc<Shared>>,
     Path((app, file)): Path<(String, String)>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    peer: Peer,
     req: Request,
 ) -> Response {
     let asked = match parse(&app, &file) {
         Ok(a) => a,
         Err(status) => return (status, "no such stream or format\n").into_response(),
     };
+    let peer = peer.0;
     let wants_ws = req
         .headers()
-        .get(axum::http::header::UPGRADE)
+        .get(header::UPGRADE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
-    let head = req.method() == axum::http::Method::HEAD;
+    let head = req.method() == Method::HEAD;
+    let upgrade = |req: Request| async move {
+        let (mut parts, _) = req.into_parts();
+        WebSocketUpgrade::from_request_parts(&mut parts, &()).await
+    };
     match asked {
-        Asked::Flv(key) => {
-            if wants_ws {
-                let (mut parts, _) = req.into_parts();
-                match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-                    Ok(ws) => crate::flv::websocket(shared, key, peer, ws).await,
-                    Err(rejection) => rejection.into_response(),
-                }
-            } else {
-                crate::flv::http(shared, key, peer, head).await
-            }
-        }
+        Asked::Flv(key) if wants_ws => match upgrade(req).await {
+            Ok(ws) => crate::flv::websocket(shared, key, peer, ws).await,
+            Err(rejection) => rejection.into_response(),
+        },
+        Asked::Flv(key) => crate::flv::http(shared, key, peer, head).await,
+        Asked::Mp4(key) if wants_ws => match upgrade(req).await {
+            Ok(ws) => crate::fmp4::websocket(shared, key, peer, ws).await,
+            Err(rejection) => rejection.into_response(),
+        },
+        Asked::Mp4(key) => crate::fmp4::http(shared, key, peer, head).await,
+        Asked::Playlist(key) => crate::hls::playlist(&shared, &key, req.headers()).await,
+        Asked::Segment(key, name) => crate::hls::segment(&shared, &key, &name, req.headers()),
     }
 }
 
@@ -65,16 +84,27 @@ pub(crate) async fn media(
 mod tests {
     use super::*;
 
+    fn key(stream: &str) -> StreamKey {
+        StreamKey::new("live", stream).unwrap()
+    }
+
     #[test]
     fn parses_formats_and_refuses_odd_names() {
+        assert_eq!(parse("live", "test.flv"), Ok(Asked::Flv(key("test"))));
+        assert_eq!(parse("live", "te.st.mp4"), Ok(Asked::Mp4(key("te.st"))));
+        assert_eq!(parse("live", "a-b.m3u8"), Ok(Asked::Playlist(key("a-b"))));
         assert_eq!(
-            parse("live", "test.flv"),
-            Ok(Asked::Flv(StreamKey::new("live", "test").unwrap()))
+            parse("live", "a-b-k2-17.ts"),
+            Ok(Asked::Segment(key("a-b"), "a-b-k2-17".into()))
         );
+        assert_eq!(parse("live", "a-17.ts"), Err(StatusCode::NOT_FOUND));
         assert_eq!(parse("live", "test.xyz"), Err(StatusCode::NOT_FOUND));
         assert_eq!(parse("live", "test"), Err(StatusCode::NOT_FOUND));
         assert_eq!(parse("..", "x.flv"), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(parse("live", "...m3u8"), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(parse("live", "../x.m3u8"), Err(StatusCode::BAD_REQUEST));
         assert_eq!(parse("live", "..%2f.flv"), Err(StatusCode::BAD_REQUEST));
+        assert_eq!(parse("live", "é.flv"), Err(StatusCode::BAD_REQUEST));
         assert_eq!(
             parse("live", &format!("{}.flv", "a".repeat(300))),
             Err(StatusCode::BAD_REQUEST)

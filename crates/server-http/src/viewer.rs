@@ -55,6 +55,14 @@ impl<T: Payload> Viewer<T> {
         }
     }
 
+    /// Queues entries received before the viewer was made (a handler that
+    /// looked at the first entries to choose its response headers).
+    pub(crate) fn queue(&mut self, entries: impl IntoIterator<Item = T>) {
+        for entry in entries {
+            push_payload(&mut self.pending, &entry);
+        }
+    }
+
     /// The viewer's registry handle (for kick and counters).
     pub(crate) fn client(&self) -> &ClientHandle {
         &self.client
@@ -74,11 +82,7 @@ impl<T: Payload> Viewer<T> {
             }
             self.account_lag()?;
             for entry in self.batch.drain(..) {
-                if let Some(b) = entry.payload() {
-                    if !b.is_empty() {
-                        self.pending.push_back(b.clone());
-                    }
-                }
+                push_payload(&mut self.pending, &entry);
             }
         }
     }
@@ -98,6 +102,15 @@ impl<T: Payload> Viewer<T> {
             self.lagging_since = None;
         }
         Some(())
+    }
+}
+
+/// Queues the bytes `entry` carries, if any (markers carry none).
+fn push_payload<T: Payload>(pending: &mut VecDeque<Bytes>, entry: &T) {
+    if let Some(b) = entry.payload() {
+        if !b.is_empty() {
+            pending.push_back(b.clone());
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use rand::RngCore;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
-use weir_hub::{ClientHandle, ClientInfo, Receiver, Role};
+use weir_hub::{ClientHandle, ClientInfo, Role};
 use weir_media::StreamKey;
 use weir_rtmp::chunk::DecoderLimits;
 use weir_rtmp::server::{ServerConfig, ServerEvent, ServerOutput, ServerSession};
@@ -21,7 +21,7 @@ use weir_rtmp::server::{ServerConfig, ServerEvent, ServerOutput, ServerSession};
 use crate::muxer::Muxed;
 use crate::play::Player;
 use crate::publish::Publishing;
-use crate::write::write_all_vectored;
+use crate::write::{try_write_now, write_all_vectored};
 use crate::Shared;
 
 /// Why a connection ended, for the close log line.
@@ -55,6 +55,9 @@ impl From<std::io::Error> for End {
         End::Io(e)
     }
 }
+
+/// Initial socket read buffer of a connection.
+const READ_BUF: usize = 4096;
 
 /// What the connection is doing with its stream.
 pub(crate) enum Mode {
@@ -156,8 +159,11 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
 
 impl Conn {
     async fn run(&mut self) -> End {
-        let mut buf = BytesMut::with_capacity(16 * 1024);
-        let mut batch: Vec<Muxed> = Vec::with_capacity(256);
+        // Small to start: a player reads little more than acks, and with
+        // thousands of players per-connection buffers are the memory bill.
+        // A publisher's reads fill it and `read_buf` grows it as needed.
+        let mut buf = BytesMut::with_capacity(READ_BUF);
+        let mut batch: Vec<Muxed> = Vec::new();
         let cfg = self.shared.config.clone();
         let handshake_deadline = tokio::time::Instant::now() + cfg.handshake_timeout;
         loop {
@@ -188,7 +194,10 @@ impl Conn {
                 },
                 step = role_event(&mut self.mode, &mut batch) => step,
                 _ = sleep_until(play_wait) => Step::PlayWaitExpired,
-                _ = tokio::time::sleep_until(deadline), if !playing || !self.handshake_done => {
+                // Through the lazy helper: a disabled branch's future is
+                // still built, and a tokio `Sleep` looks up the runtime
+                // when built, once per loop of every player.
+                _ = sleep_until(Some(deadline)), if !playing || !self.handshake_done => {
                     Step::End(End::Timeout(if self.handshake_done { "idle" } else { "handshake" }))
                 }
             };
@@ -231,12 +240,18 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
+        // Usually the socket has room: one writev, no timer.
+        let now = try_write_now(&self.socket, &mut self.out)?;
+        if self.out.is_empty() {
+            self.client.add_out(now);
+            return Ok(());
+        }
         let timeout = self.shared.config.player_write_timeout;
         match tokio::time::timeout(timeout, write_all_vectored(&mut self.socket, &mut self.out))
             .await
         {
             Ok(Ok(n)) => {
-                self.client.add_out(n);
+                self.client.add_out(now + n);
                 Ok(())
             }
             Ok(Err(e)) => Err(End::Io(e)),
@@ -317,22 +332,16 @@ async fn role_event(mode: &mut Mode, batch: &mut Vec<Muxed>) -> Step {
             p.closed().await;
             Step::End(End::TakenOver)
         }
-        Mode::Playing(p) => match p.receiver() {
-            Some(rx) => match recv(rx, batch).await {
-                Ok(()) => Step::Play,
-                Err(_) => Step::End(End::PeerClosed),
-            },
+        Mode::Playing(p) => match p.next_batch(batch).await {
+            Some(Ok(())) => Step::Play,
+            Some(Err(_)) => Step::End(End::PeerClosed),
             None => std::future::pending().await,
         },
         Mode::Idle => std::future::pending().await,
     }
 }
 
-async fn recv(rx: &mut Receiver<Muxed>, batch: &mut Vec<Muxed>) -> Result<(), weir_hub::Closed> {
-    rx.recv_batch(batch, 512).await
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,

@@ -47,6 +47,12 @@ pub struct Config {
     pub max_connections: usize,
     /// Queue and GOP cache settings of the per-stream muxer channels.
     pub channel: ChannelConfig,
+    /// Merged writes: after writing to a player, wait this long before its
+    /// next write and send everything queued meanwhile in one `writev`.
+    /// Fewer, larger writes cost the server much less per viewer, at the
+    /// price of up to this much added latency. Zero (the default) writes
+    /// as soon as something is queued.
+    pub merge_write: Duration,
 }
 
 impl Default for Config {
@@ -61,6 +67,7 @@ impl Default for Config {
             max_chunk_streams: 64,
             max_connections: 10_000,
             channel: ChannelConfig::default(),
+            merge_write: Duration::ZERO,
         }
     }
 }

@@ -5,7 +5,7 @@ use tracing::info;
 use weir_hub::{Receiver, Role};
 use weir_media::{StreamKey, TrackKind};
 
-use crate::conn::{Conn, End, Mode};
+use crate::conn::{sleep_until, Conn, End, Mode};
 use crate::muxer::{Muxed, MEDIA_STREAM_ID};
 
 /// A connection that plays a stream.
@@ -23,13 +23,50 @@ pub(crate) struct Player {
     want_video: bool,
     /// `Receiver::dropped` already reported to the client counters.
     reported_dropped: u64,
-    /// UnpublishNotify sent and no PublishNotify since.
+    /// UnpublishNotify was sent: a new publisher gets PublishNotify.
     told_unpublished: bool,
+    /// Merged writes: the next write waits until then, gathering what
+    /// arrives meanwhile; `None` writes as soon as something is queued.
+    hold_until: Option<Instant>,
 }
 
+/// Entries taken from the egress channel per wakeup.
+const MAX_BATCH: usize = 512;
+
+/// Per-player queues larger than this (in entries) are shrunk to [`KEEP`]
+/// once written: thousands of players each keeping a GOP-sized vector
+/// would cost more memory than the GOP itself.
+const SHRINK_ABOVE: usize = 64;
+const KEEP: usize = 8;
+
 impl Player {
-    pub(crate) fn receiver(&mut self) -> Option<&mut Receiver<Muxed>> {
-        self.rx.as_mut()
+    /// Waits for entries to write and appends them to `batch` (at least
+    /// one). `None` (pending forever) while paused.
+    ///
+    /// With merged writes the player first sleeps until its hold time,
+    /// without listening to the channel at all, and then takes everything
+    /// that arrived meanwhile: one timer wakeup and one `writev` per hold,
+    /// however many messages came. A player whose hold has passed with
+    /// nothing queued waits for the next entry and sends it at once, so an
+    /// idle stream's first message is never delayed.
+    ///
+    /// Cancel-safe: taken entries stay in `batch` (the caller's), and an
+    /// interrupted hold resumes until the same instant.
+    pub(crate) async fn next_batch(
+        &mut self,
+        batch: &mut Vec<Muxed>,
+    ) -> Option<Result<(), weir_hub::Closed>> {
+        let rx = self.rx.as_mut()?;
+        if !batch.is_empty() {
+            return Some(Ok(()));
+        }
+        if let Some(until) = self.hold_until {
+            if until > Instant::now() {
+                sleep_until(Some(until)).await;
+            }
+            self.hold_until = None;
+        }
+        Some(rx.recv_batch(batch, MAX_BATCH).await)
     }
 
     pub(crate) fn wait_deadline(&self) -> Option<Instant> {
@@ -92,6 +129,7 @@ impl Conn {
             want_video: true,
             reported_dropped: 0,
             told_unpublished: false,
+            hold_until: None,
         };
         if live {
             self.session.accept_play(stream_id, true);
@@ -153,6 +191,7 @@ impl Conn {
                 }
             }
         }
+        let merge = self.shared.config.merge_write;
         if let Mode::Playing(p) = &mut self.mode {
             if let Some(rx) = &p.rx {
                 let dropped = rx.dropped();
@@ -161,8 +200,18 @@ impl Conn {
                     p.reported_dropped = dropped;
                 }
             }
+            p.hold_until = (!merge.is_zero()).then(|| Instant::now() + merge);
         }
-        self.flush().await
+        self.flush().await?;
+        // A join (headers + GOP) or a stall makes one big batch; do not
+        // keep its buffers for the life of the connection.
+        if batch.capacity() > SHRINK_ABOVE {
+            batch.shrink_to(KEEP);
+        }
+        if self.out.capacity() > SHRINK_ABOVE {
+            self.out.shrink_to(KEEP);
+        }
+        Ok(())
     }
 
     pub(crate) fn play_wait_expired(&mut self) -> Result<(), End> {

@@ -57,6 +57,12 @@ impl<T: Entry> Receiver<T> {
     /// it can sit in a `select!`.
     pub async fn recv_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<(), Closed> {
         loop {
+            // Look first: a receiver that was just woken (or is behind)
+            // finds entries without registering with the `Notify`, whose
+            // waiter list is a lock every receiver of the channel shares.
+            if self.cursor.take(&self.shared, out, max)? > 0 {
+                return Ok(());
+            }
             let notified = self.shared.notify.notified();
             tokio::pin!(notified);
             // Register for the wakeup before looking, so a push between the

@@ -11,10 +11,12 @@
 //! channel. Publishing frames takes only the last two.
 
 mod event;
+mod params;
 mod publisher;
 mod subscription;
 
 pub use event::{Classifier, StreamEvent, SLOT_AUDIO_CONFIG, SLOT_DATA, SLOT_VIDEO_CONFIG};
+pub use params::{AudioParams, VideoParams};
 pub use publisher::{CloseReason, Publisher};
 pub use subscription::Subscription;
 
@@ -29,6 +31,7 @@ use weir_media::{Codec, StreamKey};
 
 use crate::channel::{Channel, ChannelConfig};
 use crate::clients::Clients;
+use params::PublishStats;
 use publisher::{Active, PubCtl};
 
 /// Hub-wide settings.
@@ -84,6 +87,23 @@ pub struct StreamInfo {
     pub video_codec: Option<Codec>,
     /// Codec of the latest audio frame of the current publisher.
     pub audio_codec: Option<Codec>,
+    /// Video frames (not configs) received from the current publisher; the
+    /// API derives the frame rate from how fast this grows.
+    pub video_frames: u64,
+    /// Audio frames (not configs) received from the current publisher.
+    pub audio_frames: u64,
+    /// Payload bytes of those video frames.
+    pub video_bytes: u64,
+    /// Payload bytes of those audio frames.
+    pub audio_bytes: u64,
+    /// Latest DTS the stream carried (ms, on the subscribers' timeline).
+    pub last_dts: Option<i64>,
+    /// DTS distance between the last two video keyframes, in ms.
+    pub keyframe_interval_ms: Option<i64>,
+    /// Picture size, profile and level from the latest video config.
+    pub video: Option<VideoParams>,
+    /// Sample rate and channels from the latest audio config.
+    pub audio: Option<AudioParams>,
 }
 
 /// Cheap-to-clone handle to the hub; every adapter gets one.
@@ -124,6 +144,8 @@ struct StreamState {
     bytes_in: u64,
     video_codec: Option<Codec>,
     audio_codec: Option<Codec>,
+    /// Stats of the current publisher, see [`StreamInfo`].
+    stats: PublishStats,
 }
 
 impl Stream {
@@ -139,6 +161,7 @@ impl Stream {
                 bytes_in: 0,
                 video_codec: None,
                 audio_codec: None,
+                stats: PublishStats::default(),
             }),
             live: AtomicBool::new(false),
             live_changed: Notify::new(),
@@ -176,6 +199,14 @@ impl Stream {
             started_at: st.publisher.as_ref().map(|p| p.started_at),
             video_codec: st.video_codec,
             audio_codec: st.audio_codec,
+            video_frames: st.stats.video_frames,
+            audio_frames: st.stats.audio_frames,
+            video_bytes: st.stats.video_bytes,
+            audio_bytes: st.stats.audio_bytes,
+            last_dts: st.last_dts.iter().flatten().max().copied(),
+            keyframe_interval_ms: st.stats.keyframe_interval_ms,
+            video: st.stats.video.clone(),
+            audio: st.stats.audio.clone(),
         }
     }
 }
@@ -245,6 +276,7 @@ impl Hub {
         st.bytes_in = 0;
         st.video_codec = None;
         st.audio_codec = None;
+        st.stats = PublishStats::default();
         stream.chan.push(StreamEvent::Published);
         stream.set_live(true);
         drop(st);

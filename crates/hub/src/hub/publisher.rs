@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use weir_media::{Frame, StreamKey, TrackKind};
 
-use super::{Classifier, HubInner, Stream, StreamEvent, StreamState};
+use super::{params, Classifier, HubInner, Stream, StreamEvent, StreamState};
 
 /// Why the hub ended a publisher's ownership of its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +84,8 @@ impl Publisher {
     /// and a backward step within one track is clamped to the previous DTS.
     /// Frames from a publisher that was replaced or kicked are ignored.
     pub fn send(&mut self, mut frame: Frame) {
+        // Config frames are rare: parse them before taking the lock.
+        let params = params::parse(&frame);
         let mut st = self.stream.state.lock();
         let StreamState {
             publisher: Some(active),
@@ -98,6 +100,7 @@ impl Publisher {
         }
         frame.dts = rebase(active, last_dts, &frame);
         let (kind, codec, len) = (frame.kind, frame.codec, frame.data.len() as u64);
+        let (config, key_dts) = (frame.config, frame.key.then_some(frame.dts));
         let event = StreamEvent::Frame(frame);
         let class = active.classifier.classify(&event);
         match kind {
@@ -107,6 +110,7 @@ impl Publisher {
         }
         st.frames_in += 1;
         st.bytes_in += len;
+        st.stats.count(kind, len, config, key_dts, params);
         let pushed = self.stream.chan.push_quiet(event, class);
         drop(st);
         if pushed {

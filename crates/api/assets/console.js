@@ -1,0 +1,204 @@
+// The operators' console: summary, streams with bit-rate charts, clients,
+// kick and drop buttons, preview. Refreshes itself every 2 s.
+"use strict";
+
+const PER_PAGE = 50;
+const HISTORY_SECS = 600;
+const state = {
+  canMutate: false,
+  page: 1,
+  selected: null,        // stream key whose chart is large
+  history: new Map(),    // key -> [[unixSecs, bps], ...]
+  seeded: new Set(),     // keys whose server-side history was loaded
+  preview: null,         // {key, player}
+};
+
+const $ = (id) => document.getElementById(id);
+
+async function boot() {
+  const s = await api("/console/session");
+  $("version").textContent = "v" + s.version;
+  if (s.login_enabled && !s.logged_in) {
+    $("login").classList.remove("hidden");
+    $("dashboard").classList.add("hidden");
+    $("user").focus();
+    return;
+  }
+  $("login").classList.add("hidden");
+  $("dashboard").classList.remove("hidden");
+  state.canMutate = s.logged_in;
+  $("no-password").classList.toggle("hidden", s.login_enabled);
+  $("logout").classList.toggle("hidden", !s.logged_in);
+  $("who").textContent = s.logged_in ? s.user : "";
+  refresh();
+  setInterval(refresh, 2000);
+}
+
+$("login").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    await api("/console/login", {
+      method: "POST",
+      body: new URLSearchParams({ user: $("user").value, password: $("password").value }),
+    });
+    location.reload();
+  } catch (e) {
+    $("login-error").textContent = e.message;
+  }
+});
+
+$("logout").addEventListener("click", async () => {
+  await api("/console/logout", { method: "POST" });
+  location.reload();
+});
+$("prev").addEventListener("click", () => { state.page = Math.max(1, state.page - 1); refresh(); });
+$("next").addEventListener("click", () => { state.page += 1; refresh(); });
+
+async function act(what, path) {
+  if (!confirm(what + "?")) return;
+  $("action-error").textContent = "";
+  try {
+    await api(path, { method: "DELETE" });
+  } catch (e) {
+    $("action-error").textContent = `${what}: ${e.message}`;
+  }
+  refresh();
+}
+
+function stat(label, value) {
+  return el("div", { class: "card stat" }, el("div", { class: "label" }, label), el("div", { class: "value" }, value));
+}
+
+function renderSummary(s) {
+  const conns = Object.entries(s.connections).map(([p, n]) => `${p} ${n}`).join(", ");
+  $("summary").replaceChildren(
+    stat("Uptime", fmtDuration(s.uptime_secs)),
+    stat("Live streams", s.streams_live),
+    stat("Connections", s.connections_total),
+    stat("In", fmtBits(s.bandwidth_in_bps)),
+    stat("Out", fmtBits(s.bandwidth_out_bps)),
+    stat("CPU", s.cpu_percent.toFixed(1) + " %"),
+    stat("Memory", fmtBytes(s.rss_bytes)),
+  );
+  $("summary").title = conns;
+}
+
+async function seedHistory(key) {
+  state.seeded.add(key);
+  try {
+    const s = await api("/api/v1/streams/" + key);
+    const mine = state.history.get(key) || [];
+    const first = mine.length ? mine[0][0] : Infinity;
+    state.history.set(key, s.bitrate_history.filter(([t]) => t < first).concat(mine));
+  } catch (_) { /* gone meanwhile */ }
+}
+
+function renderStreams(streams) {
+  const now = Date.now() / 1000;
+  const live = new Set();
+  for (const s of streams.filter((s) => s.live)) {
+    live.add(s.key);
+    const h = state.history.get(s.key) || [];
+    h.push([now, s.bitrate_in_bps]);
+    while (h.length && h[0][0] < now - HISTORY_SECS) h.shift();
+    state.history.set(s.key, h);
+    if (!state.seeded.has(s.key)) seedHistory(s.key);
+  }
+  for (const key of [...state.history.keys()]) {
+    if (!live.has(key)) { state.history.delete(key); state.seeded.delete(key); }
+  }
+  if (!state.selected || !live.has(state.selected)) state.selected = live.values().next().value || null;
+
+  const rows = streams.map((s) => {
+    const spark = el("canvas", { class: "spark" });
+    const pub = s.publisher ? `${s.publisher.protocol || "?"} ${s.publisher.address || ""}` : "waiting";
+    const actions = el("td", { class: "actions" },
+      s.live ? el("button", { onclick: () => preview(s) }, "Preview") : null, " ",
+      s.live ? el("a", { class: "button", href: `/play/${s.key}` }, "Open") : null, " ",
+      s.live && state.canMutate
+        ? el("button", { class: "danger", onclick: () => act(`Drop publisher of ${s.key}`, `/api/v1/streams/${s.key}`) }, "Kick")
+        : null);
+    const row = el("tr", { "data-key": s.key },
+      el("td", {}, s.live ? el("span", { class: "live" }, "● ") : "○ ",
+        el("a", { href: "#", onclick: (e) => { e.preventDefault(); state.selected = s.key; drawSelected(); } }, s.key)),
+      el("td", {}, pub),
+      el("td", {}, describeVideo(s.video)),
+      el("td", {}, describeAudio(s.audio)),
+      el("td", {}, fmtBits(s.bitrate_in_bps)),
+      el("td", {}, spark),
+      el("td", { class: "viewers" }, describeViewers(s.viewers)),
+      el("td", {}, s.dropped_frames),
+      actions);
+    return { row, spark, key: s.key };
+  });
+  $("streams").replaceChildren(...(rows.length ? rows.map((r) => r.row)
+    : [el("tr", {}, el("td", { class: "empty", colspan: 9 }, "No streams. Publish one with RTMP."))]));
+  for (const r of rows) drawChart(r.spark, state.history.get(r.key) || []);
+  drawSelected();
+  if (state.preview && !live.has(state.preview.key)) stopPreview("The previewed stream ended.");
+}
+
+function drawSelected() {
+  $("chart-title").textContent = state.selected || "";
+  drawChart($("chart"), state.history.get(state.selected) || [], { axes: true });
+}
+
+function renderClients(page) {
+  const rows = page.clients.map((c) => el("tr", {},
+    el("td", {}, c.id),
+    el("td", {}, c.address),
+    el("td", {}, el("span", { class: "pill" }, c.protocol)),
+    el("td", {}, c.role || "–"),
+    el("td", {}, c.app ? `${c.app}/${c.stream}` : "–"),
+    el("td", {}, fmtDuration(c.connected_secs)),
+    el("td", {}, fmtBits(c.in_bps)),
+    el("td", {}, fmtBits(c.out_bps)),
+    el("td", {}, c.dropped_frames),
+    el("td", {}, state.canMutate
+      ? el("button", { class: "danger", onclick: () => act(`Kick client ${c.id}`, `/api/v1/clients/${c.id}`) }, "Kick")
+      : null)));
+  $("clients").replaceChildren(...(rows.length ? rows
+    : [el("tr", {}, el("td", { class: "empty", colspan: 10 }, "No clients connected."))]));
+  $("page").textContent = `page ${page.page} of ${Math.max(1, page.pages)} · ${page.total} clients`;
+  $("prev").disabled = page.page <= 1;
+  $("next").disabled = page.page >= page.pages;
+}
+
+function preview(s) {
+  stopPreview("");
+  const usable = playableFormats(s.playback);
+  $("preview-title").textContent = s.key;
+  if (!usable.length) {
+    $("preview-status").textContent = "No format this browser can preview (needs fMP4 or native HLS).";
+    return;
+  }
+  const player = startPlayback($("preview"), usable[0], mimeOf(s));
+  state.preview = { key: s.key, player };
+  $("preview-status").textContent = `Previewing via ${usable[0].format}.`;
+  player.ended.catch((e) => { $("preview-status").textContent = "Preview failed: " + e.message; });
+}
+
+function stopPreview(message) {
+  if (state.preview) state.preview.player.stop();
+  state.preview = null;
+  if (message) $("preview-status").textContent = message;
+}
+
+async function refresh() {
+  try {
+    const [summary, streams, clients] = await Promise.all([
+      api("/api/v1/summary"),
+      api("/api/v1/streams"),
+      api(`/api/v1/clients?page=${state.page}&per_page=${PER_PAGE}`),
+    ]);
+    if (clients.pages && state.page > clients.pages) { state.page = clients.pages; }
+    renderSummary(summary);
+    renderStreams(streams.streams);
+    renderClients(clients);
+  } catch (e) {
+    $("action-error").textContent = "refresh failed: " + e.message;
+  }
+}
+
+boot().catch((e) => { document.body.append(el("p", { class: "error" }, "console failed: " + e.message)); });

@@ -1,0 +1,200 @@
+// Live playback without libraries: fragmented MP4 over Media Source
+// Extensions (lowest latency a browser offers without WebRTC), or HLS where
+// the browser plays it natively. Used by /play/{app}/{stream} and by the
+// console's preview.
+"use strict";
+
+/** Formats this browser can play from a stream's `playback` list, best first. */
+function playableFormats(playback) {
+  const video = document.createElement("video");
+  return playback.filter((p) =>
+    (p.format === "fmp4" && "MediaSource" in window) ||
+    (p.format === "hls" && video.canPlayType("application/vnd.apple.mpegurl") !== ""));
+}
+
+/** Resolves when `target` fires `name` once. */
+function once(target, name) {
+  return new Promise((resolve) => target.addEventListener(name, resolve, { once: true }));
+}
+
+/**
+ * Plays `playback` ({format, url}) into `video`. Returns a handle with
+ * `stats()` ({format, latency, recvBps}), `ended` (a promise that resolves
+ * when the stream stops) and `stop()`.
+ */
+function startPlayback(video, playback, fallbackMime) {
+  const handle = { format: playback.format, bytes: [], stopped: false };
+  const abort = new AbortController();
+  video.muted = true;
+  video.autoplay = true;
+  video.playsInline = true;
+
+  const liveEdge = () => {
+    if (playback.format === "hls") {
+      const s = video.seekable;
+      return s.length ? s.end(s.length - 1) : null;
+    }
+    const b = video.buffered;
+    return b.length ? b.end(b.length - 1) : null;
+  };
+
+  handle.stats = () => {
+    const now = performance.now();
+    handle.bytes = handle.bytes.filter(([t]) => now - t < 5000);
+    const total = handle.bytes.reduce((sum, [, n]) => sum + n, 0);
+    const edge = liveEdge();
+    return {
+      format: playback.format,
+      latency: edge == null ? null : Math.max(0, edge - video.currentTime),
+      recvBps: playback.format === "fmp4" ? (total * 8) / 5 : null,
+    };
+  };
+
+  handle.stop = () => {
+    handle.stopped = true;
+    abort.abort();
+    clearInterval(handle.chase);
+    video.removeAttribute("src");
+    video.load();
+  };
+
+  if (playback.format === "hls") {
+    video.src = playback.url;
+    video.play().catch(() => {});
+    handle.ended = once(video, "ended");
+    return handle;
+  }
+
+  handle.ended = (async () => {
+    const resp = await fetch(playback.url, { signal: abort.signal });
+    if (!resp.ok) throw new Error(`${playback.url}: HTTP ${resp.status}`);
+    const mime = resp.headers.get("x-codecs") || fallbackMime;
+    if (!mime || !MediaSource.isTypeSupported(mime)) throw new Error(`this browser cannot play ${mime}`);
+    const ms = new MediaSource();
+    video.src = URL.createObjectURL(ms);
+    await once(ms, "sourceopen");
+    const sb = ms.addSourceBuffer(mime);
+    const queue = [];
+    const pump = () => {
+      if (sb.updating || handle.stopped) return;
+      const b = video.buffered;
+      // Keep about 20 s behind the playhead: memory stays flat for hours.
+      if (b.length && video.currentTime - b.start(0) > 30) {
+        sb.remove(b.start(0), video.currentTime - 20);
+        return;
+      }
+      if (!queue.length) return;
+      const size = queue.reduce((n, c) => n + c.length, 0);
+      const data = new Uint8Array(size);
+      let at = 0;
+      for (const c of queue.splice(0)) { data.set(c, at); at += c.length; }
+      try { sb.appendBuffer(data); } catch (e) { console.warn("appendBuffer", e); }
+    };
+    sb.addEventListener("updateend", pump);
+    // Stay near the live edge. A new viewer receives the GOP since the last
+    // keyframe at once, so it starts up to a GOP behind: jump ahead when
+    // more than 1.5 s behind (also after a stall or a hidden tab), and
+    // play slightly faster to close smaller gaps without a visible skip.
+    handle.chase = setInterval(() => {
+      const b = video.buffered;
+      if (!b.length) return;
+      const start = b.start(0), end = b.end(b.length - 1);
+      const behind = end - video.currentTime;
+      if (video.currentTime < start || behind > 1.5) video.currentTime = Math.max(start, end - 0.4);
+      video.playbackRate = behind > 0.8 ? 1.1 : 1.0;
+      if (video.paused) video.play().catch(() => {});
+    }, 250);
+    const reader = resp.body.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      handle.bytes.push([performance.now(), value.length]);
+      queue.push(value);
+      pump();
+    }
+    clearInterval(handle.chase);
+  })();
+  return handle;
+}
+
+/** The MIME type with codecs for a stream view, if the server sent no header. */
+function mimeOf(stream) {
+  const codecs = [stream.video && stream.video.codec_string, stream.audio && stream.audio.codec_string]
+    .filter(Boolean);
+  return codecs.length ? `video/mp4; codecs="${codecs.join(",")}"` : null;
+}
+
+/** The /play/{app}/{stream} page. */
+async function playPage() {
+  const m = location.pathname.match(/^\/play\/([^/]+)\/([^/]+)\/?$/);
+  if (!m) return;
+  const [app, name] = [decodeURIComponent(m[1]), decodeURIComponent(m[2])];
+  const key = `${app}/${name}`;
+  const video = document.getElementById("video");
+  const status = document.getElementById("status");
+  const formats = document.getElementById("formats");
+  document.getElementById("title").textContent = key;
+  document.title = `${key} · weir`;
+  let player = null;
+  let stream = null;
+  let via = new URLSearchParams(location.search).get("via");
+
+  const show = (text) => { status.textContent = text; };
+
+  async function start() {
+    try {
+      stream = await api(`/api/v1/streams/${encodeURIComponent(app)}/${encodeURIComponent(name)}`);
+    } catch (e) {
+      stream = null;
+    }
+    if (!stream || !stream.live) {
+      show("Waiting for the stream to go live…");
+      setTimeout(start, 2000);
+      return;
+    }
+    const usable = playableFormats(stream.playback);
+    formats.replaceChildren(...usable.map((p) => el("button", {
+      class: p.format === via || (!via && p === usable[0]) ? "active" : null,
+      onclick: () => { via = p.format; history.replaceState(null, "", `?via=${p.format}`); restart(); },
+    }, p.format === "fmp4" ? "fMP4 (MSE)" : "HLS")));
+    const links = document.getElementById("links");
+    links.replaceChildren(...stream.playback.map((p) =>
+      el("a", { href: p.url, class: "button" }, p.format.toUpperCase() + " URL")));
+    const chosen = usable.find((p) => p.format === via) || usable[0];
+    if (!chosen) {
+      show("This browser plays neither live fMP4 (MSE) nor HLS; use a URL below in a player such as VLC or ffplay.");
+      return;
+    }
+    show(`Playing ${key} via ${chosen.format === "fmp4" ? "fMP4 over MSE" : "native HLS"}`);
+    player = startPlayback(video, chosen, mimeOf(stream));
+    player.ended.then(
+      () => { if (player && !player.stopped) { show("Stream ended; waiting for it to come back…"); restart(2000); } },
+      (e) => { if (player && !player.stopped) { show(`Playback failed: ${e.message}; retrying…`); restart(3000); } });
+  }
+
+  function restart(delay) {
+    if (player) player.stop();
+    player = null;
+    setTimeout(start, delay || 0);
+  }
+
+  setInterval(async () => {
+    if (player) {
+      const s = player.stats();
+      document.getElementById("latency").textContent = s.latency == null ? "–" : s.latency.toFixed(2) + " s";
+      document.getElementById("recv").textContent = fmtBits(s.recvBps);
+      document.getElementById("size").textContent = video.videoWidth ? `${video.videoWidth}x${video.videoHeight}` : "–";
+      document.getElementById("time").textContent = video.currentTime.toFixed(1) + " s";
+    }
+  }, 500);
+  setInterval(async () => {
+    try {
+      const s = await api(`/api/v1/streams/${encodeURIComponent(app)}/${encodeURIComponent(name)}`);
+      document.getElementById("bitrate").textContent = fmtBits(s.bitrate_in_bps);
+      document.getElementById("viewers").textContent = describeViewers(s.viewers);
+    } catch (_) { /* the status line already says it is not live */ }
+  }, 3000);
+  start();
+}
+
+if (document.body.dataset.page === "play") playPage();

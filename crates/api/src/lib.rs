@@ -1,0 +1,149 @@
+//! Operations for the people who run weir and the people who watch it: a
+//! JSON stats and control API (`/api/v1/...`), an nginx-rtmp-compatible
+//! `/stat` and `/control/drop/...`, Prometheus `/metrics`, a web console
+//! (`/console`) and player pages (`/`, `/play/{app}/{stream}`).
+//!
+//! # Design
+//!
+//! * **Read, never push.** Adapters count traffic in relaxed atomics on
+//!   their [`weir_hub::ClientHandle`] and the hub counts frames under the
+//!   lock `Publisher::send` takes anyway. Nothing here runs on the media
+//!   path: a background task ([`sampler`]) reads those counters once per
+//!   second into rings of ten samples, from which every bit rate is the
+//!   difference over the last ten seconds.
+//! * **One snapshot, many views.** JSON, `/stat` XML and Prometheus text
+//!   are all built from the hub's stream and client snapshots plus the
+//!   sampler's rates, so they never disagree.
+//! * **No state to leak.** Per-stream Prometheus series are produced at
+//!   scrape time from the live streams, so a stream that ends leaves no
+//!   series behind; the sampler forgets streams and clients that are gone.
+//! * **Mutations need a credential.** Kicks and drops need the console's
+//!   session cookie or `Authorization: Bearer <api token>`; with neither a
+//!   console password nor a token configured they are refused (403).
+//! * **The pages are ours.** HTML, CSS and JS are embedded with
+//!   `include_str!`, written for weir, with no third-party script and no
+//!   build step: the binary works on a closed LAN.
+//!
+//! The app hands over everything through [`ApiContext`] and merges
+//! [`router`] into the HTTP listener; app-specific knowledge (its version,
+//! which playback formats it serves) comes through the [`AppHooks`] trait,
+//! so this crate imports no adapter.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod auth;
+mod control;
+mod metrics;
+mod pages;
+mod procstat;
+mod rest;
+mod sampler;
+mod stat;
+mod views;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::routing::{get, post};
+use axum::Router;
+use weir_hub::Hub;
+use weir_media::StreamKey;
+
+pub use auth::{check_password_hash, hash_password};
+
+/// What only the app knows, asked for when a page or the API needs it.
+pub trait AppHooks: Send + Sync + 'static {
+    /// The server's version, shown by the API, `/stat` and the pages.
+    fn version(&self) -> String;
+    /// Where a browser can play `key` on the HTTP listener, preferred
+    /// format first. Only formats the app actually serves.
+    fn playback(&self, key: &StreamKey) -> Vec<Playback>;
+}
+
+/// One way to play a stream from a browser.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Playback {
+    /// `"fmp4"` (live fragmented MP4, for Media Source Extensions),
+    /// `"hls"` (for browsers that play HLS natively) or `"flv"`.
+    pub format: &'static str,
+    /// Path on the HTTP listener, e.g. `/live/test.mp4`.
+    pub url: String,
+}
+
+/// Credentials for the console and the mutating API calls.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// Console login name.
+    pub console_user: String,
+    /// PHC-format argon2 hash of the console password (see
+    /// [`hash_password`]); `None` disables the console login.
+    pub console_password_hash: Option<String>,
+    /// Token accepted as `Authorization: Bearer <token>`; `None` accepts
+    /// none.
+    pub api_token: Option<String>,
+}
+
+/// Everything the API needs from the app.
+#[derive(Clone)]
+pub struct ApiContext {
+    /// The hub whose streams and clients are shown and kicked.
+    pub hub: Hub,
+    /// Console user, password hash and API token.
+    pub auth: AuthConfig,
+    /// When the server started, for uptime.
+    pub started: Instant,
+    /// App-specific answers.
+    pub app: Arc<dyn AppHooks>,
+}
+
+/// State every handler shares.
+pub(crate) struct State {
+    pub(crate) ctx: ApiContext,
+    pub(crate) sampler: Arc<sampler::Sampler>,
+    pub(crate) sessions: auth::Sessions,
+    pub(crate) registry: prometheus_client::registry::Registry,
+}
+
+/// The routes of this crate, to merge into the HTTP listener's router.
+///
+/// Starts the sampler task (so it must be called inside a tokio runtime);
+/// the task ends by itself once the router and every clone of it are
+/// dropped.
+pub fn router(ctx: ApiContext) -> Router {
+    let sampler = Arc::new(sampler::Sampler::new(ctx.hub.clone()));
+    sampler::spawn(&sampler);
+    let registry = metrics::registry(ctx.clone(), sampler.clone());
+    let state = Arc::new(State {
+        ctx,
+        sampler,
+        sessions: auth::Sessions::default(),
+        registry,
+    });
+    Router::new()
+        .route("/api/v1/summary", get(rest::summary))
+        .route("/api/v1/streams", get(rest::streams))
+        .route(
+            "/api/v1/streams/{app}/{stream}",
+            get(rest::stream).delete(rest::drop_stream),
+        )
+        .route("/api/v1/clients", get(rest::clients))
+        .route(
+            "/api/v1/clients/{id}",
+            get(rest::client).delete(rest::kick_client),
+        )
+        .route(
+            "/api/v1/{*rest}",
+            get(rest::not_found).delete(rest::not_found),
+        )
+        .route("/stat", get(stat::stat))
+        .route("/control/drop/{what}", get(control::drop))
+        .route("/metrics", get(metrics::metrics))
+        .route("/console", get(pages::console))
+        .route("/console/session", get(auth::session))
+        .route("/console/login", post(auth::login))
+        .route("/console/logout", post(auth::logout))
+        .route("/", get(pages::index))
+        .route("/play/{app}/{stream}", get(pages::play))
+        .route("/assets/{file}", get(pages::asset))
+        .with_state(state)
+}

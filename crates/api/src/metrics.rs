@@ -1,0 +1,291 @@
+//! `GET /metrics`: Prometheus (OpenMetrics text) exposition.
+//!
+//! One [`Collector`] reads the hub, the client registry's totals and the
+//! sampler at scrape time. Nothing is stored between scrapes, so per-stream
+//! series exist exactly while their stream is live: a stream that ends
+//! leaves no series behind and label sets cannot pile up. Server-wide
+//! counters come from the registry's totals, which include clients that
+//! left, so they only grow.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::State as AxState;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::sampler::Sampler;
+use crate::views::Snapshot;
+use crate::{procstat, ApiContext, State};
+
+/// Label pairs of one series.
+type Labels = Vec<(&'static str, String)>;
+
+/// Reads everything at scrape time.
+struct Stats {
+    ctx: ApiContext,
+    sampler: Arc<Sampler>,
+}
+
+impl std::fmt::Debug for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stats").finish_non_exhaustive()
+    }
+}
+
+/// The registry `/metrics` encodes, with the weir collector in it.
+pub(crate) fn registry(ctx: ApiContext, sampler: Arc<Sampler>) -> Registry {
+    let mut registry = Registry::with_prefix("weir");
+    registry.register_collector(Box::new(Stats { ctx, sampler }));
+    registry
+}
+
+/// Writes one metric family: `series` as (labels, value) pairs.
+fn family<V: Copy>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    kind: MetricType,
+    series: &[(Labels, V)],
+    encode: impl Fn(V, prometheus_client::encoding::MetricEncoder) -> Result<(), std::fmt::Error>,
+) -> Result<(), std::fmt::Error> {
+    let mut metric = enc.encode_descriptor(name, help, unit, kind)?;
+    for (labels, value) in series {
+        if labels.is_empty() {
+            // A series without labels is written bare (`name 1`), not as
+            // `name{} 1`, which some parsers reject.
+            return encode(*value, metric);
+        }
+        encode(*value, metric.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn counters(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    series: &[(Labels, u64)],
+) -> Result<(), std::fmt::Error> {
+    family(
+        enc,
+        name,
+        help,
+        unit,
+        MetricType::Counter,
+        series,
+        |v, e| ConstCounter::new(v).encode(e),
+    )
+}
+
+fn gauges<V: Copy + prometheus_client::encoding::EncodeGaugeValue>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    series: &[(Labels, V)],
+) -> Result<(), std::fmt::Error> {
+    family(enc, name, help, unit, MetricType::Gauge, series, |v, e| {
+        ConstGauge::new(v).encode(e)
+    })
+}
+
+impl Collector for Stats {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let hub = &self.ctx.hub;
+        let totals = hub.clients().totals();
+        let by_protocol = |f: fn(&weir_hub::ProtocolTotals) -> u64| -> Vec<(Labels, u64)> {
+            totals
+                .iter()
+                .map(|t| (vec![("protocol", t.protocol.to_owned())], f(t)))
+                .collect()
+        };
+        let none: Labels = Vec::new();
+
+        gauges(
+            &mut enc,
+            "build_info",
+            "Version of the running weir.",
+            None,
+            &[(vec![("version", self.ctx.app.version())], 1u64)],
+        )?;
+        gauges(
+            &mut enc,
+            "uptime",
+            "Time since the server started.",
+            Some(&Unit::Seconds),
+            &[(none.clone(), self.ctx.started.elapsed().as_secs())],
+        )?;
+        if let Some(p) = procstat::read_self() {
+            let cpu = p.cpu_ticks as f64 / procstat::TICKS_PER_SEC as f64;
+            family(
+                &mut enc,
+                "process_cpu",
+                "User and system CPU time of the process.",
+                Some(&Unit::Seconds),
+                MetricType::Counter,
+                &[(none.clone(), cpu)],
+                |v, e| ConstCounter::new(v).encode(e),
+            )?;
+            gauges(
+                &mut enc,
+                "process_resident_memory",
+                "Resident set size of the process.",
+                Some(&Unit::Bytes),
+                &[(none.clone(), p.rss_bytes)],
+            )?;
+        }
+        gauges(
+            &mut enc,
+            "connections",
+            "Clients connected now, by protocol.",
+            None,
+            &by_protocol(|t| t.connected),
+        )?;
+        counters(
+            &mut enc,
+            "connections_accepted",
+            "Clients accepted since start, by protocol.",
+            None,
+            &by_protocol(|t| t.accepted),
+        )?;
+        let mut bytes: Vec<(Labels, u64)> = Vec::new();
+        for t in &totals {
+            for (direction, v) in [("in", t.bytes_in), ("out", t.bytes_out)] {
+                let labels = vec![
+                    ("protocol", t.protocol.to_owned()),
+                    ("direction", direction.into()),
+                ];
+                bytes.push((labels, v));
+            }
+        }
+        counters(
+            &mut enc,
+            "traffic",
+            "Bytes received (in) and sent (out), by protocol.",
+            Some(&Unit::Bytes),
+            &bytes,
+        )?;
+        counters(
+            &mut enc,
+            "dropped_frames",
+            "Frames or messages clients missed because they were too slow, by protocol.",
+            None,
+            &by_protocol(|t| t.dropped),
+        )?;
+        let errors: Vec<(Labels, u64)> = hub
+            .clients()
+            .errors()
+            .into_iter()
+            .map(|e| {
+                let labels = vec![
+                    ("protocol", e.protocol.to_owned()),
+                    ("kind", e.kind.to_owned()),
+                ];
+                (labels, e.count)
+            })
+            .collect();
+        counters(
+            &mut enc,
+            "connection_errors",
+            "Failed connections (handshake, protocol, timeout...), by protocol and kind.",
+            None,
+            &errors,
+        )?;
+        self.encode_streams(&mut enc)
+    }
+}
+
+impl Stats {
+    /// Per-stream series, for live streams only.
+    fn encode_streams(&self, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let snap = Snapshot {
+            streams: self.ctx.hub.streams(),
+            clients: self.ctx.hub.clients().list(),
+        };
+        let live: Vec<_> = snap.streams.iter().filter(|s| s.live).collect();
+        gauges(
+            enc,
+            "streams",
+            "Streams with a publisher.",
+            None,
+            &[(Vec::new(), live.len() as u64)],
+        )?;
+        let (mut viewers, mut bytes_in, mut bitrate, mut dropped) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for info in live {
+            let key_labels = || -> Labels {
+                vec![
+                    ("app", info.key.app().to_owned()),
+                    ("stream", info.key.stream().to_owned()),
+                ]
+            };
+            let mut by_protocol: BTreeMap<&str, u64> = BTreeMap::new();
+            let mut lost = 0;
+            for c in snap.viewers_of(&info.key) {
+                *by_protocol.entry(c.protocol).or_default() += 1;
+                lost += c.dropped;
+            }
+            for (protocol, n) in by_protocol {
+                let mut labels = key_labels();
+                labels.push(("protocol", protocol.to_owned()));
+                viewers.push((labels, n));
+            }
+            bytes_in.push((key_labels(), info.bytes_in));
+            bitrate.push((key_labels(), self.sampler.stream(&info.key).bps));
+            dropped.push((key_labels(), lost));
+        }
+        gauges(
+            enc,
+            "stream_viewers",
+            "Players of a live stream, by protocol.",
+            None,
+            &viewers,
+        )?;
+        counters(
+            enc,
+            "stream_ingest",
+            "Payload bytes received from the stream's current publisher.",
+            Some(&Unit::Bytes),
+            &bytes_in,
+        )?;
+        gauges(
+            enc,
+            "stream_ingest_bits_per_second",
+            "Payload bits per second received over the last 10 s.",
+            None,
+            &bitrate,
+        )?;
+        gauges(
+            enc,
+            "stream_dropped_frames",
+            "Frames the stream's current viewers missed.",
+            None,
+            &dropped,
+        )
+    }
+}
+
+/// `GET /metrics`
+pub(crate) async fn metrics(AxState(state): AxState<Arc<State>>) -> Response {
+    let mut text = String::with_capacity(8192);
+    if prometheus_client::encoding::text::encode(&mut text, &state.registry).is_err() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n").into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,216 @@
+//! `/api/v1/...`: JSON views of the server, its streams and clients, and
+//! the two mutations (kick a client, drop a publisher). Every error is a
+//! JSON object `{"error": "...", "status": N}` with the matching status.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use weir_media::StreamKey;
+
+use crate::views::{self, Snapshot};
+use crate::{auth, State};
+
+/// Largest page of `GET /api/v1/clients`.
+const MAX_PER_PAGE: usize = 1000;
+const DEFAULT_PER_PAGE: usize = 100;
+
+/// An error answer: status plus a message meant for a person.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": self.message, "status": self.status.as_u16()}));
+        let mut resp = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+type Shared = AxState<Arc<State>>;
+
+/// Parses `{app}/{stream}` from a path, with a JSON 400 for odd names.
+pub(crate) fn stream_key(app: &str, stream: &str) -> Result<StreamKey, ApiError> {
+    StreamKey::new(app, stream).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid stream name {app}/{stream}: {e}"),
+        )
+    })
+}
+
+/// `GET /api/v1/summary`
+pub(crate) async fn summary(AxState(state): Shared) -> Response {
+    let snap = Snapshot::take(&state);
+    Json(views::summary(&state, &snap)).into_response()
+}
+
+/// `GET /api/v1/streams`: every stream, live or with players waiting.
+pub(crate) async fn streams(AxState(state): Shared) -> Response {
+    let snap = Snapshot::take(&state);
+    let list: Vec<_> = snap
+        .streams
+        .iter()
+        .map(|s| views::stream_view(&state, &snap, s))
+        .collect();
+    Json(json!({ "streams": list })).into_response()
+}
+
+/// `GET /api/v1/streams/{app}/{stream}`
+pub(crate) async fn stream(
+    AxState(state): Shared,
+    Path((app, stream)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let key = stream_key(&app, &stream)?;
+    let snap = Snapshot::take(&state);
+    let info = snap
+        .streams
+        .iter()
+        .find(|s| s.key == key)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no stream {key}")))?;
+    Ok(Json(views::stream_detail(&state, &snap, info)).into_response())
+}
+
+/// `DELETE /api/v1/streams/{app}/{stream}`: drops the publisher. Its
+/// connection closes and players see the stream end.
+pub(crate) async fn drop_stream(
+    AxState(state): Shared,
+    headers: HeaderMap,
+    Path((app, stream)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    auth::authorize(&state, &headers)?;
+    let key = stream_key(&app, &stream)?;
+    let publisher = state.ctx.hub.stream(&key).and_then(|s| s.publisher);
+    if !state.ctx.hub.kick_publisher(&key) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("nobody publishes {key}"),
+        ));
+    }
+    // The hub detached it; kicking its connection too ends it whatever
+    // the protocol adapter does with the detach.
+    if let Some(id) = publisher {
+        state.ctx.hub.clients().kick(id);
+    }
+    tracing::info!(stream = %key, client = ?publisher, "publisher dropped via API");
+    Ok(Json(json!({ "dropped": key.to_string(), "client": publisher })).into_response())
+}
+
+/// Reads a positive integer query parameter.
+fn param(q: &HashMap<String, String>, name: &str, default: usize) -> Result<usize, ApiError> {
+    match q.get(name) {
+        None => Ok(default),
+        Some(v) => v.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{name} must be a positive integer, got {v:?}"),
+            )
+        }),
+    }
+}
+
+/// `GET /api/v1/clients?page=1&per_page=100`: clients by id, one page.
+pub(crate) async fn clients(
+    AxState(state): Shared,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let page = param(&q, "page", 1)?;
+    let per_page = param(&q, "per_page", DEFAULT_PER_PAGE)?;
+    if per_page > MAX_PER_PAGE {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("per_page must be at most {MAX_PER_PAGE}"),
+        ));
+    }
+    let all = state.ctx.hub.clients().list();
+    let total = all.len();
+    let list: Vec<_> = all
+        .iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .map(|c| views::client_view(&state, c))
+        .collect();
+    Ok(Json(json!({
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "pages": total.div_ceil(per_page),
+        "clients": list,
+    }))
+    .into_response())
+}
+
+fn client_id(id: &str) -> Result<u64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid client id {id:?}")))
+}
+
+/// `GET /api/v1/clients/{id}`
+pub(crate) async fn client(
+    AxState(state): Shared,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = client_id(&id)?;
+    let c = state
+        .ctx
+        .hub
+        .clients()
+        .get(id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no client {id}")))?;
+    Ok(Json(views::client_view(&state, &c)).into_response())
+}
+
+/// `DELETE /api/v1/clients/{id}`: disconnects one client.
+pub(crate) async fn kick_client(
+    AxState(state): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    auth::authorize(&state, &headers)?;
+    let id = client_id(&id)?;
+    let snapshot = state.ctx.hub.clients().get(id);
+    if !state.ctx.hub.clients().kick(id) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no client {id}"),
+        ));
+    }
+    // A kicked publisher also gives its stream up at once.
+    if let Some(c) = snapshot {
+        if let Some(key) = &c.stream {
+            if state.ctx.hub.stream(key).and_then(|s| s.publisher) == Some(id) {
+                state.ctx.hub.kick_publisher(key);
+            }
+        }
+    }
+    tracing::info!(client = id, "client kicked via API");
+    Ok(Json(json!({ "kicked": id })).into_response())
+}
+
+/// Any other `/api/v1/...` path.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such API endpoint; see docs/api.md",
+    )
+}

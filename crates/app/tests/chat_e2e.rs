@@ -1,0 +1,275 @@
+//! End-to-end chat tests: `weir serve` against an independent WebSocket
+//! client (Python `websockets`, driven by `tests/chat/client.py`) and, for
+//! the browser client `/chat.js`, headless Chromium (`tests/browser/chat.spec.mjs`).
+//!
+//! Run with `cargo test -p weir --test chat_e2e`. Needs `python3` with
+//! `websockets` (`pip install websockets`), and for the browser test
+//! `chromium` and `node` with `npm ci` run in `crates/app/tests/browser`.
+
+#[allow(dead_code)] // each test binary uses part of the shared harness
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::clients::require_tool;
+use common::process::{Proc, Stdout};
+use common::server::{free_port, Server};
+use serde_json::Value;
+
+const TOKEN: &str = "chat-e2e-token";
+
+fn tests_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+/// Fails the test unless Python has `websockets`.
+fn require_websockets() {
+    require_tool("python3");
+    let ok = Command::new("python3")
+        .args(["-c", "import websockets"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "the Python package `websockets` is missing: install it with `pip install websockets`"
+    );
+}
+
+/// Runs a scenario of `tests/chat/client.py` against `server` and returns
+/// what it printed.
+fn scenario(server: &Server, name: &str, args: &[&str]) -> Value {
+    require_websockets();
+    let out = Command::new("python3")
+        .arg(tests_dir().join("chat/client.py"))
+        .arg(name)
+        .arg(server.http_base())
+        .args(args)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "chat scenario {name} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "scenario {name} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn three_clients_get_all_fifteen_messages_in_per_sender_order() {
+    let server = Server::start();
+    let v = scenario(&server, "fanout", &[]);
+    let names: Vec<&str> = v["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let seen = v["seen"].as_array().unwrap();
+    let mut orders = Vec::new();
+    for (client, msgs) in seen.iter().enumerate() {
+        let msgs = msgs.as_array().unwrap();
+        assert_eq!(msgs.len(), 15, "client {client} got {}", msgs.len());
+        let ids: Vec<u64> = msgs
+            .iter()
+            .map(|m| m["id"].as_u64().expect("an id"))
+            .collect();
+        assert_eq!(
+            ids.iter().collect::<HashSet<_>>().len(),
+            15,
+            "ids are unique"
+        );
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+        assert!(msgs
+            .iter()
+            .all(|m| m["ts"].as_u64().is_some_and(|ts| ts > 0)));
+        // Per sender, the five messages arrive in the order they were sent,
+        // under the sender's name.
+        let mut per_sender: HashMap<&str, Vec<&str>> = HashMap::new();
+        for m in msgs {
+            per_sender
+                .entry(m["user"].as_str().unwrap())
+                .or_default()
+                .push(m["text"].as_str().unwrap());
+        }
+        for (i, name) in names.iter().enumerate() {
+            let expected: Vec<String> = (0..5).map(|j| format!("c{i}-m{j}")).collect();
+            assert_eq!(per_sender[name], expected, "client {client}, sender {name}");
+        }
+        orders.push(ids);
+    }
+    assert!(
+        orders.windows(2).all(|w| w[0] == w[1]),
+        "everyone sees one order"
+    );
+}
+
+#[test]
+fn history_is_sent_on_join() {
+    let server = Server::start();
+    let v = scenario(&server, "history", &[]);
+    let texts: Vec<&str> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["before-0", "before-1", "before-2"]);
+    assert!(v["history"][0]["id"].is_u64());
+    assert_eq!(v["members"], 2);
+}
+
+#[test]
+fn a_client_that_stops_pinging_is_closed_after_the_timeout() {
+    let server = Server::start_with_config("[chat]\nheartbeat_timeout_secs = 2.0\n");
+    let v = scenario(&server, "silent", &[]);
+    assert_eq!(v["closed"]["code"], 4000, "{v}");
+    assert_eq!(v["closed"]["reason"], "heartbeat timeout");
+    let after = v["closed"]["after"].as_f64().unwrap();
+    assert!((1.9..6.0).contains(&after), "closed after {after} s");
+    // Clients that ping (the protocol's ping, or WebSocket pings) stay.
+    assert_eq!(v["app_pongs"], 10);
+    assert_eq!(v["ws_pongs"], 10);
+    assert_eq!(
+        v["after_timeout"],
+        serde_json::json!(["alive", "alive too"])
+    );
+}
+
+#[test]
+fn rate_limit_answers_errors_and_the_connection_survives() {
+    let server = Server::start_with_config("[chat]\nrate = 2.0\nburst = 3\n");
+    let v = scenario(&server, "ratelimit", &[]);
+    let events = v["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["chat", "chat", "chat", "error", "error", "error"],
+        "{v}"
+    );
+    for e in &events[3..] {
+        assert_eq!(e["code"], "rate_limited");
+        assert!(e["retry_ms"].as_u64().is_some_and(|ms| ms > 0 && ms <= 500));
+    }
+    assert_eq!(v["pong"], "pong");
+    assert_eq!(v["later"]["type"], "chat", "{v}");
+}
+
+#[test]
+fn oversized_and_invalid_utf8_messages_get_errors() {
+    let server = Server::start_with_config("[chat]\nmax_text = 20\n");
+    let v = scenario(&server, "invalid", &[]);
+    assert_eq!(v["max_text"], 20);
+    assert_eq!(v["oversized"]["type"], "error");
+    assert_eq!(v["oversized"]["code"], "too_long");
+    assert_eq!(v["invalid_utf8"]["code"], "invalid_utf8");
+    assert_eq!(v["not_json"]["code"], "invalid_json");
+    assert_eq!(v["at_limit"], "chat");
+}
+
+#[test]
+fn a_muted_user_is_refused() {
+    let server = Server::start_with_config(&format!("[api]\napi_token = \"{TOKEN}\"\n"));
+    let v = scenario(&server, "muted", &[TOKEN]);
+    assert_eq!(v["before"], "chat");
+    assert_eq!(v["no_auth"], 401);
+    assert_eq!(v["with_auth"], 200);
+    assert_eq!(v["mute_event"]["user"], "troll");
+    assert_eq!(v["after"]["type"], "error");
+    assert_eq!(v["after"]["code"], "muted");
+}
+
+#[test]
+fn the_endpoint_api_answers_a_usable_url() {
+    let server = Server::start();
+    let v = scenario(&server, "endpoint", &[]);
+    let url = format!("ws://127.0.0.1:{}/chat/live/chat", server.http_port());
+    assert_eq!(v["endpoint"]["url"], url);
+    assert_eq!(v["welcome"]["room"], "live/chat");
+    assert_eq!(v["echo"], "via the endpoint");
+}
+
+/// `weir serve` on given ports (the browser test restarts it on the same
+/// port), ready once its HTTP port accepts connections.
+fn serve_on(dir: &Path, name: &str, http_port: u16, rtmp_port: u16) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.arg("serve")
+        .arg("--rtmp-listen")
+        .arg(format!("127.0.0.1:{rtmp_port}"))
+        .arg("--http-listen")
+        .arg(format!("127.0.0.1:{http_port}"))
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("RUST_LOG", "info");
+    let mut proc = Proc::spawn(name, dir, cmd, Stdout::Null);
+    let addr = SocketAddr::from(([127, 0, 0, 1], http_port));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_err() {
+        proc.assert_running("it must start");
+        assert!(Instant::now() < deadline, "weir did not listen on {addr}");
+        sleep(Duration::from_millis(50));
+    }
+    proc
+}
+
+#[test]
+fn browser_danmaku_and_reconnect() {
+    require_tool("node");
+    require_tool("chromium");
+    let browser_dir = tests_dir().join("browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core missing: run `npm ci` in {}",
+        browser_dir.display()
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("weir-chat-browser-")
+        .tempdir()
+        .unwrap();
+    let http_port = free_port();
+    let rtmp_port = free_port();
+    let mut weir = serve_on(dir.path(), "weir-1", http_port, rtmp_port);
+
+    let mut cmd = Command::new("node");
+    cmd.arg(browser_dir.join("chat.spec.mjs"))
+        .arg(format!("http://127.0.0.1:{http_port}"))
+        .current_dir(&browser_dir);
+    let mut spec = Proc::spawn("chat-spec", dir.path(), cmd, Stdout::Lines);
+
+    // The spec prints RESTART when both pages showed the danmaku and it
+    // wants the server killed and restarted on the same port.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !spec.lines().iter().any(|(_, l)| l == "RESTART") {
+        assert!(
+            spec.is_running(),
+            "the spec ended early:\n{}",
+            spec.stderr_tail(40)
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the spec never got to the restart"
+        );
+        sleep(Duration::from_millis(100));
+    }
+    weir.kill();
+    sleep(Duration::from_secs(2));
+    let _weir2 = serve_on(dir.path(), "weir-2", http_port, rtmp_port);
+    let status = spec.expect_exit(Duration::from_secs(90));
+    let lines: Vec<String> = spec.lines().into_iter().map(|(_, l)| l).collect();
+    assert!(
+        status.success(),
+        "browser spec failed ({status}):\n{}\n{}",
+        lines.join("\n"),
+        spec.stderr_tail(40)
+    );
+    assert!(lines.iter().any(|l| l == "PASS"), "{lines:?}");
+}

@@ -1,0 +1,207 @@
+//! Player tasks: connect, run a [`Probe`], count bytes, and (for the
+//! measuring subset) time first frames and per-frame latency.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use rand::RngCore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use weir_rtmp::url::RtmpUrl;
+
+use crate::marker::Markers;
+use crate::probe::{HttpFlvProbe, Probe, RtmpProbe};
+
+/// Where players connect and how they ask for the stream.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// `rtmp://host:port/app/stream`
+    Rtmp(RtmpUrl),
+    /// `http://host:port/path.flv`
+    HttpFlv {
+        /// `host:port`, also the Host header.
+        authority: String,
+        /// Path and query.
+        path: String,
+    },
+}
+
+impl Target {
+    /// Parses an `rtmp://` or `http://` play URL.
+    pub(crate) fn parse(url: &str) -> anyhow::Result<Target> {
+        if let Some(rest) = url.strip_prefix("http://") {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            let authority = if authority.contains(':') {
+                authority.to_owned()
+            } else {
+                format!("{authority}:80")
+            };
+            return Ok(Target::HttpFlv {
+                authority,
+                path: path.to_owned(),
+            });
+        }
+        let parsed = RtmpUrl::parse(url).map_err(|e| anyhow::anyhow!("bad play URL {url}: {e}"))?;
+        anyhow::ensure!(!parsed.tls, "rtmps:// is not supported");
+        Ok(Target::Rtmp(parsed))
+    }
+
+    /// Short protocol name for reports.
+    pub(crate) fn protocol(&self) -> &'static str {
+        match self {
+            Target::Rtmp(_) => "rtmp",
+            Target::HttpFlv { .. } => "http-flv",
+        }
+    }
+
+    fn addr(&self) -> String {
+        match self {
+            Target::Rtmp(u) if u.host.contains(':') => format!("[{}]:{}", u.host, u.port),
+            Target::Rtmp(u) => format!("{}:{}", u.host, u.port),
+            Target::HttpFlv { authority, .. } => authority.clone(),
+        }
+    }
+
+    fn probe(&self, parse: bool) -> Probe {
+        match self {
+            Target::Rtmp(url) => {
+                let mut random = [0u8; 1536];
+                rand::thread_rng().fill_bytes(&mut random);
+                Probe::Rtmp(Box::new(RtmpProbe::new(url, &random, parse)))
+            }
+            Target::HttpFlv { authority, path } => {
+                Probe::HttpFlv(Box::new(HttpFlvProbe::new(authority, path, parse)))
+            }
+        }
+    }
+}
+
+/// Player states, stored in [`Slot::state`].
+pub(crate) mod state {
+    // 0, the default, is connecting: handshaking or waiting for Play.Start.
+    /// The server started playback.
+    pub(crate) const PLAYING: u8 = 1;
+    /// Connection refused, protocol error or closed by the server.
+    pub(crate) const FAILED: u8 = 2;
+}
+
+/// One player's counters, read by the sampler without locks.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    pub(crate) bytes: AtomicU64,
+    pub(crate) state: AtomicU8,
+}
+
+/// What measuring players share.
+#[derive(Default)]
+pub(crate) struct Measure {
+    pub(crate) markers: Arc<Markers>,
+    /// Latency is only recorded inside the measurement window.
+    pub(crate) window_open: AtomicBool,
+    /// Arrival minus send instant, microseconds.
+    pub(crate) latency_us: Mutex<Vec<u64>>,
+    /// Connect start to first coded video frame, microseconds.
+    pub(crate) first_frame_us: Mutex<Vec<u64>>,
+    /// Frames whose key the publisher never recorded (content rewritten
+    /// by the server, or a hash collision).
+    pub(crate) unmatched: AtomicU64,
+    /// Why players failed, with counts.
+    pub(crate) errors: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Runs one player until its connection ends; the outcome is in `slot`.
+pub(crate) async fn run(target: Arc<Target>, parse: bool, slot: Arc<Slot>, measure: Arc<Measure>) {
+    if let Err(e) = play(&target, parse, &slot, &measure).await {
+        slot.state.store(state::FAILED, Ordering::Relaxed);
+        let mut text = e.to_string();
+        text.truncate(120);
+        *measure.errors.lock().entry(text).or_default() += 1;
+    }
+}
+
+async fn play(target: &Target, parse: bool, slot: &Slot, measure: &Measure) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut socket = TcpStream::connect(target.addr()).await?;
+    socket.set_nodelay(true)?;
+    let mut probe = target.probe(parse);
+    let mut reply = Vec::new();
+    probe.start(&mut reply);
+    socket.write_all(&reply).await?;
+    // Counting players read in small pieces: their memory, not their
+    // syscalls, is what thousands of them multiply.
+    let mut buf = vec![0u8; if parse { 64 * 1024 } else { 16 * 1024 }];
+    let mut seen = Vec::new();
+    let mut playing_since: Option<Instant> = None;
+    let mut first_frame = false;
+    loop {
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            anyhow::bail!("server closed the connection");
+        }
+        let now = Instant::now();
+        slot.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        reply.clear();
+        probe.feed(&buf[..n], &mut reply, &mut seen)?;
+        if !reply.is_empty() {
+            socket.write_all(&reply).await?;
+        }
+        if playing_since.is_none() && probe.playing() {
+            playing_since = Some(now);
+            slot.state.store(state::PLAYING, Ordering::Relaxed);
+        }
+        if seen.is_empty() {
+            continue;
+        }
+        if !first_frame {
+            first_frame = true;
+            measure
+                .first_frame_us
+                .lock()
+                .push((now - started).as_micros() as u64);
+        }
+        let window = measure.window_open.load(Ordering::Relaxed);
+        for key in seen.drain(..) {
+            match measure.markers.lookup(key) {
+                // Frames sent before playback started were replayed from a
+                // GOP cache: they say how fast a player starts, not how
+                // long a live frame takes.
+                Some(sent) if window && playing_since.is_some_and(|p| sent >= p) => {
+                    measure
+                        .latency_us
+                        .lock()
+                        .push(now.saturating_duration_since(sent).as_micros() as u64);
+                }
+                Some(_) => {}
+                None => {
+                    measure.unmatched.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn play_urls() {
+        match Target::parse("http://127.0.0.1:8080/live/b.flv").unwrap() {
+            Target::HttpFlv { authority, path } => {
+                assert_eq!(authority, "127.0.0.1:8080");
+                assert_eq!(path, "/live/b.flv");
+            }
+            t => panic!("{t:?}"),
+        }
+        let t = Target::parse("rtmp://127.0.0.1:1936/live/b").unwrap();
+        assert_eq!(t.protocol(), "rtmp");
+        assert_eq!(t.addr(), "127.0.0.1:1936");
+        assert!(Target::parse("ftp://x/y").is_err());
+    }
+}

@@ -1,0 +1,214 @@
+//! The numbers a run produces, the keep-up rule, and how they are printed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// Whether a player kept up: it received at least `ratio` of the bytes the
+/// publisher sent over the same window. Wire overhead (chunk or tag
+/// headers) only adds to what a player receives, so a player that got
+/// everything is always above 1.0; one that is skipped ahead by its server
+/// or stalls falls below. With nothing expected everyone keeps up.
+pub(crate) fn keeps_up(received: u64, expected: u64, ratio: f64) -> bool {
+    expected == 0 || received as f64 >= ratio * expected as f64
+}
+
+/// Nearest-rank percentile `p` (0..=100) of sorted samples.
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// Distribution of a set of durations, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Dist {
+    pub(crate) samples: usize,
+    pub(crate) p50_ms: Option<f64>,
+    pub(crate) p95_ms: Option<f64>,
+    pub(crate) p99_ms: Option<f64>,
+    pub(crate) max_ms: Option<f64>,
+}
+
+impl Dist {
+    /// From samples in microseconds (sorted here).
+    pub(crate) fn from_us(mut us: Vec<u64>) -> Dist {
+        us.sort_unstable();
+        let ms = |p| percentile(&us, p).map(|v| v as f64 / 1000.0);
+        Dist {
+            samples: us.len(),
+            p50_ms: ms(50.0),
+            p95_ms: ms(95.0),
+            p99_ms: ms(99.0),
+            max_ms: ms(100.0),
+        }
+    }
+}
+
+/// The server's cost over the window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ServerCost {
+    pub(crate) pid: u32,
+    /// CPU seconds (utime + stime of the process tree) in the window.
+    pub(crate) cpu_s: f64,
+    /// Share of one core the server used, percent.
+    pub(crate) cpu_busy_pct: f64,
+    /// Server CPU milliseconds per player per second of playback.
+    pub(crate) cpu_ms_per_player_s: f64,
+    /// Resident memory with the publisher but no player, MiB.
+    pub(crate) idle_rss_mib: f64,
+    /// Highest resident memory sampled, MiB.
+    pub(crate) peak_rss_mib: f64,
+    /// (peak - idle) / players, KiB.
+    pub(crate) rss_per_player_kib: f64,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Report {
+    pub(crate) label: String,
+    pub(crate) protocol: String,
+    pub(crate) play_url: String,
+    /// The FLV file published (looped).
+    pub(crate) source: String,
+    /// Its average media bitrate, kbit/s.
+    pub(crate) source_kbps: f64,
+    pub(crate) players: usize,
+    pub(crate) measuring_players: usize,
+    /// Players that reached playback.
+    pub(crate) playing: usize,
+    /// Players that failed (refused, error, closed by the server).
+    pub(crate) failed: usize,
+    /// Players that received at least `keep_up_ratio` of the expected bytes.
+    pub(crate) keeping_up: usize,
+    pub(crate) keep_up_ratio: f64,
+    pub(crate) window_s: f64,
+    /// Publisher's media bitrate over the window, kbit/s.
+    pub(crate) stream_kbps: f64,
+    /// Bytes each player should have received over the window.
+    pub(crate) expected_bytes_per_player: u64,
+    /// Sum over players of bytes received, as Mbit/s.
+    pub(crate) delivered_mbps: f64,
+    /// Arrival minus send instant of live video frames (measuring players).
+    pub(crate) latency: Dist,
+    /// Frames whose content the publisher never sent.
+    pub(crate) unmatched_frames: u64,
+    /// Connect start to first coded video frame (measuring players).
+    pub(crate) first_frame: Dist,
+    pub(crate) server: Option<ServerCost>,
+    /// This tool's CPU over the window, percent of one core: near 100 the
+    /// tool, not the server, limits the run.
+    pub(crate) tool_cpu_pct: f64,
+    /// Worst lateness of the publisher behind its schedule, ms.
+    pub(crate) publisher_max_late_ms: f64,
+    pub(crate) errors: BTreeMap<String, u64>,
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
+}
+
+impl Report {
+    /// Human-readable summary.
+    pub(crate) fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{} {} players ({} measuring) of {:.0} kbit/s over {:.1} s — {}",
+            self.players,
+            self.protocol,
+            self.measuring_players,
+            self.stream_kbps,
+            self.window_s,
+            self.label
+        );
+        let _ = writeln!(
+            s,
+            "  source: {} ({:.0} kbit/s)",
+            self.source, self.source_kbps
+        );
+        let _ = writeln!(
+            s,
+            "  keeping up (>= {:.0}% of bytes): {}/{}   playing: {}   failed: {}   delivered: {:.1} Mbit/s",
+            self.keep_up_ratio * 100.0,
+            self.keeping_up,
+            self.players,
+            self.playing,
+            self.failed,
+            self.delivered_mbps
+        );
+        let l = &self.latency;
+        let _ = writeln!(
+            s,
+            "  latency ms: p50 {} p95 {} p99 {} max {} ({} frames, {} unmatched)",
+            opt(l.p50_ms),
+            opt(l.p95_ms),
+            opt(l.p99_ms),
+            opt(l.max_ms),
+            l.samples,
+            self.unmatched_frames
+        );
+        let f = &self.first_frame;
+        let _ = writeln!(
+            s,
+            "  first frame ms: p50 {} p99 {} max {} ({} players)",
+            opt(f.p50_ms),
+            opt(f.p99_ms),
+            opt(f.max_ms),
+            f.samples
+        );
+        match &self.server {
+            Some(c) => {
+                let _ = writeln!(
+                    s,
+                    "  server pid {}: cpu {:.1}% of a core, {:.3} ms per player-second; rss idle {:.1} MiB, peak {:.1} MiB, {:.1} KiB per player",
+                    c.pid, c.cpu_busy_pct, c.cpu_ms_per_player_s, c.idle_rss_mib, c.peak_rss_mib, c.rss_per_player_kib
+                );
+            }
+            None => {
+                let _ = writeln!(s, "  server: not measured (pass --server-pid)");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  tool cpu {:.1}% of a core; publisher at most {:.1} ms late",
+            self.tool_cpu_pct, self.publisher_max_late_ms
+        );
+        for (e, n) in &self.errors {
+            let _ = writeln!(s, "  error x{n}: {e}");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_up_rule() {
+        assert!(keeps_up(95, 100, 0.95));
+        assert!(!keeps_up(94, 100, 0.95));
+        assert!(keeps_up(130, 100, 0.95), "overhead only helps");
+        assert!(keeps_up(0, 0, 0.95), "nothing expected");
+        assert!(!keeps_up(0, 1, 0.95));
+        // Large windows do not overflow.
+        assert!(keeps_up(u64::MAX, u64::MAX, 0.95));
+    }
+
+    #[test]
+    fn percentiles_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50));
+        assert_eq!(percentile(&v, 99.0), Some(99));
+        assert_eq!(percentile(&v, 100.0), Some(100));
+        assert_eq!(percentile(&v, 0.0), Some(1));
+        assert_eq!(percentile(&[], 50.0), None);
+        assert_eq!(percentile(&[7], 99.0), Some(7));
+        let d = Dist::from_us(vec![3000, 1000, 2000]);
+        assert_eq!((d.samples, d.p50_ms, d.max_ms), (3, Some(2.0), Some(3.0)));
+    }
+}

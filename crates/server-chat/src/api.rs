@@ -1,0 +1,255 @@
+//! The chat's HTTP API: where to connect, what rooms there are, moderation,
+//! and the browser client script.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use weir_chat::{ModError, Room};
+use weir_media::StreamKey;
+
+use crate::rooms::{RoomCell, Shared, Sink};
+
+/// The browser client, served at `/chat.js`.
+const CHAT_JS: &str = include_str!("../assets/chat.js");
+
+/// A JSON error answer, shaped like the rest of `/api/v1`:
+/// `{"error": "...", "status": 400}`.
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": self.message, "status": self.status.as_u16()}));
+        let mut resp = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<ModError> for ApiError {
+    fn from(e: ModError) -> Self {
+        let status = match e {
+            ModError::NoSuchUser(_) | ModError::NoSuchMessage(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+type St = State<Arc<Shared>>;
+
+fn key(app: &str, stream: &str) -> Result<StreamKey, ApiError> {
+    StreamKey::new(app, stream).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn existing_room(shared: &Shared, key: &StreamKey) -> Result<Arc<RoomCell>, ApiError> {
+    shared.room(key).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("nobody is in chat room {key}"),
+        )
+    })
+}
+
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+    match &shared.authorize {
+        None => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "chat moderation is off: configure API credentials ([api] api_token)",
+        )),
+        Some(check) if check(headers) => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "log into the console or send Authorization: Bearer <api_token>",
+        )),
+    }
+}
+
+/// `GET /chat.js`.
+pub(crate) async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        CHAT_JS,
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/chat`: counters and rooms.
+pub(crate) async fn summary(State(shared): St) -> Response {
+    let rooms: Vec<_> = shared
+        .all_rooms()
+        .into_iter()
+        .map(|(key, cell)| {
+            let room = cell.lock();
+            json!({"room": key.to_string(), "members": room.len(), "live": room.live()})
+        })
+        .collect();
+    Json(json!({"metrics": shared.metrics.snapshot(), "rooms": rooms})).into_response()
+}
+
+/// Query of the endpoint API.
+#[derive(Deserialize)]
+pub(crate) struct EndpointQuery {
+    app: String,
+    stream: String,
+}
+
+/// `GET /api/v1/chat/endpoint?app=&stream=`: the WebSocket URL to use. One
+/// node answers itself, by the name the client reached it with; a cluster
+/// would pick the least loaded node here.
+pub(crate) async fn endpoint(
+    State(shared): St,
+    headers: HeaderMap,
+    query: Result<Query<EndpointQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let key = key(&q.app, &q.stream)?;
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| ApiError::bad_request("the request has no usable Host header"))?;
+    let secure = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let scheme = if secure { "wss" } else { "ws" };
+    let members = shared.room(&key).map_or(0, |cell| cell.lock().len());
+    Ok(Json(json!({
+        "url": format!("{scheme}://{host}/chat/{}/{}", key.app(), key.stream()),
+        "room": key.to_string(),
+        "members": members,
+        "heartbeat_secs": 10,
+        "timeout_secs": shared.config.heartbeat_timeout.as_secs_f64(),
+    }))
+    .into_response())
+}
+
+/// `GET /api/v1/chat/{app}/{stream}`: the room's members and history ids.
+pub(crate) async fn room(
+    State(shared): St,
+    Path((app, stream)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let key = key(&app, &stream)?;
+    let cell = existing_room(&shared, &key)?;
+    let now = shared.now();
+    let room = cell.lock();
+    Ok(Json(json!({
+        "room": key.to_string(),
+        "live": room.live(),
+        "members": room.members(now),
+        "history": room.history_ids().collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+/// Body of `POST .../mute`.
+#[derive(Deserialize)]
+pub(crate) struct MuteBody {
+    user: String,
+    minutes: u64,
+}
+
+/// Body of `POST .../kick`.
+#[derive(Deserialize)]
+pub(crate) struct KickBody {
+    user: String,
+}
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// Runs a moderation action on an existing room (the caller has asked the
+/// authorizer) and broadcasts what it produced.
+fn moderate<R>(
+    shared: &Shared,
+    app: &str,
+    stream: &str,
+    act: impl FnOnce(&mut Room<Sink>, weir_chat::Now) -> Result<(bytes::Bytes, R), ModError>,
+) -> Result<R, ApiError> {
+    let key = key(app, stream)?;
+    let cell = existing_room(shared, &key)?;
+    let mut room = cell.lock();
+    let (frame, out) = act(&mut room, shared.now())?;
+    shared.fan_out(&room, frame);
+    Ok(out)
+}
+
+/// `POST /api/v1/chat/{app}/{stream}/mute` `{"user": "...", "minutes": N}`.
+pub(crate) async fn mute(
+    State(shared): St,
+    Path((app, stream)): Path<(String, String)>,
+    headers: HeaderMap,
+    b: Result<Json<MuteBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&shared, &headers)?;
+    let b = body(b)?;
+    let until = moderate(&shared, &app, &stream, |room, now| {
+        let (until, frame) = room.mute(&b.user, b.minutes, now)?;
+        Ok((frame, until))
+    })?;
+    tracing::info!(room = %format!("{app}/{stream}"), user = %b.user, minutes = b.minutes, "chat mute");
+    Ok(Json(json!({"user": b.user, "until": until})).into_response())
+}
+
+/// `POST /api/v1/chat/{app}/{stream}/kick` `{"user": "..."}`.
+pub(crate) async fn kick(
+    State(shared): St,
+    Path((app, stream)): Path<(String, String)>,
+    headers: HeaderMap,
+    b: Result<Json<KickBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&shared, &headers)?;
+    let b = body(b)?;
+    let conn = moderate(&shared, &app, &stream, |room, now| {
+        let (conn, sink, leave) = room.kick(&b.user, now)?;
+        sink.kill.close(weir_chat::CloseCode::Kicked);
+        Ok((leave, conn))
+    })?;
+    shared.member_left();
+    tracing::info!(room = %format!("{app}/{stream}"), user = %b.user, conn, "chat kick");
+    Ok(Json(json!({"user": b.user, "kicked": conn})).into_response())
+}
+
+/// `DELETE /api/v1/chat/{app}/{stream}/messages/{id}`.
+pub(crate) async fn delete_message(
+    State(shared): St,
+    Path((app, stream, id)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&shared, &headers)?;
+    moderate(&shared, &app, &stream, |room, _now| {
+        Ok((room.delete(id)?, ()))
+    })?;
+    tracing::info!(room = %format!("{app}/{stream}"), id, "chat message deleted");
+    Ok(Json(json!({"deleted": id})).into_response())
+}

@@ -1,0 +1,351 @@
+//! The adapter over real sockets: an axum server on a loopback port and
+//! tokio-tungstenite clients.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+use weir_chat::ChatConfig;
+use weir_hub::{Hub, HubConfig};
+use weir_media::StreamKey;
+use weir_server_chat::{Authorizer, ChatServer, Config};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct Fixture {
+    addr: SocketAddr,
+    hub: Hub,
+    chat: ChatServer,
+    _shutdown: tokio_util::sync::DropGuard,
+}
+
+async fn start(config: Config) -> Fixture {
+    let hub = Hub::new(HubConfig::default());
+    let shutdown = CancellationToken::new();
+    let authorize: Authorizer = Arc::new(|h: &axum::http::HeaderMap| {
+        h.get("authorization").is_some_and(|v| v == "Bearer ok")
+    });
+    let chat = ChatServer::new(hub.clone(), config, shutdown.clone(), Some(authorize)).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = chat.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Fixture {
+        addr,
+        hub,
+        chat,
+        _shutdown: shutdown.drop_guard(),
+    }
+}
+
+async fn connect(f: &Fixture) -> Ws {
+    let url = format!("ws://{}/chat/live/room", f.addr);
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws
+}
+
+/// The next event of `kind`, skipping others; panics after 5 s.
+async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    if v["type"] == kind {
+                        return v;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("connection ended waiting for {kind}: {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {kind} event within 5 s"))
+}
+
+/// Reads until the close frame; returns its code.
+async fn close_code(ws: &mut Ws, within: Duration) -> CloseCode {
+    tokio::time::timeout(within, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return frame.code,
+                Some(Ok(_)) => {}
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed in time")
+}
+
+async fn say(ws: &mut Ws, text: &str) {
+    let frame = json!({"type": "chat", "text": text}).to_string();
+    ws.send(Message::Text(frame.into())).await.unwrap();
+}
+
+#[tokio::test]
+async fn every_member_gets_every_message_in_one_order() {
+    let f = start(Config::default()).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut ws = connect(&f).await;
+        next_of(&mut ws, "welcome").await;
+        next_of(&mut ws, "history").await;
+        clients.push(ws);
+    }
+    for (i, ws) in clients.iter_mut().enumerate() {
+        for j in 0..2 {
+            say(ws, &format!("c{i} m{j}")).await;
+        }
+    }
+
+    let mut orders = Vec::new();
+    for ws in &mut clients {
+        let mut ids = Vec::new();
+        for _ in 0..6 {
+            ids.push(next_of(ws, "chat").await["id"].as_u64().unwrap());
+        }
+        orders.push(ids);
+    }
+    assert!(orders.windows(2).all(|w| w[0] == w[1]), "{orders:?}");
+    let m = f.chat.metrics().snapshot();
+    assert_eq!((m.rooms, m.members, m.messages_in), (1, 3, 6));
+    // 18 chat deliveries, plus member-count events from the tick.
+    assert!(m.messages_out >= 18, "{m:?}");
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed_and_pinging_ones_stay() {
+    let f = start(Config {
+        heartbeat_timeout: Duration::from_millis(400),
+        ..Config::default()
+    })
+    .await;
+    let mut silent = connect(&f).await;
+    let mut pinger = connect(&f).await;
+    let ping = async {
+        for _ in 0..8 {
+            pinger
+                .send(Message::Text(r#"{"type":"ping"}"#.into()))
+                .await
+                .unwrap();
+            next_of(&mut pinger, "pong").await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        pinger
+    };
+    let (code, mut pinger) = tokio::join!(close_code(&mut silent, Duration::from_secs(3)), ping);
+    assert_eq!(code, CloseCode::from(4000));
+    say(&mut pinger, "still here").await;
+    assert_eq!(next_of(&mut pinger, "chat").await["text"], "still here");
+    assert_eq!(f.chat.metrics().snapshot().timeouts, 1);
+}
+
+#[tokio::test]
+async fn a_member_that_does_not_read_is_dropped_and_the_room_goes_on() {
+    let f = start(Config {
+        send_queue: 8,
+        // The talker waits for each echo; pacing would only slow it down.
+        write_pacing: Duration::ZERO,
+        chat: ChatConfig {
+            max_text: 4000,
+            rate_per_sec: 1e6,
+            burst: 1_000_000,
+            ..ChatConfig::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let mut stalled = connect(&f).await;
+    let mut talker = connect(&f).await;
+    next_of(&mut talker, "history").await;
+    // The stalled member never reads: once the socket buffers between us
+    // are full its queue overflows and it is dropped. The talker, which
+    // reads every echo, keeps chatting all along.
+    let text = "x".repeat(4000);
+    let mut sent = 0;
+    while f.chat.metrics().snapshot().dropped == 0 {
+        assert!(sent < 20_000, "the stalled member was never dropped");
+        say(&mut talker, &text).await;
+        next_of(&mut talker, "chat").await;
+        sent += 1;
+    }
+    say(&mut talker, "after the drop").await;
+    assert_eq!(next_of(&mut talker, "chat").await["text"], "after the drop");
+    assert_eq!(f.chat.metrics().snapshot().members, 1);
+    // The close frame may or may not fit behind the unread data; either
+    // way the connection ends.
+    let end = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match stalled.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the stalled connection ends");
+    assert!(
+        matches!(end, None | Some(CloseCode::Library(4001))),
+        "{end:?}"
+    );
+}
+
+#[tokio::test]
+async fn live_changes_and_member_counts_are_announced() {
+    let f = start(Config {
+        tick: Duration::from_millis(50),
+        ..Config::default()
+    })
+    .await;
+    let mut ws = connect(&f).await;
+    assert_eq!(next_of(&mut ws, "welcome").await["live"], false);
+    let key = StreamKey::new("live", "room").unwrap();
+    let publisher = f.hub.publish(&key, 1).unwrap();
+    assert_eq!(next_of(&mut ws, "stream").await["live"], true);
+    drop(publisher);
+    assert_eq!(next_of(&mut ws, "stream").await["live"], false);
+    let _other = connect(&f).await;
+    assert_eq!(next_of(&mut ws, "members").await["count"], 2);
+}
+
+/// One HTTP/1.1 request; returns status and JSON body.
+async fn http(
+    f: &Fixture,
+    method: &str,
+    path: &str,
+    auth: bool,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut s = TcpStream::connect(f.addr).await.unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = if auth {
+        "Authorization: Bearer ok\r\n"
+    } else {
+        ""
+    };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: chat.example:8080\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let json = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn endpoint_and_moderation_api() {
+    let f = start(Config::default()).await;
+    let (status, ep) = http(
+        &f,
+        "GET",
+        "/api/v1/chat/endpoint?app=live&stream=room",
+        false,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(ep["url"], "ws://chat.example:8080/chat/live/room");
+    assert_eq!(
+        http(
+            &f,
+            "GET",
+            "/api/v1/chat/endpoint?app=live&stream=a%20b",
+            false,
+            None
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        http(&f, "GET", "/api/v1/chat/live/room", false, None)
+            .await
+            .0,
+        404
+    );
+
+    let mut troll = connect(&f).await;
+    troll
+        .send(Message::Text(r#"{"type":"join","nick":"troll"}"#.into()))
+        .await
+        .unwrap();
+    next_of(&mut troll, "join").await;
+    say(&mut troll, "first").await;
+    let id = next_of(&mut troll, "chat").await["id"].as_u64().unwrap();
+
+    let (status, room) = http(&f, "GET", "/api/v1/chat/live/room", false, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(room["members"][0]["user"], "troll");
+    assert_eq!(room["history"], json!([id]));
+
+    let mute = json!({"user": "troll", "minutes": 5});
+    assert_eq!(
+        http(
+            &f,
+            "POST",
+            "/api/v1/chat/live/room/mute",
+            false,
+            Some(mute.clone())
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        http(&f, "POST", "/api/v1/chat/live/room/mute", true, Some(mute))
+            .await
+            .0,
+        200
+    );
+    assert!(next_of(&mut troll, "mute").await["until"].as_u64().unwrap() > 0);
+    say(&mut troll, "again").await;
+    assert_eq!(next_of(&mut troll, "error").await["code"], "muted");
+
+    let path = format!("/api/v1/chat/live/room/messages/{id}");
+    assert_eq!(http(&f, "DELETE", &path, true, None).await.0, 200);
+    assert_eq!(next_of(&mut troll, "delete").await["id"], id);
+    assert_eq!(http(&f, "DELETE", &path, true, None).await.0, 404);
+
+    let kick = json!({"user": "troll"});
+    assert_eq!(
+        http(&f, "POST", "/api/v1/chat/live/room/kick", true, Some(kick))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        close_code(&mut troll, Duration::from_secs(3)).await,
+        CloseCode::from(4002)
+    );
+    let (_, summary) = http(&f, "GET", "/api/v1/chat", false, None).await;
+    assert_eq!(summary["metrics"]["refused"], 1);
+}
+
+#[tokio::test]
+async fn chat_js_is_served() {
+    let f = start(Config::default()).await;
+    let mut s = TcpStream::connect(f.addr).await.unwrap();
+    s.write_all(b"GET /chat.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"));
+    assert!(out.contains("text/javascript"));
+    assert!(out.contains("WeirChat"));
+}
