@@ -124,6 +124,37 @@ function mimeOf(stream) {
   return codecs.length ? `video/mp4; codecs="${codecs.join(",")}"` : null;
 }
 
+/**
+ * The chat panel beside the video: weir's chat client (/chat.js) lists the
+ * room's messages, flies them over the video as danmaku and shows the
+ * connection state; the button turns the danmaku on and off. Without the
+ * client (chat not served) the panel is hidden.
+ */
+function attachChat(app, stream, video) {
+  const panel = document.getElementById("chat-panel");
+  if (!window.WeirChat) {
+    panel.classList.add("hidden");
+    return null;
+  }
+  const chat = WeirChat.attach({
+    app,
+    stream,
+    video,
+    list: document.getElementById("chat"),
+    input: document.getElementById("say"),
+    status: document.getElementById("chat-state"),
+  });
+  const toggle = document.getElementById("danmaku");
+  toggle.addEventListener("click", () => {
+    const on = chat.toggleDanmaku();
+    toggle.classList.toggle("active", on);
+    toggle.setAttribute("aria-pressed", String(on));
+  });
+  // For the browser test and for debugging from the console.
+  window.weirChat = chat;
+  return chat;
+}
+
 /** The /play/{app}/{stream} page. */
 async function playPage() {
   const m = location.pathname.match(/^\/play\/([^/]+)\/([^/]+)\/?$/);
@@ -177,6 +208,8 @@ async function playPage() {
     player = null;
     setTimeout(start, delay || 0);
   }
+
+  attachChat(app, name, video);
 
   setInterval(async () => {
     if (player) {

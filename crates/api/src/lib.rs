@@ -58,6 +58,11 @@ pub trait AppHooks: Send + Sync + 'static {
     /// Where a browser can play `key` on the HTTP listener, preferred
     /// format first. Only formats the app actually serves.
     fn playback(&self, key: &StreamKey) -> Vec<Playback>;
+    /// HLS segments produced since start (`weir_hls_segments_total`), or
+    /// `None` when the app serves no HLS (the series is then left out).
+    fn hls_segments(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// One way to play a stream from a browser.

@@ -200,6 +200,15 @@ impl Collector for Stats {
             None,
             &errors,
         )?;
+        if let Some(n) = self.ctx.app.hls_segments() {
+            counters(
+                &mut enc,
+                "hls_segments",
+                "HLS segments produced since start.",
+                None,
+                &[(none.clone(), n)],
+            )?;
+        }
         self.encode_streams(&mut enc)
     }
 }
@@ -288,4 +297,54 @@ pub(crate) async fn metrics(AxState(state): AxState<Arc<State>>) -> Response {
         text,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AppHooks, AuthConfig, Playback};
+    use weir_hub::{Hub, HubConfig};
+    use weir_media::StreamKey;
+
+    struct Hooks(Option<u64>);
+
+    impl AppHooks for Hooks {
+        fn version(&self) -> String {
+            "test".into()
+        }
+        fn playback(&self, _: &StreamKey) -> Vec<Playback> {
+            Vec::new()
+        }
+        fn hls_segments(&self) -> Option<u64> {
+            self.0
+        }
+    }
+
+    fn scrape(hls: Option<u64>, hub: Hub) -> String {
+        let ctx = ApiContext {
+            hub: hub.clone(),
+            auth: AuthConfig::default(),
+            started: std::time::Instant::now(),
+            app: Arc::new(Hooks(hls)),
+        };
+        let registry = registry(ctx, Arc::new(Sampler::new(hub)));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn hls_segments_and_errors_by_kind_are_exported() {
+        let hub = Hub::new(HubConfig::default());
+        hub.clients().count_error("rtmp", "handshake_timeout");
+        let text = scrape(Some(7), hub.clone());
+        assert!(text.contains("weir_hls_segments_total 7"), "{text}");
+        assert!(
+            text.contains(
+                "weir_connection_errors_total{protocol=\"rtmp\",kind=\"handshake_timeout\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(!scrape(None, hub).contains("hls_segments"));
+    }
 }

@@ -588,6 +588,15 @@ async fn pages_and_assets_are_served() {
             "{uri}"
         );
     }
+    // The player page brings the chat client (served by weir-server-chat)
+    // as files, which its `style-src 'self'` policy allows.
+    let play = get(&app, "/play/live/test").await;
+    assert!(play.body.contains(r#"<script src="/chat.js">"#));
+    assert!(play.body.contains(r#"href="/chat.css""#));
+    assert!(play.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .contains("style-src 'self'"));
     for asset in [
         "style.css",
         "common.js",

@@ -8,11 +8,14 @@ use std::time::Instant;
 use weir_api::{ApiContext, AppHooks, AuthConfig, Playback};
 use weir_hub::Hub;
 use weir_media::StreamKey;
+use weir_server_http::HlsSegments;
 
 use crate::config::Config;
 
 /// The app's answers to the API.
-struct Hooks;
+struct Hooks {
+    hls_segments: HlsSegments,
+}
 
 impl AppHooks for Hooks {
     fn version(&self) -> String {
@@ -30,10 +33,16 @@ impl AppHooks for Hooks {
             })
             .collect()
     }
+
+    fn hls_segments(&self) -> Option<u64> {
+        Some(self.hls_segments.get())
+    }
 }
 
 /// The API's routes, to pass to the HTTP server as its extra router.
-pub fn router(cfg: &Config, hub: Hub, started: Instant) -> axum::Router {
+/// `hls_segments` is the HTTP server's count of HLS segments, for
+/// `/metrics`.
+pub fn router(cfg: &Config, hub: Hub, started: Instant, hls_segments: HlsSegments) -> axum::Router {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     weir_api::router(ApiContext {
         hub,
@@ -43,6 +52,6 @@ pub fn router(cfg: &Config, hub: Hub, started: Instant) -> axum::Router {
             api_token: non_empty(&cfg.api.api_token),
         },
         started,
-        app: Arc::new(Hooks),
+        app: Arc::new(Hooks { hls_segments }),
     })
 }

@@ -47,11 +47,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding HTTP listener on {}", cfg.server.http_listen))?;
     info!(addr = %http_listener.local_addr()?, "http listening");
+    let http_cfg = http_config(&cfg, channel_for_http);
+    let hls_segments = http_cfg.hls.produced.clone();
     let http = weir_server_http::HttpServer::new(
         hub.clone(),
-        http_config(&cfg, channel_for_http),
+        http_cfg,
         shutdown.clone(),
-        crate::api::router(&cfg, hub.clone(), started)
+        crate::api::router(&cfg, hub.clone(), started, hls_segments)
             .merge(crate::chat::server(&cfg, hub.clone(), shutdown.clone())?.router()),
     );
     let http_task = tokio::spawn(http.run(http_listener));
@@ -114,6 +116,7 @@ fn http_config(cfg: &Config, channel: ChannelConfig) -> weir_server_http::Config
                 .hls
                 .write_to_disk
                 .then(|| cfg.server.data_dir.join("hls")),
+            produced: weir_server_http::HlsSegments::default(),
         },
     }
 }

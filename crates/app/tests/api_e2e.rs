@@ -314,6 +314,13 @@ fn api_shows_a_live_stream_and_drops_its_publisher() {
         .filter(|s| s.metric == "weir_stream_viewers" && s.labels.get("stream") == Some("test"))
         .collect();
     assert_eq!(viewers.len(), 2, "{viewers:?}");
+    // The HTTP server's HLS segment count is exported (no HLS viewer yet).
+    assert!(
+        m.samples
+            .iter()
+            .any(|s| s.metric.starts_with("weir_hls_segments")),
+        "no weir_hls_segments_total"
+    );
 
     // Mutations: 401 without or with a wrong credential, 2xx with one.
     let kick = "/api/v1/streams/live/test";

@@ -1,10 +1,13 @@
 //! End-to-end chat tests: `weir serve` against an independent WebSocket
 //! client (Python `websockets`, driven by `tests/chat/client.py`) and, for
-//! the browser client `/chat.js`, headless Chromium (`tests/browser/chat.spec.mjs`).
+//! the browser client `/chat.js`, headless Chromium (`tests/browser/chat.spec.mjs`
+//! on a page of another origin, `tests/browser/play_chat.spec.mjs` on
+//! weir's own player page).
 //!
 //! Run with `cargo test -p weir --test chat_e2e`. Needs `python3` with
 //! `websockets` (`pip install websockets`), and for the browser test
-//! `chromium` and `node` with `npm ci` run in `crates/app/tests/browser`.
+//! `chromium` and `node` with `npm ci` run in `crates/app/tests/browser`
+//! (and `ffmpeg` for the player page).
 
 #[allow(dead_code)] // each test binary uses part of the shared harness
 mod common;
@@ -16,7 +19,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::clients::require_tool;
+use common::clients::{ffmpeg_publisher, require_tool};
 use common::process::{Proc, Stdout};
 use common::server::{free_port, Server};
 use serde_json::Value;
@@ -221,8 +224,9 @@ fn serve_on(dir: &Path, name: &str, http_port: u16, rtmp_port: u16) -> Proc {
     proc
 }
 
-#[test]
-fn browser_danmaku_and_reconnect() {
+/// Fails the test unless node, Chromium and playwright are there; returns
+/// the directory of the browser specs.
+fn require_browser() -> PathBuf {
     require_tool("node");
     require_tool("chromium");
     let browser_dir = tests_dir().join("browser");
@@ -231,6 +235,12 @@ fn browser_danmaku_and_reconnect() {
         "playwright-core missing: run `npm ci` in {}",
         browser_dir.display()
     );
+    browser_dir
+}
+
+#[test]
+fn browser_danmaku_and_reconnect() {
+    let browser_dir = require_browser();
     let dir = tempfile::Builder::new()
         .prefix("weir-chat-browser-")
         .tempdir()
@@ -268,6 +278,38 @@ fn browser_danmaku_and_reconnect() {
     assert!(
         status.success(),
         "browser spec failed ({status}):\n{}\n{}",
+        lines.join("\n"),
+        spec.stderr_tail(40)
+    );
+    assert!(lines.iter().any(|l| l == "PASS"), "{lines:?}");
+}
+
+/// Two viewers of weir's own player page, `/play/live/{stream}` with its
+/// strict CSP, while ffmpeg publishes: both play and chat, a message flies
+/// over the other viewer's video, and no CSP violation is reported.
+#[test]
+fn browser_player_page_chat_under_its_csp() {
+    let browser_dir = require_browser();
+    require_tool("ffmpeg");
+    let server = Server::start();
+    let _publisher = ffmpeg_publisher(
+        server.dir(),
+        "ffmpeg-publisher",
+        &server.rtmp_url("pagechat"),
+        90,
+        &[],
+    );
+    let mut cmd = Command::new("node");
+    cmd.arg(browser_dir.join("play_chat.spec.mjs"))
+        .arg(server.http_base())
+        .arg("pagechat")
+        .current_dir(&browser_dir);
+    let mut spec = Proc::spawn("play-chat-spec", server.dir(), cmd, Stdout::Lines);
+    let status = spec.expect_exit(Duration::from_secs(80));
+    let lines: Vec<String> = spec.lines().into_iter().map(|(_, l)| l).collect();
+    assert!(
+        status.success(),
+        "player page spec failed ({status}):\n{}\n{}",
         lines.join("\n"),
         spec.stderr_tail(40)
     );

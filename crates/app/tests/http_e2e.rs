@@ -190,6 +190,54 @@ fn ffprobe_plays_http_flv_and_fmp4() {
     live.srv.assert_running();
 }
 
+/// `?only=audio` gives ffprobe an FLV with only the audio stream (the
+/// header announces audio only and video tags are skipped for this viewer),
+/// and an HLS viewer, which has no connection of its own, is listed in
+/// `/api/v1/clients` as protocol `hls` with the bytes it fetched.
+#[test]
+fn only_audio_flv_and_hls_viewers_in_clients() {
+    let mut live = Live::start("", "only", 40, &[]);
+    let dir = live.dir().to_path_buf();
+    let audio = probe::spawn_player(
+        &dir,
+        "ffprobe-only-audio",
+        &format!("{}?only=audio", live.url("flv")),
+        4,
+    );
+    let (_, pl) = live.playlist();
+    let seg = pl.entries.first().expect("playlist lists a segment");
+    let resp = http::get(live.port, &format!("/live/{}", seg.uri));
+    assert_eq!(resp.status, 200, "segment: {resp:?}");
+    let clients = http::get(live.port, "/api/v1/clients?per_page=100");
+    assert_eq!(clients.status, 200, "{clients:?}");
+    let json: serde_json::Value = serde_json::from_slice(&clients.body).expect("clients JSON");
+    let hls = json["clients"]
+        .as_array()
+        .expect("clients list")
+        .iter()
+        .find(|c| c["protocol"] == "hls")
+        .unwrap_or_else(|| panic!("no hls client: {json:#}"))
+        .clone();
+    assert_eq!(hls["stream"], "only", "{hls:#}");
+    assert_eq!(hls["role"], "play", "{hls:#}");
+    assert!(
+        hls["bytes_out"].as_u64().unwrap() >= resp.body.len() as u64,
+        "{hls:#}"
+    );
+
+    let analysis = probe::finish_player(audio, secs(4) + SLACK);
+    let kinds: Vec<&str> = analysis
+        .streams
+        .iter()
+        .map(|s| s.codec_type.as_str())
+        .collect();
+    assert_eq!(kinds, ["audio"], "streams of ?only=audio");
+    assert!(analysis.packets.iter().all(|p| p.media == Media::Audio));
+    assert!(!analysis.packets.is_empty());
+    live.publisher.assert_running("it publishes for 40 s");
+    live.srv.assert_running();
+}
+
 /// WebSocket-FLV and WebSocket-fMP4 read by Python's `websockets` (an
 /// independent client), piped into ffprobe.
 #[test]

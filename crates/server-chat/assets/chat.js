@@ -21,7 +21,8 @@
  * connection (a cluster may send it elsewhere), pings every 10 s, treats
  * 25 s without any frame from the server as a dead connection, and
  * reconnects with exponential backoff (1 s doubling to 30 s) plus jitter.
- * Protocol: docs/chat.md.
+ * Styles come from /chat.css, linked by this script unless the page links
+ * it already. Protocol: docs/chat.md.
  */
 (function (global) {
   "use strict";
@@ -39,23 +40,17 @@
     return s && s.src ? new URL(".", s.src).href : location.origin + "/";
   })();
 
-  var styled = false;
+  /* Links /chat.css from where this script came from, unless the page
+   * already links a chat.css: a stylesheet file (not an injected <style>)
+   * keeps pages with a `style-src 'self'` policy working. */
   function addStyle() {
-    if (styled) return;
-    styled = true;
-    var css =
-      ".weir-danmaku{position:absolute;inset:0;overflow:hidden;pointer-events:none;z-index:2}" +
-      ".weir-danmaku span{position:absolute;left:100%;white-space:nowrap;font:bold 20px/1.2 sans-serif;" +
-      "color:#fff;text-shadow:0 0 2px #000,0 0 4px #000;will-change:transform}" +
-      ".weir-danmaku.off{display:none}" +
-      ".weir-chat-list{overflow-y:auto;font:14px/1.4 sans-serif}" +
-      ".weir-chat-list .msg b{margin-right:.4em}.weir-chat-list .sys{color:#888;font-style:italic}" +
-      ".weir-chat-list .err{color:#c33}" +
-      ".weir-chat-state{display:inline-block;font:12px sans-serif;padding:1px 6px;border-radius:8px;background:#999;color:#fff}" +
-      ".weir-chat-state[data-state=connected]{background:#2a2}.weir-chat-state[data-state=connecting]{background:#c90}" +
-      ".weir-chat-state[data-state=offline]{background:#c33}";
-    var el = document.createElement("style");
-    el.textContent = css;
+    var links = document.querySelectorAll('link[rel~="stylesheet"]');
+    for (var i = 0; i < links.length; i++) {
+      if (/(^|\/)chat\.css(\?|$)/.test(links[i].getAttribute("href") || "")) return;
+    }
+    var el = document.createElement("link");
+    el.rel = "stylesheet";
+    el.href = scriptBase + "chat.css";
     document.head.appendChild(el);
   }
 

@@ -1,5 +1,5 @@
 //! The chat's HTTP API: where to connect, what rooms there are, moderation,
-//! and the browser client script.
+//! and the browser client (script and styles).
 
 use std::sync::Arc;
 
@@ -17,6 +17,9 @@ use crate::rooms::{RoomCell, Shared, Sink};
 
 /// The browser client, served at `/chat.js`.
 const CHAT_JS: &str = include_str!("../assets/chat.js");
+/// The client's styles, served at `/chat.css`: a file rather than an
+/// injected `<style>`, which pages with `style-src 'self'` would block.
+const CHAT_CSS: &str = include_str!("../assets/chat.css");
 
 /// A JSON error answer, shaped like the rest of `/api/v1`:
 /// `{"error": "...", "status": 400}`.
@@ -97,6 +100,18 @@ pub(crate) async fn script() -> Response {
             (header::CACHE_CONTROL, "no-cache"),
         ],
         CHAT_JS,
+    )
+        .into_response()
+}
+
+/// `GET /chat.css`.
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        CHAT_CSS,
     )
         .into_response()
 }

@@ -12,7 +12,8 @@
 //! * `GET /api/v1/chat/{app}/{stream}`: a room's members; `POST .../mute`
 //!   `{user, minutes}`, `POST .../kick` `{user}`, `DELETE
 //!   .../messages/{id}`: moderation, behind the app's [`Authorizer`].
-//! * `GET /chat.js`: the browser client (`WeirChat.attach({...})`).
+//! * `GET /chat.js`: the browser client (`WeirChat.attach({...})`), and
+//!   `GET /chat.css`: its styles, which it links itself.
 //!
 //! # Design
 //!
@@ -143,6 +144,7 @@ impl ChatServer {
         Router::new()
             .route("/chat/{app}/{stream}", get(conn::upgrade))
             .route("/chat.js", get(api::script))
+            .route("/chat.css", get(api::stylesheet))
             .route("/api/v1/chat", get(api::summary))
             .route("/api/v1/chat/endpoint", get(api::endpoint))
             .route("/api/v1/chat/{app}/{stream}", get(api::room))

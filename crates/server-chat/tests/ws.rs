@@ -337,7 +337,7 @@ async fn endpoint_and_moderation_api() {
 }
 
 #[tokio::test]
-async fn chat_js_is_served() {
+async fn chat_js_and_chat_css_are_served() {
     let f = start(Config::default()).await;
     let mut s = TcpStream::connect(f.addr).await.unwrap();
     s.write_all(b"GET /chat.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -348,4 +348,18 @@ async fn chat_js_is_served() {
     assert!(out.starts_with("HTTP/1.1 200"));
     assert!(out.contains("text/javascript"));
     assert!(out.contains("WeirChat"));
+    assert!(
+        !out.contains("createElement(\"style\")"),
+        "no injected <style>"
+    );
+
+    let mut s = TcpStream::connect(f.addr).await.unwrap();
+    s.write_all(b"GET /chat.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"));
+    assert!(out.contains("text/css"));
+    assert!(out.contains(".weir-danmaku"));
 }

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tracing::info;
 use weir_hub::{Class, Entry, Muxer, StreamEvent};
-use weir_media::StreamKey;
+use weir_media::{StreamKey, TrackKind};
 
 use crate::viewer::{wait_live, Payload, Viewer};
 use crate::Shared;
@@ -21,6 +21,9 @@ use crate::Shared;
 #[derive(Debug, Clone)]
 pub struct FlvEntry {
     class: Class,
+    /// Audio or video for media tags, so a `?only=` viewer can skip the
+    /// other track; `None` for script data and markers.
+    track: Option<TrackKind>,
     /// Empty for publisher boundary markers.
     bytes: Bytes,
 }
@@ -38,6 +41,10 @@ impl Entry for FlvEntry {
 impl Payload for FlvEntry {
     fn payload(&self) -> Option<&Bytes> {
         Some(&self.bytes)
+    }
+
+    fn track(&self) -> Option<TrackKind> {
+        self.track
     }
 }
 
@@ -58,18 +65,36 @@ impl Muxer for FlvMuxer {
     type Out = FlvEntry;
 
     fn mux(&mut self, ev: &StreamEvent, class: Class, out: &mut Vec<FlvEntry>) {
-        let bytes = match ev {
+        let (track, bytes) = match ev {
             StreamEvent::Frame(frame) => {
                 weir_flv::write_frame_tag(frame, &mut self.scratch);
-                self.scratch.split().freeze()
+                let track = (frame.kind != TrackKind::Data).then_some(frame.kind);
+                (track, self.scratch.split().freeze())
             }
             // A new publisher's sequence headers follow as header entries;
             // FLV players take them in-band, so the response goes on.
-            StreamEvent::Published | StreamEvent::Unpublished => Bytes::new(),
+            StreamEvent::Published | StreamEvent::Unpublished => (None, Bytes::new()),
         };
-        out.push(FlvEntry { class, bytes });
+        out.push(FlvEntry {
+            class,
+            track,
+            bytes,
+        });
     }
 }
+
+/// The FLV file header for a viewer: both tracks announced, or only the
+/// one `?only=` asked for, so the player does not wait for the other.
+fn file_header(only: Option<TrackKind>) -> Bytes {
+    match only {
+        Some(TrackKind::Audio) => Bytes::from_static(&AUDIO_ONLY),
+        Some(TrackKind::Video) => Bytes::from_static(&VIDEO_ONLY),
+        _ => Bytes::from_static(&weir_flv::FLV_HEADER_AV),
+    }
+}
+
+const AUDIO_ONLY: [u8; 13] = weir_flv::file_header(true, false);
+const VIDEO_ONLY: [u8; 13] = weir_flv::file_header(false, true);
 
 fn not_live(key: &StreamKey) -> Response {
     (StatusCode::NOT_FOUND, format!("{key} is not live\n")).into_response()
@@ -81,6 +106,7 @@ pub(crate) async fn http(
     shared: Arc<Shared>,
     key: StreamKey,
     peer: SocketAddr,
+    only: Option<TrackKind>,
     head: bool,
 ) -> Response {
     let rx = shared.flv.subscribe(&key);
@@ -108,8 +134,9 @@ pub(crate) async fn http(
         peer,
         &key,
         shared.config.max_lag,
-    );
-    let header = Bytes::from_static(&weir_flv::FLV_HEADER_AV);
+    )
+    .only(only);
+    let header = file_header(only);
     let shutdown = shared.shutdown.clone();
     let body = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(header) })
         .chain(futures_util::stream::unfold(viewer, move |mut v| {
@@ -130,6 +157,7 @@ pub(crate) async fn websocket(
     shared: Arc<Shared>,
     key: StreamKey,
     peer: SocketAddr,
+    only: Option<TrackKind>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let rx = shared.flv.subscribe(&key);
@@ -138,14 +166,19 @@ pub(crate) async fn websocket(
     }
     ws.on_upgrade(move |socket| async move {
         info!(%peer, stream = %key, "ws-flv play");
-        let viewer = Viewer::new(&shared.hub, rx, "ws-flv", peer, &key, shared.config.max_lag);
-        serve_ws(socket, viewer, shared).await;
+        let viewer =
+            Viewer::new(&shared.hub, rx, "ws-flv", peer, &key, shared.config.max_lag).only(only);
+        serve_ws(socket, viewer, file_header(only), shared).await;
     })
 }
 
-async fn serve_ws(socket: WebSocket, mut viewer: Viewer<FlvEntry>, shared: Arc<Shared>) {
+async fn serve_ws(
+    socket: WebSocket,
+    mut viewer: Viewer<FlvEntry>,
+    header: Bytes,
+    shared: Arc<Shared>,
+) {
     let (mut tx, mut rx) = socket.split();
-    let header = Bytes::from_static(&weir_flv::FLV_HEADER_AV);
     if tx.send(Message::Binary(header)).await.is_err() {
         return;
     }

@@ -23,6 +23,7 @@ mod viewer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,6 +104,8 @@ pub struct HlsSettings {
     /// `{dir}/{app}/{stream}/`, deleting segments that leave memory: for a
     /// CDN or a plain web server to serve. `None` keeps them in memory only.
     pub disk_dir: Option<PathBuf>,
+    /// Counts the segments produced, for metrics.
+    pub produced: HlsSegments,
 }
 
 impl Default for HlsSettings {
@@ -113,6 +116,7 @@ impl Default for HlsSettings {
             idle_timeout: Duration::from_secs(30),
             always_on: false,
             disk_dir: None,
+            produced: HlsSegments::default(),
         }
     }
 }
@@ -212,6 +216,24 @@ fn cors(origin: &str) -> CorsLayer {
             HeaderName::from_static(CODECS_HEADER),
         ])
         .max_age(Duration::from_secs(86400))
+}
+
+/// Count of HLS segments produced since start, by every stream's
+/// segmenter. Shared: the app makes one, puts a clone in
+/// [`HlsSettings::produced`] and gives another to whatever reports metrics,
+/// which is built before the server.
+#[derive(Debug, Clone, Default)]
+pub struct HlsSegments(Arc<AtomicU64>);
+
+impl HlsSegments {
+    /// Segments finished so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Peer address of a request, as the listener records it.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{FromRequestParts, Path, Request, State, WebSocketUpgrade};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use weir_media::StreamKey;
+use weir_media::{StreamKey, TrackKind};
 
 use crate::{Peer, Shared};
 
@@ -42,6 +42,16 @@ pub(crate) fn parse(app: &str, file: &str) -> Result<Asked, StatusCode> {
     }
 }
 
+/// The track `?only=audio` / `?only=video` asks for; anything else means
+/// both.
+pub(crate) fn only_track(query: Option<&str>) -> Option<TrackKind> {
+    query?.split('&').find_map(|pair| match pair {
+        "only=audio" => Some(TrackKind::Audio),
+        "only=video" => Some(TrackKind::Video),
+        _ => None,
+    })
+}
+
 /// `GET /{app}/{file}`: dispatches on the extension, and on a WebSocket
 /// upgrade for the streaming formats.
 pub(crate) async fn media(
@@ -60,23 +70,24 @@ pub(crate) async fn media(
         .get(header::UPGRADE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let head = req.method() == Method::HEAD;
+    let only = only_track(req.uri().query());
     let upgrade = |req: Request| async move {
         let (mut parts, _) = req.into_parts();
         WebSocketUpgrade::from_request_parts(&mut parts, &()).await
     };
     match asked {
         Asked::Flv(key) if wants_ws => match upgrade(req).await {
-            Ok(ws) => crate::flv::websocket(shared, key, peer, ws).await,
+            Ok(ws) => crate::flv::websocket(shared, key, peer, only, ws).await,
             Err(rejection) => rejection.into_response(),
         },
-        Asked::Flv(key) => crate::flv::http(shared, key, peer, head).await,
+        Asked::Flv(key) => crate::flv::http(shared, key, peer, only, head).await,
         Asked::Mp4(key) if wants_ws => match upgrade(req).await {
             Ok(ws) => crate::fmp4::websocket(shared, key, peer, ws).await,
             Err(rejection) => rejection.into_response(),
         },
         Asked::Mp4(key) => crate::fmp4::http(shared, key, peer, head).await,
-        Asked::Playlist(key) => crate::hls::playlist(&shared, &key, req.headers()).await,
-        Asked::Segment(key, name) => crate::hls::segment(&shared, &key, &name, req.headers()),
+        Asked::Playlist(key) => crate::hls::playlist(&shared, &key, peer, req.headers()).await,
+        Asked::Segment(key, name) => crate::hls::segment(&shared, &key, &name, peer, req.headers()),
     }
 }
 
@@ -86,6 +97,14 @@ mod tests {
 
     fn key(stream: &str) -> StreamKey {
         StreamKey::new("live", stream).unwrap()
+    }
+
+    #[test]
+    fn only_picks_a_track() {
+        assert_eq!(only_track(Some("only=audio")), Some(TrackKind::Audio));
+        assert_eq!(only_track(Some("x=1&only=video")), Some(TrackKind::Video));
+        assert_eq!(only_track(Some("only=both")), None);
+        assert_eq!(only_track(None), None);
     }
 
     #[test]

@@ -9,12 +9,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 use weir_hub::{ClientHandle, ClientInfo, Entry, Hub, Receiver, Role};
-use weir_media::StreamKey;
+use weir_media::{StreamKey, TrackKind};
 
 /// An entry that may carry bytes for the viewer.
 pub(crate) trait Payload: Entry {
     /// The bytes to send, if any (markers such as "unpublished" have none).
     fn payload(&self) -> Option<&Bytes>;
+    /// The media track the entry belongs to, when a viewer may skip it
+    /// (`?only=audio`); `None` for entries every viewer needs.
+    fn track(&self) -> Option<TrackKind> {
+        None
+    }
 }
 
 /// A viewer's side of a stream: its receiver, its counters, its lag clock.
@@ -26,6 +31,8 @@ pub(crate) struct Viewer<T: Payload> {
     max_lag: Duration,
     lagging_since: Option<Instant>,
     reported_dropped: u64,
+    /// Send only this track's media (and the entries of no track).
+    only: Option<TrackKind>,
 }
 
 impl<T: Payload> Viewer<T> {
@@ -52,14 +59,22 @@ impl<T: Payload> Viewer<T> {
             max_lag,
             lagging_since: None,
             reported_dropped: 0,
+            only: None,
         }
+    }
+
+    /// Keeps only `track`'s media entries from now on: the shared muxer
+    /// still muxes both tracks once, this viewer skips the other's tags.
+    pub(crate) fn only(mut self, track: Option<TrackKind>) -> Self {
+        self.only = track;
+        self
     }
 
     /// Queues entries received before the viewer was made (a handler that
     /// looked at the first entries to choose its response headers).
     pub(crate) fn queue(&mut self, entries: impl IntoIterator<Item = T>) {
         for entry in entries {
-            push_payload(&mut self.pending, &entry);
+            push_payload(&mut self.pending, &entry, self.only);
         }
     }
 
@@ -82,7 +97,7 @@ impl<T: Payload> Viewer<T> {
             }
             self.account_lag()?;
             for entry in self.batch.drain(..) {
-                push_payload(&mut self.pending, &entry);
+                push_payload(&mut self.pending, &entry, self.only);
             }
         }
     }
@@ -105,8 +120,14 @@ impl<T: Payload> Viewer<T> {
     }
 }
 
-/// Queues the bytes `entry` carries, if any (markers carry none).
-fn push_payload<T: Payload>(pending: &mut VecDeque<Bytes>, entry: &T) {
+/// Queues the bytes `entry` carries, if any (markers carry none) and if
+/// it is not media of a track other than `only`.
+fn push_payload<T: Payload>(pending: &mut VecDeque<Bytes>, entry: &T, only: Option<TrackKind>) {
+    if let (Some(only), Some(track)) = (only, entry.track()) {
+        if only != track {
+            return;
+        }
+    }
     if let Some(b) = entry.payload() {
         if !b.is_empty() {
             pending.push_back(b.clone());

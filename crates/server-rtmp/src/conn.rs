@@ -134,6 +134,9 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
         .map(|k| k.to_string())
         .unwrap_or_default();
     let secs = started.elapsed().as_secs_f64();
+    if let Some(kind) = error_kind(&end, conn.handshake_done) {
+        conn.shared.hub.clients().count_error("rtmp", kind);
+    }
     match &end {
         End::Protocol(e) => warn!(id, %peer, stream = %key, error = %e, "rtmp protocol error"),
         End::Io(e) => debug!(id, %peer, error = %e, "rtmp io error"),
@@ -155,6 +158,22 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
         debug!(id, %peer, reason = %end, "rtmp closed before handshake");
     }
     conn.finish();
+}
+
+/// The `/metrics` error kind of a connection that ended badly: timeouts by
+/// what timed out, peer input the session refused (during the handshake or
+/// after it). Clean ends and socket errors are not counted: a peer that
+/// hangs up is not a failure of the server or the encoder's protocol.
+fn error_kind(end: &End, handshake_done: bool) -> Option<&'static str> {
+    match end {
+        End::Timeout("handshake") => Some("handshake_timeout"),
+        End::Timeout("idle") => Some("idle_timeout"),
+        End::Timeout("write") => Some("write_timeout"),
+        End::Timeout(_) => Some("timeout"),
+        End::Protocol(_) if handshake_done => Some("protocol"),
+        End::Protocol(_) => Some("handshake"),
+        _ => None,
+    }
 }
 
 impl Conn {
@@ -345,5 +364,36 @@ pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_ends_are_counted_by_kind() {
+        assert_eq!(
+            error_kind(&End::Timeout("handshake"), false),
+            Some("handshake_timeout")
+        );
+        assert_eq!(
+            error_kind(&End::Timeout("idle"), true),
+            Some("idle_timeout")
+        );
+        assert_eq!(
+            error_kind(&End::Timeout("write"), true),
+            Some("write_timeout")
+        );
+        assert_eq!(
+            error_kind(&End::Protocol("x".into()), false),
+            Some("handshake")
+        );
+        assert_eq!(
+            error_kind(&End::Protocol("x".into()), true),
+            Some("protocol")
+        );
+        assert_eq!(error_kind(&End::PeerClosed, true), None);
+        assert_eq!(error_kind(&End::Kicked, true), None);
     }
 }

@@ -14,11 +14,14 @@
 
 mod disk;
 mod session;
+mod viewers;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::body::HttpBody;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
@@ -30,6 +33,7 @@ use weir_media::StreamKey;
 use crate::viewer::wait_live;
 use crate::{HlsSettings, Shared};
 use session::Session;
+use viewers::Viewers;
 
 /// Playlists change with every segment: never cache them.
 const PLAYLIST_CACHE: &str = "no-cache";
@@ -54,17 +58,22 @@ struct Inner {
     /// Makes session ids unique within the process even when the clock
     /// gives two sessions the same millisecond.
     next_sid: Mutex<u64>,
+    /// Viewers, for the client registry.
+    viewers: Viewers,
 }
 
 impl Hls {
     pub(crate) fn new(hub: Hub, cfg: HlsSettings, shutdown: CancellationToken) -> Self {
         Hls {
             inner: Arc::new(Inner {
+                sessions: Mutex::new(HashMap::new()),
+                next_sid: Mutex::new(0),
+                // A player polls the playlist about once per target
+                // duration; three missed polls mean it has gone.
+                viewers: Viewers::new(hub.clone(), cfg.fragment * 3),
                 hub,
                 cfg,
                 shutdown,
-                sessions: Mutex::new(HashMap::new()),
-                next_sid: Mutex::new(0),
             }),
         }
     }
@@ -72,6 +81,13 @@ impl Hls {
     /// Sessions running.
     pub(crate) fn active(&self) -> usize {
         self.inner.sessions.lock().len()
+    }
+
+    /// Lists the viewer of a request in the client registry and counts the
+    /// bytes of its response.
+    fn record(&self, key: &StreamKey, peer: SocketAddr, req: &HeaderMap, resp: &Response) {
+        let bytes = resp.body().size_hint().exact().unwrap_or(0);
+        self.inner.viewers.record(key, peer, req, bytes);
     }
 
     /// The running session of `key`, if any.
@@ -151,7 +167,12 @@ fn not_found(what: &str) -> Response {
 /// `GET /{app}/{stream}.m3u8`. Starts the stream's segmenter if needed and
 /// then waits (bounded) for its first segment, so that the first request
 /// for a live stream gets a playable playlist rather than a 404.
-pub(crate) async fn playlist(shared: &Shared, key: &StreamKey, req: &HeaderMap) -> Response {
+pub(crate) async fn playlist(
+    shared: &Shared,
+    key: &StreamKey,
+    peer: SocketAddr,
+    req: &HeaderMap,
+) -> Response {
     let hls = &shared.hls;
     let session = match hls.get(key) {
         Some(s) => s,
@@ -165,17 +186,29 @@ pub(crate) async fn playlist(shared: &Shared, key: &StreamKey, req: &HeaderMap) 
     session.touch();
     let wait = hls.inner.cfg.fragment.mul_f64(2.5);
     let body = session.playlist_after_first(Instant::now() + wait).await;
-    crate::range::respond(req, body, PLAYLIST_TYPE, PLAYLIST_CACHE)
+    let resp = crate::range::respond(req, body, PLAYLIST_TYPE, PLAYLIST_CACHE);
+    hls.record(key, peer, req, &resp);
+    resp
 }
 
 /// `GET /{app}/{stream}-{sid}-{seq}.ts`, from memory, with byte ranges.
-pub(crate) fn segment(shared: &Shared, key: &StreamKey, name: &str, req: &HeaderMap) -> Response {
+pub(crate) fn segment(
+    shared: &Shared,
+    key: &StreamKey,
+    name: &str,
+    peer: SocketAddr,
+    req: &HeaderMap,
+) -> Response {
     let Some(session) = shared.hls.get(key) else {
         return not_found("no such segment");
     };
     session.touch();
     match session.segment(name) {
-        Some(data) => crate::range::respond(req, data, SEGMENT_TYPE, SEGMENT_CACHE),
+        Some(data) => {
+            let resp = crate::range::respond(req, data, SEGMENT_TYPE, SEGMENT_CACHE);
+            shared.hls.record(key, peer, req, &resp);
+            resp
+        }
         None => not_found("no such segment"),
     }
 }

@@ -168,6 +168,7 @@ pub(super) async fn run(hls: Arc<Inner>, session: Arc<Session>, mut sub: Subscri
                 for ev in out.drain(..) {
                     match ev {
                         SegmentEvent::Finished(seg) => {
+                            cfg.produced.add();
                             if let Some(d) = disk.as_mut() {
                                 d.write_segment(seg.seq, &seg.data).await;
                             }
@@ -193,6 +194,7 @@ pub(super) async fn run(hls: Arc<Inner>, session: Arc<Session>, mut sub: Subscri
                 }
             }
             _ = tick.tick() => {
+                hls.viewers.sweep();
                 let idle = session.last_access.lock().elapsed();
                 if idle >= cfg.idle_timeout && !(cfg.always_on && sub.is_live()) {
                     break;
