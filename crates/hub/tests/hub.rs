@@ -41,13 +41,14 @@ fn drain(sub: &mut Subscription) -> Vec<StreamEvent> {
     out
 }
 
-/// A short readable form: `P`, `U`, `Vc`, `Ac`, `K<dts>`, `V<dts>`, `A<dts>`.
+/// A short readable form: `P`, `U`, `R`, `Vc`, `Ac`, `K<dts>`, `V<dts>`, `A<dts>`.
 fn show(events: &[StreamEvent]) -> Vec<String> {
     events
         .iter()
         .map(|ev| match ev {
             StreamEvent::Published => "P".to_owned(),
             StreamEvent::Unpublished => "U".to_owned(),
+            StreamEvent::Replaced => "R".to_owned(),
             StreamEvent::Frame(f) => match (f.kind, f.config, f.key) {
                 (TrackKind::Video, true, _) => "Vc".to_owned(),
                 (TrackKind::Audio, true, _) => "Ac".to_owned(),
@@ -171,7 +172,7 @@ async fn takeover_keeps_subscribers_and_monotonic_timestamps() {
     let got = show(&drain(&mut sub));
     assert_eq!(
         got,
-        ["Vc", "K5000", "A5010", "V5033", "U", "P", "Vc", "K5034", "A5044", "V5067", "A5044"]
+        ["Vc", "K5000", "A5010", "V5033", "R", "Vc", "K5034", "A5044", "V5067", "A5044"]
     );
     assert_eq!(hub.stream(&k).unwrap().publisher, Some(2));
 }

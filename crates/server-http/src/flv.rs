@@ -13,7 +13,7 @@ use tracing::info;
 use weir_hub::{Class, Entry, Muxer, StreamEvent};
 use weir_media::{StreamKey, TrackKind};
 
-use crate::viewer::{wait_live, Payload, Viewer};
+use crate::viewer::{Payload, Viewer};
 use crate::Shared;
 
 /// One entry of a stream's FLV egress: a complete FLV tag (header, body,
@@ -73,7 +73,9 @@ impl Muxer for FlvMuxer {
             }
             // A new publisher's sequence headers follow as header entries;
             // FLV players take them in-band, so the response goes on.
-            StreamEvent::Published | StreamEvent::Unpublished => (None, Bytes::new()),
+            StreamEvent::Published | StreamEvent::Unpublished | StreamEvent::Replaced => {
+                (None, Bytes::new())
+            }
         };
         out.push(FlvEntry {
             class,
@@ -110,7 +112,7 @@ pub(crate) async fn http(
     head: bool,
 ) -> Response {
     let rx = shared.flv.subscribe(&key);
-    if !wait_live(&shared.hub, &key, shared.config.play_wait).await {
+    if !shared.hub.wait_live(&key, shared.config.play_wait).await {
         return not_live(&key);
     }
     let ok = |body: Body| {
@@ -161,7 +163,7 @@ pub(crate) async fn websocket(
     ws: WebSocketUpgrade,
 ) -> Response {
     let rx = shared.flv.subscribe(&key);
-    if !wait_live(&shared.hub, &key, shared.config.play_wait).await {
+    if !shared.hub.wait_live(&key, shared.config.play_wait).await {
         return not_live(&key);
     }
     ws.on_upgrade(move |socket| async move {

@@ -17,7 +17,7 @@ use weir_fmp4::{Fmp4Config, Fmp4Muxer, Fmp4Output};
 use weir_hub::{Class, Entry, Muxer, Receiver, StreamEvent};
 use weir_media::StreamKey;
 
-use crate::viewer::{wait_live, Payload, Viewer};
+use crate::viewer::{Payload, Viewer};
 use crate::{Shared, CODECS_HEADER};
 
 /// Header slot of the init segment in the fMP4 channel: new viewers get the
@@ -116,7 +116,7 @@ impl Muxer for Mp4Muxer {
                     self.refused += 1;
                 }
             },
-            StreamEvent::Unpublished => {
+            StreamEvent::Unpublished | StreamEvent::Replaced => {
                 // Flush the tail, then start afresh: the reset clears the
                 // channel's header slot, and the next publisher's frames
                 // must bring a new init segment even if its codecs are the
@@ -159,7 +159,7 @@ pub(crate) async fn http(
     head: bool,
 ) -> Response {
     let mut rx = shared.mp4.subscribe(&key);
-    if !wait_live(&shared.hub, &key, shared.config.play_wait).await {
+    if !shared.hub.wait_live(&key, shared.config.play_wait).await {
         return not_live(&key);
     }
     let (first, mime) = first_entries(&mut rx).await;
@@ -207,7 +207,7 @@ pub(crate) async fn websocket(
     ws: WebSocketUpgrade,
 ) -> Response {
     let mut rx = shared.mp4.subscribe(&key);
-    if !wait_live(&shared.hub, &key, shared.config.play_wait).await {
+    if !shared.hub.wait_live(&key, shared.config.play_wait).await {
         return not_live(&key);
     }
     ws.on_upgrade(move |socket| async move {

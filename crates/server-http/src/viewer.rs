@@ -134,17 +134,3 @@ fn push_payload<T: Payload>(pending: &mut VecDeque<Bytes>, entry: &T, only: Opti
         }
     }
 }
-
-/// Waits up to `wait` for `key` to go live.
-pub(crate) async fn wait_live(hub: &Hub, key: &StreamKey, wait: Duration) -> bool {
-    let deadline = Instant::now() + wait;
-    loop {
-        if hub.is_live(key) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}

@@ -31,6 +31,9 @@ pub enum Muxed {
     Published,
     /// The publisher left: players get UnpublishNotify and StreamEOF.
     Unpublished,
+    /// A new encoder took the stream over: the shared header slots reset,
+    /// players just carry on with the new headers that follow.
+    Replaced,
 }
 
 impl Entry for Muxed {
@@ -38,7 +41,7 @@ impl Entry for Muxed {
         match self {
             Muxed::Media { class, .. } => *class,
             Muxed::Published => Class::Delta,
-            Muxed::Unpublished => Class::Reset,
+            Muxed::Unpublished | Muxed::Replaced => Class::Reset,
         }
     }
 
@@ -166,6 +169,7 @@ impl Muxer for RtmpMuxer {
             }
             StreamEvent::Published => out.push(Muxed::Published),
             StreamEvent::Unpublished => out.push(Muxed::Unpublished),
+            StreamEvent::Replaced => out.push(Muxed::Replaced),
         }
     }
 }

@@ -23,8 +23,6 @@ pub(crate) struct Player {
     want_video: bool,
     /// `Receiver::dropped` already reported to the client counters.
     reported_dropped: u64,
-    /// UnpublishNotify was sent: a new publisher gets PublishNotify.
-    told_unpublished: bool,
     /// Merged writes: the next write waits until then, gathering what
     /// arrives meanwhile; `None` writes as soon as something is queued.
     hold_until: Option<Instant>,
@@ -128,7 +126,6 @@ impl Conn {
             want_audio: true,
             want_video: true,
             reported_dropped: 0,
-            told_unpublished: false,
             hold_until: None,
         };
         if live {
@@ -167,10 +164,7 @@ impl Conn {
                 }
                 Muxed::Published => {
                     if p.started {
-                        if p.told_unpublished {
-                            p.told_unpublished = false;
-                            self.session.notify_publish(p.stream_id);
-                        }
+                        self.session.notify_publish(p.stream_id);
                     } else {
                         p.started = true;
                         self.session.accept_play(p.stream_id, true);
@@ -178,17 +172,15 @@ impl Conn {
                     self.drain_session()?;
                 }
                 Muxed::Unpublished => {
-                    // An encoder taking the stream over is live again by
-                    // the time we see the old one leave: players just carry
-                    // on with the new headers (ffmpeg and most players end
-                    // playback on StreamEOF, which is only right when the
-                    // stream really stopped).
-                    if p.started && !self.shared.hub.is_live(&p.key) {
-                        p.told_unpublished = true;
+                    if p.started {
                         self.session.notify_unpublish(p.stream_id);
                         self.drain_session()?;
                     }
                 }
+                // An encoder took the stream over: its headers follow, and
+                // players carry on (ffmpeg and most players end playback on
+                // StreamEOF, which is only right when the stream stopped).
+                Muxed::Replaced => {}
             }
         }
         let merge = self.shared.config.merge_write;

@@ -19,9 +19,14 @@ pub enum StreamEvent {
     /// A publisher started. A subscriber that was waiting for the stream
     /// sees this first; one that joins a live stream does not get it.
     Published,
-    /// The publisher left (or was replaced or kicked). Headers seen so far
-    /// are stale: the next publisher sends its own.
+    /// The publisher left or was kicked: the stream is off air. Headers
+    /// seen so far are stale: the next publisher sends its own.
     Unpublished,
+    /// A new publisher took the stream over (an encoder reconnected). The
+    /// stream stays live and timestamps continue, but headers and the GOP
+    /// are stale like after `Unpublished`. Players should carry on, not
+    /// announce an end of stream.
+    Replaced,
 }
 
 impl Entry for StreamEvent {
@@ -39,14 +44,14 @@ impl Entry for StreamEvent {
             }),
             StreamEvent::Frame(f) if f.kind == TrackKind::Video && f.key => Class::Key,
             StreamEvent::Frame(_) | StreamEvent::Published => Class::Delta,
-            StreamEvent::Unpublished => Class::Reset,
+            StreamEvent::Unpublished | StreamEvent::Replaced => Class::Reset,
         }
     }
 
     fn byte_len(&self) -> usize {
         match self {
             StreamEvent::Frame(f) => f.data.len(),
-            StreamEvent::Published | StreamEvent::Unpublished => 0,
+            StreamEvent::Published | StreamEvent::Unpublished | StreamEvent::Replaced => 0,
         }
     }
 }
@@ -81,7 +86,7 @@ impl Classifier {
                 }
             }
             // A new publisher may bring other tracks.
-            StreamEvent::Unpublished => self.has_video = false,
+            StreamEvent::Unpublished | StreamEvent::Replaced => self.has_video = false,
             StreamEvent::Published => {}
         }
         ev.class()

@@ -243,8 +243,8 @@ impl Hub {
     ///
     /// With takeover on, a current publisher is replaced: its
     /// [`Publisher::closed`] resolves with [`CloseReason::TakenOver`] and
-    /// subscribers see `Unpublished` then `Published` without being
-    /// disconnected; timestamps continue where the old publisher stopped.
+    /// subscribers see one `Replaced` event (no end of stream) and stay
+    /// connected; timestamps continue where the old publisher stopped.
     pub fn publish(&self, key: &StreamKey, client_id: u64) -> Result<Publisher, HubError> {
         let mut streams = self.inner.streams.lock();
         let stream = streams
@@ -252,11 +252,14 @@ impl Hub {
             .or_insert_with(|| Arc::new(Stream::new(key.clone(), self.inner.cfg.channel.clone())))
             .clone();
         let mut st = stream.state.lock();
-        if st.publisher.is_some() {
+        let replaced = st.publisher.take();
+        if let Some(old) = &replaced {
             if !self.inner.cfg.takeover {
+                st.publisher = replaced;
                 return Err(HubError::AlreadyPublishing(key.clone()));
             }
-            stream.detach(&mut st, Some(CloseReason::TakenOver));
+            old.ctl.close(CloseReason::TakenOver);
+            tracing::info!(stream = %key, client = old.client_id, "publisher taken over");
         }
         let gen = st.next_gen;
         st.next_gen += 1;
@@ -277,7 +280,11 @@ impl Hub {
         st.video_codec = None;
         st.audio_codec = None;
         st.stats = PublishStats::default();
-        stream.chan.push(StreamEvent::Published);
+        stream.chan.push(if replaced.is_some() {
+            StreamEvent::Replaced
+        } else {
+            StreamEvent::Published
+        });
         stream.set_live(true);
         drop(st);
         drop(streams);
@@ -306,6 +313,16 @@ impl Hub {
             .lock()
             .get(key)
             .is_some_and(|s| s.live.load(Ordering::Acquire))
+    }
+
+    /// True as soon as `key` is live, false if it is not within `timeout`:
+    /// for viewers that arrive before the encoder. Waits on the stream's
+    /// live signal (no polling).
+    pub async fn wait_live(&self, key: &StreamKey, timeout: std::time::Duration) -> bool {
+        if self.is_live(key) {
+            return true;
+        }
+        !timeout.is_zero() && self.subscribe(key).wait_live(timeout).await
     }
 
     /// Detaches the publisher of `key` at once (subscribers see

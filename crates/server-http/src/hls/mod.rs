@@ -30,7 +30,6 @@ use tokio_util::sync::CancellationToken;
 use weir_hub::Hub;
 use weir_media::StreamKey;
 
-use crate::viewer::wait_live;
 use crate::{HlsSettings, Shared};
 use session::Session;
 use viewers::Viewers;
@@ -177,7 +176,7 @@ pub(crate) async fn playlist(
     let session = match hls.get(key) {
         Some(s) => s,
         None => {
-            if !wait_live(&shared.hub, key, shared.config.play_wait).await {
+            if !shared.hub.wait_live(key, shared.config.play_wait).await {
                 return not_found(&format!("{key} is not live"));
             }
             hls.get_or_start(key)

@@ -116,7 +116,7 @@ fn apply(seg: &mut Segmenter, ev: &StreamEvent, out: &mut Vec<SegmentEvent>) {
         StreamEvent::Frame(frame) => out.extend(seg.push(frame)),
         // Finish the last segment now (players get the tail of the stream)
         // and mark the next publisher's first segment as a discontinuity.
-        StreamEvent::Unpublished => out.extend(seg.discontinuity()),
+        StreamEvent::Unpublished | StreamEvent::Replaced => out.extend(seg.discontinuity()),
         StreamEvent::Published => {}
     }
 }
@@ -150,7 +150,7 @@ pub(super) async fn run(hls: Arc<Inner>, session: Arc<Session>, mut sub: Subscri
                     match ev {
                         StreamEvent::Published => offline_since = None,
                         StreamEvent::Unpublished => offline_since = Some(Instant::now()),
-                        StreamEvent::Frame(_) => ended = false,
+                        StreamEvent::Frame(_) | StreamEvent::Replaced => ended = false,
                     }
                 }
                 let playlist = {
