@@ -28,7 +28,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::rest::ApiError;
-use crate::State;
+use crate::{AuthConfig, State};
 
 /// Cookie that carries the session id.
 const COOKIE: &str = "weir_session";
@@ -128,9 +128,74 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
 }
 
-fn logged_in(state: &State, headers: &HeaderMap) -> bool {
-    state.ctx.auth.console_password_hash.is_some()
-        && session_cookie(headers).is_some_and(|id| state.sessions.valid(id))
+/// The check every mutating call makes: the console's session cookie or
+/// the API token. Cloning is cheap (one `Arc`), so the app can hand the
+/// same check, with the same login sessions, to other routes it guards
+/// with these credentials (chat moderation, chat tokens), and a console
+/// login works there too.
+#[derive(Clone)]
+pub struct ApiAuth {
+    inner: Arc<AuthInner>,
+}
+
+struct AuthInner {
+    config: AuthConfig,
+    sessions: Sessions,
+}
+
+impl std::fmt::Debug for ApiAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiAuth")
+            .field("console_user", &self.inner.config.console_user)
+            .field("enabled", &self.enabled())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiAuth {
+    /// A check for these credentials, with no one logged in yet.
+    pub fn new(config: AuthConfig) -> Self {
+        ApiAuth {
+            inner: Arc::new(AuthInner {
+                config,
+                sessions: Sessions::default(),
+            }),
+        }
+    }
+
+    /// Whether any credential is configured: without one, mutating calls
+    /// are off (403) rather than open.
+    pub fn enabled(&self) -> bool {
+        let c = &self.inner.config;
+        c.console_password_hash.is_some() || c.api_token.is_some()
+    }
+
+    /// Whether the request carries a valid session cookie or API token.
+    pub fn allows(&self, headers: &HeaderMap) -> bool {
+        let auth = &self.inner.config;
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let token_ok = match (bearer, &auth.api_token) {
+            (Some(given), Some(token)) => same_secret(given.trim().as_bytes(), token.as_bytes()),
+            _ => false,
+        };
+        token_ok || self.logged_in(headers)
+    }
+
+    fn logged_in(&self, headers: &HeaderMap) -> bool {
+        self.inner.config.console_password_hash.is_some()
+            && session_cookie(headers).is_some_and(|id| self.inner.sessions.valid(id))
+    }
+
+    fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
 }
 
 /// Lets a mutating call through if it carries a valid session cookie or
@@ -138,22 +203,14 @@ fn logged_in(state: &State, headers: &HeaderMap) -> bool {
 /// API is off), 401 when the request has none that is valid.
 pub(crate) fn authorize(state: &State, headers: &HeaderMap) -> Result<(), ApiError> {
     let auth = &state.ctx.auth;
-    if auth.console_password_hash.is_none() && auth.api_token.is_none() {
+    if !auth.enabled() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "the mutating API is off: set [api] console_password_hash (run `weir passwd`) \
              or [api] api_token in the config",
         ));
     }
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let token_ok = match (bearer, &auth.api_token) {
-        (Some(given), Some(token)) => same_secret(given.trim().as_bytes(), token.as_bytes()),
-        _ => false,
-    };
-    if token_ok || logged_in(state, headers) {
+    if auth.allows(headers) {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -165,10 +222,10 @@ pub(crate) fn authorize(state: &State, headers: &HeaderMap) -> Result<(), ApiErr
 
 /// `GET /console/session`: what the console page should show.
 pub(crate) async fn session(AxState(state): AxState<Arc<State>>, headers: HeaderMap) -> Response {
-    let auth = &state.ctx.auth;
+    let auth = state.ctx.auth.config();
     Json(json!({
         "login_enabled": auth.console_password_hash.is_some(),
-        "logged_in": logged_in(&state, &headers),
+        "logged_in": state.ctx.auth.logged_in(&headers),
         "user": auth.console_user,
         "version": state.ctx.app.version(),
     }))
@@ -188,19 +245,20 @@ pub(crate) async fn login(
     AxState(state): AxState<Arc<State>>,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
-    let Some(hash) = state.ctx.auth.console_password_hash.clone() else {
+    let auth = &state.ctx.auth;
+    let Some(hash) = auth.config().console_password_hash.clone() else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "console login is off: no password configured (run `weir passwd`)",
         ));
     };
-    let Ok(_permit) = state.sessions.verifying.acquire().await else {
+    let Ok(_permit) = auth.sessions().verifying.acquire().await else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting down",
         ));
     };
-    let user_ok = same_secret(form.user.as_bytes(), state.ctx.auth.console_user.as_bytes());
+    let user_ok = same_secret(form.user.as_bytes(), auth.config().console_user.as_bytes());
     let password = form.password;
     let password_ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
         .await
@@ -213,7 +271,7 @@ pub(crate) async fn login(
             "wrong user or password",
         ));
     }
-    let id = state.sessions.create();
+    let id = auth.sessions().create();
     let cookie = format!(
         "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
         SESSION_TTL.as_secs()
@@ -228,7 +286,7 @@ pub(crate) async fn login(
 /// `POST /console/logout`: forgets the session and clears the cookie.
 pub(crate) async fn logout(AxState(state): AxState<Arc<State>>, headers: HeaderMap) -> Response {
     if let Some(id) = session_cookie(&headers) {
-        state.sessions.remove(id);
+        state.ctx.auth.sessions().remove(id);
     }
     let mut resp = Json(json!({ "logged_in": false })).into_response();
     resp.headers_mut().insert(

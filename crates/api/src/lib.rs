@@ -19,7 +19,9 @@
 //!   series behind; the sampler forgets streams and clients that are gone.
 //! * **Mutations need a credential.** Kicks and drops need the console's
 //!   session cookie or `Authorization: Bearer <api token>`; with neither a
-//!   console password nor a token configured they are refused (403).
+//!   console password nor a token configured they are refused (403). The
+//!   check is an [`ApiAuth`] the app builds and may also hand to routes of
+//!   other crates (chat moderation), so one login works everywhere.
 //! * **The pages are ours.** HTML, CSS and JS are embedded with
 //!   `include_str!`, written for weir, with no third-party script and no
 //!   build step: the binary works on a closed LAN.
@@ -49,7 +51,7 @@ use axum::Router;
 use weir_hub::Hub;
 use weir_media::StreamKey;
 
-pub use auth::{check_password_hash, hash_password};
+pub use auth::{check_password_hash, hash_password, ApiAuth};
 
 /// What only the app knows, asked for when a page or the API needs it.
 pub trait AppHooks: Send + Sync + 'static {
@@ -63,6 +65,35 @@ pub trait AppHooks: Send + Sync + 'static {
     fn hls_segments(&self) -> Option<u64> {
         None
     }
+    /// Live chat counters for `/metrics` (`weir_chat_*`), or `None` when
+    /// the app runs no chat. A plain struct, so this crate needs no chat
+    /// crate: the app copies its chat server's counters into it.
+    fn chat(&self) -> Option<ChatStats> {
+        None
+    }
+}
+
+/// Chat counters as `/metrics` exports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChatStats {
+    /// Rooms with anyone in them (gauge).
+    pub rooms: u64,
+    /// Connections in rooms (gauge).
+    pub members: u64,
+    /// Chat connections accepted since start.
+    pub connections: u64,
+    /// Chat messages accepted and broadcast.
+    pub messages_in: u64,
+    /// Frames queued to members (each broadcast once per member).
+    pub messages_out: u64,
+    /// Frames refused by the per-connection rate limit.
+    pub rate_limited: u64,
+    /// Frames refused for any other reason (length, UTF-8, mute, token...).
+    pub refused: u64,
+    /// Members closed because they could not keep up.
+    pub dropped: u64,
+    /// Connections closed by the heartbeat timeout.
+    pub timeouts: u64,
 }
 
 /// One way to play a stream from a browser.
@@ -93,8 +124,9 @@ pub struct AuthConfig {
 pub struct ApiContext {
     /// The hub whose streams and clients are shown and kicked.
     pub hub: Hub,
-    /// Console user, password hash and API token.
-    pub auth: AuthConfig,
+    /// The check for mutating calls (console user, password hash, API
+    /// token, login sessions); the app may share it with other routes.
+    pub auth: ApiAuth,
     /// When the server started, for uptime.
     pub started: Instant,
     /// App-specific answers.
@@ -105,7 +137,6 @@ pub struct ApiContext {
 pub(crate) struct State {
     pub(crate) ctx: ApiContext,
     pub(crate) sampler: Arc<sampler::Sampler>,
-    pub(crate) sessions: auth::Sessions,
     pub(crate) registry: prometheus_client::registry::Registry,
 }
 
@@ -121,7 +152,6 @@ pub fn router(ctx: ApiContext) -> Router {
     let state = Arc::new(State {
         ctx,
         sampler,
-        sessions: auth::Sessions::default(),
         registry,
     });
     Router::new()

@@ -209,8 +209,75 @@ impl Collector for Stats {
                 &[(none.clone(), n)],
             )?;
         }
+        if let Some(chat) = self.ctx.app.chat() {
+            encode_chat(&mut enc, &chat)?;
+        }
         self.encode_streams(&mut enc)
     }
+}
+
+/// `weir_chat_*`: the live chat's rooms, members and message counters.
+fn encode_chat(enc: &mut DescriptorEncoder, c: &crate::ChatStats) -> Result<(), std::fmt::Error> {
+    let none = || -> Labels { Vec::new() };
+    gauges(
+        enc,
+        "chat_rooms",
+        "Chat rooms with anyone in them.",
+        None,
+        &[(none(), c.rooms)],
+    )?;
+    gauges(
+        enc,
+        "chat_members",
+        "Connections in chat rooms.",
+        None,
+        &[(none(), c.members)],
+    )?;
+    counters(
+        enc,
+        "chat_connections",
+        "Chat connections accepted since start.",
+        None,
+        &[(none(), c.connections)],
+    )?;
+    counters(
+        enc,
+        "chat_messages",
+        "Chat messages accepted from clients (in) and broadcast frames queued to members (out).",
+        None,
+        &[
+            (vec![("direction", "in".into())], c.messages_in),
+            (vec![("direction", "out".into())], c.messages_out),
+        ],
+    )?;
+    counters(
+        enc,
+        "chat_rate_limited",
+        "Chat frames refused by the per-connection rate limit.",
+        None,
+        &[(none(), c.rate_limited)],
+    )?;
+    counters(
+        enc,
+        "chat_refused",
+        "Chat frames refused for other reasons (length, UTF-8, mute, token...).",
+        None,
+        &[(none(), c.refused)],
+    )?;
+    counters(
+        enc,
+        "chat_dropped",
+        "Chat members closed because they could not keep up.",
+        None,
+        &[(none(), c.dropped)],
+    )?;
+    counters(
+        enc,
+        "chat_timeouts",
+        "Chat connections closed by the heartbeat timeout.",
+        None,
+        &[(none(), c.timeouts)],
+    )
 }
 
 impl Stats {
@@ -302,11 +369,11 @@ pub(crate) async fn metrics(AxState(state): AxState<Arc<State>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AppHooks, AuthConfig, Playback};
+    use crate::{ApiAuth, AppHooks, AuthConfig, ChatStats, Playback};
     use weir_hub::{Hub, HubConfig};
     use weir_media::StreamKey;
 
-    struct Hooks(Option<u64>);
+    struct Hooks(Option<u64>, Option<ChatStats>);
 
     impl AppHooks for Hooks {
         fn version(&self) -> String {
@@ -318,14 +385,21 @@ mod tests {
         fn hls_segments(&self) -> Option<u64> {
             self.0
         }
+        fn chat(&self) -> Option<ChatStats> {
+            self.1
+        }
     }
 
     fn scrape(hls: Option<u64>, hub: Hub) -> String {
+        scrape_with(hls, None, hub)
+    }
+
+    fn scrape_with(hls: Option<u64>, chat: Option<ChatStats>, hub: Hub) -> String {
         let ctx = ApiContext {
             hub: hub.clone(),
-            auth: AuthConfig::default(),
+            auth: ApiAuth::new(AuthConfig::default()),
             started: std::time::Instant::now(),
-            app: Arc::new(Hooks(hls)),
+            app: Arc::new(Hooks(hls, chat)),
         };
         let registry = registry(ctx, Arc::new(Sampler::new(hub)));
         let mut text = String::new();
@@ -346,5 +420,44 @@ mod tests {
             "{text}"
         );
         assert!(!scrape(None, hub).contains("hls_segments"));
+    }
+
+    #[test]
+    fn chat_counters_are_exported_as_documented() {
+        let hub = Hub::new(HubConfig::default());
+        assert!(!scrape(None, hub.clone()).contains("weir_chat"));
+        let stats = ChatStats {
+            rooms: 2,
+            members: 5,
+            connections: 9,
+            messages_in: 11,
+            messages_out: 44,
+            rate_limited: 3,
+            refused: 4,
+            dropped: 1,
+            timeouts: 6,
+        };
+        let text = scrape_with(None, Some(stats), hub);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("weir_chat"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "weir_chat_rooms 2",
+                "weir_chat_members 5",
+                "weir_chat_connections_total 9",
+                "weir_chat_messages_total{direction=\"in\"} 11",
+                "weir_chat_messages_total{direction=\"out\"} 44",
+                "weir_chat_rate_limited_total 3",
+                "weir_chat_refused_total 4",
+                "weir_chat_dropped_total 1",
+                "weir_chat_timeouts_total 6",
+            ],
+            "{text}"
+        );
+        assert!(text.contains("# TYPE weir_chat_messages counter"), "{text}");
+        assert!(text.contains("# TYPE weir_chat_members gauge"), "{text}");
     }
 }

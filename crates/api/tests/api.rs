@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
-use weir_api::{ApiContext, AppHooks, AuthConfig, Playback};
+use weir_api::{ApiAuth, ApiContext, AppHooks, AuthConfig, Playback};
 use weir_hub::{ClientHandle, ClientInfo, Hub, HubConfig, Publisher, Role};
 use weir_media::{Codec, Frame, StreamKey, TrackKind};
 
@@ -124,7 +124,7 @@ fn fixture() -> Fixture {
 fn router(hub: &Hub, auth: AuthConfig) -> Router {
     weir_api::router(ApiContext {
         hub: hub.clone(),
-        auth,
+        auth: ApiAuth::new(auth),
         started: Instant::now(),
         app: Arc::new(Hooks),
     })
@@ -612,4 +612,53 @@ async fn pages_and_assets_are_served() {
         get(&app, "/assets/nope.js").await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// The app hands clones of one `ApiAuth` to the API and to other routes it
+/// guards (chat moderation): a console login and the token work for both.
+#[tokio::test]
+async fn a_shared_api_auth_sees_console_logins_and_the_token() {
+    let f = fixture();
+    let auth = ApiAuth::new(AuthConfig {
+        console_user: "admin".into(),
+        console_password_hash: Some(weir_api::hash_password("pw").unwrap()),
+        api_token: Some("tok".into()),
+    });
+    let app = weir_api::router(ApiContext {
+        hub: f.hub.clone(),
+        auth: auth.clone(),
+        started: Instant::now(),
+        app: Arc::new(Hooks),
+    });
+    let headers = |name: &str, value: &str| {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+        h
+    };
+    assert!(auth.enabled());
+    assert!(auth.allows(&headers("authorization", "Bearer tok")));
+    assert!(!auth.allows(&headers("authorization", "Bearer nope")));
+    assert!(!auth.allows(&headers("cookie", "weir_session=forged")));
+    let form = [(
+        header::CONTENT_TYPE.as_str(),
+        "application/x-www-form-urlencoded",
+    )];
+    let r = call(
+        &app,
+        "POST",
+        "/console/login",
+        &form,
+        "user=admin&password=pw",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let cookie = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    assert!(auth.allows(&headers("cookie", &pair)));
+    call(&app, "POST", "/console/logout", &[("cookie", &pair)], "").await;
+    assert!(!auth.allows(&headers("cookie", &pair)));
+    assert!(!ApiAuth::new(AuthConfig::default()).enabled());
 }

@@ -1,15 +1,21 @@
 //! Wiring of the chat (`weir-server-chat`) into the HTTP listener: its
-//! settings from `[chat]`, and the moderation check, which is the API's
-//! bearer token so that chat moderation needs the same credential as the
-//! other mutating API calls.
+//! settings from `[chat]`, the moderation check, which is the API's own
+//! ([`ApiAuth`]: console session cookie or bearer token) so that chat
+//! moderation needs the same credential as the other mutating API calls,
+//! and `weir chat-token`, which mints join tokens from the config's secret.
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::http::{header, HeaderMap};
+use anyhow::Context;
+use axum::http::HeaderMap;
 use tokio_util::sync::CancellationToken;
+use weir_api::ApiAuth;
 use weir_hub::Hub;
-use weir_server_chat::{Authorizer, ChatConfig, ChatServer};
+use weir_media::StreamKey;
+use weir_server_chat::{Authorizer, ChatConfig, ChatServer, TokenKey};
 
+use crate::cli::ChatTokenArgs;
 use crate::config::{secs, ChatSection, Config};
 
 /// The adapter's settings from `[chat]`.
@@ -26,15 +32,28 @@ pub fn settings(c: &ChatSection) -> weir_server_chat::Config {
         heartbeat_timeout: secs(c.heartbeat_timeout_secs),
         send_queue: c.send_queue,
         write_pacing: std::time::Duration::from_millis(c.write_pacing_ms),
+        tokens: token_key(c),
         ..weir_server_chat::Config::default()
     }
 }
 
+/// The join-token key, if `[chat] token_secret` is set.
+fn token_key(c: &ChatSection) -> Option<TokenKey> {
+    (!c.token_secret.is_empty()).then(|| TokenKey::new(c.token_secret.as_bytes()))
+}
+
 /// Builds the chat server; its router goes into the HTTP listener.
-pub fn server(cfg: &Config, hub: Hub, shutdown: CancellationToken) -> anyhow::Result<ChatServer> {
-    let authorize: Option<Authorizer> = (!cfg.api.api_token.is_empty()).then(|| {
-        let token = cfg.api.api_token.clone();
-        Arc::new(move |headers: &HeaderMap| bearer_matches(headers, &token)) as Authorizer
+/// Moderation and token minting are guarded by `auth`, the API's check;
+/// with no API credential configured they are off (403).
+pub fn server(
+    cfg: &Config,
+    hub: Hub,
+    shutdown: CancellationToken,
+    auth: &ApiAuth,
+) -> anyhow::Result<ChatServer> {
+    let authorize: Option<Authorizer> = auth.enabled().then(|| {
+        let auth = auth.clone();
+        Arc::new(move |headers: &HeaderMap| auth.allows(headers)) as Authorizer
     });
     Ok(ChatServer::new(
         hub,
@@ -44,18 +63,51 @@ pub fn server(cfg: &Config, hub: Hub, shutdown: CancellationToken) -> anyhow::Re
     )?)
 }
 
-/// `Authorization: Bearer <token>` with the configured token, compared in
-/// constant time.
-fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
-    let Some(given) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return false;
+/// `weir chat-token`: prints a join token for a user in a room, signed with
+/// `--secret` or the config's `[chat] token_secret`.
+pub fn token_command(args: ChatTokenArgs) -> anyhow::Result<()> {
+    let secret = match (&args.secret, &args.config) {
+        (Some(secret), _) => secret.clone(),
+        (None, config) => Config::load(config.as_deref())?.chat.token_secret,
     };
-    let (a, b) = (given.trim().as_bytes(), token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    anyhow::ensure!(
+        !secret.is_empty(),
+        "no token secret: pass --secret (or WEIR_CHAT_TOKEN_SECRET) or a --config with [chat] token_secret"
+    );
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .context("the system clock is before 1970")?
+        .as_secs();
+    println!(
+        "{}",
+        mint(&secret, &args.room, &args.user, args.ttl_secs, now)?
+    );
+    Ok(())
+}
+
+/// The token for `user` in `room` (`app/stream`), valid `ttl_secs` from
+/// `now` (unix seconds). The name is checked against the default nickname
+/// rules, so a token is never minted for a name the room would refuse.
+fn mint(secret: &str, room: &str, user: &str, ttl_secs: u64, now: u64) -> anyhow::Result<String> {
+    let (app, stream) = room
+        .split_once('/')
+        .with_context(|| format!("room {room:?} must be app/stream"))?;
+    let key = StreamKey::new(app, stream).with_context(|| format!("room {room:?}"))?;
+    anyhow::ensure!(
+        (1..=weir_server_chat::MAX_TOKEN_TTL_SECS).contains(&ttl_secs),
+        "--ttl-secs must be between 1 and {}",
+        weir_server_chat::MAX_TOKEN_TTL_SECS
+    );
+    anyhow::ensure!(
+        user.trim() == user && !user.is_empty(),
+        "the user name must not be empty or start or end with spaces"
+    );
+    // The default nickname rules; banned words are the server's business
+    // (it checks them again on join).
+    weir_server_chat::Rules::new(&ChatConfig::default())?
+        .check_nick(user)
+        .map_err(|e| anyhow::anyhow!("user {user:?}: {e}"))?;
+    Ok(TokenKey::new(secret.as_bytes()).sign(&key.to_string(), user, now + ttl_secs))
 }
 
 #[cfg(test)]
@@ -63,13 +115,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bearer_token_must_match_exactly() {
-        let mut h = HeaderMap::new();
-        assert!(!bearer_matches(&h, "s3cret"));
-        h.insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
-        assert!(bearer_matches(&h, "s3cret"));
-        assert!(!bearer_matches(&h, "s3cre"));
-        h.insert(header::AUTHORIZATION, "Basic s3cret".parse().unwrap());
-        assert!(!bearer_matches(&h, "s3cret"));
+    fn minted_tokens_verify_for_their_room_and_user_only() {
+        let token = mint("s3cret", "live/test", "alice", 60, 1_000).unwrap();
+        assert!(token.starts_with("1060."), "{token}");
+        let key = TokenKey::new(b"s3cret");
+        assert!(key.verify("live/test", "alice", &token, 1_000).is_ok());
+        assert!(key.verify("live/test", "bob", &token, 1_000).is_err());
+        assert!(key.verify("live/test", "alice", &token, 1_060).is_err());
+        assert!(mint("s3cret", "nostream", "alice", 60, 0).is_err());
+        assert!(mint("s3cret", "live/test", "guest-1", 60, 0).is_err());
+        assert!(mint("s3cret", "live/test", " alice", 60, 0).is_err());
+        assert!(mint("s3cret", "live/test", "alice", 0, 0).is_err());
     }
 }

@@ -44,6 +44,12 @@ pub enum Command {
     /// Read a console password from stdin and print its hash for the
     /// config's `[api] console_password_hash`.
     Passwd,
+    /// Print a chat join token for a user in a room, signed with the
+    /// config's `[chat] token_secret` (or --secret).
+    ChatToken(ChatTokenArgs),
+    /// Print a stream URL signed for `mode = "signed"` access
+    /// (`?expires=...&sign=...`).
+    Sign(SignArgs),
     /// Parse a config file, print it with every default filled in, and exit.
     CheckConfig {
         /// The config file to check.
@@ -64,6 +70,17 @@ pub struct ServeArgs {
     /// HTTP listen address (default 0.0.0.0:8080).
     #[arg(long)]
     pub http_listen: Option<SocketAddr>,
+    /// RTMPS (RTMP over TLS) listen address, e.g. 0.0.0.0:1936 (default:
+    /// none). Needs a TLS certificate and key.
+    #[arg(long)]
+    pub rtmps_listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM, leaf first): serves HTTPS/WSS on the
+    /// HTTP listener and enables RTMPS. Needs --tls-key.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of --tls-cert.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
     /// Directory for recordings and HLS segments (default ./weir-data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -99,4 +116,63 @@ pub struct PlayArgs {
     /// Use the digest (FP9) handshake instead of the simple one.
     #[arg(long)]
     pub digest_handshake: bool,
+}
+
+/// `weir chat-token` arguments.
+#[derive(Debug, Args)]
+pub struct ChatTokenArgs {
+    /// The room: `app/stream`, e.g. live/test.
+    pub room: String,
+    /// The nickname the token is for; the client joins with exactly this.
+    #[arg(long, short = 'u')]
+    pub user: String,
+    /// How long the token is valid, in seconds (at most a week).
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_secs: u64,
+    /// Config file whose `[chat] token_secret` signs the token.
+    #[arg(long, short = 'c', env = "WEIR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The secret itself, instead of a config file.
+    #[arg(long, env = "WEIR_CHAT_TOKEN_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+}
+
+/// `weir sign` arguments.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The URL to sign, e.g. rtmp://host/live/cam or
+    /// http://host:8080/live/cam.flv
+    pub url: String,
+    /// Seconds the URL stays valid.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_secs: u64,
+    /// Sign for publishing or for playing (default: publish for rtmp://
+    /// URLs, play for the others); picks the secret from the config.
+    #[arg(long = "for", value_enum)]
+    pub action: Option<SignAction>,
+    /// Config file whose `[auth]` secret of the URL's app signs.
+    #[arg(long, short = 'c', env = "WEIR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The secret itself, instead of a config file.
+    #[arg(long, env = "WEIR_SIGN_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+}
+
+/// What a signed URL is for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SignAction {
+    /// An encoder's URL.
+    Publish,
+    /// A viewer's URL.
+    Play,
+}
+
+impl SignAction {
+    /// `"publish"` or `"play"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignAction::Publish => "publish",
+            SignAction::Play => "play",
+        }
+    }
 }

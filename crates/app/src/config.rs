@@ -29,6 +29,37 @@ pub struct Config {
     pub api: ApiSection,
     /// Live chat beside every stream.
     pub chat: ChatSection,
+    /// TLS certificate for HTTPS and RTMPS.
+    pub tls: TlsSection,
+    /// Who may publish and play: per app rules and HTTP callbacks.
+    pub auth: weir_access::AuthConfig,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain, leaf first (e.g. Let's Encrypt's
+    /// fullchain.pem). With `key` set, the HTTP listener serves only HTTPS
+    /// (and WSS), and `server.rtmps_listen` may be used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// How often the files are checked for changes, in seconds; a changed
+    /// pair is loaded without a restart (so is any pair on SIGHUP).
+    pub reload_poll_secs: f64,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            cert: None,
+            key: None,
+            reload_poll_secs: 2.0,
+        }
+    }
 }
 
 /// `[chat]`
@@ -54,6 +85,11 @@ pub struct ChatSection {
     /// Least time between two writes to one member (ms); frames queued
     /// meanwhile go out in one write. 0 writes every frame at once.
     pub write_pacing_ms: u64,
+    /// Secret for join tokens (HMAC-SHA256). Empty: anyone may chat. Set:
+    /// every room admits only connections that `join` with a token for
+    /// their nickname, minted by `weir chat-token`, `POST
+    /// /api/v1/chat/token` or a site's backend (docs/chat.md).
+    pub token_secret: String,
 }
 
 impl Default for ChatSection {
@@ -68,6 +104,7 @@ impl Default for ChatSection {
             heartbeat_timeout_secs: 30.0,
             send_queue: 256,
             write_pacing_ms: 50,
+            token_secret: String::new(),
         }
     }
 }
@@ -111,6 +148,12 @@ pub struct HttpSection {
     pub max_lag_secs: f64,
     /// Most simultaneous HTTP connections.
     pub max_connections: usize,
+    /// Most simultaneous HTTP connections from one IP address; more are
+    /// answered 429. 0 = no limit (the default: whole offices and mobile
+    /// carriers share one address).
+    pub max_connections_per_ip: usize,
+    /// Largest message a viewer may send on a media WebSocket, in bytes.
+    pub max_ws_message_bytes: usize,
     /// Largest request head (request line + headers) accepted, in bytes.
     pub max_header_bytes: usize,
 }
@@ -122,6 +165,8 @@ impl Default for HttpSection {
             play_wait_secs: 0.0,
             max_lag_secs: 10.0,
             max_connections: 10_000,
+            max_connections_per_ip: 0,
+            max_ws_message_bytes: 64 * 1024,
             max_header_bytes: 16384,
         }
     }
@@ -165,6 +210,10 @@ pub struct ServerSection {
     pub http_listen: SocketAddr,
     /// Directory for recordings and HLS segments.
     pub data_dir: PathBuf,
+    /// RTMPS (RTMP over TLS) listen address, e.g. "0.0.0.0:1936". Unset:
+    /// no RTMPS. Needs `[tls]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtmps_listen: Option<SocketAddr>,
 }
 
 /// `[rtmp]`
@@ -191,6 +240,9 @@ pub struct RtmpSection {
     pub max_chunk_streams: usize,
     /// Most simultaneous RTMP connections.
     pub max_connections: usize,
+    /// Most simultaneous RTMP connections from one IP address (0 = no
+    /// limit, the default: many viewers can share one address).
+    pub max_connections_per_ip: usize,
     /// Merged writes: a player's next write waits this many milliseconds
     /// after its last one, sending everything queued meanwhile at once.
     /// Much cheaper per viewer with thousands of viewers, at the cost of up
@@ -207,6 +259,16 @@ pub struct HubSection {
     pub queue_entries: usize,
     /// Largest GOP cached for instant start, in bytes.
     pub gop_max_bytes: usize,
+    /// Adaptive write coalescing for RTMP and HTTP/WS-FLV viewers: on a
+    /// stream watched by at least `coalesce_min_viewers`, audio arriving
+    /// between video frames waits up to this many ms for the next video
+    /// frame, so each viewer gets one write per video frame instead of one
+    /// per message (about 2.4 times fewer at 30 fps + AAC). Video is never
+    /// held; small audiences and audio-only streams are never held.
+    /// 0 = wake viewers for every message.
+    pub coalesce_audio_ms: u64,
+    /// Viewers of one stream and format from which audio is coalesced.
+    pub coalesce_min_viewers: usize,
 }
 
 impl Default for ServerSection {
@@ -215,6 +277,7 @@ impl Default for ServerSection {
             rtmp_listen: ([0, 0, 0, 0], 1935).into(),
             http_listen: ([0, 0, 0, 0], 8080).into(),
             data_dir: PathBuf::from("weir-data"),
+            rtmps_listen: None,
         }
     }
 }
@@ -231,6 +294,7 @@ impl Default for RtmpSection {
             max_message_len: 32 << 20,
             max_chunk_streams: 64,
             max_connections: 10_000,
+            max_connections_per_ip: 0,
             merge_write_ms: 0,
         }
     }
@@ -241,6 +305,8 @@ impl Default for HubSection {
         HubSection {
             queue_entries: 1024,
             gop_max_bytes: 32 << 20,
+            coalesce_audio_ms: 40,
+            coalesce_min_viewers: 100,
         }
     }
 }
@@ -273,7 +339,42 @@ impl Config {
         if let Some(dir) = &args.data_dir {
             cfg.server.data_dir = dir.clone();
         }
+        if let Some(addr) = args.rtmps_listen {
+            cfg.server.rtmps_listen = Some(addr);
+        }
+        if let Some(path) = &args.tls_cert {
+            cfg.tls.cert = Some(path.clone());
+        }
+        if let Some(path) = &args.tls_key {
+            cfg.tls.key = Some(path.clone());
+        }
         Ok(cfg)
+    }
+
+    /// The TLS certificate and key files, if configured. Errors when only
+    /// one of them is set, or RTMPS is asked for without them: checked at
+    /// startup, after the flags, which may supply any of the three.
+    pub fn tls_files(&self) -> anyhow::Result<Option<weir_tls::CertFiles>> {
+        let files = match (&self.tls.cert, &self.tls.key) {
+            (Some(cert), Some(key)) => Some(weir_tls::CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "TLS needs both a certificate and a key: set [tls] cert and key \
+                 (or --tls-cert and --tls-key)"
+            ),
+        };
+        if files.is_none() {
+            if let Some(addr) = self.server.rtmps_listen {
+                anyhow::bail!(
+                    "server.rtmps_listen ({addr}) needs a TLS certificate: set [tls] cert \
+                     and key (or --tls-cert and --tls-key)"
+                );
+            }
+        }
+        Ok(files)
     }
 
     /// The config as TOML, every default filled in.
@@ -282,6 +383,7 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.auth.check()?;
         let r = &self.rtmp;
         anyhow::ensure!(
             (128..=0x7fff_ffff).contains(&r.chunk_size),
@@ -326,8 +428,16 @@ impl Config {
             "http.max_header_bytes must be >= 8192"
         );
         anyhow::ensure!(
+            (0.1..=3600.0).contains(&self.tls.reload_poll_secs),
+            "tls.reload_poll_secs must be between 0.1 and 3600"
+        );
+        anyhow::ensure!(
             self.hub.queue_entries >= 16,
             "hub.queue_entries must be >= 16"
+        );
+        anyhow::ensure!(
+            self.hub.coalesce_audio_ms <= 1_000,
+            "hub.coalesce_audio_ms must be at most 1000"
         );
         anyhow::ensure!(
             self.rtmp.merge_write_ms <= 5_000,
@@ -370,5 +480,23 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors() {
         assert!(toml::from_str::<Config>("[rtmp]\ntakeovr = false\n").is_err());
+    }
+
+    #[test]
+    fn tls_needs_a_cert_and_key_together_and_for_rtmps() {
+        let mut cfg = Config::default();
+        assert!(cfg.tls_files().unwrap().is_none());
+        cfg.server.rtmps_listen = Some(([127, 0, 0, 1], 1936).into());
+        assert!(cfg.tls_files().is_err());
+        cfg.tls.cert = Some("cert.pem".into());
+        assert!(cfg.tls_files().is_err());
+        cfg.tls.key = Some("key.pem".into());
+        let files = cfg.tls_files().unwrap().unwrap();
+        assert_eq!(files.key, PathBuf::from("key.pem"));
+        // Unset options are left out of the printed config.
+        assert!(!Config::default()
+            .to_toml()
+            .unwrap()
+            .contains("rtmps_listen"));
     }
 }

@@ -12,6 +12,8 @@ mod cli;
 mod config;
 mod logging;
 mod serve;
+mod sign;
+mod tls;
 mod tools;
 
 use clap::Parser;
@@ -28,6 +30,8 @@ fn main() -> anyhow::Result<()> {
             cli::Command::Publish(args) => tools::publish(args).await,
             cli::Command::Play(args) => tools::play(args).await,
             cli::Command::Passwd => tools::passwd(),
+            cli::Command::Sign(args) => sign::run(args),
+            cli::Command::ChatToken(args) => chat::token_command(args),
             cli::Command::CheckConfig { config } => {
                 let cfg = config::Config::load(Some(&config))?;
                 println!("{}: ok\n\n{}", config.display(), cfg.to_toml()?);

@@ -14,18 +14,26 @@ use crate::config::{secs, Config};
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = Config::from_args(&args)?;
+    // First line of the log: who may publish. Out of the box only this
+    // machine may, so a fresh server on the internet is nobody's relay.
+    info!("{}", cfg.auth.publish_summary());
     let started = std::time::Instant::now();
     let shutdown = CancellationToken::new();
+    let tls = crate::tls::start(&cfg, &shutdown)?;
 
     let channel = ChannelConfig {
         capacity: cfg.hub.queue_entries,
         gop_max_bytes: cfg.hub.gop_max_bytes,
         ..ChannelConfig::default()
     };
-    let hub = Hub::new(HubConfig {
-        takeover: cfg.rtmp.takeover,
-        channel: channel.clone(),
-    });
+    let access = weir_access::Access::new(&cfg.auth)?;
+    let hub = Hub::with_gate(
+        HubConfig {
+            takeover: cfg.rtmp.takeover,
+            channel: channel.clone(),
+        },
+        std::sync::Arc::new(access),
+    );
 
     let rtmp_listener = TcpListener::bind(cfg.server.rtmp_listen)
         .await
@@ -41,7 +49,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         rtmp_config(&cfg, channel.clone()),
         shutdown.clone(),
     );
-    let rtmp_task = tokio::spawn(rtmp.run(rtmp_listener));
+    let rtmps_task = crate::tls::start_rtmps(&cfg, tls.as_ref(), &rtmp).await?;
+    let rtmp_task = tokio::spawn(rtmp.run(rtmp_listener, None));
 
     let http_listener = TcpListener::bind(cfg.server.http_listen)
         .await
@@ -53,10 +62,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         hub.clone(),
         http_cfg,
         shutdown.clone(),
-        crate::api::router(&cfg, hub.clone(), started, hls_segments)
-            .merge(crate::chat::server(&cfg, hub.clone(), shutdown.clone())?.router()),
+        crate::api::router(&cfg, hub.clone(), started, hls_segments, shutdown.clone())?,
     );
-    let http_task = tokio::spawn(http.run(http_listener));
+    let https = crate::tls::https_acceptor(tls.as_ref())?;
+    let http_task = tokio::spawn(http.run(http_listener, https));
 
     wait_for_signal().await;
     info!("shutting down");
@@ -67,6 +76,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Ok(Ok(Err(e))) => warn!(error = %e, "rtmp server ended with an error"),
         Ok(Err(e)) => warn!(error = %e, "rtmp server task failed"),
         Err(_) => warn!("rtmp server did not stop within 5 s"),
+    }
+    if let Some(task) = rtmps_task {
+        match tokio::time::timeout(Duration::from_secs(5), task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => warn!(error = %e, "rtmps server ended with an error"),
+            Ok(Err(e)) => warn!(error = %e, "rtmps server task failed"),
+            Err(_) => warn!("rtmps server did not stop within 5 s"),
+        }
     }
     match tokio::time::timeout(Duration::from_secs(5), http_task).await {
         Ok(Ok(Ok(()))) => {}
@@ -89,8 +106,10 @@ fn rtmp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtmp::Config
         max_message_len: r.max_message_len,
         max_chunk_streams: r.max_chunk_streams,
         max_connections: r.max_connections,
+        max_connections_per_ip: r.max_connections_per_ip,
         channel,
         merge_write: std::time::Duration::from_millis(r.merge_write_ms),
+        coalesce: coalesce(cfg),
     }
 }
 
@@ -106,6 +125,8 @@ fn http_config(cfg: &Config, channel: ChannelConfig) -> weir_server_http::Config
         max_lag: secs(h.max_lag_secs),
         channel,
         max_connections: h.max_connections,
+        max_connections_per_ip: h.max_connections_per_ip,
+        max_ws_message_bytes: h.max_ws_message_bytes,
         max_header_bytes: h.max_header_bytes,
         hls: weir_server_http::HlsSettings {
             fragment: secs(cfg.hls.fragment_secs),
@@ -118,6 +139,14 @@ fn http_config(cfg: &Config, channel: ChannelConfig) -> weir_server_http::Config
                 .then(|| cfg.server.data_dir.join("hls")),
             produced: weir_server_http::HlsSegments::default(),
         },
+        coalesce: coalesce(cfg),
+    }
+}
+
+fn coalesce(cfg: &Config) -> weir_hub::Coalesce {
+    weir_hub::Coalesce {
+        max_hold: std::time::Duration::from_millis(cfg.hub.coalesce_audio_ms),
+        min_viewers: cfg.hub.coalesce_min_viewers,
     }
 }
 

@@ -46,11 +46,16 @@ fn require_websockets() {
 /// Runs a scenario of `tests/chat/client.py` against `server` and returns
 /// what it printed.
 fn scenario(server: &Server, name: &str, args: &[&str]) -> Value {
+    scenario_at(&server.http_base(), name, args)
+}
+
+/// Runs a scenario against the weir at `base` (`http://HOST:PORT`).
+fn scenario_at(base: &str, name: &str, args: &[&str]) -> Value {
     require_websockets();
     let out = Command::new("python3")
         .arg(tests_dir().join("chat/client.py"))
         .arg(name)
-        .arg(server.http_base())
+        .arg(base)
         .args(args)
         .output()
         .expect("run python3");
@@ -191,6 +196,120 @@ fn a_muted_user_is_refused() {
     assert_eq!(v["after"]["code"], "muted");
 }
 
+/// `weir passwd` with `password` on stdin: the hash for the config.
+fn password_hash(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("passwd")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run weir passwd");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "weir passwd failed");
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    hash
+}
+
+/// Chat moderation takes the console's session cookie like every other
+/// mutating call: with only a console password configured (no API token),
+/// a login through `/console/login` mutes and kicks.
+#[test]
+fn chat_moderation_accepts_the_console_session_cookie() {
+    let hash = password_hash("chat-pw");
+    let server = Server::start_with_config(&format!("[api]\nconsole_password_hash = \"{hash}\"\n"));
+    let v = scenario(&server, "cookie_moderation", &["chat-pw"]);
+    assert_eq!(v["no_auth"], 401, "{v}");
+    assert_eq!(v["bad_login"], 401, "{v}");
+    assert_eq!(v["login"], 200, "{v}");
+    assert_eq!(v["forged"], 401, "{v}");
+    assert_eq!(v["with_cookie"], 200, "{v}");
+    assert!(v["until"].as_u64().is_some_and(|u| u > 0), "{v}");
+    assert_eq!(v["mute_event"]["user"], "troll");
+    assert_eq!(v["after"]["code"], "muted");
+    assert_eq!(v["kick"], 200, "{v}");
+    assert_eq!(v["closed"], 4002, "{v}");
+}
+
+/// After chatting (and hitting the rate limit), `/metrics` shows the chat
+/// counters.
+#[test]
+fn chat_counters_appear_in_metrics() {
+    let server = Server::start_with_config("[chat]\nrate = 2.0\nburst = 3\n");
+    scenario(&server, "ratelimit", &[]);
+    let resp = common::http::get(server.http_port(), "/metrics");
+    assert_eq!(resp.status, 200);
+    let text = String::from_utf8(resp.body).unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert!(value("weir_chat_messages_total{direction=\"in\"}") >= 3.0);
+    assert!(value("weir_chat_messages_total{direction=\"out\"}") >= 3.0);
+    assert!(value("weir_chat_rate_limited_total") >= 3.0);
+    assert!(value("weir_chat_connections_total") >= 1.0);
+    value("weir_chat_rooms");
+    value("weir_chat_members");
+    value("weir_chat_refused_total");
+    value("weir_chat_dropped_total");
+    value("weir_chat_timeouts_total");
+}
+
+/// With `[chat] token_secret`, only a `join` with a token for the nickname
+/// gets into a room: tokens made by the documented formula (in Python), by
+/// `weir chat-token` and by the API all work; none, garbage, expired ones
+/// and ones for another name, room or secret get error codes and no
+/// membership.
+#[test]
+fn rooms_need_a_join_token_when_a_secret_is_set() {
+    const SECRET: &str = "chat-e2e-secret-0123456789";
+    let server = Server::start_with_config(&format!(
+        "[api]\napi_token = \"{TOKEN}\"\n[chat]\ntoken_secret = \"{SECRET}\"\n"
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "chat-token",
+            "live/chat",
+            "--user",
+            "carol",
+            "--ttl-secs",
+            "120",
+        ])
+        .env("WEIR_CHAT_TOKEN_SECRET", SECRET)
+        .env_remove("WEIR_CONFIG")
+        .output()
+        .expect("run weir chat-token");
+    assert!(
+        out.status.success(),
+        "weir chat-token failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli_token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let v = scenario(&server, "tokens", &[SECRET, &cli_token, TOKEN]);
+    assert_eq!(v["endpoint"]["token_required"], true, "{v}");
+    assert_eq!(v["chat_first"]["type"], "error", "{v}");
+    assert_eq!(v["chat_first"]["code"], "token_required");
+    assert_eq!(v["no_token"], "token_required");
+    assert_eq!(v["garbage"], "bad_token");
+    assert_eq!(v["expired"], "token_expired");
+    assert_eq!(v["other_nick"], "bad_token");
+    assert_eq!(v["other_room"], "bad_token");
+    assert_eq!(v["other_secret"], "bad_token");
+    assert_eq!(v["alice"]["type"], "welcome", "{v}");
+    assert_eq!(v["alice"]["user"], "alice");
+    assert_eq!(v["alice_chat"]["user"], "alice");
+    assert_eq!(v["carol"]["user"], "carol", "{v}");
+    assert_eq!(v["api"]["no_auth"], 401, "{v}");
+    assert_eq!(v["api"]["status"], 200, "{v}");
+    assert_eq!(v["api"]["minted"]["user"], "dave");
+    assert_eq!(v["dave"]["user"], "dave", "{v}");
+    assert_eq!(v["outsider_next"], "pong", "{v}");
+    assert_eq!(v["members"], serde_json::json!(["alice", "carol", "dave"]));
+}
+
 #[test]
 fn the_endpoint_api_answers_a_usable_url() {
     let server = Server::start();
@@ -222,6 +341,32 @@ fn serve_on(dir: &Path, name: &str, http_port: u16, rtmp_port: u16) -> Proc {
         sleep(Duration::from_millis(50));
     }
     proc
+}
+
+/// Limit hits are logged at most once per peer per minute: two
+/// connections from one address that each run into the rate limit a dozen
+/// times leave one log line.
+#[test]
+fn limit_hits_are_logged_once_per_peer_per_minute() {
+    let dir = tempfile::Builder::new()
+        .prefix("weir-chat-log-")
+        .tempdir()
+        .unwrap();
+    let http_port = free_port();
+    let weir = serve_on(dir.path(), "weir", http_port, free_port());
+    let v = scenario_at(&format!("http://127.0.0.1:{http_port}"), "flood", &[]);
+    let errors = v["rate_limited"].as_u64().unwrap();
+    assert!(errors >= 20, "{v}");
+    let log = weir.stderr_text();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("chat limit hit"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("rate_limited") && lines[0].contains("127.0.0.1"),
+        "{log}"
+    );
 }
 
 /// Fails the test unless node, Chromium and playwright are there; returns

@@ -17,7 +17,7 @@ use common::clients::{ffmpeg_publisher, require_tool};
 use common::http;
 use common::probe::{self, Media};
 use common::process::Proc;
-use common::server::Server;
+use common::server::{self, Server};
 
 /// RTMP handshake packet size (C1/S1/C2/S2).
 const HS: usize = 1536;
@@ -379,9 +379,19 @@ fn garbage_input_never_crashes() {
     );
     assert_eq!(sums[1], 0, "the server must close every garbage connection");
     let log = server_log(&srv);
-    eprintln!(
-        "[garbage] server logged {} protocol errors",
-        log.matches("rtmp protocol error").count()
+    let logged = log.matches("rtmp protocol error").count();
+    let counted = rtmp_errors_counted(&srv);
+    eprintln!("[garbage] {counted} bad connections counted in /metrics, {logged} logged");
+    // One peer (127.0.0.1), a handful of kinds: a handful of lines, not
+    // thousands.
+    assert!(
+        logged <= 6,
+        "bad input must be logged at most once a minute per peer and kind; {logged} lines"
+    );
+    assert!(
+        counted >= sums[0] / 2,
+        "bad connections must be counted: {counted} of {} cases",
+        sums[0]
     );
     assert_serves(&mut srv, &mut publisher, "garbage");
 }
@@ -589,4 +599,72 @@ fn connect_disconnect_cycles_do_not_leak() {
         "RSS {after} KiB after 10,000 cycles, {warm} KiB after warm-up"
     );
     assert_serves(&mut srv, &mut publisher, "cycles");
+}
+
+/// Sum of `weir_connection_errors_total{protocol="rtmp"}` in /metrics.
+fn rtmp_errors_counted(srv: &Server) -> u64 {
+    metric_sum(srv, "weir_connection_errors_total", "protocol=\"rtmp\"")
+}
+
+/// Sum of the samples of `name` whose labels contain `label`.
+fn metric_sum(srv: &Server, name: &str, label: &str) -> u64 {
+    let body = http::get(srv.http_port(), "/metrics").body;
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Per-address connection limits: one address flooding RTMP and HTTP keeps
+/// only its share; every refusal is counted in /metrics, logged once; real
+/// clients from another address publish and play as usual.
+#[test]
+fn per_address_limits_refuse_a_flood_and_log_it_once() {
+    let outside = server::non_loopback_address();
+    let mut srv = Server::start_on(
+        "0.0.0.0",
+        "[rtmp]\nmax_connections_per_ip = 5\n[http]\nmax_connections_per_ip = 5\n[auth.default.publish]\nmode = \"open\"\n",
+    );
+    let mut publisher = publish(&srv, "limits", 60);
+    let flood = |port: u16| -> (Vec<TcpStream>, usize) {
+        let mut held = Vec::new();
+        let mut refused = 0;
+        for _ in 0..40 {
+            let mut s = TcpStream::connect((outside.as_str(), port)).expect("connect");
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            let mut buf = [0u8; 64];
+            // A refused connection is closed at once (HTTP after a 429).
+            match s.read(&mut buf) {
+                Ok(0) => refused += 1,
+                Ok(n) if String::from_utf8_lossy(&buf[..n]).contains(" 429 ") => refused += 1,
+                _ => held.push(s),
+            }
+        }
+        (held, refused)
+    };
+    let (rtmp_held, rtmp_refused) = flood(srv.rtmp_port());
+    let (http_held, http_refused) = flood(srv.http_port());
+    eprintln!(
+        "[limits] rtmp: {} held, {rtmp_refused} refused; http: {} held, {http_refused} refused",
+        rtmp_held.len(),
+        http_held.len()
+    );
+    assert_eq!((rtmp_held.len(), rtmp_refused), (5, 35));
+    assert_eq!((http_held.len(), http_refused), (5, 35));
+    assert_eq!(
+        metric_sum(
+            &srv,
+            "weir_connection_errors_total",
+            "kind=\"max_connections_per_ip\""
+        ),
+        70
+    );
+    let log = server_log(&srv);
+    assert_eq!(log.matches("rtmp connection refused").count(), 1, "{log}");
+    assert_eq!(log.matches("http connection refused").count(), 1, "{log}");
+    // Loopback is another address: unaffected.
+    assert_serves(&mut srv, &mut publisher, "limits");
+    drop((rtmp_held, http_held));
 }

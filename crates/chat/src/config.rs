@@ -111,6 +111,13 @@ impl Rules {
         self.max_members
     }
 
+    /// Checks a nickname against the rules (length, characters, reserved
+    /// prefix, banned words) and returns it trimmed: what a token minter
+    /// checks before signing a name.
+    pub fn check_nick(&self, nick: &str) -> Result<String, crate::ChatError> {
+        crate::text::validate_nick(nick, &self.banned)
+    }
+
     /// A connection sending refused messages this many times in a row
     /// (without one being accepted) is flooding and gets closed: the first
     /// excesses only earn error events.

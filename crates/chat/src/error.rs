@@ -65,6 +65,19 @@ pub enum ChatError {
     /// `join` after joining or after chatting as a guest.
     #[error("already joined as {0:?}")]
     AlreadyJoined(String),
+    /// The room admits only users with a join token, and this frame came
+    /// before a `join` with a valid one.
+    #[error("this room needs a join token: send {{\"type\":\"join\",\"nick\":...,\"token\":...}}")]
+    TokenRequired,
+    /// The token is malformed, or not signed for this room and nickname.
+    #[error("invalid join token for this room and nickname")]
+    BadToken,
+    /// A genuine token whose time is up.
+    #[error("join token expired at {expires} (unix seconds)")]
+    TokenExpired {
+        /// When it expired, unix seconds.
+        expires: u64,
+    },
 }
 
 impl ChatError {
@@ -83,6 +96,9 @@ impl ChatError {
             ChatError::BadNick(_) => "bad_nick",
             ChatError::NickTaken(_) => "nick_taken",
             ChatError::AlreadyJoined(_) => "already_joined",
+            ChatError::TokenRequired => "token_required",
+            ChatError::BadToken => "bad_token",
+            ChatError::TokenExpired { .. } => "token_expired",
         }
     }
 }

@@ -25,15 +25,21 @@
 
 mod config;
 mod error;
+mod gate;
 mod limit;
 mod protocol;
 mod room;
 mod text;
+mod token;
 
 pub use bytes::Bytes;
 pub use config::{ChatConfig, ConfigError, Rules, MAX_HISTORY, MAX_NICK, MAX_TEXT_LIMIT};
 pub use error::{ChatError, CloseCode, ModError};
+pub use gate::{Entry, Gate};
 pub use limit::TokenBucket;
 pub use protocol::{parse_client, ClientMsg, ServerEvent};
-pub use room::{Action, ConnId, Greeting, IdSource, MemberInfo, Now, Room, MAX_MUTE_MINUTES};
+pub use room::{
+    Action, ConnId, Greeting, IdSource, MemberInfo, Now, Refusal, Room, MAX_MUTE_MINUTES,
+};
 pub use text::{normalize_text, validate_nick, BannedWords};
+pub use token::{TokenKey, MAX_TOKEN_TTL_SECS};

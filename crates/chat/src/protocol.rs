@@ -15,6 +15,8 @@ pub enum ClientMsg {
     Join {
         /// The wanted nickname, as sent.
         nick: String,
+        /// The join token (`"token"`), for rooms that need one.
+        token: Option<String>,
     },
     /// `{"type":"chat","text":"..."}`: say something to the room.
     Chat {
@@ -35,6 +37,8 @@ struct Raw {
     text: Option<String>,
     #[serde(default)]
     nick: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
 }
 
 /// Parses one client frame. Frames longer than `max_frame` bytes are
@@ -62,7 +66,10 @@ pub fn parse_client(frame: &[u8], max_frame: usize) -> Result<ClientMsg, ChatErr
             }),
         },
         "join" => match raw.nick {
-            Some(nick) => Ok(ClientMsg::Join { nick }),
+            Some(nick) => Ok(ClientMsg::Join {
+                nick,
+                token: raw.token,
+            }),
             None => Err(ChatError::MissingField {
                 kind: "join",
                 field: "nick",
@@ -205,7 +212,17 @@ mod tests {
         );
         assert_eq!(
             parse_client(br#"{"nick":"al","type":"join"}"#, 100),
-            Ok(ClientMsg::Join { nick: "al".into() })
+            Ok(ClientMsg::Join {
+                nick: "al".into(),
+                token: None
+            })
+        );
+        assert_eq!(
+            parse_client(br#"{"type":"join","nick":"al","token":"1.ab"}"#, 100),
+            Ok(ClientMsg::Join {
+                nick: "al".into(),
+                token: Some("1.ab".into())
+            })
         );
     }
 

@@ -87,6 +87,19 @@ pub struct Greeting {
     pub welcome: Bytes,
     /// The `history` event (possibly with no messages).
     pub history: Bytes,
+    /// For a connection admitted under a nickname
+    /// ([`Room::connect_named`]): the `join` event to broadcast.
+    pub joined: Option<Bytes>,
+}
+
+/// Why [`Room::connect_named`] did not admit a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Close the connection (the room is full).
+    Close(CloseCode),
+    /// The nickname is not acceptable (rules, taken): tell the client, who
+    /// may try another.
+    Nick(ChatError),
 }
 
 /// A member, as the moderation API lists it.
@@ -206,7 +219,36 @@ impl<T> Room<T> {
         Ok(Greeting {
             welcome: self.welcome(conn),
             history: self.history_frame(),
+            joined: None,
         })
+    }
+
+    /// Adds a connection under `nick` at once, as a named member: for rooms
+    /// that admit only users with a join token, where the token names the
+    /// user. The nickname rules and uniqueness apply as for `join`.
+    pub fn connect_named(
+        &mut self,
+        conn: ConnId,
+        sink: T,
+        nick: &str,
+        now: Now,
+    ) -> Result<Greeting, Refusal> {
+        let nick = validate_nick(nick, &self.rules.banned).map_err(Refusal::Nick)?;
+        let key = nick.to_lowercase();
+        if self.names.get(&key).is_some_and(|&other| other != conn) {
+            return Err(Refusal::Nick(ChatError::NickTaken(nick)));
+        }
+        let mut greeting = self.connect(conn, sink, now).map_err(Refusal::Close)?;
+        let joined = match self.join(conn, &nick, now) {
+            Ok(joined) => joined,
+            Err(e) => {
+                self.disconnect(conn, now);
+                return Err(Refusal::Nick(e));
+            }
+        };
+        greeting.welcome = joined.reply.unwrap_or(greeting.welcome);
+        greeting.joined = joined.broadcast;
+        Ok(greeting)
     }
 
     /// Removes a connection. Returns its sink and, for a named member, the
@@ -243,7 +285,7 @@ impl<T> Room<T> {
                 ServerEvent::Pong { ts: now.wall_ms }.encode(),
             )),
             Ok(ClientMsg::Chat { text }) => self.chat(conn, &text, now),
-            Ok(ClientMsg::Join { nick }) => self.join(conn, &nick, now),
+            Ok(ClientMsg::Join { nick, .. }) => self.join(conn, &nick, now),
             Err(e) => Err(e),
         };
         result.unwrap_or_else(|e| Action {

@@ -250,3 +250,38 @@ fn tick_reports_live_and_member_changes_once() {
     assert_eq!(r.tick(true, at(2000)).len(), 1);
     assert!(r.live());
 }
+
+#[test]
+fn connect_named_admits_under_the_token_name_and_announces_it() {
+    use weir_chat::{ChatError, Refusal};
+    let mut r = room_with(ChatConfig {
+        max_members: 2,
+        ..ChatConfig::default()
+    });
+    let g = r.connect_named(1, 10, "alice", at(0)).unwrap();
+    assert_eq!(json(&g.welcome)["user"], "alice");
+    assert_eq!(json(&g.history)["type"], "history");
+    let joined = json(g.joined.as_ref().expect("a join event"));
+    assert_eq!(joined["type"], "join");
+    assert_eq!(joined["user"], "alice");
+    // A named member cannot rename itself by `join`.
+    let a = r.handle(1, br#"{"type":"join","nick":"bob"}"#, at(1));
+    assert_eq!(reply(&a)["code"], "already_joined");
+    let b = json(r.handle(1, &chat("hi"), at(2)).broadcast.as_ref().unwrap());
+    assert_eq!(b["user"], "alice");
+
+    assert_eq!(
+        r.connect_named(2, 20, "ALICE", at(3)),
+        Err(Refusal::Nick(ChatError::NickTaken("ALICE".into())))
+    );
+    assert!(matches!(
+        r.connect_named(2, 20, "guest-9", at(3)),
+        Err(Refusal::Nick(ChatError::BadNick(_)))
+    ));
+    assert_eq!(r.len(), 1, "refused connections are not members");
+    r.connect_named(2, 20, "bob", at(4)).unwrap();
+    assert_eq!(
+        r.connect_named(3, 30, "carol", at(5)),
+        Err(Refusal::Close(CloseCode::RoomFull))
+    );
+}

@@ -8,7 +8,7 @@
 //! totals ([`Clients::totals`]) only grow, as Prometheus counters must.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -16,6 +16,8 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use weir_media::StreamKey;
+
+use crate::limits::LogThrottle;
 
 /// What a client does with its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,6 +130,7 @@ struct Registry {
     /// Locked after `clients`, never before.
     gone: Mutex<HashMap<&'static str, ProtocolTotals>>,
     errors: Mutex<HashMap<(&'static str, &'static str), u64>>,
+    throttle: LogThrottle,
 }
 
 /// The registry; cheap to clone, all clones share it.
@@ -233,6 +236,17 @@ impl Clients {
             .lock()
             .entry((protocol, kind))
             .or_insert(0) += 1;
+    }
+
+    /// Counts a failure or limit hit of `kind` by the peer at `ip`, like
+    /// [`Clients::count_error`], and says whether to log it: at most once
+    /// per peer, protocol and kind per [`crate::limits::LOG_EVERY`], so that a flood
+    /// of bad connections is counted in full but logged sparingly.
+    pub fn report(&self, protocol: &'static str, kind: &'static str, ip: IpAddr) -> bool {
+        self.count_error(protocol, kind);
+        self.inner
+            .throttle
+            .should_log(ip, protocol, kind, std::time::Instant::now())
     }
 
     /// Error counts, sorted by protocol and kind.

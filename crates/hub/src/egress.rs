@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use weir_media::StreamKey;
 
 use crate::channel::{Channel, ChannelConfig, Class, Entry, Receiver};
+use crate::coalesce::{Coalesce, Holder, Wake};
 use crate::hub::{Classifier, Hub, StreamEvent, Subscription};
 
 /// Turns stream events into one output format's entries.
@@ -46,6 +47,7 @@ struct Running<O: Entry> {
 struct Inner<M: Muxer> {
     hub: Hub,
     cfg: ChannelConfig,
+    coalesce: Coalesce,
     factory: Box<Factory<M>>,
     /// Running muxers by key.
     running: Mutex<HashMap<StreamKey, Running<M::Out>>>,
@@ -73,10 +75,23 @@ impl<M: Muxer> Egress<M> {
         cfg: ChannelConfig,
         factory: impl Fn(&StreamKey) -> M + Send + Sync + 'static,
     ) -> Self {
+        Self::with_coalesce(hub, cfg, Coalesce::OFF, factory)
+    }
+
+    /// Like [`Egress::new`], with muxers that hold back audio-only wakeups
+    /// of busy streams as `coalesce` says (see [`Coalesce`]): what a format
+    /// whose viewers write once per wakeup uses to write less often.
+    pub fn with_coalesce(
+        hub: Hub,
+        cfg: ChannelConfig,
+        coalesce: Coalesce,
+        factory: impl Fn(&StreamKey) -> M + Send + Sync + 'static,
+    ) -> Self {
         Egress {
             inner: Arc::new(Inner {
                 hub,
                 cfg,
+                coalesce,
                 factory: Box::new(factory),
                 running: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(0),
@@ -159,7 +174,9 @@ async fn run<M: Muxer>(
     let mut events = Vec::with_capacity(BATCH);
     let mut out = Vec::new();
     let mut classifier = Classifier::new();
+    let mut holder = Holder::new(inner.coalesce);
     loop {
+        let deadline = holder.deadline();
         tokio::select! {
             biased;
             () = chan.receivers_gone() => {
@@ -169,16 +186,44 @@ async fn run<M: Muxer>(
             }
             res = sub.recv_batch(&mut events, BATCH) => {
                 if res.is_err() {
+                    // Announce any held audio before the channel closes.
+                    chan.wake();
                     inner.retire(&key, id);
                     break;
                 }
+                let mut urgent = false;
                 for ev in events.drain(..) {
+                    urgent |= holder.urgent(&ev);
                     let class = classifier.classify(&ev);
                     muxer.mux(&ev, class, &mut out);
                 }
-                chan.push_all(out.drain(..));
+                if out.is_empty() {
+                    continue;
+                }
+                // Entries are visible at once; only the wakeup may wait.
+                for entry in out.drain(..) {
+                    let class = entry.class();
+                    chan.push_quiet(entry, class);
+                }
+                let now = tokio::time::Instant::now();
+                if holder.after_push(urgent, chan.receiver_count(), now) == Wake::Now {
+                    chan.wake();
+                }
+            }
+            () = sleep_until(deadline), if deadline.is_some() => {
+                holder.expired();
+                chan.wake();
             }
         }
     }
     tracing::debug!(stream = %key, "muxer stopped");
+}
+
+/// Sleeps until `deadline`, or forever without one. Lazy: a disabled
+/// `select!` branch builds no timer.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }

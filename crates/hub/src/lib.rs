@@ -38,21 +38,29 @@
 //! takeover and kicks, rebases timestamps so subscribers always see a
 //! monotonic DTS per track, and frees a stream as soon as it has neither a
 //! publisher nor a subscriber. [`clients::Clients`] lists connections with
-//! relaxed atomic traffic counters for the API.
+//! relaxed atomic traffic counters for the API. [`gate::Gate`] is the one
+//! access check (publish/play auth) every adapter asks through
+//! [`hub::Hub::admit`].
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod channel;
 pub mod clients;
+pub mod coalesce;
 pub mod egress;
+pub mod gate;
 pub mod hub;
+pub mod limits;
 
 pub use channel::{Channel, ChannelConfig, ChannelStats, Class, Closed, Entry, Receiver};
 pub use clients::{
     ClientHandle, ClientInfo, ClientSnapshot, Clients, ErrorCount, ProtocolTotals, Role,
 };
+pub use coalesce::Coalesce;
 pub use egress::{Egress, Muxer};
+pub use gate::{AccessRequest, Action, Admission, ConnectInfo, Denied, Gate, OpenGate, Verdict};
 pub use hub::{
     AudioParams, Classifier, CloseReason, Hub, HubConfig, HubError, Publisher, StreamEvent,
     StreamInfo, Subscription, VideoParams,
 };
+pub use limits::{ConnLimitHit, ConnLimits, ConnSlot};

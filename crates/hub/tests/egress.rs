@@ -114,3 +114,102 @@ async fn viewers_share_one_muxer_which_stops_when_they_leave() {
     assert_eq!(made.load(Ordering::SeqCst), 2);
     assert_eq!(egress.active(), 1);
 }
+
+fn audio(dts: i64) -> Frame {
+    Frame {
+        kind: TrackKind::Audio,
+        codec: Codec::Aac,
+        dts,
+        cts: 0,
+        key: false,
+        config: false,
+        data: Bytes::from_static(b"a"),
+    }
+}
+
+/// A viewer waiting for entries, in its own task, like a player's writer.
+fn waiting(mut rx: weir_hub::Receiver<Msg>) -> tokio::task::JoinHandle<Vec<String>> {
+    tokio::spawn(async move {
+        let mut out = Vec::new();
+        rx.recv_batch(&mut out, 100).await.unwrap();
+        out.into_iter().map(|m| m.0).collect()
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn busy_streams_hold_audio_for_the_next_video_frame() {
+    let hub = Hub::new(HubConfig::default());
+    let coalesce = weir_hub::Coalesce {
+        max_hold: Duration::from_millis(30),
+        min_viewers: 2,
+    };
+    let egress = Egress::with_coalesce(
+        hub.clone(),
+        ChannelConfig::default(),
+        coalesce,
+        |_: &StreamKey| Labeler {
+            live: Arc::new(AtomicUsize::new(1)),
+        },
+    );
+    let k = StreamKey::new("live", "c").unwrap();
+    let mut a = egress.subscribe(&k);
+    let _b = egress.subscribe(&k);
+    let mut publisher = hub.publish(&k, 1).unwrap();
+    publisher.send(video(0, true));
+    settle().await;
+    let mut out = Vec::new();
+    a.recv_batch(&mut out, 100).await.unwrap();
+
+    // Audio between video frames waits for the next video frame...
+    let task = waiting(a);
+    settle().await;
+    publisher.send(audio(10));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!task.is_finished(), "audio alone does not wake viewers");
+    publisher.send(video(33, false));
+    settle().await;
+    assert!(task.is_finished());
+    assert_eq!(task.await.unwrap(), ["Audio@10", "Video@33"]);
+
+    // ... or for max_hold at most.
+    let mut a = egress.subscribe(&k);
+    out.clear();
+    a.recv_batch(&mut out, 100).await.unwrap();
+    let task = waiting(a);
+    settle().await;
+    let sent = tokio::time::Instant::now();
+    publisher.send(audio(40));
+    let got = task.await.unwrap();
+    assert_eq!(got, ["Audio@40"]);
+    assert_eq!(sent.elapsed(), Duration::from_millis(30));
+}
+
+#[tokio::test(start_paused = true)]
+async fn small_audiences_get_audio_at_once() {
+    let hub = Hub::new(HubConfig::default());
+    let coalesce = weir_hub::Coalesce {
+        max_hold: Duration::from_millis(30),
+        min_viewers: 2,
+    };
+    let egress = Egress::with_coalesce(
+        hub.clone(),
+        ChannelConfig::default(),
+        coalesce,
+        |_: &StreamKey| Labeler {
+            live: Arc::new(AtomicUsize::new(1)),
+        },
+    );
+    let k = StreamKey::new("live", "s").unwrap();
+    let mut a = egress.subscribe(&k);
+    let mut publisher = hub.publish(&k, 1).unwrap();
+    publisher.send(video(0, true));
+    settle().await;
+    let mut out = Vec::new();
+    a.recv_batch(&mut out, 100).await.unwrap();
+    let task = waiting(a);
+    settle().await;
+    publisher.send(audio(10));
+    settle().await;
+    assert!(task.is_finished(), "one viewer: no hold");
+    assert_eq!(task.await.unwrap(), ["Audio@10"]);
+}

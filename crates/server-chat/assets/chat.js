@@ -12,7 +12,9 @@
  *
  * Options: app, stream (required); video (an element whose parent gets the
  * danmaku layer), list (an element that gets the message list), input (an
- * <input>: Enter sends), nick (optional nickname), server (base URL of the
+ * <input>: Enter sends), nick (optional nickname), token (join token for
+ * rooms that need one: a string, or a function returning one, called at
+ * every connection so that it can hand out a fresh one), server (base URL of the
  * weir that serves the endpoint API; default: where this script came
  * from), danmaku (start with danmaku on; default true), status (element
  * for the connection state; default: a badge added next to the list).
@@ -147,7 +149,11 @@
     ws.onopen = function () {
       self.attempt = 0;
       self.lastFrame = Date.now();
-      if (self.opts.nick) self._raw({ type: "join", nick: self.opts.nick });
+      if (self.opts.nick) {
+        var token = typeof self.opts.token === "function" ? self.opts.token() : self.opts.token;
+        self._raw(token ? { type: "join", nick: self.opts.nick, token: String(token) }
+                        : { type: "join", nick: self.opts.nick });
+      }
       self._startHeartbeat();
     };
     ws.onmessage = function (e) {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use weir_chat::{ModError, Room};
+use weir_chat::{ModError, Room, MAX_TOKEN_TTL_SECS};
 use weir_media::StreamKey;
 
 use crate::rooms::{RoomCell, Shared, Sink};
@@ -82,7 +82,8 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
     match &shared.authorize {
         None => Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "chat moderation is off: configure API credentials ([api] api_token)",
+            "chat moderation and tokens are off: configure API credentials \
+             ([api] console_password_hash or api_token)",
         )),
         Some(check) if check(headers) => Ok(()),
         Some(_) => Err(ApiError::new(
@@ -163,6 +164,7 @@ pub(crate) async fn endpoint(
         "members": members,
         "heartbeat_secs": 10,
         "timeout_secs": shared.config.heartbeat_timeout.as_secs_f64(),
+        "token_required": shared.config.tokens.is_some(),
     }))
     .into_response())
 }
@@ -267,4 +269,53 @@ pub(crate) async fn delete_message(
     })?;
     tracing::info!(room = %format!("{app}/{stream}"), id, "chat message deleted");
     Ok(Json(json!({"deleted": id})).into_response())
+}
+
+/// Body of `POST /api/v1/chat/token`.
+#[derive(Deserialize)]
+pub(crate) struct TokenBody {
+    app: String,
+    stream: String,
+    user: String,
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+}
+
+/// Lifetime of a token the API mints when the request names none.
+const DEFAULT_TOKEN_TTL_SECS: u64 = 3600;
+
+/// `POST /api/v1/chat/token` `{"app","stream","user","ttl_secs"}`: a join
+/// token for `user` in the room, for a site's backend that would rather ask
+/// weir than hold the secret itself.
+pub(crate) async fn token(
+    State(shared): St,
+    headers: HeaderMap,
+    b: Result<Json<TokenBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&shared, &headers)?;
+    let b = body(b)?;
+    let Some(tokens) = &shared.config.tokens else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "chat join tokens are off: set [chat] token_secret",
+        ));
+    };
+    let key = key(&b.app, &b.stream)?;
+    let user = shared
+        .rules
+        .check_nick(&b.user)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let ttl = b.ttl_secs.unwrap_or(DEFAULT_TOKEN_TTL_SECS);
+    if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
+        return Err(ApiError::bad_request(format!(
+            "ttl_secs must be between 1 and {MAX_TOKEN_TTL_SECS}"
+        )));
+    }
+    let expires = shared.now().wall_ms / 1000 + ttl;
+    let room = key.to_string();
+    let token = tokens.sign(&room, &user, expires);
+    Ok(
+        Json(json!({"token": token, "user": user, "room": room, "expires": expires}))
+            .into_response(),
+    )
 }

@@ -2,16 +2,18 @@
 //! frames to the room and enforces the heartbeat timeout, and a writer task
 //! that drains the member's queue.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use axum::extract::{Path, State, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::{ConnectInfo, Path, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
-use weir_chat::{CloseCode, ConnId};
+use weir_chat::{CloseCode, ConnId, Entry, Gate, Refusal, TokenKey};
 use weir_media::StreamKey;
 
 use crate::api::ApiError;
@@ -36,8 +38,15 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) async fn upgrade(
     State(shared): State<Arc<Shared>>,
     Path((app, stream)): Path<(String, String)>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // For logging limit hits per peer; unknown when the listener does not
+    // say (tests serving the router bare).
+    let peer = peer.map_or(
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        |Extension(ConnectInfo(a))| a.ip(),
+    );
     let key = match StreamKey::new(&app, &stream) {
         Ok(key) => key,
         Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
@@ -49,56 +58,86 @@ pub(crate) async fn upgrade(
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| run(shared, key, socket))
+        .on_upgrade(move |socket| run(shared, key, peer, socket))
 }
 
-async fn run(shared: Arc<Shared>, key: StreamKey, socket: WebSocket) {
+/// One connection, from the upgrade to the close frame.
+async fn run(shared: Arc<Shared>, key: StreamKey, peer: IpAddr, socket: WebSocket) {
     let conn = shared.next_conn();
     let (tx, rx) = mpsc::channel(shared.config.send_queue);
     let kill = Arc::new(Kill::default());
-    let (sink, stream) = socket.split();
-    let sink_for_room = Sink {
-        tx: tx.clone(),
-        kill: kill.clone(),
-    };
-    let cell = match shared.join(&key, conn, sink_for_room) {
-        Ok(cell) => cell,
-        Err(code) => {
-            kill.close(code);
-            drop(tx);
-            writer(sink, rx, kill, Duration::ZERO, None).await;
-            return;
-        }
-    };
-    tracing::debug!(room = %key, conn, "chat connected");
+    let (sink, mut stream) = socket.split();
     let pacing = shared.config.write_pacing;
     let metrics = shared.metrics.clone();
     let writer = tokio::spawn(writer(sink, rx, kill.clone(), pacing, Some(metrics)));
-    read(&shared, &cell, conn, stream, &tx, &kill).await;
-    shared.leave(&key, &cell, conn);
+    let peer_of = Peer {
+        key: &key,
+        addr: peer,
+        conn,
+    };
+    let joined = match &shared.config.tokens {
+        None => {
+            let sink = Sink {
+                tx: tx.clone(),
+                kill: kill.clone(),
+            };
+            shared.join(&key, conn, sink, None).map_err(|r| match r {
+                Refusal::Close(code) => Some(code),
+                Refusal::Nick(_) => None,
+            })
+        }
+        Some(tokens) => admit(&shared, &peer_of, &mut stream, &tx, &kill, tokens).await,
+    };
+    match joined {
+        Ok(cell) => {
+            tracing::debug!(room = %key, conn, "chat connected");
+            read(&shared, &peer_of, &cell, stream, &tx, &kill).await;
+            shared.leave(&key, &cell, conn);
+        }
+        Err(Some(code)) => {
+            kill.close(code);
+        }
+        Err(None) => {}
+    }
     kill.token.cancel();
     drop(tx);
     let _ = writer.await;
-    tracing::debug!(room = %key, conn, reason = ?kill.reason(), "chat closed");
+    let reason = kill.reason();
+    if let Some(
+        code @ (CloseCode::RoomFull | CloseCode::TooSlow | CloseCode::TooBig | CloseCode::Flooding),
+    ) = reason
+    {
+        shared.limit_hit(peer, &key, code.reason());
+    }
+    tracing::debug!(room = %key, conn, ?reason, "chat closed");
 }
 
-/// Applies the peer's frames until it leaves, goes silent, or is closed.
-async fn read(
-    shared: &Shared,
-    cell: &RoomCell,
+/// Who is on the other end, for logs.
+struct Peer<'a> {
+    key: &'a StreamKey,
+    addr: IpAddr,
     conn: ConnId,
-    mut stream: SplitStream<WebSocket>,
-    tx: &mpsc::Sender<axum::extract::ws::Utf8Bytes>,
+}
+
+/// The next text or binary frame from the peer, or `None` once the
+/// connection is over: the peer left or broke the protocol, went silent
+/// for the heartbeat timeout, was closed, or the server is shutting down.
+/// WebSocket pings and pongs are answered by the transport and only prove
+/// the peer is there.
+async fn next_frame(
+    shared: &Shared,
+    conn: ConnId,
+    stream: &mut SplitStream<WebSocket>,
     kill: &Kill,
-) {
+) -> Option<Message> {
     let m = &shared.metrics;
     loop {
         let next = tokio::select! {
             biased;
-            _ = kill.token.cancelled() => return,
+            _ = kill.token.cancelled() => return None,
             _ = shared.shutdown.cancelled() => {
                 kill.close(CloseCode::GoingAway);
-                return;
+                return None;
             }
             next = tokio::time::timeout(shared.config.heartbeat_timeout, stream.next()) => next,
         };
@@ -107,9 +146,9 @@ async fn read(
                 if kill.close(CloseCode::HeartbeatTimeout) {
                     ChatMetrics::add(&m.timeouts, 1);
                 }
-                return;
+                return None;
             }
-            Ok(None) => return,
+            Ok(None) => return None,
             Ok(Some(Err(e))) => {
                 let code = if e.to_string().to_lowercase().contains("size") {
                     CloseCode::TooBig
@@ -118,33 +157,129 @@ async fn read(
                 };
                 tracing::debug!(conn, error = %e, "chat read error");
                 kill.close(code);
-                return;
+                return None;
             }
             Ok(Some(Ok(msg))) => msg,
         };
         ChatMetrics::add(&m.frames_in, 1);
-        let data: &[u8] = match &msg {
-            Message::Text(t) => t.as_str().as_bytes(),
-            Message::Binary(b) => b,
-            // Transport pings are answered by the WebSocket layer; like
-            // pongs they only prove the peer is there.
+        match msg {
+            Message::Text(_) | Message::Binary(_) => return Some(msg),
             Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Close(_) => return,
-        };
-        let mut room = cell.lock();
-        let action = room.handle(conn, data, shared.now());
-        if let Some(code) = action.refused {
-            let counter = if code == "rate_limited" {
-                &m.rate_limited
-            } else {
-                &m.refused
-            };
-            ChatMetrics::add(counter, 1);
+            Message::Close(_) => return None,
         }
-        if let Some(reply) = action.reply.and_then(utf8) {
-            if tx.try_send(reply).is_err() && kill.close(CloseCode::TooSlow) {
-                ChatMetrics::add(&m.dropped, 1);
+    }
+}
+
+/// The frame's bytes (text frames were checked as UTF-8 by the transport;
+/// binary ones are parsed the same way, which is how invalid UTF-8 gets its
+/// error).
+fn payload(msg: &Message) -> &[u8] {
+    match msg {
+        Message::Text(t) => t.as_str().as_bytes(),
+        Message::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// Counts a refused frame and logs the limits among the refusals
+/// (throttled per peer).
+fn count_refusal(shared: &Shared, peer: &Peer<'_>, code: &str) {
+    let m = &shared.metrics;
+    let counter = if code == "rate_limited" {
+        &m.rate_limited
+    } else {
+        &m.refused
+    };
+    ChatMetrics::add(counter, 1);
+    if code == "rate_limited" || code == "too_long" {
+        shared.limit_hit(peer.addr, peer.key, code);
+    }
+}
+
+/// Queues a reply for the connection itself; a full queue means it does
+/// not read, and it is closed as too slow.
+fn reply(shared: &Shared, tx: &mpsc::Sender<Utf8Bytes>, kill: &Kill, frame: bytes::Bytes) {
+    if let Some(text) = utf8(frame) {
+        if tx.try_send(text).is_err() && kill.close(CloseCode::TooSlow) {
+            ChatMetrics::add(&shared.metrics.dropped, 1);
+        }
+    }
+}
+
+/// The door of a room that needs join tokens: the connection is no member
+/// (it gets no broadcasts) until a `join` with a valid token admits it
+/// under the token's nickname. `Err` carries the close reason, if the
+/// server is the one ending it.
+async fn admit(
+    shared: &Shared,
+    peer: &Peer<'_>,
+    stream: &mut SplitStream<WebSocket>,
+    tx: &mpsc::Sender<Utf8Bytes>,
+    kill: &Arc<Kill>,
+    tokens: &TokenKey,
+) -> Result<Arc<RoomCell>, Option<CloseCode>> {
+    let mut gate = Gate::new(
+        shared.rules.clone(),
+        tokens.clone(),
+        peer.key.to_string(),
+        shared.now(),
+    );
+    loop {
+        let Some(msg) = next_frame(shared, peer.conn, stream, kill).await else {
+            return Err(None);
+        };
+        let entry = match gate.handle(payload(&msg), shared.now()) {
+            Entry::Admit { nick } => {
+                let sink = Sink {
+                    tx: tx.clone(),
+                    kill: kill.clone(),
+                };
+                match shared.join(peer.key, peer.conn, sink, Some(&nick)) {
+                    Ok(cell) => {
+                        tracing::debug!(room = %peer.key, conn = peer.conn, %nick, "chat token accepted");
+                        return Ok(cell);
+                    }
+                    Err(Refusal::Close(code)) => return Err(Some(code)),
+                    Err(Refusal::Nick(e)) => gate.refuse(&e),
+                }
             }
+            other => other,
+        };
+        match entry {
+            Entry::Wait {
+                reply: frame,
+                refused,
+            } => {
+                if let Some(code) = refused {
+                    count_refusal(shared, peer, code);
+                }
+                reply(shared, tx, kill, frame);
+            }
+            Entry::Close(code) => return Err(Some(code)),
+            // `refuse` never admits.
+            Entry::Admit { .. } => {}
+        }
+    }
+}
+
+/// Applies the peer's frames until it leaves, goes silent, or is closed.
+async fn read(
+    shared: &Shared,
+    peer: &Peer<'_>,
+    cell: &RoomCell,
+    mut stream: SplitStream<WebSocket>,
+    tx: &mpsc::Sender<Utf8Bytes>,
+    kill: &Kill,
+) {
+    let m = &shared.metrics;
+    while let Some(msg) = next_frame(shared, peer.conn, &mut stream, kill).await {
+        let mut room = cell.lock();
+        let action = room.handle(peer.conn, payload(&msg), shared.now());
+        if let Some(code) = action.refused {
+            count_refusal(shared, peer, code);
+        }
+        if let Some(frame) = action.reply {
+            reply(shared, tx, kill, frame);
         }
         if action.chat_id.is_some() {
             ChatMetrics::add(&m.messages_in, 1);
@@ -170,7 +305,7 @@ async fn read(
 /// message.
 async fn writer(
     mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<axum::extract::ws::Utf8Bytes>,
+    mut rx: mpsc::Receiver<Utf8Bytes>,
     kill: Arc<Kill>,
     pacing: Duration,
     metrics: Option<Arc<ChatMetrics>>,

@@ -9,6 +9,8 @@
 //! * `GET /api/v1/chat/endpoint?app=&stream=`: the WebSocket URL a client
 //!   should use; on one node this server, as the request's `Host` names it.
 //! * `GET /api/v1/chat`: rooms and counters.
+//! * `POST /api/v1/chat/token` `{app, stream, user, ttl_secs}`: a join
+//!   token, for rooms that need one (behind the app's [`Authorizer`]).
 //! * `GET /api/v1/chat/{app}/{stream}`: a room's members; `POST .../mute`
 //!   `{user, minutes}`, `POST .../kick` `{user}`, `DELETE
 //!   .../messages/{id}`: moderation, behind the app's [`Authorizer`].
@@ -28,6 +30,14 @@
 //! * **Silence closes.** A connection that sends nothing (no `ping`, no
 //!   WebSocket ping, no chat) for the heartbeat timeout is closed with
 //!   4000; the client is expected to ping every 10 s.
+//! * **Token rooms have a door.** With [`Config::tokens`], a connection is
+//!   no member until a `join` with a valid token (a [`weir_chat::Gate`]
+//!   checks it under the same rate limit members have); it gets no
+//!   broadcasts and does not count.
+//! * **Limit hits are logged, not flooded.** Rate-limit and length
+//!   refusals and limit closes (room full, too big, too slow, flooding)
+//!   are logged at most once per peer address per minute, with the count
+//!   of the hits in between.
 //! * **The hub is only asked.** A tick task polls [`weir_hub::Hub::is_live`]
 //!   for each room once a second and broadcasts live/offline and member
 //!   count changes; the hub knows nothing of chat.
@@ -36,6 +46,7 @@
 
 mod api;
 mod conn;
+mod limitlog;
 mod metrics;
 mod rooms;
 
@@ -46,11 +57,10 @@ use axum::http::HeaderMap;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
-use weir_chat::Rules;
 use weir_hub::Hub;
 
 pub use metrics::{ChatMetrics, MetricsSnapshot};
-pub use weir_chat::{ChatConfig, ConfigError};
+pub use weir_chat::{ChatConfig, ConfigError, Rules, TokenKey, MAX_TOKEN_TTL_SECS};
 
 /// Decides whether a request may moderate (mute, kick, delete): the app
 /// supplies the same check its other mutating API calls use, so this crate
@@ -76,6 +86,11 @@ pub struct Config {
     /// several-fold for that much added latency. A frame after a quiet
     /// spell is never delayed.
     pub write_pacing: Duration,
+    /// Join tokens: with a key, every room admits only connections that
+    /// send a `join` with a token signed by it for their nickname
+    /// (`docs/chat.md`); `None`: anyone may chat, as a guest or under a
+    /// nickname of their choice.
+    pub tokens: Option<TokenKey>,
 }
 
 impl Config {
@@ -106,6 +121,7 @@ impl Default for Config {
             send_queue: 256,
             tick: Duration::from_secs(1),
             write_pacing: Duration::from_millis(50),
+            tokens: None,
         }
     }
 }
@@ -147,6 +163,7 @@ impl ChatServer {
             .route("/chat.css", get(api::stylesheet))
             .route("/api/v1/chat", get(api::summary))
             .route("/api/v1/chat/endpoint", get(api::endpoint))
+            .route("/api/v1/chat/token", post(api::token))
             .route("/api/v1/chat/{app}/{stream}", get(api::room))
             .route("/api/v1/chat/{app}/{stream}/mute", post(api::mute))
             .route("/api/v1/chat/{app}/{stream}/kick", post(api::kick))

@@ -16,10 +16,11 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use weir_chat::{CloseCode, ConnId, IdSource, Now, Room, Rules};
+use weir_chat::{CloseCode, ConnId, IdSource, Now, Refusal, Room, Rules};
 use weir_hub::Hub;
 use weir_media::StreamKey;
 
+use crate::limitlog::LimitLog;
 use crate::metrics::ChatMetrics;
 use crate::{Authorizer, Config};
 
@@ -67,6 +68,7 @@ pub(crate) struct Shared {
     next_conn: AtomicU64,
     rooms: Mutex<HashMap<StreamKey, Arc<RoomCell>>>,
     origin: Instant,
+    limit_log: LimitLog,
 }
 
 impl Shared {
@@ -91,6 +93,7 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             rooms: Mutex::new(HashMap::new()),
             origin,
+            limit_log: LimitLog::default(),
         }
     }
 
@@ -117,14 +120,30 @@ impl Shared {
         rooms.iter().map(|(k, r)| (k.clone(), r.clone())).collect()
     }
 
-    /// Puts `conn` into the room of `key` (creating it) and queues its
+    /// Logs that `peer` hit a limit (`what`: an error code or a close
+    /// reason) in `room`, at most once per peer per minute.
+    pub(crate) fn limit_hit(&self, peer: std::net::IpAddr, room: &StreamKey, what: &str) {
+        if let Some(suppressed) = self.limit_log.hit(peer, Instant::now()) {
+            tracing::info!(
+                %peer,
+                %room,
+                limit = what,
+                suppressed,
+                "chat limit hit (one line per peer per minute; suppressed = hits since the last)"
+            );
+        }
+    }
+
+    /// Puts `conn` into the room of `key` (creating it), under a guest name
+    /// or, for a connection with a join token, under `nick`, and queues its
     /// welcome and history before any broadcast can reach it.
     pub(crate) fn join(
         &self,
         key: &StreamKey,
         conn: ConnId,
         sink: Sink,
-    ) -> Result<Arc<RoomCell>, CloseCode> {
+        nick: Option<&str>,
+    ) -> Result<Arc<RoomCell>, Refusal> {
         let now = self.now();
         let mut rooms = self.rooms.lock();
         let cell = match rooms.get(key) {
@@ -140,7 +159,11 @@ impl Shared {
         };
         let mut room = cell.lock();
         let tx = sink.tx.clone();
-        match room.connect(conn, sink, now) {
+        let result = match nick {
+            None => room.connect(conn, sink, now).map_err(Refusal::Close),
+            Some(nick) => room.connect_named(conn, sink, nick, now),
+        };
+        match result {
             Ok(greeting) => {
                 // A fresh queue has room for both (Config::validate:
                 // send_queue >= 4).
@@ -151,17 +174,20 @@ impl Shared {
                 }
                 ChatMetrics::add(&self.metrics.members, 1);
                 ChatMetrics::add(&self.metrics.connections, 1);
+                if let Some(joined) = greeting.joined {
+                    self.fan_out(&room, joined);
+                }
                 drop(room);
                 Ok(cell)
             }
-            Err(code) => {
+            Err(refusal) => {
                 let empty = room.is_empty();
                 drop(room);
                 if empty {
                     rooms.remove(key);
                     ChatMetrics::sub(&self.metrics.rooms, 1);
                 }
-                Err(code)
+                Err(refusal)
             }
         }
     }

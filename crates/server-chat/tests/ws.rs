@@ -363,3 +363,84 @@ async fn chat_js_and_chat_css_are_served() {
     assert!(out.contains("text/css"));
     assert!(out.contains(".weir-danmaku"));
 }
+
+/// With a token key, a connection is outside the room until a `join` with
+/// a token for its nickname: it gets no broadcasts, and chatting earns an
+/// error. The API mints tokens (behind the authorizer).
+#[tokio::test]
+async fn rooms_with_tokens_admit_only_token_holders() {
+    let key = weir_server_chat::TokenKey::new(b"secret");
+    let f = start(Config {
+        tokens: Some(key.clone()),
+        ..Config::default()
+    })
+    .await;
+    let (status, _) = http(
+        &f,
+        "POST",
+        "/api/v1/chat/token",
+        false,
+        Some(json!({"app": "live", "stream": "room", "user": "alice"})),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, minted) = http(
+        &f,
+        "POST",
+        "/api/v1/chat/token",
+        true,
+        Some(json!({"app": "live", "stream": "room", "user": "alice", "ttl_secs": 60})),
+    )
+    .await;
+    assert_eq!(status, 200, "{minted}");
+    assert_eq!(minted["user"], "alice");
+    assert_eq!(minted["room"], "live/room");
+    let (_, ep) = http(
+        &f,
+        "GET",
+        "/api/v1/chat/endpoint?app=live&stream=room",
+        false,
+        None,
+    )
+    .await;
+    assert_eq!(ep["token_required"], true);
+
+    let mut outsider = connect(&f).await;
+    say(&mut outsider, "hello?").await;
+    assert_eq!(
+        next_of(&mut outsider, "error").await["code"],
+        "token_required"
+    );
+    let join = |nick: &str, token: &str| {
+        Message::Text(
+            json!({"type": "join", "nick": nick, "token": token})
+                .to_string()
+                .into(),
+        )
+    };
+    let token = minted["token"].as_str().unwrap();
+    outsider.send(join("bob", token)).await.unwrap();
+    assert_eq!(next_of(&mut outsider, "error").await["code"], "bad_token");
+
+    let mut alice = connect(&f).await;
+    alice.send(join("alice", token)).await.unwrap();
+    assert_eq!(next_of(&mut alice, "welcome").await["user"], "alice");
+    next_of(&mut alice, "history").await;
+    assert_eq!(next_of(&mut alice, "join").await["user"], "alice");
+    say(&mut alice, "members only").await;
+    assert_eq!(next_of(&mut alice, "chat").await["user"], "alice");
+    // The outsider saw none of it: its next frame is the pong.
+    outsider
+        .send(Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), outsider.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(next.to_text().unwrap().contains("pong"), "{next:?}");
+    let m = f.chat.metrics().snapshot();
+    assert_eq!((m.members, m.messages_in), (1, 1), "{m:?}");
+    assert!(m.refused >= 2, "{m:?}");
+}

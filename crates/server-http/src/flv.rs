@@ -13,6 +13,7 @@ use tracing::info;
 use weir_hub::{Class, Entry, Muxer, StreamEvent};
 use weir_media::{StreamKey, TrackKind};
 
+use crate::access::Admitted;
 use crate::viewer::{Payload, Viewer};
 use crate::Shared;
 
@@ -108,6 +109,7 @@ pub(crate) async fn http(
     shared: Arc<Shared>,
     key: StreamKey,
     peer: SocketAddr,
+    admitted: Admitted,
     only: Option<TrackKind>,
     head: bool,
 ) -> Response {
@@ -129,15 +131,7 @@ pub(crate) async fn http(
         return ok(Body::empty());
     }
     info!(%peer, stream = %key, "http-flv play");
-    let viewer = Viewer::new(
-        &shared.hub,
-        rx,
-        "http-flv",
-        peer,
-        &key,
-        shared.config.max_lag,
-    )
-    .only(only);
+    let viewer = Viewer::new(rx, admitted, shared.config.max_lag).only(only);
     let header = file_header(only);
     let shutdown = shared.shutdown.clone();
     let body = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(header) })
@@ -159,6 +153,7 @@ pub(crate) async fn websocket(
     shared: Arc<Shared>,
     key: StreamKey,
     peer: SocketAddr,
+    admitted: Admitted,
     only: Option<TrackKind>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -168,8 +163,7 @@ pub(crate) async fn websocket(
     }
     ws.on_upgrade(move |socket| async move {
         info!(%peer, stream = %key, "ws-flv play");
-        let viewer =
-            Viewer::new(&shared.hub, rx, "ws-flv", peer, &key, shared.config.max_lag).only(only);
+        let viewer = Viewer::new(rx, admitted, shared.config.max_lag).only(only);
         serve_ws(socket, viewer, file_header(only), shared).await;
     })
 }

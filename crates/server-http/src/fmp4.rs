@@ -17,6 +17,7 @@ use weir_fmp4::{Fmp4Config, Fmp4Muxer, Fmp4Output};
 use weir_hub::{Class, Entry, Muxer, Receiver, StreamEvent};
 use weir_media::StreamKey;
 
+use crate::access::Admitted;
 use crate::viewer::{Payload, Viewer};
 use crate::{Shared, CODECS_HEADER};
 
@@ -156,6 +157,7 @@ pub(crate) async fn http(
     shared: Arc<Shared>,
     key: StreamKey,
     peer: SocketAddr,
+    admitted: Admitted,
     head: bool,
 ) -> Response {
     let mut rx = shared.mp4.subscribe(&key);
@@ -167,14 +169,7 @@ pub(crate) async fn http(
         Body::empty().into_response()
     } else {
         info!(%peer, stream = %key, "fmp4 play");
-        let mut viewer = Viewer::new(
-            &shared.hub,
-            rx,
-            "http-fmp4",
-            peer,
-            &key,
-            shared.config.max_lag,
-        );
+        let mut viewer = Viewer::new(rx, admitted, shared.config.max_lag);
         viewer.queue(first);
         let shutdown = shared.shutdown.clone();
         let body = futures_util::stream::unfold(viewer, move |mut v| {
@@ -204,6 +199,7 @@ pub(crate) async fn websocket(
     shared: Arc<Shared>,
     key: StreamKey,
     peer: SocketAddr,
+    admitted: Admitted,
     ws: WebSocketUpgrade,
 ) -> Response {
     let mut rx = shared.mp4.subscribe(&key);
@@ -213,14 +209,7 @@ pub(crate) async fn websocket(
     ws.on_upgrade(move |socket| async move {
         info!(%peer, stream = %key, "ws-fmp4 play");
         let (first, mime) = first_entries(&mut rx).await;
-        let mut viewer = Viewer::new(
-            &shared.hub,
-            rx,
-            "ws-fmp4",
-            peer,
-            &key,
-            shared.config.max_lag,
-        );
+        let mut viewer = Viewer::new(rx, admitted, shared.config.max_lag);
         viewer.queue(first);
         serve_ws(socket, mime, viewer, shared).await;
     })

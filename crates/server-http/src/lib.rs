@@ -13,6 +13,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod access;
 mod flv;
 mod fmp4;
 mod hls;
@@ -31,12 +32,14 @@ use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use weir_hub::{ChannelConfig, Egress, Hub};
+use weir_hub::{ChannelConfig, Coalesce, Egress, Hub};
 
 pub use flv::{FlvEntry, FlvMuxer};
 pub use fmp4::{Mp4Entry, Mp4Muxer};
+pub use path::{only_track, parse as parse_media_path, Asked as MediaPath};
 
 /// Response header of `.mp4` responses naming the MIME type and codecs of
 /// the stream (`video/mp4; codecs="avc1.64001f,mp4a.40.2"`), which a Media
@@ -60,11 +63,20 @@ pub struct Config {
     /// Most simultaneous HTTP connections; further clients wait in the
     /// listen backlog until one closes.
     pub max_connections: usize,
+    /// Most simultaneous connections from one IP address (0 = no limit);
+    /// more are answered 429 and closed.
+    pub max_connections_per_ip: usize,
+    /// Largest message a viewer may send on a media WebSocket (WS-FLV,
+    /// WS-fMP4), in bytes; a larger one closes the connection.
+    pub max_ws_message_bytes: usize,
     /// Largest request head (request line and headers) accepted, in bytes;
     /// a larger one is refused with 431. At least 8192.
     pub max_header_bytes: usize,
     /// HLS settings.
     pub hls: HlsSettings,
+    /// Adaptive write coalescing of HTTP-FLV and WS-FLV viewers, the rule
+    /// RTMP players follow (see [`weir_hub::Coalesce`]).
+    pub coalesce: Coalesce,
 }
 
 impl Default for Config {
@@ -75,8 +87,11 @@ impl Default for Config {
             max_lag: Duration::from_secs(10),
             channel: ChannelConfig::default(),
             max_connections: 10_000,
+            max_connections_per_ip: 0,
+            max_ws_message_bytes: 64 * 1024,
             max_header_bytes: 16 * 1024,
             hls: HlsSettings::default(),
+            coalesce: Coalesce::default(),
         }
     }
 }
@@ -142,7 +157,12 @@ impl HttpServer {
     /// routes served by other crates (API, pages) without this crate
     /// knowing them.
     pub fn new(hub: Hub, config: Config, shutdown: CancellationToken, extra: Router) -> Self {
-        let flv = Egress::new(hub.clone(), config.channel.clone(), |_key| FlvMuxer::new());
+        let flv = Egress::with_coalesce(
+            hub.clone(),
+            config.channel.clone(),
+            config.coalesce,
+            |_key| FlvMuxer::new(),
+        );
         let mp4 = Egress::new(hub.clone(), config.channel.clone(), |_key| Mp4Muxer::new());
         let hls = hls::Hls::new(hub.clone(), config.hls.clone(), shutdown.clone());
         HttpServer {
@@ -175,19 +195,24 @@ impl HttpServer {
         self.shared.hls.active()
     }
 
-    /// Serves until shutdown.
-    pub async fn run(self, listener: TcpListener) -> std::io::Result<()> {
+    /// Serves until shutdown; HTTPS (and WSS) when `tls` is given. The
+    /// acceptor should offer ALPN `http/1.1` only: this listener speaks
+    /// HTTP/1.1.
+    pub async fn run(self, listener: TcpListener, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
         if self.shared.config.hls.always_on {
             tokio::spawn(hls::always_on(self.shared.clone()));
         }
         let limits = listener::Limits {
             max_connections: self.shared.config.max_connections,
+            max_connections_per_ip: self.shared.config.max_connections_per_ip,
             max_header_bytes: self.shared.config.max_header_bytes,
+            clients: self.shared.hub.clients().clone(),
         };
         listener::serve(
             listener,
             self.router(),
             limits,
+            tls,
             self.shared.shutdown.clone(),
         )
         .await

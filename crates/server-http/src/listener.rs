@@ -1,7 +1,8 @@
 //! The accept loop: hyper HTTP/1.1 connections with bounded request heads
 //! and a bounded number of connections, WebSocket upgrades, and a graceful
 //! stop. `axum::serve` offers none of these limits, so connections are
-//! driven here.
+//! driven here. With a TLS acceptor every connection is HTTPS (and its
+//! WebSocket upgrades WSS); routes never know the difference.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -13,20 +14,34 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{debug, warn};
+use weir_hub::{Clients, ConnLimits};
 
 /// A client must send its whole request head within this time, so a
-/// connection that trickles headers cannot hold a slot forever.
+/// connection that trickles headers cannot hold a slot forever. A TLS
+/// handshake gets as long again.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The whole answer to a connection over the per-address limit.
+const TOO_MANY: &[u8] =
+    b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
 
 /// Listener limits.
 pub(crate) struct Limits {
     pub(crate) max_connections: usize,
+    /// Most connections from one address (0 = no limit); more are
+    /// answered 429 and closed.
+    pub(crate) max_connections_per_ip: usize,
     pub(crate) max_header_bytes: usize,
+    /// Where limit hits and bad requests are counted (and whether to log
+    /// them is decided).
+    pub(crate) clients: Clients,
 }
 
 /// Accepts connections until `shutdown`, then lets each finish its current
@@ -35,9 +50,12 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_ip = ConnLimits::new(usize::MAX, limits.max_connections_per_ip);
+    let clients = limits.clients.clone();
     // hyper refuses a read buffer below 8 KiB.
     let max_buf = limits.max_header_bytes.max(8192);
     loop {
@@ -62,25 +80,74 @@ pub(crate) async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
+        let ip_slot = match per_ip.try_acquire(peer.ip()) {
+            Ok(s) => s,
+            Err(hit) => {
+                if clients.report("http", hit.as_str(), peer.ip()) {
+                    warn!(%peer, limit = hit.as_str(), "http connection refused (logged once a minute per peer)");
+                }
+                // Best effort, never waiting: the socket is new and empty.
+                let _ = tcp.try_write(TOO_MANY);
+                continue;
+            }
+        };
         // Media is latency-sensitive: never let Nagle hold back a tag.
         let _ = tcp.set_nodelay(true);
+        let clients = clients.clone();
         let app = app.clone();
         let shutdown = shutdown.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection(tcp, peer, app, max_buf, shutdown).await;
+            match tls {
+                None => connection(tcp, peer, app, max_buf, shutdown, clients).await,
+                Some(acceptor) => {
+                    if let Some(tls) = handshake(&acceptor, tcp, peer, &shutdown).await {
+                        connection(tls, peer, app, max_buf, shutdown, clients).await;
+                    }
+                }
+            }
             drop(slot);
+            drop(ip_slot);
         });
     }
     Ok(())
 }
 
-async fn connection(
-    tcp: tokio::net::TcpStream,
+/// The TLS handshake of an HTTPS connection, bounded by
+/// [`HEADER_READ_TIMEOUT`] and the shutdown; `None` when it failed.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    shutdown: &CancellationToken,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let accepted = tokio::select! {
+        r = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp)) => r,
+        () = shutdown.cancelled() => return None,
+    };
+    match accepted {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            debug!(%peer, error = %e, "https tls handshake failed");
+            None
+        }
+        Err(_) => {
+            debug!(%peer, "https tls handshake timed out");
+            None
+        }
+    }
+}
+
+async fn connection<I>(
+    io: I,
     peer: SocketAddr,
     app: Router,
     max_buf: usize,
     shutdown: CancellationToken,
-) {
+    clients: Clients,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
@@ -90,7 +157,7 @@ async fn connection(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(max_buf)
-        .serve_connection(TokioIo::new(tcp), service)
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(conn);
     let res = tokio::select! {
@@ -101,6 +168,22 @@ async fn connection(
         }
     };
     if let Err(e) = res {
-        debug!(%peer, error = %e, "http connection ended with an error");
+        // Requests hyper refused before any route saw them: counted, and
+        // logged once a minute per peer and kind.
+        let kind = if e.is_parse_too_large() {
+            Some("max_header_bytes")
+        } else if e.is_timeout() {
+            Some("header_timeout")
+        } else if e.is_parse() {
+            Some("bad_request")
+        } else {
+            None
+        };
+        match kind {
+            Some(kind) if clients.report("http", kind, peer.ip()) => {
+                warn!(%peer, kind, error = %e, "http request refused (logged once a minute per peer)")
+            }
+            _ => debug!(%peer, error = %e, "http connection ended with an error"),
+        }
     }
 }

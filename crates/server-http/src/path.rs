@@ -7,11 +7,13 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use weir_media::{StreamKey, TrackKind};
 
+use crate::access::admit;
 use crate::{Peer, Shared};
 
-/// What a media request asks for.
+/// What a media request asks for. Public (as [`crate::MediaPath`]) so the
+/// path parsing, which every HTTP peer reaches, can be fuzzed on its own.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Asked {
+pub enum Asked {
     /// `{stream}.flv`
     Flv(StreamKey),
     /// `{stream}.mp4`
@@ -27,7 +29,11 @@ pub(crate) enum Asked {
 /// Names are restricted to `[A-Za-z0-9._~-]` by [`StreamKey`], so an
 /// encoded slash, `..`, a long or non-ASCII name is a 400 and nothing odd
 /// ever reaches a file system path or a log line.
-pub(crate) fn parse(app: &str, file: &str) -> Result<Asked, StatusCode> {
+///
+/// Errors are the status to answer: 404 for an unknown extension or a
+/// `.ts` name that is not a segment name, 400 for a refused name. Public
+/// (as [`crate::parse_media_path`]) for the `http_path` fuzz target.
+pub fn parse(app: &str, file: &str) -> Result<Asked, StatusCode> {
     let (stem, ext) = file.rsplit_once('.').ok_or(StatusCode::NOT_FOUND)?;
     let key = |stream: &str| StreamKey::new(app, stream).map_err(|_| StatusCode::BAD_REQUEST);
     match ext {
@@ -43,8 +49,9 @@ pub(crate) fn parse(app: &str, file: &str) -> Result<Asked, StatusCode> {
 }
 
 /// The track `?only=audio` / `?only=video` asks for; anything else means
-/// both.
-pub(crate) fn only_track(query: Option<&str>) -> Option<TrackKind> {
+/// both. `query` is the raw query string without `?`; public for the
+/// `http_path` fuzz target.
+pub fn only_track(query: Option<&str>) -> Option<TrackKind> {
     query?.split('&').find_map(|pair| match pair {
         "only=audio" => Some(TrackKind::Audio),
         "only=video" => Some(TrackKind::Video),
@@ -71,23 +78,54 @@ pub(crate) async fn media(
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let head = req.method() == Method::HEAD;
     let only = only_track(req.uri().query());
+    let query = req.uri().query().map(str::to_owned);
+    // Viewers of a media WebSocket send nothing but control frames: a small
+    // cap means a peer cannot make the server buffer a large message.
+    let max_ws = shared.config.max_ws_message_bytes;
     let upgrade = |req: Request| async move {
         let (mut parts, _) = req.into_parts();
-        WebSocketUpgrade::from_request_parts(&mut parts, &()).await
+        WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .map(|ws| ws.max_message_size(max_ws).max_frame_size(max_ws))
     };
-    match asked {
-        Asked::Flv(key) if wants_ws => match upgrade(req).await {
-            Ok(ws) => crate::flv::websocket(shared, key, peer, only, ws).await,
-            Err(rejection) => rejection.into_response(),
-        },
-        Asked::Flv(key) => crate::flv::http(shared, key, peer, only, head).await,
-        Asked::Mp4(key) if wants_ws => match upgrade(req).await {
-            Ok(ws) => crate::fmp4::websocket(shared, key, peer, ws).await,
-            Err(rejection) => rejection.into_response(),
-        },
-        Asked::Mp4(key) => crate::fmp4::http(shared, key, peer, head).await,
-        Asked::Playlist(key) => crate::hls::playlist(&shared, &key, peer, req.headers()).await,
-        Asked::Segment(key, name) => crate::hls::segment(&shared, &key, &name, peer, req.headers()),
+    let (key, mp4) = match asked {
+        // HLS checks access per viewer session (its requests come and go).
+        Asked::Playlist(key) => {
+            return crate::hls::playlist(&shared, &key, peer, req.headers(), query.as_deref()).await
+        }
+        Asked::Segment(key, name) => {
+            return crate::hls::segment(&shared, &key, &name, peer, req.headers(), query.as_deref())
+                .await
+        }
+        Asked::Flv(key) => (key, false),
+        Asked::Mp4(key) => (key, true),
+    };
+    // Streaming formats: one access check per viewer, before anything is
+    // subscribed or upgraded.
+    let protocol = match (mp4, wants_ws) {
+        (false, false) => "http-flv",
+        (false, true) => "ws-flv",
+        (true, false) => "http-fmp4",
+        (true, true) => "ws-fmp4",
+    };
+    let admitted = match admit(&shared.hub, &key, peer, protocol, query.as_deref()).await {
+        Ok(a) => a,
+        Err(refused) => return refused,
+    };
+    if wants_ws {
+        let ws = match upgrade(req).await {
+            Ok(ws) => ws,
+            Err(rejection) => return rejection.into_response(),
+        };
+        if mp4 {
+            crate::fmp4::websocket(shared, key, peer, admitted, ws).await
+        } else {
+            crate::flv::websocket(shared, key, peer, admitted, only, ws).await
+        }
+    } else if mp4 {
+        crate::fmp4::http(shared, key, peer, admitted, head).await
+    } else {
+        crate::flv::http(shared, key, peer, admitted, only, head).await
     }
 }
 

@@ -3,13 +3,14 @@
 //! cannot keep up.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
-use weir_hub::{ClientHandle, ClientInfo, Entry, Hub, Receiver, Role};
-use weir_media::{StreamKey, TrackKind};
+use weir_hub::{ClientHandle, Entry, Receiver};
+use weir_media::TrackKind;
+
+use crate::access::Admitted;
 
 /// An entry that may carry bytes for the viewer.
 pub(crate) trait Payload: Entry {
@@ -25,7 +26,7 @@ pub(crate) trait Payload: Entry {
 /// A viewer's side of a stream: its receiver, its counters, its lag clock.
 pub(crate) struct Viewer<T: Payload> {
     rx: Receiver<T>,
-    client: ClientHandle,
+    admitted: Admitted,
     batch: Vec<T>,
     pending: VecDeque<Bytes>,
     max_lag: Duration,
@@ -36,24 +37,11 @@ pub(crate) struct Viewer<T: Payload> {
 }
 
 impl<T: Payload> Viewer<T> {
-    /// Registers a viewer with the hub's client registry.
-    pub(crate) fn new(
-        hub: &Hub,
-        rx: Receiver<T>,
-        protocol: &'static str,
-        peer: SocketAddr,
-        key: &StreamKey,
-        max_lag: Duration,
-    ) -> Self {
-        let client = hub.clients().register(ClientInfo {
-            protocol,
-            addr: peer,
-            role: Some(Role::Play),
-        });
-        client.set_stream(key.clone(), Role::Play);
+    /// A viewer the access check allowed, reading `rx`.
+    pub(crate) fn new(rx: Receiver<T>, admitted: Admitted, max_lag: Duration) -> Self {
         Viewer {
             rx,
-            client,
+            admitted,
             batch: Vec::with_capacity(256),
             pending: VecDeque::new(),
             max_lag,
@@ -80,7 +68,7 @@ impl<T: Payload> Viewer<T> {
 
     /// The viewer's registry handle (for kick and counters).
     pub(crate) fn client(&self) -> &ClientHandle {
-        &self.client
+        &self.admitted.client
     }
 
     /// The next bytes to send; `None` when the stream is over for this
@@ -88,12 +76,12 @@ impl<T: Payload> Viewer<T> {
     pub(crate) async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(b) = self.pending.pop_front() {
-                self.client.add_out(b.len() as u64);
+                self.admitted.client.add_out(b.len() as u64);
                 return Some(b);
             }
             tokio::select! {
                 r = self.rx.recv_batch(&mut self.batch, 256) => r.ok()?,
-                _ = self.client.kicked() => return None,
+                _ = self.admitted.client.kicked() => return None,
             }
             self.account_lag()?;
             for entry in self.batch.drain(..) {
@@ -107,7 +95,9 @@ impl<T: Payload> Viewer<T> {
     fn account_lag(&mut self) -> Option<()> {
         let dropped = self.rx.dropped();
         if dropped > self.reported_dropped {
-            self.client.add_dropped(dropped - self.reported_dropped);
+            self.admitted
+                .client
+                .add_dropped(dropped - self.reported_dropped);
             self.reported_dropped = dropped;
             let since = *self.lagging_since.get_or_insert_with(Instant::now);
             if since.elapsed() > self.max_lag {

@@ -11,17 +11,19 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use rand::RngCore;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
-use weir_hub::{ClientHandle, ClientInfo, Role};
+use weir_hub::{Action, ClientHandle, ClientInfo, ConnectInfo, Role};
 use weir_media::StreamKey;
 use weir_rtmp::chunk::DecoderLimits;
+use weir_rtmp::error::{ChunkError, SessionError};
 use weir_rtmp::server::{ServerConfig, ServerEvent, ServerOutput, ServerSession};
 
+use crate::admit::PendingStart;
 use crate::muxer::Muxed;
 use crate::play::Player;
 use crate::publish::Publishing;
-use crate::write::{try_write_now, write_all_vectored};
+use crate::transport::{try_write_now, Transport};
+use crate::write::write_all_vectored;
 use crate::Shared;
 
 /// Why a connection ended, for the close log line.
@@ -33,6 +35,10 @@ pub(crate) enum End {
     TakenOver,
     Timeout(&'static str),
     Protocol(String),
+    /// The peer's input crossed a configured limit (the limit's name).
+    Limit(&'static str, String),
+    /// The access check refused a publish or play.
+    Denied(String),
     Io(std::io::Error),
 }
 
@@ -45,6 +51,8 @@ impl std::fmt::Display for End {
             End::TakenOver => f.write_str("publisher taken over or dropped"),
             End::Timeout(what) => write!(f, "{what} timeout"),
             End::Protocol(e) => write!(f, "protocol error: {e}"),
+            End::Limit(limit, e) => write!(f, "{limit} exceeded: {e}"),
+            End::Denied(why) => write!(f, "access denied: {why}"),
             End::Io(e) => write!(f, "io error: {e}"),
         }
     }
@@ -67,12 +75,16 @@ pub(crate) enum Mode {
 }
 
 pub(crate) struct Conn {
-    pub(crate) socket: TcpStream,
+    pub(crate) socket: Transport,
     pub(crate) peer: SocketAddr,
     pub(crate) session: ServerSession,
     pub(crate) shared: Arc<Shared>,
     pub(crate) client: ClientHandle,
     pub(crate) app: Option<String>,
+    /// A query string the client appended to the app name.
+    pub(crate) app_query: String,
+    /// A publish or play command waiting for the access check.
+    pub(crate) pending: Option<PendingStart>,
     pub(crate) mode: Mode,
     pub(crate) handshake_done: bool,
     /// Session output waiting to be written, in order.
@@ -83,7 +95,7 @@ pub(crate) struct Conn {
 }
 
 /// Serves one connection to its end and logs how it went.
-pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub(crate) async fn serve(socket: Transport, peer: SocketAddr, shared: Arc<Shared>) {
     let client = shared.hub.clients().register(ClientInfo {
         protocol: "rtmp",
         addr: peer,
@@ -115,6 +127,8 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
         shared: shared.clone(),
         client,
         app: None,
+        app_query: String::new(),
+        pending: None,
         mode: Mode::Idle,
         handshake_done: false,
         out: Vec::new(),
@@ -134,11 +148,15 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
         .map(|k| k.to_string())
         .unwrap_or_default();
     let secs = started.elapsed().as_secs_f64();
-    if let Some(kind) = error_kind(&end, conn.handshake_done) {
-        conn.shared.hub.clients().count_error("rtmp", kind);
-    }
+    // Counted every time, logged once a minute per peer and kind: garbage
+    // from one scanner must not flood the log.
+    let log = error_kind(&end, conn.handshake_done)
+        .is_some_and(|kind| conn.shared.hub.clients().report("rtmp", kind, peer.ip()));
     match &end {
-        End::Protocol(e) => warn!(id, %peer, stream = %key, error = %e, "rtmp protocol error"),
+        End::Protocol(e) | End::Limit(_, e) if log => {
+            warn!(id, %peer, stream = %key, error = %e, "rtmp protocol error (logged once a minute per peer)")
+        }
+        End::Protocol(e) | End::Limit(_, e) => debug!(id, %peer, error = %e, "rtmp protocol error"),
         End::Io(e) => debug!(id, %peer, error = %e, "rtmp io error"),
         _ => {}
     }
@@ -160,6 +178,20 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, shared: Arc<Share
     conn.finish();
 }
 
+/// How a session error ends the connection: limits by name, anything else
+/// as a protocol error.
+fn end_of(e: SessionError) -> End {
+    match &e {
+        SessionError::Chunk(ChunkError::MessageTooLong { .. }) => {
+            End::Limit("max_message_len", e.to_string())
+        }
+        SessionError::Chunk(ChunkError::TooManyChunkStreams { .. }) => {
+            End::Limit("max_chunk_streams", e.to_string())
+        }
+        _ => End::Protocol(e.to_string()),
+    }
+}
+
 /// The `/metrics` error kind of a connection that ended badly: timeouts by
 /// what timed out, peer input the session refused (during the handshake or
 /// after it). Clean ends and socket errors are not counted: a peer that
@@ -170,6 +202,7 @@ fn error_kind(end: &End, handshake_done: bool) -> Option<&'static str> {
         End::Timeout("idle") => Some("idle_timeout"),
         End::Timeout("write") => Some("write_timeout"),
         End::Timeout(_) => Some("timeout"),
+        End::Limit(limit, _) => Some(limit),
         End::Protocol(_) if handshake_done => Some("protocol"),
         End::Protocol(_) => Some("handshake"),
         _ => None,
@@ -227,8 +260,8 @@ impl Conn {
                     let r = self.session.handle_input(&buf);
                     buf.clear();
                     match r {
-                        Ok(()) => self.drain_session(),
-                        Err(e) => Err(End::Protocol(e.to_string())),
+                        Ok(()) => self.process().await,
+                        Err(e) => Err(end_of(e)),
                     }
                 }
                 Step::Play => self.play_batch(&mut batch).await,
@@ -242,9 +275,13 @@ impl Conn {
         }
     }
 
-    /// Acts on every event the session has queued.
+    /// Acts on the events the session has queued, up to a publish or play
+    /// command, which waits in `pending` for [`Conn::process`].
     pub(crate) fn drain_session(&mut self) -> Result<(), End> {
-        while let Some(output) = self.session.poll_output() {
+        while self.pending.is_none() {
+            let Some(output) = self.session.poll_output() else {
+                break;
+            };
             match output {
                 ServerOutput::Transmit(bytes) => self.out.push(bytes),
                 ServerOutput::Event(ev) => self.on_event(ev)?,
@@ -255,7 +292,7 @@ impl Conn {
 
     /// Writes queued session output.
     pub(crate) async fn flush(&mut self) -> Result<(), End> {
-        self.drain_session()?;
+        self.process().await?;
         if self.out.is_empty() {
             return Ok(());
         }
@@ -285,6 +322,16 @@ impl Conn {
                 debug!(id = self.client.id(), peer = %self.peer, complex, "rtmp handshake done");
             }
             ServerEvent::Connect { app, tc_url, .. } => {
+                let (app, query) = crate::admit::split_query(&app);
+                let (app, query) = (app.to_owned(), query.to_owned());
+                self.shared.hub.connected(&ConnectInfo {
+                    client_id: self.client.id(),
+                    addr: self.peer,
+                    protocol: "rtmp",
+                    app: app.clone(),
+                    tc_url: tc_url.clone(),
+                });
+                self.app_query = query;
                 info!(
                     id = self.client.id(),
                     peer = %self.peer,
@@ -295,8 +342,18 @@ impl Conn {
                 self.app = Some(app);
             }
             ServerEvent::Publish {
-                stream_id, name, ..
-            } => self.start_publish(stream_id, &name),
+                stream_id,
+                name,
+                query,
+                ..
+            } => {
+                self.pending = Some(PendingStart {
+                    action: Action::Publish,
+                    stream_id,
+                    name,
+                    query,
+                })
+            }
             ServerEvent::Media {
                 type_id,
                 timestamp,
@@ -308,8 +365,18 @@ impl Conn {
             } => self.on_media(18, timestamp, payload)?,
             ServerEvent::Unpublish { .. } => self.stop_publish(),
             ServerEvent::Play {
-                stream_id, name, ..
-            } => self.start_play(stream_id, &name),
+                stream_id,
+                name,
+                query,
+                ..
+            } => {
+                self.pending = Some(PendingStart {
+                    action: Action::Play,
+                    stream_id,
+                    name,
+                    query,
+                })
+            }
             ServerEvent::StopPlay { .. } => self.stop_play(),
             ServerEvent::Pause { paused, .. } => self.pause(paused),
             ServerEvent::ReceiveAudio { enabled, .. } => self.set_receive(true, enabled),
@@ -392,6 +459,10 @@ mod tests {
         assert_eq!(
             error_kind(&End::Protocol("x".into()), true),
             Some("protocol")
+        );
+        assert_eq!(
+            error_kind(&End::Limit("max_message_len", "x".into()), true),
+            Some("max_message_len")
         );
         assert_eq!(error_kind(&End::PeerClosed, true), None);
         assert_eq!(error_kind(&End::Kicked, true), None);

@@ -6,23 +6,30 @@
 //! (a hub subscriber run by [`weir_hub::Egress`]) chunks each message once,
 //! and every player's connection writes those same bytes with vectored
 //! writes, draining whatever is queued each time it wakes.
+//!
+//! The same server accepts RTMPS (RTMP over TLS) on any listener given a
+//! [`TlsAcceptor`]; only the byte stream under a connection differs.
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod admit;
 mod conn;
 mod muxer;
 mod play;
 mod publish;
+mod transport;
 mod write;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
-use weir_hub::{ChannelConfig, Egress, Hub};
+use weir_hub::{ChannelConfig, Coalesce, ConnLimits, Egress, Hub};
+
+use crate::transport::Transport;
 
 pub use muxer::{Muxed, RtmpMuxer};
 
@@ -45,6 +52,8 @@ pub struct Config {
     pub max_chunk_streams: usize,
     /// Most simultaneous connections.
     pub max_connections: usize,
+    /// Most simultaneous connections from one IP address (0 = no limit).
+    pub max_connections_per_ip: usize,
     /// Queue and GOP cache settings of the per-stream muxer channels.
     pub channel: ChannelConfig,
     /// Merged writes: after writing to a player, wait this long before its
@@ -53,6 +62,12 @@ pub struct Config {
     /// price of up to this much added latency. Zero (the default) writes
     /// as soon as something is queued.
     pub merge_write: Duration,
+    /// Adaptive write coalescing: on a stream with at least
+    /// `min_viewers` players, audio that arrives between video frames
+    /// waits (at most `max_hold`) for the next video frame and goes out
+    /// with it in one `writev` per player; video is never held. See
+    /// [`Coalesce`].
+    pub coalesce: Coalesce,
 }
 
 impl Default for Config {
@@ -66,22 +81,29 @@ impl Default for Config {
             max_message_len: 32 << 20,
             max_chunk_streams: 64,
             max_connections: 10_000,
+            max_connections_per_ip: 0,
             channel: ChannelConfig::default(),
             merge_write: Duration::ZERO,
+            coalesce: Coalesce::default(),
         }
     }
 }
 
-/// State shared by every connection of one listener.
+/// State shared by every connection of every listener of one server.
 struct Shared {
     hub: Hub,
+    /// `max_connections`, counted over the plain and the TLS listener.
+    limit: ConnLimits,
     egress: Egress<RtmpMuxer>,
     config: Config,
     shutdown: CancellationToken,
     started: Instant,
 }
 
-/// An RTMP server bound to one hub.
+/// An RTMP server bound to one hub. Clones share everything (streams'
+/// muxers, the connection limit), so one server can run an RTMP and an
+/// RTMPS listener.
+#[derive(Clone)]
 pub struct RtmpServer {
     shared: Arc<Shared>,
 }
@@ -91,12 +113,16 @@ impl RtmpServer {
     /// connection.
     pub fn new(hub: Hub, config: Config, shutdown: CancellationToken) -> Self {
         let chunk_size = config.chunk_size;
-        let egress = Egress::new(hub.clone(), config.channel.clone(), move |_key| {
-            RtmpMuxer::new(chunk_size)
-        });
+        let egress = Egress::with_coalesce(
+            hub.clone(),
+            config.channel.clone(),
+            config.coalesce,
+            move |_key| RtmpMuxer::new(chunk_size),
+        );
         RtmpServer {
             shared: Arc::new(Shared {
                 hub,
+                limit: ConnLimits::new(config.max_connections, config.max_connections_per_ip),
                 egress,
                 config,
                 shutdown,
@@ -106,9 +132,11 @@ impl RtmpServer {
     }
 
     /// Accepts connections until shutdown. Each connection runs in its own
-    /// task; an error on one never affects the others.
-    pub async fn run(self, listener: TcpListener) -> std::io::Result<()> {
-        let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
+    /// task; an error on one never affects the others. With `tls` every
+    /// connection starts with a TLS handshake (RTMPS), which must finish
+    /// within the handshake timeout.
+    pub async fn run(self, listener: TcpListener, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
+        let limit = &self.shared.limit;
         loop {
             let (socket, peer) = tokio::select! {
                 _ = self.shared.shutdown.cancelled() => return Ok(()),
@@ -122,14 +150,41 @@ impl RtmpServer {
                     }
                 },
             };
-            let Ok(permit) = limit.clone().try_acquire_owned() else {
-                debug!(%peer, "rtmp connection refused: max_connections reached");
-                continue;
+            let permit = match limit.try_acquire(peer.ip()) {
+                Ok(permit) => permit,
+                Err(hit) => {
+                    if self
+                        .shared
+                        .hub
+                        .clients()
+                        .report("rtmp", hit.as_str(), peer.ip())
+                    {
+                        warn!(%peer, limit = hit.as_str(), "rtmp connection refused (logged once a minute per peer)");
+                    }
+                    continue;
+                }
             };
             let _ = socket.set_nodelay(true);
             let shared = self.shared.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                conn::serve(socket, peer, shared).await;
+                let timeout = shared.config.handshake_timeout;
+                let accepted = tokio::select! {
+                    _ = shared.shutdown.cancelled() => return,
+                    t = Transport::accept(socket, tls.as_ref(), timeout) => t,
+                };
+                match accepted {
+                    Ok(transport) => conn::serve(transport, peer, shared).await,
+                    Err(e) => {
+                        debug!(%peer, error = %e, "rtmps tls handshake failed");
+                        let kind = if e.kind() == std::io::ErrorKind::TimedOut {
+                            "tls_handshake_timeout"
+                        } else {
+                            "tls_handshake"
+                        };
+                        shared.hub.clients().count_error("rtmp", kind);
+                    }
+                }
                 drop(permit);
             });
         }

@@ -2,7 +2,7 @@
 
 use tokio::time::Instant;
 use tracing::info;
-use weir_hub::{Receiver, Role};
+use weir_hub::{Admission, Receiver, Role};
 use weir_media::{StreamKey, TrackKind};
 
 use crate::conn::{sleep_until, Conn, End, Mode};
@@ -11,6 +11,8 @@ use crate::muxer::{Muxed, MEDIA_STREAM_ID};
 /// A connection that plays a stream.
 pub(crate) struct Player {
     key: StreamKey,
+    /// Held while playing; dropping it sends `on_stop`.
+    _admission: Admission,
     stream_id: u32,
     /// `None` while paused: a paused live player holds no queue, and
     /// resumes at the latest keyframe like a new viewer.
@@ -77,23 +79,8 @@ impl Player {
 }
 
 impl Conn {
-    pub(crate) fn start_play(&mut self, stream_id: u32, name: &str) {
-        if !matches!(self.mode, Mode::Idle) {
-            self.session.reject_play(
-                stream_id,
-                "NetStream.Play.Failed",
-                "this connection is already publishing or playing",
-            );
-            return;
-        }
-        let Some(key) = self.key_for(name) else {
-            self.session.reject_play(
-                stream_id,
-                "NetStream.Play.StreamNotFound",
-                "invalid app or stream name: use [A-Za-z0-9._~-]",
-            );
-            return;
-        };
+    /// Starts playing `key`, which the access check allowed.
+    pub(crate) fn start_play(&mut self, stream_id: u32, key: StreamKey, admission: Admission) {
         if stream_id != MEDIA_STREAM_ID {
             // Every player shares the same chunk bytes, which carry message
             // stream id 1: the first id createStream returns.
@@ -119,6 +106,7 @@ impl Conn {
         self.set_role(&key, Role::Play);
         let mut player = Player {
             key,
+            _admission: admission,
             stream_id,
             rx: Some(rx),
             started: false,

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use tracing::{info, warn};
-use weir_hub::{HubError, Publisher, Role};
+use weir_hub::{Admission, HubError, Publisher, Role};
 use weir_media::{StreamKey, Unwrapper};
 
 use crate::conn::{Conn, End, Mode};
@@ -10,6 +10,8 @@ use crate::conn::{Conn, End, Mode};
 /// A connection that publishes a stream.
 pub(crate) struct Publishing {
     publisher: Publisher,
+    /// Held while publishing; dropping it sends `on_unpublish`.
+    _admission: Admission,
     stream_id: u32,
     /// RTMP timestamps are 32-bit and wrap after ~49.7 days.
     clock: Unwrapper,
@@ -27,23 +29,8 @@ impl Publishing {
 }
 
 impl Conn {
-    pub(crate) fn start_publish(&mut self, stream_id: u32, name: &str) {
-        if !matches!(self.mode, Mode::Idle) {
-            self.session.reject_publish(
-                stream_id,
-                "NetStream.Publish.BadConnection",
-                "this connection is already publishing or playing",
-            );
-            return;
-        }
-        let Some(key) = self.key_for(name) else {
-            self.session.reject_publish(
-                stream_id,
-                "NetStream.Publish.BadName",
-                "invalid app or stream name: use [A-Za-z0-9._~-]",
-            );
-            return;
-        };
+    /// Starts publishing `key`, which the access check allowed.
+    pub(crate) fn start_publish(&mut self, stream_id: u32, key: StreamKey, admission: Admission) {
         match self.shared.hub.publish(&key, self.client.id()) {
             Ok(publisher) => {
                 info!(id = self.client.id(), peer = %self.peer, stream = %key, "rtmp publish");
@@ -51,6 +38,7 @@ impl Conn {
                 self.session.accept_publish(stream_id);
                 self.mode = Mode::Publishing(Publishing {
                     publisher,
+                    _admission: admission,
                     stream_id,
                     clock: Unwrapper::new(),
                     frames: 0,

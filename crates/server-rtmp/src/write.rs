@@ -73,7 +73,8 @@ pub(crate) fn try_write_now(socket: &TcpStream, bufs: &mut Vec<Bytes>) -> std::i
 
 /// Writes every buffer in `bufs`, in order, with as few syscalls as the
 /// socket allows: one `writev` per call for up to [`MAX_IOV`] buffers,
-/// resuming where a short write left off.
+/// resuming where a short write left off, then flushes (a no-op on TCP;
+/// TLS sends what rustls still buffers).
 pub(crate) async fn write_all_vectored<W: AsyncWrite + Unpin>(
     w: &mut W,
     bufs: &mut Vec<Bytes>,
@@ -93,6 +94,7 @@ pub(crate) async fn write_all_vectored<W: AsyncWrite + Unpin>(
         consume(bufs, &mut first, n);
     }
     bufs.clear();
+    w.flush().await?;
     Ok(written)
 }
 

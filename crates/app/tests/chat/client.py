@@ -8,9 +8,13 @@ exits 0; the Rust test asserts on that JSON. Every wait is bounded.
 """
 
 import asyncio
+import hashlib
+import hmac
 import json
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import websockets
@@ -217,6 +221,147 @@ async def endpoint_usable(base):
     return {"endpoint": ep, "welcome": welcome, "echo": echo["text"]}
 
 
+def post_json(base, path, body, headers=None):
+    """POST a JSON body; (status, JSON answer)."""
+    req = urllib.request.Request(
+        f"{base}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def console_login(base, user, password):
+    """Logs into /console like the page's form; (status, cookie pair)."""
+    req = urllib.request.Request(
+        f"{base}/console/login",
+        data=urllib.parse.urlencode({"user": user, "password": password}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT) as r:
+            return r.status, r.headers["Set-Cookie"].split(";")[0]
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+async def cookie_moderation(base, password):
+    """Chat moderation with the console's session cookie, no API token."""
+    ws, _, _ = await greeted(base)
+    await ws.send(json.dumps({"type": "join", "nick": "troll"}))
+    await next_of(ws, "join")
+    mute = {"user": "troll", "minutes": 5}
+    path = "/api/v1/chat/live/chat"
+    no_auth, _ = post_json(base, f"{path}/mute", mute)
+    bad_login, _ = console_login(base, "admin", "wrong")
+    login, cookie = console_login(base, "admin", password)
+    forged, _ = post_json(base, f"{path}/mute", mute, {"Cookie": "weir_session=forged"})
+    with_cookie, answer = post_json(base, f"{path}/mute", mute, {"Cookie": cookie})
+    mute_event = await next_of(ws, "mute")
+    await say(ws, "after the mute")
+    after = await next_of(ws, ("chat", "error"))
+    kick, _ = post_json(base, f"{path}/kick", {"user": "troll"}, {"Cookie": cookie})
+    closed = None
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), WAIT)
+    except websockets.ConnectionClosed as e:
+        closed = e.rcvd.code if e.rcvd else None
+    return {
+        "no_auth": no_auth,
+        "bad_login": bad_login,
+        "login": login,
+        "forged": forged,
+        "with_cookie": with_cookie,
+        "until": answer.get("until"),
+        "mute_event": mute_event,
+        "after": after,
+        "kick": kick,
+        "closed": closed,
+    }
+
+
+def sign(secret, room, user, expires):
+    """A join token, computed here from the documented formula."""
+    msg = f"chat:{room}:{user}:{expires}".encode()
+    return f"{expires}." + hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+
+
+async def join(ws, nick, token=None):
+    msg = {"type": "join", "nick": nick}
+    if token is not None:
+        msg["token"] = token
+    await ws.send(json.dumps(msg))
+    return await next_of(ws, ("welcome", "error"))
+
+
+async def tokens(base, secret, cli_token, api_token):
+    out = {"endpoint": endpoint(base)}
+    room = "live/chat"
+    now = int(time.time())
+    outsider = await connect(base)
+    await say(outsider, "let me in")
+    out["chat_first"] = await next_of(outsider, ("welcome", "history", "chat", "error"))
+    out["no_token"] = (await join(outsider, "alice"))["code"]
+    out["garbage"] = (await join(outsider, "alice", "123.abc"))["code"]
+    out["expired"] = (await join(outsider, "alice", sign(secret, room, "alice", now - 10)))["code"]
+    out["other_nick"] = (await join(outsider, "mallory", sign(secret, room, "alice", now + 60)))["code"]
+    out["other_room"] = (await join(outsider, "alice", sign(secret, "live/x", "alice", now + 60)))["code"]
+    out["other_secret"] = (await join(outsider, "alice", sign("nope", room, "alice", now + 60)))["code"]
+
+    alice = await connect(base)
+    out["alice"] = await join(alice, "alice", sign(secret, room, "alice", now + 60))
+    await next_of(alice, "history")
+    await say(alice, "members only")
+    out["alice_chat"] = await chat_with(alice, "members only")
+
+    carol = await connect(base)
+    out["carol"] = await join(carol, "carol", cli_token)
+
+    no_auth, _ = post_json(base, "/api/v1/chat/token", {"app": "live", "stream": "chat", "user": "dave"})
+    status, minted = post_json(
+        base,
+        "/api/v1/chat/token",
+        {"app": "live", "stream": "chat", "user": "dave", "ttl_secs": 120},
+        {"Authorization": f"Bearer {api_token}"},
+    )
+    out["api"] = {"no_auth": no_auth, "status": status, "minted": minted}
+    dave = await connect(base)
+    out["dave"] = await join(dave, "dave", minted["token"])
+
+    # The outsider never got in: no chat reached it, its next frame is the pong.
+    await outsider.send(json.dumps({"type": "ping"}))
+    out["outsider_next"] = json.loads(await asyncio.wait_for(outsider.recv(), WAIT))["type"]
+    with urllib.request.urlopen(f"{base}/api/v1/chat/live/chat", timeout=WAIT) as r:
+        out["members"] = sorted(m["user"] for m in json.load(r)["members"])
+    for ws in (outsider, alice, carol, dave):
+        await ws.close()
+    return out
+
+
+async def flood(base):
+    """Two connections in turn overrun the rate limit (without getting
+    closed for flooding); counts the rate-limit errors they got."""
+    errors = 0
+    for _ in range(2):
+        ws, _, _ = await greeted(base)
+        for i in range(25):
+            await say(ws, f"flood-{i}")
+        seen = 0
+        while seen < 25:
+            ev = await next_of(ws, ("chat", "error"))
+            seen += 1
+            errors += ev["type"] == "error" and ev["code"] == "rate_limited"
+        await ws.close()
+    return {"rate_limited": errors}
+
+
 SCENARIOS = {
     "fanout": fanout,
     "history": history,
@@ -225,6 +370,9 @@ SCENARIOS = {
     "invalid": invalid,
     "muted": muted,
     "endpoint": endpoint_usable,
+    "cookie_moderation": cookie_moderation,
+    "tokens": tokens,
+    "flood": flood,
 }
 
 if __name__ == "__main__":

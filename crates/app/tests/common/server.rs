@@ -40,13 +40,19 @@ impl Server {
     /// Starts a server with `config` (TOML, as for `--config`) and waits until
     /// its RTMP port accepts connections.
     pub fn start_with_config(config: &str) -> Server {
+        Server::start_on("127.0.0.1", config)
+    }
+
+    /// Like [`Server::start_with_config`], listening on `host` (e.g.
+    /// `0.0.0.0` to be reached through a non-loopback address).
+    pub fn start_on(host: &str, config: &str) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("weir-e2e-")
             .tempdir()
             .expect("temp dir");
         let mut last_log = String::new();
         for attempt in 1..=3 {
-            match try_start(dir.path(), config, attempt) {
+            match try_start(dir.path(), host, config, attempt) {
                 Ok((proc, rtmp_port, http_port)) => {
                     return Server {
                         proc,
@@ -93,6 +99,11 @@ impl Server {
         self.dir.as_ref().expect("server dir").path()
     }
 
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        self.proc.stderr_text()
+    }
+
     /// Fails the test if the server has died (it must survive every client).
     pub fn assert_running(&mut self) {
         self.proc.assert_running("the server must keep running");
@@ -112,7 +123,12 @@ impl Drop for Server {
 
 /// Spawns `weir serve` on fresh ports and waits for its RTMP port. `Err`
 /// carries the server's stderr when it exited before it was ready.
-fn try_start(dir: &Path, config: &str, attempt: u32) -> Result<(Proc, u16, u16), String> {
+fn try_start(
+    dir: &Path,
+    host: &str,
+    config: &str,
+    attempt: u32,
+) -> Result<(Proc, u16, u16), String> {
     let rtmp_port = free_port();
     let mut http_port = free_port();
     while http_port == rtmp_port {
@@ -123,9 +139,9 @@ fn try_start(dir: &Path, config: &str, attempt: u32) -> Result<(Proc, u16, u16),
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
     cmd.arg("serve")
         .arg("--rtmp-listen")
-        .arg(format!("127.0.0.1:{rtmp_port}"))
+        .arg(format!("{host}:{rtmp_port}"))
         .arg("--http-listen")
-        .arg(format!("127.0.0.1:{http_port}"))
+        .arg(format!("{host}:{http_port}"))
         .arg("--data-dir")
         .arg(&data_dir);
     if !config.is_empty() {
@@ -155,4 +171,22 @@ fn try_start(dir: &Path, config: &str, attempt: u32) -> Result<(Proc, u16, u16),
         }
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// An IPv4 address of this machine that is not loopback, for tests of
+/// address-based rules: a client connecting to it is seen with that
+/// address, not 127.0.0.1.
+pub fn non_loopback_address() -> String {
+    let out = Command::new("hostname")
+        .arg("-I")
+        .output()
+        .expect("hostname -I (Debian package hostname)");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .expect("this test needs a non-loopback IPv4 address on the machine")
+        .to_owned()
 }

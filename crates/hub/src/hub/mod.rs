@@ -31,6 +31,7 @@ use weir_media::{Codec, StreamKey};
 
 use crate::channel::{Channel, ChannelConfig};
 use crate::clients::Clients;
+use crate::gate::{AccessRequest, Admission, ConnectInfo, Denied, Gate, OpenGate};
 use params::PublishStats;
 use publisher::{Active, PubCtl};
 
@@ -114,6 +115,7 @@ pub struct Hub {
 
 pub(crate) struct HubInner {
     cfg: HubConfig,
+    gate: Arc<dyn Gate>,
     streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
     clients: Clients,
 }
@@ -228,15 +230,34 @@ impl HubInner {
 }
 
 impl Hub {
-    /// An empty hub.
+    /// An empty hub that lets everybody publish and play.
     pub fn new(cfg: HubConfig) -> Self {
+        Self::with_gate(cfg, Arc::new(OpenGate))
+    }
+
+    /// An empty hub whose publish and play requests `gate` decides.
+    pub fn with_gate(cfg: HubConfig, gate: Arc<dyn Gate>) -> Self {
         Hub {
             inner: Arc::new(HubInner {
                 cfg,
+                gate,
                 streams: Mutex::new(HashMap::new()),
                 clients: Clients::default(),
             }),
         }
+    }
+
+    /// Asks the gate whether `req` may go ahead. Every adapter calls this
+    /// before [`Hub::publish`] or before serving a viewer, and keeps the
+    /// [`Admission`] for the length of the session.
+    pub async fn admit(&self, req: AccessRequest) -> Result<Admission, Denied> {
+        self.inner.gate.check(&req).await?;
+        Ok(Admission::new(self.inner.gate.clone(), req))
+    }
+
+    /// Tells the gate a client connected (`on_connect`).
+    pub fn connected(&self, info: &ConnectInfo) {
+        self.inner.gate.connected(info);
     }
 
     /// Starts publishing `key` for client `client_id`.

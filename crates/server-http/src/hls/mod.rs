@@ -171,8 +171,12 @@ pub(crate) async fn playlist(
     key: &StreamKey,
     peer: SocketAddr,
     req: &HeaderMap,
+    query: Option<&str>,
 ) -> Response {
     let hls = &shared.hls;
+    if let Err(refused) = hls.inner.viewers.admit(key, peer, req, query).await {
+        return refused;
+    }
     let session = match hls.get(key) {
         Some(s) => s,
         None => {
@@ -191,13 +195,17 @@ pub(crate) async fn playlist(
 }
 
 /// `GET /{app}/{stream}-{sid}-{seq}.ts`, from memory, with byte ranges.
-pub(crate) fn segment(
+pub(crate) async fn segment(
     shared: &Shared,
     key: &StreamKey,
     name: &str,
     peer: SocketAddr,
     req: &HeaderMap,
+    query: Option<&str>,
 ) -> Response {
+    if let Err(refused) = shared.hls.inner.viewers.admit(key, peer, req, query).await {
+        return refused;
+    }
     let Some(session) = shared.hls.get(key) else {
         return not_found("no such segment");
     };

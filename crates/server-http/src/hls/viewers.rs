@@ -15,10 +15,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
+use axum::response::Response;
 use parking_lot::Mutex;
 use tokio::time::Instant;
-use weir_hub::{ClientHandle, ClientInfo, Hub, Role};
+use weir_hub::Hub;
 use weir_media::StreamKey;
+
+use crate::access::{admit, Admitted};
 
 /// Most HLS viewers listed at once.
 const MAX_VIEWERS: usize = 10_000;
@@ -29,7 +32,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 type ViewerId = (StreamKey, IpAddr, u64);
 
 struct Listed {
-    client: ClientHandle,
+    /// Registry entry and access admission (dropped when the viewer
+    /// expires, which sends `on_stop`).
+    admitted: Admitted,
     last: Instant,
 }
 
@@ -58,35 +63,56 @@ impl Viewers {
         }
     }
 
-    /// Records a request of `key` from `peer` that was answered with
-    /// `bytes` bytes, registering the viewer on its first request.
-    pub(super) fn record(&self, key: &StreamKey, peer: SocketAddr, req: &HeaderMap, bytes: u64) {
+    fn id(key: &StreamKey, peer: SocketAddr, req: &HeaderMap) -> ViewerId {
         let mut ua = DefaultHasher::new();
         req.get(header::USER_AGENT)
             .map(|v| v.as_bytes())
             .unwrap_or_default()
             .hash(&mut ua);
-        let id = (key.clone(), peer.ip(), ua.finish());
-        let now = Instant::now();
-        let mut map = self.map.lock();
-        if now.duration_since(map.last_sweep) >= SWEEP_EVERY {
-            self.sweep_locked(&mut map, now);
-        }
-        if !map.viewers.contains_key(&id) {
-            if map.viewers.len() >= MAX_VIEWERS {
-                return;
+        (key.clone(), peer.ip(), ua.finish())
+    }
+
+    /// Lets a request of `key` from `peer` through: at once for a viewer
+    /// already listed, else after the hub's access check (with the
+    /// request's query), listing the viewer. The 403 response if refused.
+    /// A playlist refresh or segment fetch of an admitted viewer costs no
+    /// new check (and no callback); a segment asked by somebody who never
+    /// got the playlist is checked like a playlist request.
+    pub(super) async fn admit(
+        &self,
+        key: &StreamKey,
+        peer: SocketAddr,
+        req: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<(), Response> {
+        let id = Self::id(key, peer, req);
+        {
+            let mut map = self.map.lock();
+            let now = Instant::now();
+            if now.duration_since(map.last_sweep) >= SWEEP_EVERY {
+                self.sweep_locked(&mut map, now);
             }
-            let client = self.hub.clients().register(ClientInfo {
-                protocol: "hls",
-                addr: peer,
-                role: Some(Role::Play),
-            });
-            client.set_stream(key.clone(), Role::Play);
-            map.viewers.insert(id.clone(), Listed { client, last: now });
+            if map.viewers.contains_key(&id) {
+                return Ok(());
+            }
         }
-        if let Some(v) = map.viewers.get_mut(&id) {
-            v.last = now;
-            v.client.add_out(bytes);
+        let admitted = admit(&self.hub, key, peer, "hls", query).await?;
+        let mut map = self.map.lock();
+        if map.viewers.len() < MAX_VIEWERS {
+            map.viewers.entry(id).or_insert(Listed {
+                admitted,
+                last: Instant::now(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts the `bytes` of a response to a listed viewer's request.
+    pub(super) fn record(&self, key: &StreamKey, peer: SocketAddr, req: &HeaderMap, bytes: u64) {
+        let id = Self::id(key, peer, req);
+        if let Some(v) = self.map.lock().viewers.get_mut(&id) {
+            v.last = Instant::now();
+            v.admitted.client.add_out(bytes);
         }
     }
 
@@ -126,14 +152,18 @@ mod tests {
         let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
         let mut req = HeaderMap::new();
         req.insert(header::USER_AGENT, HeaderValue::from_static("a"));
+        viewers.admit(&key, peer, &req, None).await.unwrap();
         viewers.record(&key, peer, &req, 100);
         // Another connection of the same player is the same viewer.
-        viewers.record(&key, "10.0.0.1:5001".parse().unwrap(), &req, 50);
+        let other_port = "10.0.0.1:5001".parse().unwrap();
+        viewers.admit(&key, other_port, &req, None).await.unwrap();
+        viewers.record(&key, other_port, &req, 50);
         let list = hub.clients().list();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].protocol, "hls");
         assert_eq!(list[0].bytes_out, 150);
         req.insert(header::USER_AGENT, HeaderValue::from_static("b"));
+        viewers.admit(&key, peer, &req, None).await.unwrap();
         viewers.record(&key, peer, &req, 1);
         assert_eq!(viewers.len(), 2);
         tokio::time::advance(Duration::from_secs(7)).await;

@@ -1,0 +1,239 @@
+//! The byte stream under a connection: plain TCP, or TLS over TCP (RTMPS).
+//!
+//! The connection logic is the same for both. Plain TCP keeps its fast
+//! path: a player's write is one non-blocking `writev` straight from the
+//! shared chunk buffers ([`try_write_now`]). TLS has to encrypt into
+//! rustls's buffer before anything reaches the socket, so its writes always
+//! take the waiting path (`write_all_vectored`, which flushes rustls's
+//! buffer at the end) under the write timeout.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// A connection's stream.
+pub(crate) enum Transport {
+    Tcp(TcpStream),
+    /// Boxed: a rustls session is a few hundred bytes more than a socket,
+    /// and most connections are plain TCP.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Transport {
+    /// Wraps an accepted socket: as is without `tls`, else after a TLS
+    /// handshake that must finish within `timeout` (a client that opens a
+    /// connection and sends nothing must not hold it).
+    pub(crate) async fn accept(
+        socket: TcpStream,
+        tls: Option<&TlsAcceptor>,
+        timeout: Duration,
+    ) -> io::Result<Transport> {
+        let Some(acceptor) = tls else {
+            return Ok(Transport::Tcp(socket));
+        };
+        match tokio::time::timeout(timeout, acceptor.accept(socket)).await {
+            Ok(Ok(stream)) => Ok(Transport::Tls(Box::new(stream))),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(io::ErrorKind::TimedOut.into()),
+        }
+    }
+}
+
+/// Writes what the socket takes without waiting (see
+/// [`crate::write::try_write_now`]); TLS writes nothing here and leaves
+/// `bufs` to the waiting path.
+pub(crate) fn try_write_now(socket: &Transport, bufs: &mut Vec<Bytes>) -> io::Result<u64> {
+    match socket {
+        Transport::Tcp(tcp) => crate::write::try_write_now(tcp, bufs),
+        Transport::Tls(_) => Ok(0),
+    }
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Transport::Tcp(s) => s.is_write_vectored(),
+            Transport::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::pki_types::{PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::write::write_all_vectored;
+
+    /// A TLS acceptor and a client that trusts it.
+    fn tls_pair() -> (TlsAcceptor, tokio_rustls::TlsConnector) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (
+            TlsAcceptor::from(Arc::new(server)),
+            tokio_rustls::TlsConnector::from(Arc::new(client)),
+        )
+    }
+
+    /// Everything queued reaches a TLS client, in order, although TLS skips
+    /// the non-blocking path and rustls buffers what the socket refuses:
+    /// the waiting path must flush it.
+    #[tokio::test]
+    async fn tls_writes_take_the_waiting_path_and_arrive_whole() {
+        let (acceptor, connector) = tls_pair();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut bufs: Vec<Bytes> = (0..200u32)
+            .map(|i| Bytes::from(vec![i as u8; (i as usize * 7) % 300 + 1]))
+            .collect();
+        bufs.push(Bytes::from(vec![9u8; 4 << 20]));
+        bufs.push(Bytes::from_static(b"end"));
+        let want: Vec<u8> = bufs.iter().flat_map(|b| b.to_vec()).collect();
+        let len = want.len();
+        let client = tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            let mut tls = connector.connect(name, tcp).await.unwrap();
+            let mut got = vec![0u8; len];
+            tls.read_exact(&mut got).await.unwrap();
+            // Keep the connection open until the server is done.
+            tls.write_all(b"x").await.unwrap();
+            got
+        });
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut t = Transport::accept(tcp, Some(&acceptor), Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(matches!(t, Transport::Tls(_)));
+        assert_eq!(try_write_now(&t, &mut bufs).unwrap(), 0);
+        assert_eq!(bufs.len(), 202, "nothing taken by the non-blocking path");
+        let n = tokio::time::timeout(
+            Duration::from_secs(20),
+            write_all_vectored(&mut t, &mut bufs),
+        )
+        .await
+        .expect("written within 20 s")
+        .unwrap();
+        assert_eq!(n as usize, len);
+        let got = tokio::time::timeout(Duration::from_secs(20), client)
+            .await
+            .expect("client read everything within 20 s")
+            .unwrap();
+        assert!(got == want, "bytes differ");
+        let mut ack = [0u8; 1];
+        t.read_exact(&mut ack).await.unwrap();
+    }
+
+    /// A client that connects and never says hello does not hold the
+    /// connection past the handshake timeout.
+    #[tokio::test]
+    async fn a_silent_client_times_out_the_tls_handshake() {
+        let (acceptor, _) = tls_pair();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let started = std::time::Instant::now();
+        let err = Transport::accept(tcp, Some(&acceptor), Duration::from_millis(200))
+            .await
+            .err()
+            .expect("handshake must fail");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// Without an acceptor the socket is used as is.
+    #[tokio::test]
+    async fn plain_tcp_is_passed_through() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let t = Transport::accept(tcp, None, Duration::from_millis(1))
+            .await
+            .unwrap();
+        assert!(matches!(t, Transport::Tcp(_)));
+    }
+}
