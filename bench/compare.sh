@@ -226,7 +226,7 @@ run_one() {
     if [[ $status == 0 ]]; then
         mv "$file.tmp" "$file"
         RESULTS+=("$file")
-        jq -r '"  keeping up \(.keeping_up)/\(.players), cpu \(.server.cpu_busy_pct|floor)%, \(.server.cpu_ms_per_player_s*1000|floor/1000) ms/player-s, p99 \(.latency.p99_ms) ms"' "$file" >&2
+        jq -r '"  keeping up \(.keeping_up)/\(.players), cpu \(.server.cpu_busy_pct|floor)%, \(.server.cpu_ms_per_player_s*1000|floor/1000) ms/player-s, p99 \(.latency.p99_ms) ms, audio p99 \(.latency_audio.p99_ms) ms"' "$file" >&2
     else
         log "run failed: $(tail -3 "$err")"
         rm -f "$file.tmp"

@@ -58,7 +58,11 @@ fuzz_target!(|data: &[u8]| {
     // The server's own output must decode, and only on chunk streams 2/3.
     let mut dec = ChunkDecoder::new(DecoderLimits::default());
     while let Some(m) = dec.decode(&mut sent).expect("server output decodes") {
-        assert!(m.csid == 2 || m.csid == 3, "session sent on csid {}", m.csid);
+        assert!(
+            m.csid == 2 || m.csid == 3,
+            "session sent on csid {}",
+            m.csid
+        );
         if m.type_id == 1 {
             let size = u32::from_be_bytes(m.payload[..4].try_into().unwrap());
             dec.set_chunk_size(size).unwrap();
@@ -77,13 +81,15 @@ fn drain(server: &mut ServerSession, out: &mut BytesMut) {
     }
     for e in answers {
         match e {
-            ServerEvent::Publish { stream_id, name, .. } if name.len() % 2 == 0 => {
-                server.accept_publish(stream_id)
-            }
+            ServerEvent::Publish {
+                stream_id, name, ..
+            } if name.len() % 2 == 0 => server.accept_publish(stream_id),
             ServerEvent::Publish { stream_id, .. } => {
                 server.reject_publish(stream_id, "NetStream.Publish.BadName", "odd")
             }
-            ServerEvent::Play { stream_id, reset, .. } => server.accept_play(stream_id, reset),
+            ServerEvent::Play {
+                stream_id, reset, ..
+            } => server.accept_play(stream_id, reset),
             ServerEvent::Unpublish { stream_id } => server.notify_unpublish(stream_id),
             _ => {}
         }

@@ -4,9 +4,9 @@
 //! One publisher (weir's own RTMP client) sends an FLV file — or a
 //! constant-bitrate test stream made by ffmpeg — in real time, looped. N
 //! players connect over RTMP or HTTP-FLV, ramped at R per second. A small
-//! subset decodes every message and times each video frame against the
-//! instant the publisher sent it (matched by content, since servers may
-//! rewrite timestamps); the rest only count bytes, so the tool stays cheap
+//! subset decodes every message and times each video frame and each AAC
+//! frame, separately, against the instant the publisher sent it (matched by
+//! content, since servers may rewrite timestamps); the rest only count bytes, so the tool stays cheap
 //! next to the server it measures. The server's CPU and memory come from
 //! /proc for the process tree of `--server-pid`.
 //!

@@ -1,5 +1,6 @@
 //! Player tasks: connect, run a [`Probe`], count bytes, and (for the
-//! measuring subset) time first frames and per-frame latency.
+//! measuring subset) time first frames and per-frame latency of video and
+//! audio.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -12,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weir_rtmp::url::RtmpUrl;
 
-use crate::marker::Markers;
+use crate::marker::{Kind, Markers};
 use crate::probe::{HttpFlvProbe, Probe, RtmpProbe};
 
 /// Where players connect and how they ask for the stream.
@@ -104,13 +105,18 @@ pub(crate) struct Measure {
     pub(crate) markers: Arc<Markers>,
     /// Latency is only recorded inside the measurement window.
     pub(crate) window_open: AtomicBool,
-    /// Arrival minus send instant, microseconds.
+    /// Arrival minus send instant of video frames, microseconds.
     pub(crate) latency_us: Mutex<Vec<u64>>,
+    /// The same for AAC frames, kept apart because a server may hold audio
+    /// back (weir's write coalescing) while video goes out at once.
+    pub(crate) latency_audio_us: Mutex<Vec<u64>>,
     /// Connect start to first coded video frame, microseconds.
     pub(crate) first_frame_us: Mutex<Vec<u64>>,
-    /// Frames whose key the publisher never recorded (content rewritten
-    /// by the server, or a hash collision).
+    /// Video frames whose key the publisher never recorded (content
+    /// rewritten by the server, or a hash collision).
     pub(crate) unmatched: AtomicU64,
+    /// The same for AAC frames.
+    pub(crate) unmatched_audio: AtomicU64,
     /// Why players failed, with counts.
     pub(crate) errors: Mutex<BTreeMap<String, u64>>,
 }
@@ -158,7 +164,7 @@ async fn play(target: &Target, parse: bool, slot: &Slot, measure: &Measure) -> a
         if seen.is_empty() {
             continue;
         }
-        if !first_frame {
+        if !first_frame && seen.iter().any(|&(kind, _)| kind == Kind::Video) {
             first_frame = true;
             measure
                 .first_frame_us
@@ -166,20 +172,23 @@ async fn play(target: &Target, parse: bool, slot: &Slot, measure: &Measure) -> a
                 .push((now - started).as_micros() as u64);
         }
         let window = measure.window_open.load(Ordering::Relaxed);
-        for key in seen.drain(..) {
+        for (kind, key) in seen.drain(..) {
+            let (latency, unmatched) = match kind {
+                Kind::Video => (&measure.latency_us, &measure.unmatched),
+                Kind::Audio => (&measure.latency_audio_us, &measure.unmatched_audio),
+            };
             match measure.markers.lookup(key) {
                 // Frames sent before playback started were replayed from a
                 // GOP cache: they say how fast a player starts, not how
                 // long a live frame takes.
                 Some(sent) if window && playing_since.is_some_and(|p| sent >= p) => {
-                    measure
-                        .latency_us
+                    latency
                         .lock()
                         .push(now.saturating_duration_since(sent).as_micros() as u64);
                 }
                 Some(_) => {}
                 None => {
-                    measure.unmatched.fetch_add(1, Ordering::Relaxed);
+                    unmatched.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }

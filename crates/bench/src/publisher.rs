@@ -1,5 +1,5 @@
 //! The one publisher: sends the source in real time over weir's RTMP
-//! client, looping, and records when each video frame left.
+//! client, looping, and records when each video and AAC frame left.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use weir_flv::TagType;
 use weir_rtmp::client::{ClientEvent, ClientMode};
 use weir_rtmp_client::{Client, ClientError, Options};
 
-use crate::marker::{frame_key, Markers};
+use crate::marker::{audio_key, frame_key, Markers};
 use crate::source::Source;
 
 /// Pause between the end of one pass over the file and the next, so the
@@ -90,7 +90,12 @@ async fn send(
             }
             client.send_media(9, ts, body).await?;
         }
-        TagType::Audio => client.send_media(8, ts, body).await?,
+        TagType::Audio => {
+            if let Some(key) = audio_key(&body) {
+                markers.sent(key, Instant::now());
+            }
+            client.send_media(8, ts, body).await?;
+        }
         TagType::Script => {
             // Files hold `onMetaData`; the client wraps it in
             // @setDataFrame itself, so strip one the file may carry.

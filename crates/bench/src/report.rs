@@ -94,8 +94,15 @@ pub(crate) struct Report {
     pub(crate) delivered_mbps: f64,
     /// Arrival minus send instant of live video frames (measuring players).
     pub(crate) latency: Dist,
-    /// Frames whose content the publisher never sent.
+    /// Video frames whose content the publisher never sent.
     pub(crate) unmatched_frames: u64,
+    /// Arrival minus send instant of live AAC frames (measuring players).
+    /// Absent from reports of older versions, which timed video only.
+    #[serde(default)]
+    pub(crate) latency_audio: Dist,
+    /// AAC frames whose content the publisher never sent.
+    #[serde(default)]
+    pub(crate) unmatched_audio_frames: u64,
     /// Connect start to first coded video frame (measuring players).
     pub(crate) first_frame: Dist,
     pub(crate) server: Option<ServerCost>,
@@ -140,17 +147,21 @@ impl Report {
             self.failed,
             self.delivered_mbps
         );
-        let l = &self.latency;
-        let _ = writeln!(
-            s,
-            "  latency ms: p50 {} p95 {} p99 {} max {} ({} frames, {} unmatched)",
-            opt(l.p50_ms),
-            opt(l.p95_ms),
-            opt(l.p99_ms),
-            opt(l.max_ms),
-            l.samples,
-            self.unmatched_frames
-        );
+        for (what, l, unmatched) in [
+            ("video", &self.latency, self.unmatched_frames),
+            ("audio", &self.latency_audio, self.unmatched_audio_frames),
+        ] {
+            let _ = writeln!(
+                s,
+                "  {what} latency ms: p50 {} p95 {} p99 {} max {} ({} frames, {} unmatched)",
+                opt(l.p50_ms),
+                opt(l.p95_ms),
+                opt(l.p99_ms),
+                opt(l.max_ms),
+                l.samples,
+                unmatched
+            );
+        }
         let f = &self.first_frame;
         let _ = writeln!(
             s,
@@ -184,6 +195,45 @@ impl Report {
     }
 }
 
+/// A report with round numbers, for tests of what reads reports.
+#[cfg(test)]
+pub(crate) fn test_report(label: &str, players: usize, per: f64) -> Report {
+    Report {
+        label: label.into(),
+        protocol: "rtmp".into(),
+        play_url: String::new(),
+        source: String::new(),
+        source_kbps: 1000.0,
+        players,
+        measuring_players: 50,
+        playing: players,
+        failed: 0,
+        keeping_up: players,
+        keep_up_ratio: 0.95,
+        window_s: 10.0,
+        stream_kbps: 1000.0,
+        expected_bytes_per_player: 1,
+        delivered_mbps: players as f64,
+        latency: Dist::from_us(vec![1000, 2000]),
+        unmatched_frames: 0,
+        latency_audio: Dist::default(),
+        unmatched_audio_frames: 0,
+        first_frame: Dist::default(),
+        server: Some(ServerCost {
+            pid: 1,
+            cpu_s: 1.0,
+            cpu_busy_pct: 10.0,
+            cpu_ms_per_player_s: per,
+            idle_rss_mib: 1.0,
+            peak_rss_mib: 2.0,
+            rss_per_player_kib: 8.0,
+        }),
+        tool_cpu_pct: 5.0,
+        publisher_max_late_ms: 0.0,
+        errors: Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +260,44 @@ mod tests {
         assert_eq!(percentile(&[7], 99.0), Some(7));
         let d = Dist::from_us(vec![3000, 1000, 2000]);
         assert_eq!((d.samples, d.p50_ms, d.max_ms), (3, Some(2.0), Some(3.0)));
+    }
+
+    #[test]
+    fn audio_latency_is_reported_apart_from_video() {
+        let mut r = test_report("weir", 150, 0.1);
+        r.latency_audio = Dist::from_us((1..=100).rev().map(|ms| ms * 1000).collect());
+        r.unmatched_audio_frames = 3;
+        let a = &r.latency_audio;
+        assert_eq!(
+            (a.samples, a.p50_ms, a.p95_ms, a.p99_ms, a.max_ms),
+            (100, Some(50.0), Some(95.0), Some(99.0), Some(100.0))
+        );
+        let text = r.summary();
+        assert!(
+            text.contains(
+                "  video latency ms: p50 1.0 p95 2.0 p99 2.0 max 2.0 (2 frames, 0 unmatched)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  audio latency ms: p50 50.0 p95 95.0 p99 99.0 max 100.0 (100 frames, 3 unmatched)\n"),
+            "{text}"
+        );
+
+        let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["latency_audio"]["p50_ms"], 50.0);
+        assert_eq!(json["latency_audio"]["p95_ms"], 95.0);
+        assert_eq!(json["latency_audio"]["p99_ms"], 99.0);
+        assert_eq!(json["latency_audio"]["max_ms"], 100.0);
+        assert_eq!(json["latency"]["p99_ms"], 2.0);
+
+        // Reports saved before audio was timed still load, with no samples.
+        let mut old = json;
+        let obj = old.as_object_mut().unwrap();
+        obj.remove("latency_audio");
+        obj.remove("unmatched_audio_frames");
+        let back: Report = serde_json::from_value(old).unwrap();
+        assert_eq!(back.latency_audio.samples, 0);
+        assert_eq!(back.latency_audio.p99_ms, None);
     }
 }

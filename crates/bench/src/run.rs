@@ -230,6 +230,7 @@ async fn drive(
         _ => None,
     };
     let latency = std::mem::take(&mut *measure.latency_us.lock());
+    let latency_audio = std::mem::take(&mut *measure.latency_audio_us.lock());
     let first = std::mem::take(&mut *measure.first_frame_us.lock());
     let errors = std::mem::take(&mut *measure.errors.lock());
     Ok(Report {
@@ -253,6 +254,8 @@ async fn drive(
         delivered_mbps: received.iter().sum::<u64>() as f64 * 8.0 / window_s / 1e6,
         latency: Dist::from_us(latency),
         unmatched_frames: measure.unmatched.load(Ordering::Relaxed),
+        latency_audio: Dist::from_us(latency_audio),
+        unmatched_audio_frames: measure.unmatched_audio.load(Ordering::Relaxed),
         first_frame: Dist::from_us(first),
         server: cost,
         tool_cpu_pct: tool_ticks as f64 / ticks / window_s * 100.0,

@@ -8,11 +8,21 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use weir_flv::{Demuxer, TagType};
 
+use crate::marker::{audio_key, frame_key};
+
 /// Largest tag accepted from an input file.
 const MAX_TAG: u32 = 64 << 20;
 
 /// Audio bitrate of generated streams; the video gets the rest.
 const AUDIO_BPS: u64 = 64_000;
+
+/// Generated audio: a 440 Hz tone under seeded pink noise. The noise makes
+/// every AAC frame of a pass different, so that audio frames are matched to
+/// their send instant by content as safely as video frames are (a pure
+/// tone could encode to repeating frames).
+const AUDIO_SOURCE: &str = "sine=frequency=440:sample_rate=44100[tone];\
+    anoisesrc=color=pink:seed=1:amplitude=0.1:sample_rate=44100[noise];\
+    [tone][noise]amix=inputs=2:normalize=0[out0]";
 
 /// One tag of the input, in file order.
 #[derive(Debug, Clone)]
@@ -50,10 +60,11 @@ pub(crate) struct Generate {
 
 impl Generate {
     /// A file name that changes with every parameter, so a cached file is
-    /// only reused for the same settings.
+    /// only reused for the same settings ("pink": the audio source, files
+    /// made before it used a bare tone).
     fn file_name(&self) -> String {
         format!(
-            "testsrc-{}k-{}s-{}x{}-{}fps-g{}.flv",
+            "testsrc-{}k-{}s-{}x{}-{}fps-g{}-pink.flv",
             self.bitrate_bps / 1000,
             self.seconds,
             self.width,
@@ -85,7 +96,7 @@ pub(crate) fn generate(g: &Generate, cache_dir: &Path) -> anyhow::Result<PathBuf
             "testsrc2=size={}x{}:rate={}",
             g.width, g.height, g.fps
         ))
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-f", "lavfi", "-i", AUDIO_SOURCE])
         .args(["-t", &g.seconds.to_string()])
         .args([
             "-c:v",
@@ -143,6 +154,13 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Source> {
             path.display()
         );
     }
+    let repeated = repeated_frames(&tags);
+    if repeated > 0 {
+        eprintln!(
+            "warning: {repeated} frames of {} repeat an earlier frame's content; their latency may be timed from the wrong send",
+            path.display()
+        );
+    }
     let duration_ms = tags.iter().map(|t| t.time_ms).max().unwrap_or(0).max(1);
     Ok(Source {
         path: path.to_owned(),
@@ -150,4 +168,56 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Source> {
         duration_ms,
         bitrate_bps: bytes * 8 * 1000 / u64::from(duration_ms),
     })
+}
+
+/// Keyed frames (video or AAC) whose content key an earlier frame of the
+/// same pass already had: players cannot tell such frames apart.
+fn repeated_frames(tags: &[SourceTag]) -> usize {
+    let mut keys = std::collections::HashSet::new();
+    tags.iter()
+        .filter_map(|t| match t.tag_type {
+            TagType::Video => frame_key(&t.body),
+            TagType::Audio => audio_key(&t.body),
+            TagType::Script => None,
+        })
+        .filter(|&k| !keys.insert(k))
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(tag_type: TagType, body: &'static [u8]) -> SourceTag {
+        SourceTag {
+            tag_type,
+            time_ms: 0,
+            body: Bytes::from_static(body),
+        }
+    }
+
+    #[test]
+    fn repeated_audio_and_video_frames_are_counted() {
+        let tags = [
+            tag(TagType::Audio, &[0xaf, 0, 0x12, 0x10]),
+            tag(TagType::Audio, &[0xaf, 0, 0x12, 0x10]),
+            tag(TagType::Audio, &[0xaf, 1, 1, 2]),
+            tag(TagType::Audio, &[0xaf, 1, 1, 3]),
+            tag(TagType::Video, &[0x27, 1, 0, 0, 0, 1, 2]),
+            tag(TagType::Video, &[0x27, 1, 0, 0, 0, 1, 2]),
+        ];
+        // Repeated sequence headers do not count.
+        assert_eq!(repeated_frames(&tags[..4]), 0);
+        assert_eq!(
+            repeated_frames(&tags[..5]),
+            0,
+            "audio and video keys differ"
+        );
+        assert_eq!(repeated_frames(&tags), 1);
+        let again = [
+            tag(TagType::Audio, &[0xaf, 1, 1, 2]),
+            tag(TagType::Audio, &[0xaf, 1, 1, 2]),
+        ];
+        assert_eq!(repeated_frames(&again), 1);
+    }
 }

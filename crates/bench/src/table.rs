@@ -33,8 +33,8 @@ fn ms(v: Option<f64>) -> String {
 /// relative to nginx-rtmp's RTMP run with the same number of players.
 pub(crate) fn render(reports: &[Report]) -> String {
     let mut s = String::new();
-    s.push_str("| server | proto | players | keeping up | Mbit/s out | server CPU % | CPU ms / player·s | vs nginx | latency p50 / p95 / p99 / max ms | first frame p50 / p99 ms | peak RSS MiB | KiB / player | tool CPU % |\n");
-    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|\n");
+    s.push_str("| server | proto | players | keeping up | Mbit/s out | server CPU % | CPU ms / player·s | vs nginx | latency p50 / p95 / p99 / max ms | audio latency p50 / p99 ms | first frame p50 / p99 ms | peak RSS MiB | KiB / player | tool CPU % |\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|\n");
     for r in reports {
         let reference = reports
             .iter()
@@ -55,10 +55,11 @@ pub(crate) fn render(reports: &[Report]) -> String {
             None => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
         };
         let l = &r.latency;
+        let a = &r.latency_audio;
         let f = &r.first_frame;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} / {} / {} / {} | {} / {} | {} | {} | {:.0} |",
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} / {} / {} / {} | {} / {} | {} / {} | {} | {} | {:.0} |",
             r.label,
             r.protocol,
             r.players,
@@ -71,6 +72,8 @@ pub(crate) fn render(reports: &[Report]) -> String {
             ms(l.p95_ms),
             ms(l.p99_ms),
             ms(l.max_ms),
+            ms(a.p50_ms),
+            ms(a.p99_ms),
             ms(f.p50_ms),
             ms(f.p99_ms),
             rss,
@@ -84,42 +87,7 @@ pub(crate) fn render(reports: &[Report]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Dist, ServerCost};
-
-    fn report(label: &str, players: usize, per: f64) -> Report {
-        Report {
-            label: label.into(),
-            protocol: "rtmp".into(),
-            play_url: String::new(),
-            source: String::new(),
-            source_kbps: 1000.0,
-            players,
-            measuring_players: 50,
-            playing: players,
-            failed: 0,
-            keeping_up: players,
-            keep_up_ratio: 0.95,
-            window_s: 10.0,
-            stream_kbps: 1000.0,
-            expected_bytes_per_player: 1,
-            delivered_mbps: players as f64,
-            latency: Dist::from_us(vec![1000, 2000]),
-            unmatched_frames: 0,
-            first_frame: Dist::default(),
-            server: Some(ServerCost {
-                pid: 1,
-                cpu_s: 1.0,
-                cpu_busy_pct: 10.0,
-                cpu_ms_per_player_s: per,
-                idle_rss_mib: 1.0,
-                peak_rss_mib: 2.0,
-                rss_per_player_kib: 8.0,
-            }),
-            tool_cpu_pct: 5.0,
-            publisher_max_late_ms: 0.0,
-            errors: Default::default(),
-        }
-    }
+    use crate::report::{test_report as report, Dist};
 
     #[test]
     fn rows_compare_with_nginx_at_the_same_count() {
@@ -133,6 +101,22 @@ mod tests {
         assert!(rows[0].contains("| 0.25× |"), "{}", rows[0]);
         assert!(rows[1].contains("| 1.00× |"));
         assert!(rows[2].contains("| - |"), "no reference at 200");
-        assert!(rows[0].contains("| 1 / 2 / 2 / 2 |"));
+        assert!(rows[0].contains("| 1 / 2 / 2 / 2 | - / - |"), "{}", rows[0]);
+    }
+
+    #[test]
+    fn audio_latency_follows_video_latency() {
+        let mut r = report("weir", 150, 0.1);
+        r.latency_audio = Dist::from_us((1..=100).map(|ms| ms * 1000).collect());
+        let t = render(&[r]);
+        let mut lines = t.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(" | ").collect();
+        let row: Vec<&str> = lines.nth(1).unwrap().split(" | ").collect();
+        assert_eq!(head.len(), row.len());
+        let video = head.iter().position(|h| h.starts_with("latency")).unwrap();
+        assert_eq!(head[video + 1], "audio latency p50 / p99 ms");
+        assert!(head[video + 2].starts_with("first frame"));
+        assert_eq!(row[video], "1 / 2 / 2 / 2");
+        assert_eq!(row[video + 1], "50 / 99");
     }
 }

@@ -101,7 +101,7 @@ pub(crate) async fn serve(
             match tls {
                 None => connection(tcp, peer, app, max_buf, shutdown, clients).await,
                 Some(acceptor) => {
-                    if let Some(tls) = handshake(&acceptor, tcp, peer, &shutdown).await {
+                    if let Some(tls) = handshake(&acceptor, tcp, peer, &shutdown, &clients).await {
                         connection(tls, peer, app, max_buf, shutdown, clients).await;
                     }
                 }
@@ -120,6 +120,7 @@ async fn handshake(
     tcp: TcpStream,
     peer: SocketAddr,
     shutdown: &CancellationToken,
+    clients: &Clients,
 ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
     let accepted = tokio::select! {
         r = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp)) => r,
@@ -128,11 +129,15 @@ async fn handshake(
     match accepted {
         Ok(Ok(tls)) => Some(tls),
         Ok(Err(e)) => {
-            debug!(%peer, error = %e, "https tls handshake failed");
+            if clients.report("http", "tls_handshake", peer.ip()) {
+                warn!(%peer, error = %e, "https tls handshake failed (logged once a minute per peer)");
+            }
             None
         }
         Err(_) => {
-            debug!(%peer, "https tls handshake timed out");
+            if clients.report("http", "tls_handshake_timeout", peer.ip()) {
+                warn!(%peer, "https tls handshake timed out (logged once a minute per peer)");
+            }
             None
         }
     }

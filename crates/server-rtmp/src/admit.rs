@@ -101,7 +101,7 @@ impl Conn {
             key: key.clone(),
             client_id: self.client.id(),
             addr: self.peer,
-            protocol: "rtmp",
+            protocol: self.protocol,
             query: join_queries(&self.app_query, &p.query),
         };
         let verdict = tokio::select! {
@@ -122,7 +122,10 @@ impl Conn {
                     reason = %denied,
                     "rtmp access denied"
                 );
-                self.shared.hub.clients().count_error("rtmp", "auth_denied");
+                self.shared
+                    .hub
+                    .clients()
+                    .count_error(self.protocol, "auth_denied");
                 // BadName is what nginx-rtmp and SRS answer a refused
                 // publisher, and what encoders show as "check your key".
                 let code = match action {

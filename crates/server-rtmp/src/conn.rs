@@ -92,12 +92,15 @@ pub(crate) struct Conn {
     /// The last stream this connection published or played, for the
     /// close log line.
     pub(crate) last_key: Option<StreamKey>,
+    /// `"rtmp"` or `"rtmps"`.
+    pub(crate) protocol: &'static str,
 }
 
 /// Serves one connection to its end and logs how it went.
 pub(crate) async fn serve(socket: Transport, peer: SocketAddr, shared: Arc<Shared>) {
+    let protocol = socket.protocol();
     let client = shared.hub.clients().register(ClientInfo {
-        protocol: "rtmp",
+        protocol,
         addr: peer,
         role: None,
     });
@@ -133,6 +136,7 @@ pub(crate) async fn serve(socket: Transport, peer: SocketAddr, shared: Arc<Share
         handshake_done: false,
         out: Vec::new(),
         last_key: None,
+        protocol,
     };
     let end = conn.run().await;
     let (bytes_in, bytes_out, dropped) = conn
@@ -327,7 +331,7 @@ impl Conn {
                 self.shared.hub.connected(&ConnectInfo {
                     client_id: self.client.id(),
                     addr: self.peer,
-                    protocol: "rtmp",
+                    protocol: self.protocol,
                     app: app.clone(),
                     tc_url: tc_url.clone(),
                 });

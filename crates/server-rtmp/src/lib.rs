@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::warn;
 use weir_hub::{ChannelConfig, Coalesce, ConnLimits, Egress, Hub};
 
 use crate::transport::Transport;
@@ -176,13 +176,14 @@ impl RtmpServer {
                 match accepted {
                     Ok(transport) => conn::serve(transport, peer, shared).await,
                     Err(e) => {
-                        debug!(%peer, error = %e, "rtmps tls handshake failed");
                         let kind = if e.kind() == std::io::ErrorKind::TimedOut {
                             "tls_handshake_timeout"
                         } else {
                             "tls_handshake"
                         };
-                        shared.hub.clients().count_error("rtmp", kind);
+                        if shared.hub.clients().report("rtmp", kind, peer.ip()) {
+                            warn!(%peer, error = %e, "rtmps tls handshake failed (logged once a minute per peer)");
+                        }
                     }
                 }
                 drop(permit);

@@ -27,6 +27,15 @@ pub(crate) enum Transport {
 }
 
 impl Transport {
+    /// `"rtmps"` over TLS, else `"rtmp"`: the protocol the client list,
+    /// the access check and its callbacks name.
+    pub(crate) fn protocol(&self) -> &'static str {
+        match self {
+            Transport::Tcp(_) => "rtmp",
+            Transport::Tls(_) => "rtmps",
+        }
+    }
+
     /// Wraps an accepted socket: as is without `tls`, else after a TLS
     /// handshake that must finish within `timeout` (a client that opens a
     /// connection and sends nothing must not hold it).

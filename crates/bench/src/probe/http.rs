@@ -4,7 +4,7 @@
 use weir_flv::{Demuxer, TagType};
 
 use super::{ChunkedDecoder, ProbeError};
-use crate::marker::{frame_key, FrameKey};
+use crate::marker::{audio_key, frame_key, Kind, Seen};
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 16 * 1024;
@@ -55,7 +55,7 @@ impl HttpFlvProbe {
         self.body.is_some()
     }
 
-    pub(crate) fn feed(&mut self, data: &[u8], seen: &mut Vec<FrameKey>) -> Result<(), ProbeError> {
+    pub(crate) fn feed(&mut self, data: &[u8], seen: &mut Vec<Seen>) -> Result<(), ProbeError> {
         let rest = match self.body {
             Some(_) => data,
             None => {
@@ -98,11 +98,12 @@ impl HttpFlvProbe {
             .poll()
             .map_err(|e| ProbeError::Flv(e.to_string()))?
         {
-            if tag.tag_type == TagType::Video {
-                if let Some(key) = frame_key(&tag.body) {
-                    seen.push(key);
-                }
-            }
+            let key = match tag.tag_type {
+                TagType::Video => frame_key(&tag.body).map(|k| (Kind::Video, k)),
+                TagType::Audio => audio_key(&tag.body).map(|k| (Kind::Audio, k)),
+                TagType::Script => None,
+            };
+            seen.extend(key);
         }
         Ok(())
     }
@@ -153,21 +154,25 @@ mod tests {
     use super::*;
     use weir_flv::{file_header, write_tag};
 
-    /// An FLV stream: header, a sequence header, three coded frames and
-    /// an audio tag; returns it with the keys a player must report.
-    fn flv_stream() -> (Vec<u8>, Vec<FrameKey>) {
+    /// An FLV stream: header, video and audio sequence headers, three
+    /// coded video frames each followed by an AAC frame; returns it with the
+    /// kinds and keys a player must report, in order.
+    fn flv_stream() -> (Vec<u8>, Vec<Seen>) {
         let mut out = bytes::BytesMut::new();
         out.extend_from_slice(&file_header(true, true));
         write_tag(9, 0, &[&[0x17, 0, 0, 0, 0, 1, 2, 3]], &mut out);
+        write_tag(8, 0, &[&[0xaf, 0, 0x12, 0x10]], &mut out);
         let mut keys = Vec::new();
         for i in 0..3u8 {
             let body: Vec<u8> = [0x27, 1, 0, 0, 0]
                 .into_iter()
                 .chain((0..100u8).map(|b| b.wrapping_mul(i + 1)))
                 .collect();
-            keys.push(frame_key(&body).unwrap());
+            keys.push((Kind::Video, frame_key(&body).unwrap()));
             write_tag(9, u32::from(i) * 33, &[&body], &mut out);
-            write_tag(8, u32::from(i) * 33, &[&[0xaf, 1, 9, 9]], &mut out);
+            let aac = [0xaf, 1, 9, i];
+            keys.push((Kind::Audio, audio_key(&aac).unwrap()));
+            write_tag(8, u32::from(i) * 33, &[&aac], &mut out);
         }
         (out.to_vec(), keys)
     }
@@ -187,7 +192,7 @@ mod tests {
         v
     }
 
-    fn run(wire: &[u8], split: usize) -> Result<Vec<FrameKey>, ProbeError> {
+    fn run(wire: &[u8], split: usize) -> Result<Vec<Seen>, ProbeError> {
         let mut p = HttpFlvProbe::new("h", "/live/x.flv", true);
         let mut seen = Vec::new();
         for piece in wire.chunks(split.max(1)) {

@@ -1,5 +1,5 @@
 //! Sans-IO player protocol state: bytes read from a server go in, bytes to
-//! write back and the video frames seen come out.
+//! write back and the video and audio frames seen come out.
 //!
 //! Every player, cheap or measuring, runs one of these; the async player
 //! task only moves bytes. Keeping the protocol side free of sockets is what
@@ -9,7 +9,7 @@
 //! A *counting* probe stops interpreting the stream once playback started
 //! (it only answers what keeps the connection alive), so that thousands of
 //! players cost the tool little CPU; a *parsing* probe decodes every
-//! message and reports each coded video frame's content key.
+//! message and reports each coded video and AAC frame's content key.
 
 mod chunked;
 mod http;
@@ -19,7 +19,7 @@ pub(crate) use chunked::ChunkedDecoder;
 pub(crate) use http::HttpFlvProbe;
 pub(crate) use rtmp::RtmpProbe;
 
-use crate::marker::FrameKey;
+use crate::marker::Seen;
 
 /// Why a player gave up.
 #[derive(Debug, thiserror::Error)]
@@ -69,12 +69,13 @@ impl Probe {
     }
 
     /// Takes in bytes read from the server; appends what must be written
-    /// back to `reply` and the keys of coded video frames to `seen`.
+    /// back to `reply` and the kinds and keys of coded video and AAC frames
+    /// to `seen`.
     pub(crate) fn feed(
         &mut self,
         data: &[u8],
         reply: &mut Vec<u8>,
-        seen: &mut Vec<FrameKey>,
+        seen: &mut Vec<Seen>,
     ) -> Result<(), ProbeError> {
         match self {
             Probe::Rtmp(p) => p.feed(data, reply, seen),

@@ -10,7 +10,7 @@ use weir_rtmp::message::{type_id, CSID_CONTROL};
 use weir_rtmp::url::RtmpUrl;
 
 use super::ProbeError;
-use crate::marker::{frame_key, FrameKey};
+use crate::marker::{audio_key, frame_key, Kind, Seen};
 
 /// A counting player acknowledges every this many bytes, as a receiver
 /// must; it is at most the window servers announce (nginx-rtmp 5 MB,
@@ -66,7 +66,7 @@ impl RtmpProbe {
         &mut self,
         data: &[u8],
         reply: &mut Vec<u8>,
-        seen: &mut Vec<FrameKey>,
+        seen: &mut Vec<Seen>,
     ) -> Result<(), ProbeError> {
         self.received += data.len() as u64;
         if self.playing && !self.parse {
@@ -82,25 +82,28 @@ impl RtmpProbe {
         self.drain(reply, seen)
     }
 
-    fn drain(&mut self, reply: &mut Vec<u8>, seen: &mut Vec<FrameKey>) -> Result<(), ProbeError> {
+    fn drain(&mut self, reply: &mut Vec<u8>, seen: &mut Vec<Seen>) -> Result<(), ProbeError> {
         while let Some(out) = self.session.poll_output() {
             match out {
                 ClientOutput::Transmit(b) => reply.extend_from_slice(&b),
                 ClientOutput::Event(ev) => match ev {
                     ClientEvent::Playing => self.playing = true,
                     ClientEvent::Media {
-                        type_id: type_id::VIDEO,
+                        type_id: kind,
                         payload,
                         ..
                     } => {
                         // Some servers send media before (or instead of)
                         // Play.Start.
                         self.playing = true;
-                        if let Some(key) = frame_key(&payload).filter(|_| self.parse) {
-                            seen.push(key);
-                        }
+                        let key = match kind {
+                            type_id::VIDEO => frame_key(&payload).map(|k| (Kind::Video, k)),
+                            type_id::AUDIO => audio_key(&payload).map(|k| (Kind::Audio, k)),
+                            _ => None,
+                        };
+                        seen.extend(key.filter(|_| self.parse));
                     }
-                    ClientEvent::Media { .. } | ClientEvent::Metadata { .. } => self.playing = true,
+                    ClientEvent::Metadata { .. } => self.playing = true,
                     ClientEvent::Error { code, description } => {
                         return Err(ProbeError::Refused { code, description })
                     }
@@ -137,7 +140,8 @@ mod tests {
 
     /// Everything a server sends to a player: handshake, command answers,
     /// Play.Start, then `frames` video messages chunked at 128 bytes (so
-    /// that they span chunks) and audio in between. Built by running our
+    /// that they span chunks), each followed by the AAC frame `[0xaf, 1,
+    /// 3, i]`, after an AAC sequence header. Built by running our
     /// client against weir's sans-IO server session in memory.
     fn server_bytes(frames: &[Vec<u8>]) -> Vec<u8> {
         let url = RtmpUrl::parse("rtmp://h/live/s").unwrap();
@@ -178,10 +182,21 @@ mod tests {
         }
         let stream_id = play_id.expect("server saw play");
         let mut media = BytesMut::new();
+        encode_standalone(
+            &Message {
+                csid: 4,
+                timestamp: 0,
+                type_id: type_id::AUDIO,
+                stream_id,
+                payload: vec![0xaf, 0, 0x12, 0x10].into(),
+            },
+            128,
+            &mut media,
+        );
         for (i, f) in frames.iter().enumerate() {
             for (csid, t, payload) in [
                 (6, type_id::VIDEO, f.clone()),
-                (4, type_id::AUDIO, vec![0xaf, 1, 3]),
+                (4, type_id::AUDIO, vec![0xaf, 1, 3, i as u8]),
             ] {
                 encode_standalone(
                     &Message {
@@ -216,8 +231,18 @@ mod tests {
     #[test]
     fn parsing_player_sees_every_frame_across_any_read_boundary() {
         let frames = frames();
-        let want: Vec<FrameKey> = frames.iter().filter_map(|f| frame_key(f)).collect();
-        assert_eq!(want.len(), 4);
+        // The sequence headers (video and audio) have no key.
+        let want: Vec<Seen> = frames
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| {
+                let video = frame_key(f).map(|k| (Kind::Video, k));
+                let audio = audio_key(&[0xaf, 1, 3, i as u8]).map(|k| (Kind::Audio, k));
+                [video, audio]
+            })
+            .flatten()
+            .collect();
+        assert_eq!(want.len(), 4 + 5);
         let wire = server_bytes(&frames);
         let url = RtmpUrl::parse("rtmp://h/live/s").unwrap();
         for split in (1..=64).chain([wire.len() / 3, wire.len()]) {
