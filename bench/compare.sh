@@ -17,6 +17,9 @@
 #   HTTP_PLAYERS="1000"                     HTTP-FLV scenarios (servers that have it;
 #                                           set a list to "" to skip it)
 #   MW_PLAYERS="1000 2000"                  weir-mwN scenarios (RTMP)
+#   C0_PLAYERS="1000"                       weir-c0 scenarios (RTMP and HTTP-FLV):
+#                                           weir with audio coalescing off
+#                                           (hub.coalesce_audio_ms = 0)
 #   WEIR_BEFORE=path BEFORE_PLAYERS="1000"  also run an older weir binary as
 #                                           "weir-before" (RTMP, default config)
 #   DURATION=15 RAMP=500 BITRATE=1M         per run
@@ -32,10 +35,11 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target-bench}
 OUT=${OUT:-$ROOT/docs/benchmarks.md}
 WORK=${WORK:-$CARGO_TARGET_DIR/compare}
 PEERS=${PEERS:-$ROOT/bench/.peers}
-SERVERS=${SERVERS:-"weir weir-mw40 weir-mw350 nginx-rtmp nms"}
+SERVERS=${SERVERS:-"weir weir-c0 weir-mw40 weir-mw350 nginx-rtmp nms"}
 RTMP_PLAYERS=${RTMP_PLAYERS-"100 500 1000 2000"}
 HTTP_PLAYERS=${HTTP_PLAYERS-"1000"}
 MW_PLAYERS=${MW_PLAYERS-"1000 2000"}
+C0_PLAYERS=${C0_PLAYERS-"1000"}
 WEIR_BEFORE=${WEIR_BEFORE:-}
 BEFORE_PLAYERS=${BEFORE_PLAYERS-"1000"}
 DURATION=${DURATION:-15}
@@ -129,13 +133,16 @@ start_server() {
     HTTP_PORT=$(free_port)
     while [[ $HTTP_PORT == "$RTMP_PORT" ]]; do HTTP_PORT=$(free_port); done
     case $name in
-    weir | weir-mw*)
-        local mw=0
+    weir | weir-mw* | weir-c0)
+        local mw=0 coalesce=40
         [[ $name == weir-mw* ]] && mw=${name#weir-mw}
+        [[ $name == weir-c0 ]] && coalesce=0
         cat >"$dir/weir.toml" <<EOF
 [rtmp]
 merge_write_ms = $mw
 max_connections = 20000
+[hub]
+coalesce_audio_ms = $coalesce
 EOF
         setsid taskset -c "$SERVER_CPU" "$WEIR" --log-format text serve -c "$dir/weir.toml" \
             --rtmp-listen "127.0.0.1:$RTMP_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
@@ -252,6 +259,13 @@ main() {
             for n in $MW_PLAYERS; do run_one "$s" rtmp "$n"; done
             continue
         fi
+        if [[ $s == weir-c0 ]]; then
+            for n in $C0_PLAYERS; do
+                run_one "$s" rtmp "$n"
+                run_one "$s" http-flv "$n"
+            done
+            continue
+        fi
         for n in $RTMP_PLAYERS; do run_one "$s" rtmp "$n"; done
         if has_http "$s"; then
             for n in $HTTP_PLAYERS; do run_one "$s" http-flv "$n"; done
@@ -270,7 +284,7 @@ machine() {
     echo "- $(nginx -v 2>&1 | sed 's/^nginx version: //') with libnginx-mod-rtmp $(dpkg-query -W -f='${Version}' libnginx-mod-rtmp 2>/dev/null || echo '?'), 1 worker"
     echo "- node-media-server $(jq -r .version "$PEERS/node_modules/node-media-server/package.json" 2>/dev/null || echo '?') on node $(node --version 2>/dev/null || echo '?')"
     echo "- Stream: generated H.264 CBR + AAC, $BITRATE total, 2 s GOP, looped; ${DURATION} s window after a ramp of $RAMP players/s; 50 measuring players"
-    echo "- weir-mwN: weir with rtmp.merge_write_ms = N (merged writes); run on $(date -u +%Y-%m-%d)"
+    echo "- weir: default settings (audio of streams with ≥ 100 viewers waits ≤ 40 ms for the next video frame); weir-c0: that coalescing off; weir-mwN: weir with rtmp.merge_write_ms = N (merged writes); run on $(date -u +%Y-%m-%d)"
 }
 
 write_doc() {
