@@ -18,7 +18,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::clients::require_tool;
+use common::clients::require_ffmpeg;
 use common::probe;
 use common::process::{Proc, Stdout};
 use common::server::Server;
@@ -226,12 +226,6 @@ fn scrape(srv: &Server) -> prometheus_parse::Scrape {
     let text = get(srv, "/metrics").body;
     prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
         .unwrap_or_else(|e| panic!("/metrics does not parse ({e}):\n{text}"))
-}
-
-fn require_ffmpeg() {
-    require_tool("ffmpeg");
-    require_tool("ffprobe");
-    require_tool("stdbuf");
 }
 
 /// One ffmpeg publisher, an RTMP and an HTTP-FLV player: the API shows the

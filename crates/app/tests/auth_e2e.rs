@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::clients::{ffmpeg_publisher, require_tool};
+use common::clients::{ffmpeg_publisher, require_ffmpeg};
 use common::http::{get, send};
 use common::probe::{self, Analysis};
 use common::process::Proc;
@@ -24,12 +24,6 @@ use common::server::{self, Server};
 const PLAYABLE: Duration = Duration::from_secs(20);
 const PUBLISH_SECRET: &str = "publish-secret-0123456789";
 const PLAY_SECRET: &str = "play-secret-0123456789ab";
-
-fn require_ffmpeg() {
-    require_tool("ffmpeg");
-    require_tool("ffprobe");
-    require_tool("stdbuf");
-}
 
 /// `weir sign URL --secret S [--ttl-secs T]`, as a user would run it.
 fn weir_sign(url: &str, secret: &str, ttl: u64) -> String {
@@ -118,7 +112,15 @@ secret = "{PLAY_SECRET}"
     thread::sleep(Duration::from_millis(2100));
     assert_publish_refused(&srv, "publish-expired", &now_expiring, "expired");
 
-    let signed = weir_sign(&url, PUBLISH_SECRET, 600);
+    // The publisher's URL signed with the server's own config file, as an
+    // operator would: `weir sign URL -c weir.toml` picks the app's secret.
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["sign", &url, "--for", "publish", "-c"])
+        .arg(srv.dir().join("weir.toml"))
+        .output()
+        .expect("run weir sign -c");
+    assert!(out.status.success(), "weir sign -c failed: {out:?}");
+    let signed = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let mut publisher = ffmpeg_publisher(srv.dir(), "publisher", &signed, 30, &[]);
     let play_rtmp = weir_sign(&url, PLAY_SECRET, 600);
     probe::wait_until_playable(srv.dir(), &play_rtmp, PLAYABLE);
@@ -218,7 +220,13 @@ deny = ["{outside}/32"]
         ),
     );
     let port = srv.rtmp_port();
-    // Default app rules: loopback may publish, another address may not.
+    // Default app rules: loopback may publish, another address may not, and
+    // the server's first line says so.
+    let first = srv.log().lines().next().unwrap_or_default().to_owned();
+    assert!(
+        first.contains("publishing: loopback clients only"),
+        "first log line: {first}"
+    );
     let outside_url = format!("rtmp://{outside}:{port}/live/cam");
     assert_publish_refused(
         &srv,

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::clients::{ffmpeg_publisher, gst_decoded_frames, require_gst_elements, require_tool};
+use common::clients::{ffmpeg_publisher, gst_decoded_frames, require_ffmpeg, require_gst_elements};
 use common::http::{self, parse_playlist, Playlist, TsChecker};
 use common::probe::{self, Analysis, Media};
 use common::process::Proc;
@@ -36,12 +36,6 @@ const MAX_PCR_GAP: u64 = 100 * 27_000;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-fn require_ffmpeg() {
-    require_tool("ffmpeg");
-    require_tool("ffprobe");
-    require_tool("stdbuf");
 }
 
 fn sleep_until(when: Instant) {

@@ -14,7 +14,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::clients::{
-    ffmpeg_publisher, gst_decoded_frames, gst_player, gst_publisher, make_flv,
+    ffmpeg_publisher, gst_decoded_frames, gst_player, gst_publisher, make_flv, require_ffmpeg,
     require_gst_elements, require_tool, rtmpdump, stalled_player, weir_play, weir_publish,
     GST_ELEMENTS, HIGH_BITRATE,
 };
@@ -33,12 +33,6 @@ const FIRST_FRAME_BUDGET: Duration = Duration::from_millis(500);
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-fn require_ffmpeg() {
-    require_tool("ffmpeg");
-    require_tool("ffprobe");
-    require_tool("stdbuf");
 }
 
 fn sleep_until(when: Instant) {

@@ -19,10 +19,9 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::clients::{ffmpeg_publisher, require_tool};
+use common::clients::{ffmpeg_publisher, require_ffmpeg, require_tool};
 use common::http;
 use common::probe::{self, Analysis};
-use common::process::{Proc, Stdout};
 use common::server::{free_port, Server};
 
 /// How long a stream may take to become playable after its publisher starts.
@@ -34,12 +33,6 @@ const RELOAD: Duration = Duration::from_secs(10);
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-fn require_ffmpeg() {
-    require_tool("ffmpeg");
-    require_tool("ffprobe");
-    require_tool("stdbuf");
 }
 
 /// A certificate and key for 127.0.0.1 and localhost, with `name` as its
@@ -178,22 +171,6 @@ fn curl(url: &str, ca: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Python `websockets` reading a `wss://` stream (its ssl module trusting
-/// only the test certificate) into ffprobe; parse with `Analysis::of`.
-fn wss_ffprobe(dir: &Path, url: &str, ca: &Path, secs: u32) -> Proc {
-    let script = http::browser_dir().join("ws_dump.py");
-    let pipeline = format!(
-        "set -o pipefail; python3 {} '{url}' {secs} | stdbuf -oL ffprobe -hide_banner -v error \
-         -show_packets -show_streams \
-         -show_entries packet=codec_type,dts_time,pts_time,flags:stream=codec_type,codec_name,width,height \
-         -of compact -i pipe:0",
-        script.display()
-    );
-    let mut cmd = Command::new("bash");
-    cmd.args(["-c", &pipeline]).env("SSL_CERT_FILE", ca);
-    Proc::spawn("wss-flv", dir, cmd, Stdout::Lines)
-}
-
 /// Checks and reports what a player received.
 fn check(what: &str, analysis: &Analysis) {
     eprintln!("{what}: {}", analysis.summary());
@@ -222,7 +199,7 @@ fn rtmps_publish_plays_over_rtmps_https_wss_and_rtmp() {
     let https = probe::spawn_player(dir, "ffprobe-https-flv", &tls.https_url("/live/x.flv"), 5);
     let rtmp = probe::spawn_player(dir, "ffprobe-rtmp", &tls.srv.rtmp_url("x"), 5);
     let wss_url = format!("wss://127.0.0.1:{}/live/x.flv", tls.srv.http_port());
-    let wss = wss_ffprobe(dir, &wss_url, &ca, 6);
+    let wss = http::ws_ffprobe_trusting(dir, "wss-flv", &wss_url, 6, Some(&ca));
 
     let playlist = curl(&tls.https_url("/live/x.m3u8"), &ca);
     assert!(playlist.starts_with("#EXTM3U"), "playlist: {playlist}");

@@ -136,8 +136,9 @@ fn waiting(mut rx: weir_hub::Receiver<Msg>) -> tokio::task::JoinHandle<Vec<Strin
     })
 }
 
-#[tokio::test(start_paused = true)]
-async fn busy_streams_hold_audio_for_the_next_video_frame() {
+/// A hub and a labelling egress that holds audio up to 30 ms once two
+/// viewers share a stream.
+fn coalescing_egress() -> (Hub, Egress<Labeler>) {
     let hub = Hub::new(HubConfig::default());
     let coalesce = weir_hub::Coalesce {
         max_hold: Duration::from_millis(30),
@@ -151,6 +152,12 @@ async fn busy_streams_hold_audio_for_the_next_video_frame() {
             live: Arc::new(AtomicUsize::new(1)),
         },
     );
+    (hub, egress)
+}
+
+#[tokio::test(start_paused = true)]
+async fn busy_streams_hold_audio_for_the_next_video_frame() {
+    let (hub, egress) = coalescing_egress();
     let k = StreamKey::new("live", "c").unwrap();
     let mut a = egress.subscribe(&k);
     let _b = egress.subscribe(&k);
@@ -186,19 +193,7 @@ async fn busy_streams_hold_audio_for_the_next_video_frame() {
 
 #[tokio::test(start_paused = true)]
 async fn small_audiences_get_audio_at_once() {
-    let hub = Hub::new(HubConfig::default());
-    let coalesce = weir_hub::Coalesce {
-        max_hold: Duration::from_millis(30),
-        min_viewers: 2,
-    };
-    let egress = Egress::with_coalesce(
-        hub.clone(),
-        ChannelConfig::default(),
-        coalesce,
-        |_: &StreamKey| Labeler {
-            live: Arc::new(AtomicUsize::new(1)),
-        },
-    );
+    let (hub, egress) = coalescing_egress();
     let k = StreamKey::new("live", "s").unwrap();
     let mut a = egress.subscribe(&k);
     let mut publisher = hub.publish(&k, 1).unwrap();

@@ -30,6 +30,14 @@ fn package_of(tool: &str) -> &str {
     }
 }
 
+/// Fails the test unless ffmpeg, ffprobe and stdbuf (which the probes
+/// use to read ffprobe line by line) are installed.
+pub fn require_ffmpeg() {
+    require_tool("ffmpeg");
+    require_tool("ffprobe");
+    require_tool("stdbuf");
+}
+
 /// Fails the test unless every GStreamer element in `elements` is installed.
 pub fn require_gst_elements(elements: &[&str]) {
     require_tool("gst-launch-1.0");

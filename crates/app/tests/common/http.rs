@@ -239,6 +239,18 @@ pub fn require_python_websockets() {
 /// read by an independent client and analysed by ffprobe (same output as
 /// [`super::probe::spawn_player`], parse with `Analysis::of`).
 pub fn ws_ffprobe(dir: &Path, name: &str, url: &str, secs: u32) -> Proc {
+    ws_ffprobe_trusting(dir, name, url, secs, None)
+}
+
+/// [`ws_ffprobe`] for `wss://` URLs: Python's ssl module then trusts only
+/// the certificate authority in `ca` (when given).
+pub fn ws_ffprobe_trusting(
+    dir: &Path,
+    name: &str,
+    url: &str,
+    secs: u32,
+    ca: Option<&Path>,
+) -> Proc {
     let script = browser_dir().join("ws_dump.py");
     let pipeline = format!(
         "set -o pipefail; python3 {} '{url}' {secs} | stdbuf -oL ffprobe -hide_banner -v error \
@@ -249,6 +261,9 @@ pub fn ws_ffprobe(dir: &Path, name: &str, url: &str, secs: u32) -> Proc {
     );
     let mut cmd = Command::new("bash");
     cmd.args(["-c", &pipeline]);
+    if let Some(ca) = ca {
+        cmd.env("SSL_CERT_FILE", ca);
+    }
     Proc::spawn(name, dir, cmd, Stdout::Lines)
 }
 
