@@ -31,6 +31,7 @@ APT_PACKAGES=(
   openssl                   # s_client: which certificate a TLS listener serves
   curl                      # HTTPS requests verified against a test CA
   hostname                  # hostname -I: a non-loopback address for access tests
+  iproute2                  # ip addr: adds one to lo when the machine has none
 )
 
 # Python packages (pip name and the module it provides).

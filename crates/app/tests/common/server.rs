@@ -175,18 +175,33 @@ fn try_start(
 
 /// An IPv4 address of this machine that is not loopback, for tests of
 /// address-based rules: a client connecting to it is seen with that
-/// address, not 127.0.0.1.
+/// address, not 127.0.0.1. A machine with only `lo` (a bare network
+/// namespace) gets 198.18.0.1 (the benchmarking range) added to `lo`,
+/// which needs root and iproute2.
 pub fn non_loopback_address() -> String {
     let out = Command::new("hostname")
         .arg("-I")
         .output()
         .expect("hostname -I (Debian package hostname)");
-    String::from_utf8_lossy(&out.stdout)
+    let found = String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .find(|a| {
             a.parse::<std::net::Ipv4Addr>()
                 .is_ok_and(|ip| !ip.is_loopback())
         })
-        .expect("this test needs a non-loopback IPv4 address on the machine")
-        .to_owned()
+        .map(str::to_owned);
+    if let Some(addr) = found {
+        return addr;
+    }
+    const FALLBACK: &str = "198.18.0.1";
+    let added = Command::new("ip")
+        .args(["addr", "add", &format!("{FALLBACK}/32"), "dev", "lo"])
+        .output()
+        .expect("ip (Debian package iproute2)");
+    let err = String::from_utf8_lossy(&added.stderr);
+    assert!(
+        added.status.success() || err.contains("exists"),
+        "this test needs a non-loopback IPv4 address; adding {FALLBACK} to lo failed: {err}"
+    );
+    FALLBACK.to_owned()
 }
