@@ -246,7 +246,8 @@ impl Clients {
         self.count_error(protocol, kind);
         self.inner
             .throttle
-            .should_log(ip, protocol, kind, std::time::Instant::now())
+            .hit(ip, protocol, kind, std::time::Instant::now())
+            .is_some()
     }
 
     /// Error counts, sorted by protocol and kind.

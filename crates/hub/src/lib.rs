@@ -63,4 +63,4 @@ pub use hub::{
     AudioParams, Classifier, CloseReason, Hub, HubConfig, HubError, Publisher, StreamEvent,
     StreamInfo, Subscription, VideoParams,
 };
-pub use limits::{ConnLimitHit, ConnLimits, ConnSlot};
+pub use limits::{ConnLimitHit, ConnLimits, ConnSlot, LogThrottle};

@@ -21,38 +21,60 @@ pub const LOG_EVERY: Duration = Duration::from_secs(60);
 /// still counted but not logged until old entries expire.
 const MAX_REMEMBERED: usize = 10_000;
 
-/// Decides which limit hits get a log line.
+struct Logged {
+    /// When its last line was written.
+    at: Instant,
+    /// Hits since then that were not logged.
+    suppressed: u64,
+}
+
+/// Decides which limit hits get a log line: at most one per peer, protocol
+/// and kind per [`LOG_EVERY`], saying how many hits went unlogged since the
+/// previous one. Used by the client registry ([`crate::Clients::report`])
+/// and by the chat for its own limits.
 #[derive(Default)]
-pub(crate) struct LogThrottle {
-    last: Mutex<HashMap<(IpAddr, &'static str, &'static str), Instant>>,
+pub struct LogThrottle {
+    last: Mutex<HashMap<(IpAddr, &'static str, &'static str), Logged>>,
 }
 
 impl LogThrottle {
-    /// True if a hit of `kind` (a limit or error of `protocol`) by `ip` at
-    /// `now` should be logged.
-    pub(crate) fn should_log(
+    /// Records a hit of `kind` (a limit or error of `protocol`) by `ip` at
+    /// `now`. `Some(n)`: write a line now, for this hit and the `n` unlogged
+    /// ones before it; `None`: stay quiet.
+    pub fn hit(
         &self,
         ip: IpAddr,
         protocol: &'static str,
         kind: &'static str,
         now: Instant,
-    ) -> bool {
+    ) -> Option<u64> {
         let mut last = self.last.lock();
-        if let Some(t) = last.get_mut(&(ip, protocol, kind)) {
-            if now.duration_since(*t) < LOG_EVERY {
-                return false;
+        if let Some(l) = last.get_mut(&(ip, protocol, kind)) {
+            if now.saturating_duration_since(l.at) < LOG_EVERY {
+                l.suppressed += 1;
+                return None;
             }
-            *t = now;
-            return true;
+            let n = l.suppressed;
+            *l = Logged {
+                at: now,
+                suppressed: 0,
+            };
+            return Some(n);
         }
         if last.len() >= MAX_REMEMBERED {
-            last.retain(|_, t| now.duration_since(*t) < LOG_EVERY);
+            last.retain(|_, l| now.saturating_duration_since(l.at) < LOG_EVERY);
             if last.len() >= MAX_REMEMBERED {
-                return false;
+                return None;
             }
         }
-        last.insert((ip, protocol, kind), now);
-        true
+        last.insert(
+            (ip, protocol, kind),
+            Logged {
+                at: now,
+                suppressed: 0,
+            },
+        );
+        Some(0)
     }
 }
 
@@ -190,12 +212,18 @@ mod tests {
     fn one_log_line_per_peer_and_kind_per_minute() {
         let t = LogThrottle::default();
         let now = Instant::now();
-        assert!(t.should_log(ip("10.0.0.1"), "p", "a", now));
-        assert!(!t.should_log(ip("10.0.0.1"), "p", "a", now + Duration::from_secs(59)));
-        assert!(t.should_log(ip("10.0.0.1"), "p", "b", now));
-        assert!(t.should_log(ip("10.0.0.1"), "q", "a", now));
-        assert!(t.should_log(ip("10.0.0.2"), "p", "a", now));
-        assert!(t.should_log(ip("10.0.0.1"), "p", "a", now + Duration::from_secs(61)));
+        assert!(t.hit(ip("10.0.0.1"), "p", "a", now).is_some());
+        assert!(t
+            .hit(ip("10.0.0.1"), "p", "a", now + Duration::from_secs(59))
+            .is_none());
+        assert!(t.hit(ip("10.0.0.1"), "p", "b", now).is_some());
+        assert!(t.hit(ip("10.0.0.1"), "q", "a", now).is_some());
+        assert!(t.hit(ip("10.0.0.2"), "p", "a", now).is_some());
+        // The next line says how many hits went unlogged meanwhile.
+        assert_eq!(
+            t.hit(ip("10.0.0.1"), "p", "a", now + Duration::from_secs(61)),
+            Some(1)
+        );
     }
 
     #[test]
@@ -203,13 +231,15 @@ mod tests {
         let t = LogThrottle::default();
         let now = Instant::now();
         for i in 0..MAX_REMEMBERED as u32 {
-            assert!(t.should_log(IpAddr::from(i.to_be_bytes()), "p", "x", now));
+            assert!(t
+                .hit(IpAddr::from(i.to_be_bytes()), "p", "x", now)
+                .is_some());
         }
         // Full of recent peers: a new one is not logged (but would be
         // counted by the caller).
-        assert!(!t.should_log(ip("192.0.2.1"), "p", "x", now));
+        assert!(t.hit(ip("192.0.2.1"), "p", "x", now).is_none());
         // A minute later the old entries go and new peers are logged again.
-        assert!(t.should_log(ip("192.0.2.1"), "p", "x", now + LOG_EVERY));
+        assert!(t.hit(ip("192.0.2.1"), "p", "x", now + LOG_EVERY).is_some());
         assert_eq!(t.last.lock().len(), 1);
     }
 }

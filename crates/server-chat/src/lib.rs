@@ -46,7 +46,6 @@
 
 mod api;
 mod conn;
-mod limitlog;
 mod metrics;
 mod rooms;
 

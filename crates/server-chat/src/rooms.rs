@@ -20,7 +20,6 @@ use weir_chat::{CloseCode, ConnId, IdSource, Now, Refusal, Room, Rules};
 use weir_hub::Hub;
 use weir_media::StreamKey;
 
-use crate::limitlog::LimitLog;
 use crate::metrics::ChatMetrics;
 use crate::{Authorizer, Config};
 
@@ -68,7 +67,7 @@ pub(crate) struct Shared {
     next_conn: AtomicU64,
     rooms: Mutex<HashMap<StreamKey, Arc<RoomCell>>>,
     origin: Instant,
-    limit_log: LimitLog,
+    limit_log: weir_hub::LogThrottle,
 }
 
 impl Shared {
@@ -93,7 +92,7 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             rooms: Mutex::new(HashMap::new()),
             origin,
-            limit_log: LimitLog::default(),
+            limit_log: weir_hub::LogThrottle::default(),
         }
     }
 
@@ -123,7 +122,7 @@ impl Shared {
     /// Logs that `peer` hit a limit (`what`: an error code or a close
     /// reason) in `room`, at most once per peer per minute.
     pub(crate) fn limit_hit(&self, peer: std::net::IpAddr, room: &StreamKey, what: &str) {
-        if let Some(suppressed) = self.limit_log.hit(peer, Instant::now()) {
+        if let Some(suppressed) = self.limit_log.hit(peer, "chat", "limit", Instant::now()) {
             tracing::info!(
                 %peer,
                 %room,

@@ -1,11 +1,11 @@
 //! Every HTTP viewer goes through the hub's access check
-//! ([`weir_hub::Hub::admit`]) before it is served; a refused one gets 403.
+//! ([`weir_hub::Hub::admit`], which logs and counts refusals) before it is
+//! served; a refused one gets 403.
 
 use std::net::SocketAddr;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tracing::info;
 use weir_hub::{AccessRequest, Action, Admission, ClientHandle, ClientInfo, Hub, Role};
 use weir_media::StreamKey;
 
@@ -47,8 +47,6 @@ pub(crate) async fn admit(
             })
         }
         Err(denied) => {
-            info!(%peer, stream = %key, protocol, reason = %denied, "http access denied");
-            hub.clients().count_error(protocol, "auth_denied");
             Err((StatusCode::FORBIDDEN, format!("access denied: {denied}\n")).into_response())
         }
     }

@@ -132,19 +132,7 @@ pub(crate) async fn http(
     }
     info!(%peer, stream = %key, "http-flv play");
     let viewer = Viewer::new(rx, admitted, shared.config.max_lag).only(only);
-    let header = file_header(only);
-    let shutdown = shared.shutdown.clone();
-    let body = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(header) })
-        .chain(futures_util::stream::unfold(viewer, move |mut v| {
-            let shutdown = shutdown.clone();
-            async move {
-                tokio::select! {
-                    b = v.next() => b.map(|b| (Ok(b), v)),
-                    _ = shutdown.cancelled() => None,
-                }
-            }
-        }));
-    ok(Body::from_stream(body))
+    ok(viewer.into_body(Some(file_header(only)), shared.shutdown.clone()))
 }
 
 /// The same stream over a WebSocket: one binary message per FLV tag, the

@@ -171,17 +171,9 @@ pub(crate) async fn http(
         info!(%peer, stream = %key, "fmp4 play");
         let mut viewer = Viewer::new(rx, admitted, shared.config.max_lag);
         viewer.queue(first);
-        let shutdown = shared.shutdown.clone();
-        let body = futures_util::stream::unfold(viewer, move |mut v| {
-            let shutdown = shutdown.clone();
-            async move {
-                tokio::select! {
-                    b = v.next() => b.map(|b| (Ok::<_, std::convert::Infallible>(b), v)),
-                    () = shutdown.cancelled() => None,
-                }
-            }
-        });
-        Body::from_stream(body).into_response()
+        viewer
+            .into_body(None, shared.shutdown.clone())
+            .into_response()
     };
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));

@@ -5,8 +5,11 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use axum::body::Body;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use weir_hub::{ClientHandle, Entry, Receiver};
 use weir_media::TrackKind;
 
@@ -64,6 +67,19 @@ impl<T: Payload> Viewer<T> {
         for entry in entries {
             push_payload(&mut self.pending, &entry, self.only);
         }
+    }
+
+    /// The streaming response body: `first` (a file header, if any), then
+    /// every chunk the viewer gets, until its stream ends or `shutdown`.
+    /// One shutdown future for the whole response, not one per chunk.
+    pub(crate) fn into_body(self, first: Option<Bytes>, shutdown: CancellationToken) -> Body {
+        let chunks = futures_util::stream::iter(first)
+            .chain(futures_util::stream::unfold(self, |mut v| async move {
+                v.next().await.map(|b| (b, v))
+            }))
+            .map(Ok::<_, std::convert::Infallible>)
+            .take_until(shutdown.cancelled_owned());
+        Body::from_stream(chunks)
     }
 
     /// The viewer's registry handle (for kick and counters).

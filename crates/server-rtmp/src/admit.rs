@@ -8,7 +8,6 @@
 //! it reads anything else. A refused client gets an error status and the
 //! connection is closed, like nginx-rtmp and SRS do.
 
-use tracing::info;
 use weir_hub::{AccessRequest, Action, Admission};
 use weir_media::StreamKey;
 
@@ -114,18 +113,6 @@ impl Conn {
                 Ok(())
             }
             Err(denied) => {
-                info!(
-                    id = self.client.id(),
-                    peer = %self.peer,
-                    stream = %key,
-                    action = action.as_str(),
-                    reason = %denied,
-                    "rtmp access denied"
-                );
-                self.shared
-                    .hub
-                    .clients()
-                    .count_error(self.protocol, "auth_denied");
                 // BadName is what nginx-rtmp and SRS answer a refused
                 // publisher, and what encoders show as "check your key".
                 let code = match action {

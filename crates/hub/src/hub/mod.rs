@@ -250,8 +250,23 @@ impl Hub {
     /// Asks the gate whether `req` may go ahead. Every adapter calls this
     /// before [`Hub::publish`] or before serving a viewer, and keeps the
     /// [`Admission`] for the length of the session.
+    /// A refusal is logged and counted here (`auth_denied` in
+    /// [`Clients::errors`]), so adapters only turn it into their
+    /// protocol's answer.
     pub async fn admit(&self, req: AccessRequest) -> Result<Admission, Denied> {
-        self.inner.gate.check(&req).await?;
+        if let Err(denied) = self.inner.gate.check(&req).await {
+            tracing::info!(
+                client = req.client_id,
+                peer = %req.addr,
+                stream = %req.key,
+                protocol = req.protocol,
+                action = req.action.as_str(),
+                reason = %denied,
+                "access denied"
+            );
+            self.inner.clients.count_error(req.protocol, "auth_denied");
+            return Err(denied);
+        }
         Ok(Admission::new(self.inner.gate.clone(), req))
     }
 
