@@ -276,6 +276,23 @@ impl std::fmt::Debug for Clients {
     }
 }
 
+/// Counts bytes sent to one client; see [`ClientHandle::out_counter`].
+#[derive(Clone)]
+pub struct OutCounter(Arc<Client>);
+
+impl OutCounter {
+    /// Counts bytes sent to the client.
+    pub fn add(&self, bytes: u64) {
+        self.0.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for OutCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("OutCounter").field(&self.0.id).finish()
+    }
+}
+
 /// A connection's entry in the registry. Dropping it unregisters.
 pub struct ClientHandle {
     registry: Arc<Registry>,
@@ -301,6 +318,12 @@ impl ClientHandle {
     /// Counts bytes sent to the client.
     pub fn add_out(&self, bytes: u64) {
         self.client.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A handle on the bytes-sent counter, for a writer other than the
+    /// connection's own task (a parked player's sink).
+    pub fn out_counter(&self) -> OutCounter {
+        OutCounter(self.client.clone())
     }
 
     /// Counts frames or messages the client missed.

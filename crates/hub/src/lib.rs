@@ -52,9 +52,11 @@ pub mod gate;
 pub mod hub;
 pub mod limits;
 
-pub use channel::{Channel, ChannelConfig, ChannelStats, Class, Closed, Entry, Receiver};
+pub use channel::{
+    Channel, ChannelConfig, ChannelStats, Class, Closed, Entry, Offer, Parking, Receiver, Sink,
+};
 pub use clients::{
-    ClientHandle, ClientInfo, ClientSnapshot, Clients, ErrorCount, ProtocolTotals, Role,
+    ClientHandle, ClientInfo, ClientSnapshot, Clients, ErrorCount, OutCounter, ProtocolTotals, Role,
 };
 pub use coalesce::Coalesce;
 pub use egress::{Egress, Muxer};

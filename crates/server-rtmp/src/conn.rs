@@ -20,7 +20,7 @@ use weir_rtmp::server::{ServerConfig, ServerEvent, ServerOutput, ServerSession};
 
 use crate::admit::PendingStart;
 use crate::muxer::Muxed;
-use crate::play::Player;
+use crate::play::{Next, Player};
 use crate::publish::Publishing;
 use crate::transport::{try_write_now, Transport};
 use crate::write::write_all_vectored;
@@ -261,6 +261,11 @@ impl Conn {
                 Step::End(end) => return end,
                 Step::Input(n) => {
                     self.client.add_in(n as u64);
+                    // Input may make the session write or change how the
+                    // player plays: its socket must be its own again.
+                    if let Err(end) = self.unpark().await {
+                        return end;
+                    }
                     let r = self.session.handle_input(&buf);
                     buf.clear();
                     match r {
@@ -269,6 +274,7 @@ impl Conn {
                     }
                 }
                 Step::Play => self.play_batch(&mut batch).await,
+                Step::Returned(pair) => self.returned(pair),
                 Step::PlayWaitExpired => self.play_wait_expired(),
             };
             if let Err(end) = result {
@@ -410,6 +416,7 @@ enum Step {
     End(End),
     Input(usize),
     Play,
+    Returned(Option<(weir_hub::Receiver<Muxed>, crate::direct::DirectPlayer)>),
     PlayWaitExpired,
 }
 
@@ -422,10 +429,10 @@ async fn role_event(mode: &mut Mode, batch: &mut Vec<Muxed>) -> Step {
             p.closed().await;
             Step::End(End::TakenOver)
         }
-        Mode::Playing(p) => match p.next_batch(batch).await {
-            Some(Ok(())) => Step::Play,
-            Some(Err(_)) => Step::End(End::PeerClosed),
-            None => std::future::pending().await,
+        Mode::Playing(p) => match p.next(batch).await {
+            Next::Batch => Step::Play,
+            Next::Closed => Step::End(End::PeerClosed),
+            Next::Returned(pair) => Step::Returned(pair),
         },
         Mode::Idle => std::future::pending().await,
     }

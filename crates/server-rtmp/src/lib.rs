@@ -14,6 +14,7 @@
 
 mod admit;
 mod conn;
+mod direct;
 mod muxer;
 mod play;
 mod publish;

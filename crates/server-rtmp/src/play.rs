@@ -1,12 +1,41 @@
 //! The playing side of a connection: shared chunk bytes out.
+//!
+//! A player's task takes its stream's chunked messages from the egress
+//! channel and writes them. Once it has caught up (and the connection is
+//! plain TCP without merged writes) it parks: the stream's write pass then
+//! writes to its socket directly (`crate::direct`) until it needs its task
+//! again — a full socket, a status message, or input from the client.
 
+use bytes::Bytes;
 use tokio::time::Instant;
 use tracing::info;
-use weir_hub::{Admission, Receiver, Role};
+use weir_hub::{Admission, Parking, Receiver, Role};
 use weir_media::{StreamKey, TrackKind};
 
 use crate::conn::{sleep_until, Conn, End, Mode};
+use crate::direct::DirectPlayer;
 use crate::muxer::{Muxed, MEDIA_STREAM_ID};
+
+/// Where a player's entries come from.
+pub(crate) enum Feed {
+    /// Paused: a paused live player holds no queue, and resumes at the
+    /// latest keyframe like a new viewer.
+    Paused,
+    /// The player's task takes entries from its receiver.
+    Own(Receiver<Muxed>),
+    /// Parked: the stream's write pass writes for the player.
+    Parked(Parking<Muxed, DirectPlayer>),
+}
+
+/// What a player's task has to do next.
+pub(crate) enum Next {
+    /// Entries in the batch to write.
+    Batch,
+    /// The stream ended.
+    Closed,
+    /// The write pass handed the player back (`None` if the pass failed).
+    Returned(Option<(Receiver<Muxed>, DirectPlayer)>),
+}
 
 /// A connection that plays a stream.
 pub(crate) struct Player {
@@ -14,9 +43,7 @@ pub(crate) struct Player {
     /// Held while playing; dropping it sends `on_stop`.
     _admission: Admission,
     stream_id: u32,
-    /// `None` while paused: a paused live player holds no queue, and
-    /// resumes at the latest keyframe like a new viewer.
-    rx: Option<Receiver<Muxed>>,
+    feed: Feed,
     /// `Play.Start` sent.
     started: bool,
     /// Waiting for a publisher until then.
@@ -50,15 +77,19 @@ impl Player {
     /// nothing queued waits for the next entry and sends it at once, so an
     /// idle stream's first message is never delayed.
     ///
+    /// A parked player waits for the write pass to hand it back; a paused
+    /// one waits forever.
+    ///
     /// Cancel-safe: taken entries stay in `batch` (the caller's), and an
     /// interrupted hold resumes until the same instant.
-    pub(crate) async fn next_batch(
-        &mut self,
-        batch: &mut Vec<Muxed>,
-    ) -> Option<Result<(), weir_hub::Closed>> {
-        let rx = self.rx.as_mut()?;
+    pub(crate) async fn next(&mut self, batch: &mut Vec<Muxed>) -> Next {
+        let rx = match &mut self.feed {
+            Feed::Paused => std::future::pending().await,
+            Feed::Parked(parking) => return Next::Returned(parking.returned().await),
+            Feed::Own(rx) => rx,
+        };
         if !batch.is_empty() {
-            return Some(Ok(()));
+            return Next::Batch;
         }
         if let Some(until) = self.hold_until {
             if until > Instant::now() {
@@ -66,7 +97,10 @@ impl Player {
             }
             self.hold_until = None;
         }
-        Some(rx.recv_batch(batch, MAX_BATCH).await)
+        match rx.recv_batch(batch, MAX_BATCH).await {
+            Ok(()) => Next::Batch,
+            Err(_) => Next::Closed,
+        }
     }
 
     pub(crate) fn wait_deadline(&self) -> Option<Instant> {
@@ -108,7 +142,7 @@ impl Conn {
             key,
             _admission: admission,
             stream_id,
-            rx: Some(rx),
+            feed: Feed::Own(rx),
             started: false,
             wait_until: Some(Instant::now() + wait),
             want_audio: true,
@@ -173,7 +207,7 @@ impl Conn {
         }
         let merge = self.shared.config.merge_write;
         if let Mode::Playing(p) = &mut self.mode {
-            if let Some(rx) = &p.rx {
+            if let Feed::Own(rx) = &p.feed {
                 let dropped = rx.dropped();
                 if dropped > p.reported_dropped {
                     self.client.add_dropped(dropped - p.reported_dropped);
@@ -190,6 +224,85 @@ impl Conn {
         }
         if self.out.capacity() > SHRINK_ABOVE {
             self.out.shrink_to(KEEP);
+        }
+        self.try_park();
+        Ok(())
+    }
+
+    /// Hands a caught-up player to its stream's write pass. Only on plain
+    /// TCP (TLS must encrypt per connection) without merged writes (which
+    /// are timed per player), and with nothing of its own left to write.
+    fn try_park(&mut self) {
+        let Some(tcp) = self.socket.tcp() else {
+            return;
+        };
+        if !self.out.is_empty()
+            || self.pending.is_some()
+            || !self.shared.config.merge_write.is_zero()
+        {
+            return;
+        }
+        let Mode::Playing(p) = &mut self.mode else {
+            return;
+        };
+        if !p.started {
+            return;
+        }
+        let rx = match std::mem::replace(&mut p.feed, Feed::Paused) {
+            Feed::Own(rx) => rx,
+            other => {
+                p.feed = other;
+                return;
+            }
+        };
+        let sink = DirectPlayer::new(
+            tcp.clone(),
+            p.want_audio,
+            p.want_video,
+            self.client.out_counter(),
+        );
+        p.feed = match rx.park(sink) {
+            Ok(parking) => Feed::Parked(parking),
+            Err((rx, _)) => Feed::Own(rx),
+        };
+    }
+
+    /// Takes a parked player back from the write pass (at once, or after
+    /// the pass running now), before the connection writes or changes
+    /// anything of its own.
+    pub(crate) async fn unpark(&mut self) -> Result<(), End> {
+        let Mode::Playing(p) = &mut self.mode else {
+            return Ok(());
+        };
+        let parking = match std::mem::replace(&mut p.feed, Feed::Paused) {
+            Feed::Parked(parking) => parking,
+            other => {
+                p.feed = other;
+                return Ok(());
+            }
+        };
+        let pair = parking.reclaim().await;
+        self.returned(pair)
+    }
+
+    /// A player back from the write pass: its receiver resumes, and what
+    /// the pass could not write goes out first.
+    pub(crate) fn returned(
+        &mut self,
+        pair: Option<(Receiver<Muxed>, DirectPlayer)>,
+    ) -> Result<(), End> {
+        let Some((rx, sink)) = pair else {
+            return Err(End::Io(std::io::Error::other(
+                "the stream's write pass failed",
+            )));
+        };
+        if let Mode::Playing(p) = &mut self.mode {
+            p.feed = Feed::Own(rx);
+        }
+        let mut rest: Vec<Bytes> = sink.rest;
+        if !rest.is_empty() {
+            rest.append(&mut self.out);
+            self.out = rest;
         }
         Ok(())
     }
@@ -213,9 +326,9 @@ impl Conn {
     pub(crate) fn pause(&mut self, paused: bool) {
         if let Mode::Playing(p) = &mut self.mode {
             if paused {
-                p.rx = None;
-            } else if p.rx.is_none() {
-                p.rx = Some(self.shared.egress.subscribe(&p.key));
+                p.feed = Feed::Paused;
+            } else if matches!(p.feed, Feed::Paused) {
+                p.feed = Feed::Own(self.shared.egress.subscribe(&p.key));
             }
         }
     }

@@ -1,15 +1,19 @@
 //! The byte stream under a connection: plain TCP, or TLS over TCP (RTMPS).
 //!
 //! The connection logic is the same for both. Plain TCP keeps its fast
-//! path: a player's write is one non-blocking `writev` straight from the
-//! shared chunk buffers ([`try_write_now`]). TLS has to encrypt into
-//! rustls's buffer before anything reaches the socket, so its writes always
-//! take the waiting path (`write_all_vectored`, which flushes rustls's
-//! buffer at the end) under the write timeout.
+//! paths: a player's write is one non-blocking `writev` straight from the
+//! shared chunk buffers ([`try_write_now`]), and a caught-up player's
+//! socket is shared (hence the `Arc`) with the stream's write pass, which
+//! writes to it directly while the player is parked (`crate::direct`).
+//! TLS has to encrypt into rustls's buffer before anything reaches the
+//! socket, so its writes always take the waiting path
+//! (`write_all_vectored`, which flushes rustls's buffer at the end) under
+//! the write timeout.
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,7 +24,8 @@ use tokio_rustls::TlsAcceptor;
 
 /// A connection's stream.
 pub(crate) enum Transport {
-    Tcp(TcpStream),
+    /// Shared with the stream's write pass while the player is parked.
+    Tcp(Arc<TcpStream>),
     /// Boxed: a rustls session is a few hundred bytes more than a socket,
     /// and most connections are plain TCP.
     Tls(Box<TlsStream<TcpStream>>),
@@ -45,12 +50,20 @@ impl Transport {
         timeout: Duration,
     ) -> io::Result<Transport> {
         let Some(acceptor) = tls else {
-            return Ok(Transport::Tcp(socket));
+            return Ok(Transport::Tcp(Arc::new(socket)));
         };
         match tokio::time::timeout(timeout, acceptor.accept(socket)).await {
             Ok(Ok(stream)) => Ok(Transport::Tls(Box::new(stream))),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(io::ErrorKind::TimedOut.into()),
+        }
+    }
+
+    /// The plain TCP socket, which a parked player's sink writes to.
+    pub(crate) fn tcp(&self) -> Option<&Arc<TcpStream>> {
+        match self {
+            Transport::Tcp(tcp) => Some(tcp),
+            Transport::Tls(_) => None,
         }
     }
 }
@@ -72,7 +85,19 @@ impl AsyncRead for Transport {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            // A shared socket has no `&mut` for tokio's own impl: wait for
+            // readiness and read through `&TcpStream`, as that impl does.
+            Transport::Tcp(s) => loop {
+                ready!(s.poll_read_ready(cx))?;
+                match s.try_read(buf.initialize_unfilled()) {
+                    Ok(n) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            },
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -85,7 +110,7 @@ impl AsyncWrite for Transport {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Tcp(s) => poll_tcp_write(s, cx, &[io::IoSlice::new(buf)]),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
@@ -96,29 +121,46 @@ impl AsyncWrite for Transport {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Transport::Tcp(s) => poll_tcp_write(s, cx, bufs),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            Transport::Tcp(s) => s.is_write_vectored(),
+            Transport::Tcp(_) => true,
             Transport::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Transport::Tcp(_) => Poll::Ready(Ok(())),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Tcp(s) => {
+                Poll::Ready(socket2::SockRef::from(&**s).shutdown(std::net::Shutdown::Write))
+            }
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// One vectored write to a shared socket once it is writable.
+fn poll_tcp_write(
+    s: &TcpStream,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(s.poll_write_ready(cx))?;
+        match s.try_write_vectored(bufs) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
         }
     }
 }

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 /// Most buffers handed to one `writev` (Linux's IOV_MAX is 1024). They
 /// live in an array on the stack: a write per wakeup per player must not
 /// allocate.
-const MAX_IOV: usize = 64;
+pub(crate) const MAX_IOV: usize = 64;
 
 /// Points `slices` at the first buffers of `bufs`; returns how many.
 fn fill<'a>(slices: &mut [IoSlice<'a>; MAX_IOV], bufs: &'a [Bytes]) -> usize {

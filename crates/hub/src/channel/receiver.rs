@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::direct::{Parking, Sink};
 use super::state::{Join, Shared};
 use super::{Class, Closed, Entry};
 
@@ -79,6 +80,26 @@ impl<T: Entry> Receiver<T> {
     /// how many entries were appended; `Ok(0)` if nothing is queued.
     pub fn try_recv_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<usize, Closed> {
         self.cursor.take(&self.shared, out, max)
+    }
+
+    /// Hands this receiver and `sink` to the channel, which then offers
+    /// new entries to `sink` itself instead of waking a task for them (see
+    /// [`Sink`]). Only a receiver that has read everything (headers, GOP
+    /// replay and all pushed entries) can park; otherwise, or while the
+    /// channel is running a write pass, both come straight back.
+    pub fn park<S: Sink<T>>(self, sink: S) -> Result<Parking<T, S>, (Receiver<T>, S)> {
+        let shared = self.shared.clone();
+        Parking::park(&shared, self, sink)
+    }
+
+    /// The cursor, if nothing is pending besides ring entries from there.
+    pub(super) fn parkable_at(&self) -> Option<u64> {
+        (self.cursor.replay.is_empty() && !self.cursor.wait_key).then_some(self.cursor.next)
+    }
+
+    /// Moves the cursor of a receiver coming back from parking.
+    pub(super) fn resume_at(&mut self, next: u64) {
+        self.cursor.next = next;
     }
 
     /// Entries this receiver never got because it lagged.

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
+use super::direct::Direct;
 use super::{ChannelConfig, ChannelStats, Class, Entry, HEADER_SLOTS};
 
 /// One ring slot. `seq` tells a reader whether the slot still holds the
@@ -70,6 +71,8 @@ pub(super) struct Shared<T> {
     pub(super) gone: Notify,
     /// `Channel` handles alive; the last one closes the channel.
     pub(super) handles: AtomicUsize,
+    /// Parked receivers the waking task writes to (see `direct`).
+    pub(super) direct: Mutex<Direct<T>>,
 }
 
 impl<T: Entry> Shared<T> {
@@ -101,7 +104,36 @@ impl<T: Entry> Shared<T> {
             receivers: AtomicUsize::new(0),
             gone: Notify::new(),
             handles: AtomicUsize::new(1),
+            direct: Mutex::new(Direct::default()),
         }
+    }
+
+    /// Entries pushed so far.
+    pub(super) fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Appends clones of entries `from..to` to `out`; false (and nothing
+    /// appended) if any of them was already overwritten.
+    pub(super) fn read_range(&self, from: u64, to: u64, out: &mut Vec<T>) -> bool {
+        if to.saturating_sub(from) > self.capacity() {
+            return false;
+        }
+        for seq in from..to {
+            let slot = self.slots[(seq % self.capacity()) as usize].read();
+            match &slot.entry {
+                Some(entry) if slot.seq == seq => out.push(entry.clone()),
+                _ => {
+                    out.clear();
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     pub(super) fn capacity(&self) -> u64 {
@@ -209,8 +241,10 @@ impl<T: Entry> Shared<T> {
         self.wake();
     }
 
+    /// Wakes waiting receivers and writes to parked ones.
     pub(super) fn wake(&self) {
         self.notify.notify_waiters();
+        self.write_direct();
     }
 
     /// Starts a receiver at `head`, filling `replay` with what it must get
