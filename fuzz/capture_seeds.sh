@@ -84,6 +84,12 @@ paths = ["/live/test.flv", "/live/test.flv?only=audio", "/live/test.flv?only=vid
          "/live/test.m3u8?key=k1", "/live/test.flv?" + signed("live/test", "0123456789abcdef-secret")]
 paths += ["/live/" + s.split("/")[-1].split("?")[0] for s in segs[:2]]
 for i, p in enumerate(paths): put("http_path", f"path{i}", p.encode())
+# http_head: first request heads as ffmpeg, curl and browsers send them.
+heads = [f"GET {p} HTTP/1.1\r\nUser-Agent: Lavf/59.27.100\r\nAccept: */*\r\nRange: bytes=0-\r\nConnection: close\r\nHost: 127.0.0.1:8080\r\nIcy-MetaData: 1\r\n\r\n" for p in paths]
+heads += ["HEAD /live/test.flv HTTP/1.1\r\nHost: localhost\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n",
+          "GET /live/test.flv HTTP/1.1\r\nHost: localhost:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+          "GET /live/test.flv HTTP/1.1\r\nHost: localhost:8080\r\nOrigin: http://player.example\r\nAccept: */*\r\nSec-Fetch-Mode: cors\r\n\r\n"]
+for i, h in enumerate(heads): put("http_head", f"head{i}", h.encode())
 # access_query: control byte (bit 0: play, bits 1..3: peer address), then
 # app/stream?query. The secret is the one in fuzz_targets/access_query.rs.
 secret = "fuzz-secret-0123456789"

@@ -19,11 +19,15 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::clients::{ffmpeg_publisher, gst_decoded_frames, require_ffmpeg, require_gst_elements};
+use common::clients::{
+    ffmpeg_publisher, gst_decoded_frames, require_ffmpeg, require_gst_elements, stalled_player,
+    HIGH_BITRATE,
+};
 use common::http::{self, parse_playlist, Playlist, TsChecker};
 use common::probe::{self, Analysis, Media};
 use common::process::Proc;
 use common::server::Server;
+use common::tcp;
 
 /// How long a stream may take to become playable after its publisher starts.
 const PLAYABLE: Duration = Duration::from_secs(20);
@@ -188,6 +192,43 @@ fn ffprobe_plays_http_flv_and_fmp4() {
 /// header announces audio only and video tags are skipped for this viewer),
 /// and an HLS viewer, which has no connection of its own, is listed in
 /// `/api/v1/clients` as protocol `hls` with the bytes it fetched.
+/// An HTTP-FLV viewer that stops reading (its socket to weir fills up)
+/// must not slow the publisher or another HTTP-FLV viewer — both are
+/// written by the stream's write pass while caught up — and is dropped once
+/// it has taken nothing for `http.max_lag_secs`.
+#[test]
+fn stalled_http_flv_viewer_does_not_slow_others() {
+    let mut live = Live::start("[http]\nmax_lag_secs = 3\n", "stall", 60, HIGH_BITRATE);
+    let dir = live.dir();
+    let stalled = stalled_player(dir, &live.url("flv"));
+    let mut player = probe::spawn_player(dir, "ffprobe-flv", &live.url("flv"), 60);
+    let stall = tcp::wait_for_stall(live.port, stalled.pid(), secs(40));
+    eprintln!("the stall reached the server: {stall:?}");
+    let from = Instant::now();
+    sleep(secs(6));
+    let to = Instant::now();
+    player.assert_running("the healthy viewer must keep playing");
+    live.srv.assert_running();
+    // Stuck for longer than max_lag (3 s) by now: the server let go.
+    let deadline = Instant::now() + secs(10);
+    while !tcp::server_closed(live.port, stalled.pid()) {
+        assert!(
+            Instant::now() < deadline,
+            "weir still holds the stalled viewer's connection ({stall:?})"
+        );
+        sleep(Duration::from_millis(100));
+    }
+    player.kill();
+    let analysis = Analysis::of(&mut player);
+    analysis.assert_clean("HTTP-FLV viewer beside a stalled one");
+    analysis.assert_flowing(
+        &format!("HTTP-FLV viewer beside a stalled one ({stall:?})"),
+        from,
+        to,
+        0.9,
+    );
+}
+
 #[test]
 fn only_audio_flv_and_hls_viewers_in_clients() {
     let mut live = Live::start("", "only", 40, &[]);

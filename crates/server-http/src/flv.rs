@@ -88,7 +88,7 @@ impl Muxer for FlvMuxer {
 
 /// The FLV file header for a viewer: both tracks announced, or only the
 /// one `?only=` asked for, so the player does not wait for the other.
-fn file_header(only: Option<TrackKind>) -> Bytes {
+pub(crate) fn file_header(only: Option<TrackKind>) -> Bytes {
     match only {
         Some(TrackKind::Audio) => Bytes::from_static(&AUDIO_ONLY),
         Some(TrackKind::Video) => Bytes::from_static(&VIDEO_ONLY),

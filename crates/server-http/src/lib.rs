@@ -15,6 +15,7 @@
 
 mod access;
 mod flv;
+mod flv_direct;
 mod fmp4;
 mod hls;
 mod listener;
@@ -38,6 +39,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use weir_hub::{ChannelConfig, Coalesce, Egress, Hub};
 
 pub use flv::{FlvEntry, FlvMuxer};
+pub use flv_direct::{classify as classify_first_request, FlvRequest as DirectFlvRequest};
 pub use fmp4::{Mp4Entry, Mp4Muxer};
 pub use path::{only_track, parse as parse_media_path, Asked as MediaPath};
 
@@ -208,14 +210,7 @@ impl HttpServer {
             max_header_bytes: self.shared.config.max_header_bytes,
             clients: self.shared.hub.clients().clone(),
         };
-        listener::serve(
-            listener,
-            self.router(),
-            limits,
-            tls,
-            self.shared.shutdown.clone(),
-        )
-        .await
+        listener::serve(listener, self.router(), limits, tls, self.shared.clone()).await
     }
 }
 

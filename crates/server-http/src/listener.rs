@@ -3,18 +3,26 @@
 //! stop. `axum::serve` offers none of these limits, so connections are
 //! driven here. With a TLS acceptor every connection is HTTPS (and its
 //! WebSocket upgrades WSS); routes never know the difference.
+//!
+//! A plain-TCP connection's first request head is read here: HTTP-FLV is
+//! served without hyper (`flv_direct`), anything else goes to hyper with
+//! the bytes already read in front of the socket ([`Prefixed`]).
 
 use std::convert::Infallible;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
+use bytes::{Buf, Bytes};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -22,6 +30,9 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{debug, warn};
 use weir_hub::{Clients, ConnLimits};
+
+use crate::flv_direct::{first_request, First};
+use crate::Shared;
 
 /// A client must send its whole request head within this time, so a
 /// connection that trickles headers cannot hold a slot forever. A TLS
@@ -51,8 +62,9 @@ pub(crate) async fn serve(
     app: Router,
     limits: Limits,
     tls: Option<TlsAcceptor>,
-    shutdown: CancellationToken,
+    shared: Arc<Shared>,
 ) -> std::io::Result<()> {
+    let shutdown = shared.shutdown.clone();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let per_ip = ConnLimits::new(usize::MAX, limits.max_connections_per_ip);
     let clients = limits.clients.clone();
@@ -97,9 +109,10 @@ pub(crate) async fn serve(
         let app = app.clone();
         let shutdown = shutdown.clone();
         let tls = tls.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
             match tls {
-                None => connection(tcp, peer, app, max_buf, shutdown, clients).await,
+                None => plain(tcp, peer, app, max_buf, shared, clients).await,
                 Some(acceptor) => {
                     if let Some(tls) = handshake(&acceptor, tcp, peer, &shutdown, &clients).await {
                         connection(tls, peer, app, max_buf, shutdown, clients).await;
@@ -111,6 +124,88 @@ pub(crate) async fn serve(
         });
     }
     Ok(())
+}
+
+/// A plain-TCP connection: HTTP-FLV served here, the rest by hyper.
+async fn plain(
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    max_buf: usize,
+    shared: Arc<Shared>,
+    clients: Clients,
+) {
+    let shutdown = shared.shutdown.clone();
+    let first = tokio::select! {
+        f = first_request(&mut tcp, max_buf, HEADER_READ_TIMEOUT) => f,
+        () = shutdown.cancelled() => return,
+    };
+    match first {
+        First::Flv(req) => crate::flv_direct::serve(tcp, peer, req, shared).await,
+        First::Other(read) => {
+            let io = Prefixed { read, io: tcp };
+            connection(io, peer, app, max_buf, shutdown, clients).await
+        }
+        First::TimedOut => {
+            if clients.report("http", "header_timeout", peer.ip()) {
+                warn!(%peer, kind = "header_timeout", "http request refused (logged once a minute per peer)");
+            }
+        }
+        First::Closed => {}
+    }
+}
+
+/// A socket with bytes already read from it in front, for hyper.
+struct Prefixed<I> {
+    read: Bytes,
+    io: I,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.read.is_empty() {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        let n = this.read.len().min(buf.remaining());
+        buf.put_slice(&this.read[..n]);
+        this.read.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Prefixed<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
 }
 
 /// The TLS handshake of an HTTPS connection, bounded by

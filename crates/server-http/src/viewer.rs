@@ -32,11 +32,49 @@ pub(crate) struct Viewer<T: Payload> {
     admitted: Admitted,
     batch: Vec<T>,
     pending: VecDeque<Bytes>,
+    lag: Lag,
+    /// Send only this track's media (and the entries of no track).
+    only: Option<TrackKind>,
+}
+
+/// A viewer's lag clock: counts what it skipped, and ends a viewer that
+/// keeps skipping for longer than `max_lag`.
+pub(crate) struct Lag {
     max_lag: Duration,
     lagging_since: Option<Instant>,
     reported_dropped: u64,
-    /// Send only this track's media (and the entries of no track).
-    only: Option<TrackKind>,
+}
+
+impl Lag {
+    /// A clock that gives up after `max_lag` of continuous lag.
+    pub(crate) fn new(max_lag: Duration) -> Self {
+        Lag {
+            max_lag,
+            lagging_since: None,
+            reported_dropped: 0,
+        }
+    }
+
+    /// Counts entries `rx` skipped into `client`; `None` once the viewer
+    /// has kept skipping for longer than the limit.
+    pub(crate) fn check<T: Entry>(
+        &mut self,
+        rx: &Receiver<T>,
+        client: &ClientHandle,
+    ) -> Option<()> {
+        let dropped = rx.dropped();
+        if dropped > self.reported_dropped {
+            client.add_dropped(dropped - self.reported_dropped);
+            self.reported_dropped = dropped;
+            let since = *self.lagging_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > self.max_lag {
+                return None;
+            }
+        } else if rx.lag() == 0 {
+            self.lagging_since = None;
+        }
+        Some(())
+    }
 }
 
 impl<T: Payload> Viewer<T> {
@@ -47,9 +85,7 @@ impl<T: Payload> Viewer<T> {
             admitted,
             batch: Vec::with_capacity(256),
             pending: VecDeque::new(),
-            max_lag,
-            lagging_since: None,
-            reported_dropped: 0,
+            lag: Lag::new(max_lag),
             only: None,
         }
     }
@@ -65,7 +101,9 @@ impl<T: Payload> Viewer<T> {
     /// looked at the first entries to choose its response headers).
     pub(crate) fn queue(&mut self, entries: impl IntoIterator<Item = T>) {
         for entry in entries {
-            push_payload(&mut self.pending, &entry, self.only);
+            if let Some(b) = payload_for(&entry, self.only) {
+                self.pending.push_back(b.clone());
+            }
         }
     }
 
@@ -99,44 +137,23 @@ impl<T: Payload> Viewer<T> {
                 r = self.rx.recv_batch(&mut self.batch, 256) => r.ok()?,
                 _ = self.admitted.client.kicked() => return None,
             }
-            self.account_lag()?;
+            self.lag.check(&self.rx, &self.admitted.client)?;
             for entry in self.batch.drain(..) {
-                push_payload(&mut self.pending, &entry, self.only);
+                if let Some(b) = payload_for(&entry, self.only) {
+                    self.pending.push_back(b.clone());
+                }
             }
         }
-    }
-
-    /// Counts skipped entries; ends a viewer that has kept skipping for
-    /// longer than `max_lag`.
-    fn account_lag(&mut self) -> Option<()> {
-        let dropped = self.rx.dropped();
-        if dropped > self.reported_dropped {
-            self.admitted
-                .client
-                .add_dropped(dropped - self.reported_dropped);
-            self.reported_dropped = dropped;
-            let since = *self.lagging_since.get_or_insert_with(Instant::now);
-            if since.elapsed() > self.max_lag {
-                return None;
-            }
-        } else if self.rx.lag() == 0 {
-            self.lagging_since = None;
-        }
-        Some(())
     }
 }
 
-/// Queues the bytes `entry` carries, if any (markers carry none) and if
-/// it is not media of a track other than `only`.
-fn push_payload<T: Payload>(pending: &mut VecDeque<Bytes>, entry: &T, only: Option<TrackKind>) {
+/// The bytes `entry` carries for a viewer of `only` (all tracks if
+/// `None`): none for markers, nor for media of another track.
+pub(crate) fn payload_for<T: Payload>(entry: &T, only: Option<TrackKind>) -> Option<&Bytes> {
     if let (Some(only), Some(track)) = (only, entry.track()) {
         if only != track {
-            return;
+            return None;
         }
     }
-    if let Some(b) = entry.payload() {
-        if !b.is_empty() {
-            pending.push_back(b.clone());
-        }
-    }
+    entry.payload().filter(|b| !b.is_empty())
 }

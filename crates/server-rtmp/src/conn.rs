@@ -23,8 +23,8 @@ use crate::muxer::Muxed;
 use crate::play::{Next, Player};
 use crate::publish::Publishing;
 use crate::transport::{try_write_now, Transport};
-use crate::write::write_all_vectored;
 use crate::Shared;
+use weir_netio::write_all_vectored;
 
 /// Why a connection ended, for the close log line.
 #[derive(Debug)]

@@ -19,7 +19,6 @@ mod muxer;
 mod play;
 mod publish;
 mod transport;
-mod write;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

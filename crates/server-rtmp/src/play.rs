@@ -6,36 +6,20 @@
 //! writes to its socket directly (`crate::direct`) until it needs its task
 //! again — a full socket, a status message, or input from the client.
 
-use bytes::Bytes;
 use tokio::time::Instant;
 use tracing::info;
-use weir_hub::{Admission, Parking, Receiver, Role};
+use weir_hub::{Admission, Receiver, Role};
 use weir_media::{StreamKey, TrackKind};
 
 use crate::conn::{sleep_until, Conn, End, Mode};
-use crate::direct::DirectPlayer;
+use crate::direct::{DirectPlayer, Tracks};
 use crate::muxer::{Muxed, MEDIA_STREAM_ID};
 
 /// Where a player's entries come from.
-pub(crate) enum Feed {
-    /// Paused: a paused live player holds no queue, and resumes at the
-    /// latest keyframe like a new viewer.
-    Paused,
-    /// The player's task takes entries from its receiver.
-    Own(Receiver<Muxed>),
-    /// Parked: the stream's write pass writes for the player.
-    Parked(Parking<Muxed, DirectPlayer>),
-}
+pub(crate) type Feed = weir_netio::Feed<Muxed, Tracks>;
 
 /// What a player's task has to do next.
-pub(crate) enum Next {
-    /// Entries in the batch to write.
-    Batch,
-    /// The stream ended.
-    Closed,
-    /// The write pass handed the player back (`None` if the pass failed).
-    Returned(Option<(Receiver<Muxed>, DirectPlayer)>),
-}
+pub(crate) type Next = weir_netio::Next<Muxed, Tracks>;
 
 /// A connection that plays a stream.
 pub(crate) struct Player {
@@ -83,24 +67,16 @@ impl Player {
     /// Cancel-safe: taken entries stay in `batch` (the caller's), and an
     /// interrupted hold resumes until the same instant.
     pub(crate) async fn next(&mut self, batch: &mut Vec<Muxed>) -> Next {
-        let rx = match &mut self.feed {
-            Feed::Paused => std::future::pending().await,
-            Feed::Parked(parking) => return Next::Returned(parking.returned().await),
-            Feed::Own(rx) => rx,
-        };
         if !batch.is_empty() {
             return Next::Batch;
         }
-        if let Some(until) = self.hold_until {
+        if let (Some(until), Feed::Own(_)) = (self.hold_until, &self.feed) {
             if until > Instant::now() {
                 sleep_until(Some(until)).await;
             }
             self.hold_until = None;
         }
-        match rx.recv_batch(batch, MAX_BATCH).await {
-            Ok(()) => Next::Batch,
-            Err(_) => Next::Closed,
-        }
+        self.feed.next(batch, MAX_BATCH).await
     }
 
     pub(crate) fn wait_deadline(&self) -> Option<Instant> {
@@ -207,7 +183,7 @@ impl Conn {
         }
         let merge = self.shared.config.merge_write;
         if let Mode::Playing(p) = &mut self.mode {
-            if let Feed::Own(rx) = &p.feed {
+            if let Some(rx) = p.feed.receiver() {
                 let dropped = rx.dropped();
                 if dropped > p.reported_dropped {
                     self.client.add_dropped(dropped - p.reported_dropped);
@@ -248,23 +224,13 @@ impl Conn {
         if !p.started {
             return;
         }
-        let rx = match std::mem::replace(&mut p.feed, Feed::Paused) {
-            Feed::Own(rx) => rx,
-            other => {
-                p.feed = other;
-                return;
-            }
+        let tracks = Tracks {
+            audio: p.want_audio,
+            video: p.want_video,
         };
-        let sink = DirectPlayer::new(
-            tcp.clone(),
-            p.want_audio,
-            p.want_video,
-            self.client.out_counter(),
-        );
-        p.feed = match rx.park(sink) {
-            Ok(parking) => Feed::Parked(parking),
-            Err((rx, _)) => Feed::Own(rx),
-        };
+        let sent = self.client.out_counter();
+        p.feed
+            .try_park(|| DirectPlayer::new(tcp.clone(), tracks, sent));
     }
 
     /// Takes a parked player back from the write pass (at once, or after
@@ -274,32 +240,28 @@ impl Conn {
         let Mode::Playing(p) = &mut self.mode else {
             return Ok(());
         };
-        let parking = match std::mem::replace(&mut p.feed, Feed::Paused) {
-            Feed::Parked(parking) => parking,
-            other => {
-                p.feed = other;
-                return Ok(());
-            }
-        };
-        let pair = parking.reclaim().await;
-        self.returned(pair)
+        let rest = p.feed.unpark().await;
+        self.write_first(rest)
     }
 
-    /// A player back from the write pass: its receiver resumes, and what
+    /// A player the write pass handed back: its receiver resumes, and what
     /// the pass could not write goes out first.
     pub(crate) fn returned(
         &mut self,
         pair: Option<(Receiver<Muxed>, DirectPlayer)>,
     ) -> Result<(), End> {
-        let Some((rx, sink)) = pair else {
-            return Err(End::Io(std::io::Error::other(
-                "the stream's write pass failed",
-            )));
+        let Mode::Playing(p) = &mut self.mode else {
+            return Ok(());
         };
-        if let Mode::Playing(p) = &mut self.mode {
-            p.feed = Feed::Own(rx);
-        }
-        let mut rest: Vec<Bytes> = sink.rest;
+        let rest = p.feed.returned(pair);
+        self.write_first(rest)
+    }
+
+    fn write_first(
+        &mut self,
+        rest: Result<Vec<bytes::Bytes>, weir_netio::PassFailed>,
+    ) -> Result<(), End> {
+        let mut rest = rest.map_err(|e| End::Io(std::io::Error::other(e)))?;
         if !rest.is_empty() {
             rest.append(&mut self.out);
             self.out = rest;

@@ -69,11 +69,11 @@ impl Transport {
 }
 
 /// Writes what the socket takes without waiting (see
-/// [`crate::write::try_write_now`]); TLS writes nothing here and leaves
+/// [`weir_netio::try_write_now`]); TLS writes nothing here and leaves
 /// `bufs` to the waiting path.
 pub(crate) fn try_write_now(socket: &Transport, bufs: &mut Vec<Bytes>) -> io::Result<u64> {
     match socket {
-        Transport::Tcp(tcp) => crate::write::try_write_now(tcp, bufs),
+        Transport::Tcp(tcp) => weir_netio::try_write_now(tcp, bufs),
         Transport::Tls(_) => Ok(0),
     }
 }
@@ -174,7 +174,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
-    use crate::write::write_all_vectored;
+    use weir_netio::write_all_vectored;
 
     /// A TLS acceptor and a client that trusts it.
     fn tls_pair() -> (TlsAcceptor, tokio_rustls::TlsConnector) {

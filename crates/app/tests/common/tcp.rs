@@ -63,6 +63,11 @@ pub fn wait_for_stall(server_port: u16, client_pid: u32, timeout: Duration) -> S
     }
 }
 
+/// Whether the server closed its end of `client_pid`'s connection.
+pub fn server_closed(server_port: u16, client_pid: u32) -> bool {
+    server_end(server_port, client_pid) == ServerEnd::Closed
+}
+
 /// Whether process `client_pid` has an open connection to `server_port`.
 pub fn is_connected(server_port: u16, client_pid: u32) -> bool {
     server_end(server_port, client_pid) != ServerEnd::Absent

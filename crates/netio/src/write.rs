@@ -1,6 +1,6 @@
 //! Vectored socket writes of shared buffers.
 //!
-//! A player's writer calls [`try_write_now`] first: on a socket with room
+//! A viewer's writer calls [`try_write_now`] first: on a socket with room
 //! (the normal case) everything goes out in one `writev` with no timer, no
 //! future and no allocation. Only what a full socket left over goes through
 //! [`write_all_vectored`], which waits (under the caller's timeout).
@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 /// Most buffers handed to one `writev` (Linux's IOV_MAX is 1024). They
 /// live in an array on the stack: a write per wakeup per player must not
 /// allocate.
-pub(crate) const MAX_IOV: usize = 64;
+pub const MAX_IOV: usize = 64;
 
 /// Points `slices` at the first buffers of `bufs`; returns how many.
 fn fill<'a>(slices: &mut [IoSlice<'a>; MAX_IOV], bufs: &'a [Bytes]) -> usize {
@@ -48,7 +48,7 @@ fn consume(bufs: &mut [Bytes], first: &mut usize, mut n: usize) {
 /// Writes as much of `bufs` as the socket takes without waiting, removing
 /// what was written; returns the byte count. `bufs` is empty afterwards
 /// unless the socket buffer filled up.
-pub(crate) fn try_write_now(socket: &TcpStream, bufs: &mut Vec<Bytes>) -> std::io::Result<u64> {
+pub fn try_write_now(socket: &TcpStream, bufs: &mut Vec<Bytes>) -> std::io::Result<u64> {
     let mut written = 0u64;
     let mut first = 0;
     while first < bufs.len() {
@@ -75,7 +75,7 @@ pub(crate) fn try_write_now(socket: &TcpStream, bufs: &mut Vec<Bytes>) -> std::i
 /// socket allows: one `writev` per call for up to [`MAX_IOV`] buffers,
 /// resuming where a short write left off, then flushes (a no-op on TCP;
 /// TLS sends what rustls still buffers).
-pub(crate) async fn write_all_vectored<W: AsyncWrite + Unpin>(
+pub async fn write_all_vectored<W: AsyncWrite + Unpin>(
     w: &mut W,
     bufs: &mut Vec<Bytes>,
 ) -> std::io::Result<u64> {

@@ -1,0 +1,25 @@
+//! Socket writes of shared buffers, for the adapters that stream the same
+//! muxed bytes to many viewers (RTMP, HTTP-FLV).
+//!
+//! Written in-house: the hot path of the fan-out is one vectored write of
+//! reference-counted `Bytes` per viewer per wakeup, with no copy, no
+//! allocation and no future, which tokio's `AsyncWrite` helpers do not
+//! offer for a list of buffers.
+//!
+//! - [`write`]: a non-blocking `writev` first ([`try_write_now`]), a
+//!   waiting one for what a full socket left ([`write_all_vectored`]).
+//! - [`sink`]: [`SocketSink`], what a caught-up viewer parks with its
+//!   stream's egress channel so that the muxer task writes to its socket
+//!   directly (`weir_hub::Receiver::park`).
+//! - [`feed`]: [`Feed`], a viewer's receiver or its parking, and the
+//!   moves between the two.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod feed;
+pub mod sink;
+pub mod write;
+
+pub use feed::{Feed, Next, PassFailed};
+pub use sink::{Pick, Picker, SocketSink};
+pub use write::{try_write_now, write_all_vectored, MAX_IOV};
