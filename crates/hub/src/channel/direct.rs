@@ -174,17 +174,7 @@ impl<T: Entry, S: Sink<T>> Parking<T, S> {
     /// Takes the receiver and sink back: at once if no pass is running,
     /// else as soon as the running pass ends.
     pub async fn reclaim(mut self) -> Option<(Receiver<T>, S)> {
-        let found = {
-            let mut d = self.shared.direct.lock();
-            if d.busy {
-                d.reclaim.push(self.id);
-                None
-            } else {
-                let cursor = d.cursor;
-                take(&mut d.sinks, self.id).map(|s| (s, cursor))
-            }
-        };
-        if let Some((slot, cursor)) = found {
+        if let Some((slot, cursor)) = self.detach() {
             slot.release(cursor);
         }
         let pair = self.returned().await;
@@ -194,23 +184,29 @@ impl<T: Entry, S: Sink<T>> Parking<T, S> {
     }
 }
 
+impl<T: Entry, S> Parking<T, S> {
+    /// Takes this sink out of the channel's list now (with the cursor its
+    /// receiver is at), or, while a pass runs, asks the pass to release it
+    /// when it ends.
+    fn detach(&self) -> Option<(Box<dyn Parked<T>>, u64)> {
+        let mut d = self.shared.direct.lock();
+        if d.busy {
+            d.reclaim.push(self.id);
+            return None;
+        }
+        let cursor = d.cursor;
+        take(&mut d.sinks, self.id).map(|s| (s, cursor))
+    }
+}
+
 impl<T: Entry, S> Drop for Parking<T, S> {
     fn drop(&mut self) {
         if self.id == u64::MAX {
             return;
         }
-        let gone = {
-            let mut d = self.shared.direct.lock();
-            if d.busy {
-                d.reclaim.push(self.id);
-                None
-            } else {
-                take(&mut d.sinks, self.id)
-            }
-        };
         // Dropped outside the lock: the receiver's drop may wake the
         // producer's "receivers gone" wait.
-        drop(gone);
+        drop(self.detach());
     }
 }
 
