@@ -172,6 +172,16 @@ async fn get(app: &Router, uri: &str) -> Reply {
     call(app, "GET", uri, &[], "").await
 }
 
+/// Posts the console login form as `admin` with `password`.
+async fn login(app: &Router, password: &str) -> Reply {
+    let form = [(
+        header::CONTENT_TYPE.as_str(),
+        "application/x-www-form-urlencoded",
+    )];
+    let body = format!("user=admin&password={password}");
+    call(app, "POST", "/console/login", &form, &body).await
+}
+
 #[tokio::test]
 async fn streams_show_codecs_viewers_and_publisher() {
     let f = fixture();
@@ -349,28 +359,10 @@ async fn console_login_sets_a_strict_cookie_that_authorizes() {
         api_token: None,
     };
     let app = router(&f.hub, auth);
-    let form = [(
-        header::CONTENT_TYPE.as_str(),
-        "application/x-www-form-urlencoded",
-    )];
-    let r = call(
-        &app,
-        "POST",
-        "/console/login",
-        &form,
-        "user=admin&password=nope",
-    )
-    .await;
+    let r = login(&app, "nope").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.headers.get(header::SET_COOKIE).is_none());
-    let r = call(
-        &app,
-        "POST",
-        "/console/login",
-        &form,
-        "user=admin&password=pw",
-    )
-    .await;
+    let r = login(&app, "pw").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let cookie = r
         .headers
@@ -642,18 +634,7 @@ async fn a_shared_api_auth_sees_console_logins_and_the_token() {
     assert!(auth.allows(&headers("authorization", "Bearer tok")));
     assert!(!auth.allows(&headers("authorization", "Bearer nope")));
     assert!(!auth.allows(&headers("cookie", "weir_session=forged")));
-    let form = [(
-        header::CONTENT_TYPE.as_str(),
-        "application/x-www-form-urlencoded",
-    )];
-    let r = call(
-        &app,
-        "POST",
-        "/console/login",
-        &form,
-        "user=admin&password=pw",
-    )
-    .await;
+    let r = login(&app, "pw").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let cookie = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
     let pair = cookie.split(';').next().unwrap().to_owned();

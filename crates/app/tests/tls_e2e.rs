@@ -206,22 +206,14 @@ fn rtmps_publish_plays_over_rtmps_https_wss_and_rtmp() {
     let streams = curl(&tls.https_url("/api/v1/streams"), &ca);
     assert!(streams.contains("\"x\""), "api streams: {streams}");
 
-    check(
-        "rtmps player",
-        &probe::finish_player(rtmps, secs(5) + SLACK),
-    );
-    check(
-        "https-flv player",
-        &probe::finish_player(https, secs(5) + SLACK),
-    );
-    check(
-        "plain rtmp player",
-        &probe::finish_player(rtmp, secs(5) + SLACK),
-    );
-    check(
-        "wss-flv player",
-        &probe::finish_player(wss, secs(6) + SLACK),
-    );
+    for (what, player, plays) in [
+        ("rtmps player", rtmps, 5),
+        ("https-flv player", https, 5),
+        ("plain rtmp player", rtmp, 5),
+        ("wss-flv player", wss, 6),
+    ] {
+        check(what, &probe::finish_player(player, secs(plays) + SLACK));
+    }
     publisher.assert_running("it publishes for 25 s");
     let mut srv = tls.srv;
     srv.assert_running();

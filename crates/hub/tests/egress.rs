@@ -136,6 +136,31 @@ fn waiting(mut rx: weir_hub::Receiver<Msg>) -> tokio::task::JoinHandle<Vec<Strin
     })
 }
 
+/// A coalescing egress (below) with `viewers` viewers of stream `name`,
+/// live with a first keyframe that every viewer has already taken, so that
+/// what they get next is what the test sends.
+async fn live_stream(
+    name: &str,
+    viewers: usize,
+) -> (
+    Egress<Labeler>,
+    StreamKey,
+    weir_hub::Publisher,
+    Vec<weir_hub::Receiver<Msg>>,
+) {
+    let (hub, egress) = coalescing_egress();
+    let k = StreamKey::new("live", name).unwrap();
+    let mut rxs: Vec<_> = (0..viewers).map(|_| egress.subscribe(&k)).collect();
+    let mut publisher = hub.publish(&k, 1).unwrap();
+    publisher.send(video(0, true));
+    settle().await;
+    for rx in &mut rxs {
+        let mut out = Vec::new();
+        rx.recv_batch(&mut out, 100).await.unwrap();
+    }
+    (egress, k, publisher, rxs)
+}
+
 /// A hub and a labelling egress that holds audio up to 30 ms once two
 /// viewers share a stream.
 fn coalescing_egress() -> (Hub, Egress<Labeler>) {
@@ -157,15 +182,9 @@ fn coalescing_egress() -> (Hub, Egress<Labeler>) {
 
 #[tokio::test(start_paused = true)]
 async fn busy_streams_hold_audio_for_the_next_video_frame() {
-    let (hub, egress) = coalescing_egress();
-    let k = StreamKey::new("live", "c").unwrap();
-    let mut a = egress.subscribe(&k);
-    let _b = egress.subscribe(&k);
-    let mut publisher = hub.publish(&k, 1).unwrap();
-    publisher.send(video(0, true));
-    settle().await;
-    let mut out = Vec::new();
-    a.recv_batch(&mut out, 100).await.unwrap();
+    let (egress, k, mut publisher, mut viewers) = live_stream("c", 2).await;
+    let _b = viewers.pop();
+    let a = viewers.pop().unwrap();
 
     // Audio between video frames waits for the next video frame...
     let task = waiting(a);
@@ -180,7 +199,7 @@ async fn busy_streams_hold_audio_for_the_next_video_frame() {
 
     // ... or for max_hold at most.
     let mut a = egress.subscribe(&k);
-    out.clear();
+    let mut out = Vec::new();
     a.recv_batch(&mut out, 100).await.unwrap();
     let task = waiting(a);
     settle().await;
@@ -193,15 +212,8 @@ async fn busy_streams_hold_audio_for_the_next_video_frame() {
 
 #[tokio::test(start_paused = true)]
 async fn small_audiences_get_audio_at_once() {
-    let (hub, egress) = coalescing_egress();
-    let k = StreamKey::new("live", "s").unwrap();
-    let mut a = egress.subscribe(&k);
-    let mut publisher = hub.publish(&k, 1).unwrap();
-    publisher.send(video(0, true));
-    settle().await;
-    let mut out = Vec::new();
-    a.recv_batch(&mut out, 100).await.unwrap();
-    let task = waiting(a);
+    let (_egress, _k, mut publisher, mut viewers) = live_stream("s", 1).await;
+    let task = waiting(viewers.pop().unwrap());
     settle().await;
     publisher.send(audio(10));
     settle().await;

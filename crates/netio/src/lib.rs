@@ -11,15 +11,19 @@
 //! - [`sink`]: [`SocketSink`], what a caught-up viewer parks with its
 //!   stream's egress channel so that the muxer task writes to its socket
 //!   directly (`weir_hub::Receiver::park`).
+//! - [`shared`]: [`SharedTcp`], a socket the viewer's task and the write
+//!   pass both hold.
 //! - [`feed`]: [`Feed`], a viewer's receiver or its parking, and the
 //!   moves between the two.
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod feed;
+pub mod shared;
 pub mod sink;
 pub mod write;
 
 pub use feed::{Feed, Next, PassFailed};
+pub use shared::SharedTcp;
 pub use sink::{Pick, Picker, SocketSink};
 pub use write::{try_write_now, write_all_vectored, MAX_IOV};

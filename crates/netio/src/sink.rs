@@ -5,8 +5,8 @@
 //! on the muxer task, when it wakes the channel, offers each new run of
 //! muxed entries to every parked viewer in one pass: one non-blocking
 //! `sendmsg` per viewer and nothing else — no task wakeup, no channel
-//! cursor, no `select!`. With a thousand viewers those were a quarter of
-//! the server's CPU (docs/benchmarks.md).
+//! cursor, no `select!`. With a thousand RTMP players those were a fifth
+//! of the server's CPU (docs/benchmarks.md, session-3 profile).
 //!
 //! Whatever the sink cannot do alone sends it back to the viewer's task: a
 //! full socket (the rest of the write is kept in [`SocketSink::rest`] and
@@ -14,12 +14,11 @@
 //! [`Picker`] says needs the task.
 
 use std::io::IoSlice;
-use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
-use tokio::net::TcpStream;
 use weir_hub::{Entry, Offer, OutCounter, Sink};
 
+use crate::shared::SharedTcp;
 use crate::write::MAX_IOV;
 
 /// What a viewer does with one entry.
@@ -42,7 +41,7 @@ pub trait Picker<T>: Send + 'static {
 
 /// The writer the write pass calls for one parked viewer.
 pub struct SocketSink<P> {
-    socket: Arc<TcpStream>,
+    socket: SharedTcp,
     picker: P,
     sent: OutCounter,
     /// What a short write left over, to be written before anything else.
@@ -52,7 +51,7 @@ pub struct SocketSink<P> {
 impl<P> SocketSink<P> {
     /// A sink writing to `socket` what `picker` picks, counting bytes in
     /// `sent`.
-    pub fn new(socket: Arc<TcpStream>, picker: P, sent: OutCounter) -> Self {
+    pub fn new(socket: SharedTcp, picker: P, sent: OutCounter) -> Self {
         SocketSink {
             socket,
             picker,
@@ -125,6 +124,7 @@ impl<T: Entry, P: Picker<T>> Sink<T> for SocketSink<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
     use weir_hub::{Class, ClientInfo, Hub, HubConfig};
 
     /// A test entry: bytes on a track, or a marker the task must handle.
@@ -157,14 +157,14 @@ mod tests {
         E::Track(t, Bytes::from(vec![fill; len]))
     }
 
-    async fn pair() -> (Arc<TcpStream>, TcpStream) {
+    async fn pair() -> (SharedTcp, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
         server.writable().await.unwrap();
-        (Arc::new(server), client)
+        (SharedTcp::new(server), client)
     }
 
     fn client(hub: &Hub) -> weir_hub::ClientHandle {

@@ -99,7 +99,8 @@ pub(crate) fn file_header(only: Option<TrackKind>) -> Bytes {
 const AUDIO_ONLY: [u8; 13] = weir_flv::file_header(true, false);
 const VIDEO_ONLY: [u8; 13] = weir_flv::file_header(false, true);
 
-fn not_live(key: &StreamKey) -> Response {
+/// The 404 for a stream that is not (or not yet) live.
+pub(crate) fn not_live(key: &StreamKey) -> Response {
     (StatusCode::NOT_FOUND, format!("{key} is not live\n")).into_response()
 }
 

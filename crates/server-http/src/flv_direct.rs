@@ -2,8 +2,9 @@
 //! request is `GET /{app}/{stream}.flv`.
 //!
 //! Through hyper, every viewer is a task that hyper's dispatcher polls for
-//! body chunks, frames and writes: about a third of the server's CPU with a
-//! thousand viewers, on top of the wakeup per viewer per frame. A live FLV
+//! body chunks, frames and writes: with a thousand viewers a third of the
+//! server's CPU was user space (hyper's dispatch and body plumbing, and the
+//! wakeup per viewer per frame; docs/benchmarks.md). A live FLV
 //! response is the simplest HTTP there is — a fixed head, then bytes until
 //! the connection closes — so weir answers it itself: it reads the request
 //! head (with hyper's limits: size and time), and if it is an HTTP-FLV
@@ -28,10 +29,10 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 use weir_media::TrackKind;
-use weir_netio::{Feed, Next, Pick, Picker, SocketSink};
+use weir_netio::{Feed, Next, Pick, Picker, SharedTcp, SocketSink};
 
 use crate::access::{admit, Admitted};
-use crate::flv::{file_header, FlvEntry};
+use crate::flv::{file_header, not_live, FlvEntry};
 use crate::path::{only_track, parse, Asked};
 use crate::viewer::{payload_for, Lag};
 use crate::Shared;
@@ -146,31 +147,30 @@ pub fn classify(buf: &[u8]) -> Option<Option<FlvRequest>> {
 
 /// Serves one HTTP-FLV request to its end; the connection closes after.
 pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, req: FlvRequest, shared: Arc<Shared>) {
-    let socket = Arc::new(tcp);
+    let mut socket = SharedTcp::new(tcp);
     let cors = cors_headers(&shared);
     let key = match parse(&req.app, &req.file) {
         Ok(Asked::Flv(key)) => key,
         other => {
             let status = other.err().unwrap_or(StatusCode::NOT_FOUND);
             let resp = (status, "no such stream or format\n").into_response();
-            return answer(&socket, resp, &cors).await;
+            return answer(&mut socket, resp, &cors).await;
         }
     };
     let only = only_track(req.query.as_deref());
     let admitted = match admit(&shared.hub, &key, peer, "http-flv", req.query.as_deref()).await {
         Ok(a) => a,
-        Err(refused) => return answer(&socket, refused, &cors).await,
+        Err(refused) => return answer(&mut socket, refused, &cors).await,
     };
     let rx = shared.flv.subscribe(&key);
     if !shared.hub.wait_live(&key, shared.config.play_wait).await {
-        let resp = (StatusCode::NOT_FOUND, format!("{key} is not live\n")).into_response();
-        return answer(&socket, resp, &cors).await;
+        return answer(&mut socket, not_live(&key), &cors).await;
     }
     let head = Bytes::from(format!(
         "HTTP/1.1 200 OK\r\ncontent-type: video/x-flv\r\ncache-control: no-cache\r\nconnection: close\r\n{cors}\r\n"
     ));
     if req.head {
-        let _ = write_all(&socket, &mut vec![head], ANSWER_TIMEOUT).await;
+        let _ = write_all(&mut socket, &mut vec![head], ANSWER_TIMEOUT).await;
         return;
     }
     info!(%peer, stream = %key, "http-flv play");
@@ -200,7 +200,7 @@ fn cors_headers(shared: &Shared) -> String {
 
 /// Writes a short error response (403, 404...) and lets the connection
 /// close.
-async fn answer(socket: &Arc<TcpStream>, resp: Response, cors: &str) {
+async fn answer(socket: &mut SharedTcp, resp: Response, cors: &str) {
     let (parts, body) = resp.into_parts();
     let body = axum::body::to_bytes(body, 64 * 1024)
         .await
@@ -233,7 +233,7 @@ impl Picker<FlvEntry> for Only {
 
 /// One HTTP-FLV viewer's connection after the response head.
 struct DirectViewer {
-    socket: Arc<TcpStream>,
+    socket: SharedTcp,
     feed: Feed<FlvEntry, Only>,
     lag: Lag,
     only: Only,
@@ -253,7 +253,7 @@ impl DirectViewer {
         let write_timeout = shared.config.max_lag.max(Duration::from_secs(1));
         loop {
             if !self.out.is_empty() {
-                match write_all(&self.socket, &mut self.out, write_timeout).await {
+                match write_all(&mut self.socket, &mut self.out, write_timeout).await {
                     Ok(n) => self.admitted.client.add_out(n),
                     Err(why) => return why,
                 }
@@ -299,26 +299,19 @@ impl DirectViewer {
     }
 }
 
-/// Writes `bufs` in full: at once if the socket has room, else waiting
-/// for it, at most `timeout`.
+/// Writes `bufs` in full: at once if the socket has room (one `writev`,
+/// no timer), else waiting for it at most `timeout`.
 async fn write_all(
-    socket: &TcpStream,
+    socket: &mut SharedTcp,
     bufs: &mut Vec<Bytes>,
     timeout: Duration,
 ) -> Result<u64, &'static str> {
-    let mut written = weir_netio::try_write_now(socket, bufs).map_err(|_| "socket error")?;
+    let now = weir_netio::try_write_now(socket, bufs).map_err(|_| "socket error")?;
     if bufs.is_empty() {
-        return Ok(written);
+        return Ok(now);
     }
-    let wait = async {
-        while !bufs.is_empty() {
-            socket.writable().await?;
-            written += weir_netio::try_write_now(socket, bufs)?;
-        }
-        Ok::<_, std::io::Error>(())
-    };
-    match tokio::time::timeout(timeout, wait).await {
-        Ok(Ok(())) => Ok(written),
+    match tokio::time::timeout(timeout, weir_netio::write_all_vectored(socket, bufs)).await {
+        Ok(Ok(n)) => Ok(now + n),
         Ok(Err(_)) => Err("socket error"),
         Err(_) => Err("write timeout"),
     }
@@ -400,13 +393,5 @@ mod tests {
         drop(silent);
         let first = first_request(&mut tcp, 8192, Duration::from_secs(5)).await;
         assert_eq!(first, First::Closed);
-    }
-
-    #[test]
-    fn stream_keys_still_come_from_the_shared_parser() {
-        // The same name rules as every other route.
-        let key = weir_media::StreamKey::new("live", "a").unwrap();
-        assert_eq!(parse("live", "a.flv"), Ok(Asked::Flv(key)));
-        assert_eq!(parse("..", "a.flv"), Err(StatusCode::BAD_REQUEST));
     }
 }

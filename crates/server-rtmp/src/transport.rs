@@ -3,8 +3,9 @@
 //! The connection logic is the same for both. Plain TCP keeps its fast
 //! paths: a player's write is one non-blocking `writev` straight from the
 //! shared chunk buffers ([`try_write_now`]), and a caught-up player's
-//! socket is shared (hence the `Arc`) with the stream's write pass, which
-//! writes to it directly while the player is parked (`crate::direct`).
+//! socket is shared (`weir_netio::SharedTcp`) with the stream's write
+//! pass, which writes to it directly while the player is parked
+//! (`crate::direct`).
 //! TLS has to encrypt into rustls's buffer before anything reaches the
 //! socket, so its writes always take the waiting path
 //! (`write_all_vectored`, which flushes rustls's buffer at the end) under
@@ -12,8 +13,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,11 +21,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+use weir_netio::SharedTcp;
 
 /// A connection's stream.
 pub(crate) enum Transport {
     /// Shared with the stream's write pass while the player is parked.
-    Tcp(Arc<TcpStream>),
+    Tcp(SharedTcp),
     /// Boxed: a rustls session is a few hundred bytes more than a socket,
     /// and most connections are plain TCP.
     Tls(Box<TlsStream<TcpStream>>),
@@ -50,7 +51,7 @@ impl Transport {
         timeout: Duration,
     ) -> io::Result<Transport> {
         let Some(acceptor) = tls else {
-            return Ok(Transport::Tcp(Arc::new(socket)));
+            return Ok(Transport::Tcp(SharedTcp::new(socket)));
         };
         match tokio::time::timeout(timeout, acceptor.accept(socket)).await {
             Ok(Ok(stream)) => Ok(Transport::Tls(Box::new(stream))),
@@ -60,7 +61,7 @@ impl Transport {
     }
 
     /// The plain TCP socket, which a parked player's sink writes to.
-    pub(crate) fn tcp(&self) -> Option<&Arc<TcpStream>> {
+    pub(crate) fn tcp(&self) -> Option<&SharedTcp> {
         match self {
             Transport::Tcp(tcp) => Some(tcp),
             Transport::Tls(_) => None,
@@ -85,19 +86,7 @@ impl AsyncRead for Transport {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            // A shared socket has no `&mut` for tokio's own impl: wait for
-            // readiness and read through `&TcpStream`, as that impl does.
-            Transport::Tcp(s) => loop {
-                ready!(s.poll_read_ready(cx))?;
-                match s.try_read(buf.initialize_unfilled()) {
-                    Ok(n) => {
-                        buf.advance(n);
-                        return Poll::Ready(Ok(()));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-            },
+            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -110,7 +99,7 @@ impl AsyncWrite for Transport {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Transport::Tcp(s) => poll_tcp_write(s, cx, &[io::IoSlice::new(buf)]),
+            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
@@ -121,46 +110,29 @@ impl AsyncWrite for Transport {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Transport::Tcp(s) => poll_tcp_write(s, cx, bufs),
+            Transport::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            Transport::Tcp(_) => true,
+            Transport::Tcp(s) => s.is_write_vectored(),
             Transport::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Transport::Tcp(_) => Poll::Ready(Ok(())),
+            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Transport::Tcp(s) => {
-                Poll::Ready(socket2::SockRef::from(&**s).shutdown(std::net::Shutdown::Write))
-            }
+            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-/// One vectored write to a shared socket once it is writable.
-fn poll_tcp_write(
-    s: &TcpStream,
-    cx: &mut Context<'_>,
-    bufs: &[io::IoSlice<'_>],
-) -> Poll<io::Result<usize>> {
-    loop {
-        ready!(s.poll_write_ready(cx))?;
-        match s.try_write_vectored(bufs) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            r => return Poll::Ready(r),
         }
     }
 }

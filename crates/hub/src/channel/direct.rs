@@ -3,8 +3,8 @@
 //! The normal path wakes every viewer's task on each push; each task then
 //! takes its entries and writes them. With a thousand viewers that is a
 //! thousand task wakeups, `Notify` registrations and cursor reads per frame
-//! before any byte moves — a quarter of the server's CPU in the fan-out
-//! profile. A viewer that has caught up can instead *park*: it hands its
+//! before any byte moves — a fifth of the server's CPU with a thousand
+//! RTMP players (docs/benchmarks.md). A viewer that has caught up can instead *park*: it hands its
 //! [`Receiver`] and a [`Sink`] (its socket writer) to the channel, and from
 //! then on the task that wakes the channel offers each new run of entries
 //! to every parked sink in one pass, the way nginx's event loop writes to
