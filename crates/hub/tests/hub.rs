@@ -92,6 +92,20 @@ fn new_subscriber_gets_headers_and_gop_in_order() {
 }
 
 #[test]
+fn a_joiners_headers_carry_the_time_of_its_first_frame() {
+    let hub = Hub::new(HubConfig::default());
+    let mut publisher = hub.publish(&key("a"), 1).unwrap();
+    publisher.send(vcfg());
+    publisher.send(video(0, true));
+    publisher.send(video(2000, true));
+    publisher.send(video(2033, false));
+    let mut late = hub.subscribe(&key("a"));
+    let got = drain(&mut late);
+    assert_eq!(show(&got), ["Vc", "K2000", "V2033"]);
+    assert!(matches!(&got[0], StreamEvent::Frame(f) if f.dts == 2000 && f.config));
+}
+
+#[test]
 fn audio_only_stream_starts_at_the_latest_audio_frame() {
     let hub = Hub::new(HubConfig::default());
     let mut publisher = hub.publish(&key("radio"), 1).unwrap();

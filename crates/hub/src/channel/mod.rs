@@ -70,6 +70,18 @@ pub trait Entry: Clone + Send + Sync + 'static {
     fn byte_len(&self) -> usize {
         0
     }
+    /// This header entry, re-stamped with the timestamp of `first`, the
+    /// entry a joining receiver gets right after the headers; `None` keeps
+    /// it as it is (the default, for entries without timestamps).
+    ///
+    /// Headers keep the time they arrived, which can be a whole GOP (or,
+    /// after a takeover, minutes) before the first frame a new receiver
+    /// gets; players then see a gap, and ffprobe an extra data stream.
+    /// Called only when a receiver joins, never per push.
+    fn restamped_to(&self, first: &Self) -> Option<Self> {
+        let _ = first;
+        None
+    }
 }
 
 /// Limits of one channel; they bound its memory whatever the receivers do.

@@ -281,7 +281,20 @@ impl<T: Entry> Shared<T> {
             .collect();
         headers.sort_unstable_by_key(|(seq, _)| *seq);
         replayed.extend(headers.iter().map(|(seq, _)| *seq));
-        replay.extend(headers.into_iter().map(|(_, e)| e.clone()));
+        // Stamped with the first GOP entry this receiver will get, so the
+        // headers do not lead its first frame by up to a GOP.
+        let first = match &meta.gop {
+            Gop::Cached { entries, .. } if continues => entries
+                .get(entries.partition_point(|(seq, _)| *seq < from))
+                .map(|(_, e)| e),
+            Gop::Cached { entries, .. } => entries.front().map(|(_, e)| e),
+            Gop::None | Gop::Overflowed => None,
+        };
+        replay.extend(headers.into_iter().map(|(_, e)| {
+            first
+                .and_then(|first| e.restamped_to(first))
+                .unwrap_or_else(|| e.clone())
+        }));
 
         // Entries in `from..end` are neither read from the ring nor (unless
         // counted in `replayed`) replayed: those are lost.

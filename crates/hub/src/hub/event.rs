@@ -54,6 +54,20 @@ impl Entry for StreamEvent {
             StreamEvent::Published | StreamEvent::Unpublished | StreamEvent::Replaced => 0,
         }
     }
+
+    /// A header frame takes the decode time of the first frame after it.
+    fn restamped_to(&self, first: &Self) -> Option<Self> {
+        match (self, first) {
+            (StreamEvent::Frame(h), StreamEvent::Frame(f)) if h.dts != f.dts => {
+                Some(StreamEvent::Frame(Frame {
+                    dts: f.dts,
+                    cts: 0,
+                    ..h.clone()
+                }))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Classifies a stream's events in order, knowing what a single event
