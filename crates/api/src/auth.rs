@@ -26,8 +26,8 @@ use rand::RngCore;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Semaphore;
+use weir_api_error::ApiError;
 
-use crate::rest::ApiError;
 use crate::{AuthConfig, State};
 
 /// Cookie that carries the session id.

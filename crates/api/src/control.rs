@@ -13,9 +13,10 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use weir_api_error::ApiError;
 use weir_hub::Role;
 
-use crate::rest::{stream_key, ApiError};
+use crate::rest::stream_key;
 use crate::{auth, State};
 
 /// Which clients of the stream a drop may hit.

@@ -1,15 +1,17 @@
 //! `/api/v1/...`: JSON views of the server, its streams and clients, and
-//! the two mutations (kick a client, drop a publisher). Every error is a
-//! JSON object `{"error": "...", "status": N}` with the matching status.
+//! the two mutations (kick a client, drop a publisher). Every error is an
+//! [`ApiError`]: a JSON object `{"error": "...", "status": N}` with the
+//! matching status, the same as the chat's routes answer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State as AxState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+use weir_api_error::ApiError;
 use weir_media::StreamKey;
 
 use crate::views::{self, Snapshot};
@@ -18,34 +20,6 @@ use crate::{auth, State};
 /// Largest page of `GET /api/v1/clients`.
 const MAX_PER_PAGE: usize = 1000;
 const DEFAULT_PER_PAGE: usize = 100;
-
-/// An error answer: status plus a message meant for a person.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    pub(crate) status: StatusCode,
-    pub(crate) message: String,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Json(json!({"error": self.message, "status": self.status.as_u16()}));
-        let mut resp = (self.status, body).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
-        }
-        resp
-    }
-}
 
 type Shared = AxState<Arc<State>>;
 

@@ -50,7 +50,8 @@ pub enum Command {
     /// Print a stream URL signed for `mode = "signed"` access
     /// (`?expires=...&sign=...`).
     Sign(SignArgs),
-    /// Parse a config file, print it with every default filled in, and exit.
+    /// Parse a config file, print it with every default filled in (warning
+    /// on stderr of deprecated keys it still accepts), and exit.
     CheckConfig {
         /// The config file to check.
         config: PathBuf,

@@ -33,6 +33,11 @@ pub struct Config {
     pub tls: TlsSection,
     /// Who may publish and play: per app rules and HTTP callbacks.
     pub auth: weir_access::AuthConfig,
+    /// What the file said in an old way that still works (a deprecated
+    /// key, and where it moved), for `serve` to log once at start and
+    /// `check-config` to show; empty for the defaults and current files.
+    #[serde(skip)]
+    pub deprecations: Vec<String>,
 }
 
 /// `[tls]`
@@ -222,9 +227,12 @@ pub struct ServerSection {
 pub struct RtmpSection {
     /// Outgoing chunk size, the same for every player (mux once).
     pub chunk_size: u32,
-    /// A new publisher of a live stream key replaces the old one (true), or
-    /// is refused with NetStream.Publish.BadName (false).
-    pub takeover: bool,
+    /// Deprecated: `[hub] takeover`. Takeover applies to the publishers of
+    /// every protocol, so it moved to the hub; files that still set it here
+    /// keep working, with a warning (see [`Config::deprecations`]). Never
+    /// written back, and `None` once a file is loaded.
+    #[serde(skip_serializing)]
+    pub takeover: Option<bool>,
     /// How long a player of a stream that is not live waits for a publisher.
     pub play_wait_secs: f64,
     /// Handshake must complete within this time.
@@ -250,10 +258,14 @@ pub struct RtmpSection {
     pub merge_write_ms: u64,
 }
 
-/// `[hub]`
+/// `[hub]`: settings of the hub itself, which apply to every protocol's
+/// publishers and viewers alike.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HubSection {
+    /// A new publisher of a live stream key replaces the old one (true), or
+    /// is refused (false; RTMP answers NetStream.Publish.BadName).
+    pub takeover: bool,
     /// Entries a subscriber may fall behind before it skips to the next
     /// keyframe.
     pub queue_entries: usize,
@@ -286,7 +298,7 @@ impl Default for RtmpSection {
     fn default() -> Self {
         RtmpSection {
             chunk_size: 4096,
-            takeover: true,
+            takeover: None,
             play_wait_secs: 10.0,
             handshake_timeout_secs: 10.0,
             idle_timeout_secs: 30.0,
@@ -303,6 +315,7 @@ impl Default for RtmpSection {
 impl Default for HubSection {
     fn default() -> Self {
         HubSection {
+            takeover: true,
             queue_entries: 1024,
             gop_max_bytes: 32 << 20,
             coalesce_audio_ms: 40,
@@ -319,11 +332,40 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config {}", path.display()))?;
-                toml::from_str(&text)
+                Config::parse(&text)
                     .with_context(|| format!("parsing config {}", path.display()))?
             }
         };
         cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// A config file's text as a `Config`, deprecated keys moved to their
+    /// new home and noted in [`Config::deprecations`].
+    fn parse(text: &str) -> anyhow::Result<Config> {
+        let mut cfg: Config = toml::from_str(text)?;
+        if let Some(old) = cfg.rtmp.takeover.take() {
+            // Whether `[hub] takeover` was written (rather than defaulted)
+            // is only known from the text; the file parsed, so this does too.
+            let hub_set = toml::from_str::<toml::Table>(text)?
+                .get("hub")
+                .and_then(|hub| hub.get("takeover"))
+                .is_some();
+            let note = if hub_set {
+                format!(
+                    "[rtmp] takeover is deprecated and ignored: [hub] takeover = {} \
+                     is also set and wins; remove [rtmp] takeover",
+                    cfg.hub.takeover
+                )
+            } else {
+                cfg.hub.takeover = old;
+                format!(
+                    "[rtmp] takeover is deprecated: takeover applies to every protocol, \
+                     so it moved to [hub]; write `takeover = {old}` under [hub] instead"
+                )
+            };
+            cfg.deprecations.push(note);
+        }
         Ok(cfg)
     }
 
@@ -460,6 +502,18 @@ impl Config {
     }
 }
 
+/// `weir check-config`: loads the file, prints it with every default
+/// filled in, and warns (on stderr, so the printed config stays clean) of
+/// each deprecated key it still accepts.
+pub fn check_command(path: &Path) -> anyhow::Result<()> {
+    let cfg = Config::load(Some(path))?;
+    for note in &cfg.deprecations {
+        eprintln!("warning: {note}");
+    }
+    println!("{}: ok\n\n{}", path.display(), cfg.to_toml()?);
+    Ok(())
+}
+
 /// Seconds from the config as a `Duration`.
 pub fn secs(v: f64) -> Duration {
     Duration::from_secs_f64(v)
@@ -475,6 +529,47 @@ mod tests {
         let cfg: Config = toml::from_str(text).unwrap();
         cfg.validate().unwrap();
         assert_eq!(cfg.to_toml().unwrap(), Config::default().to_toml().unwrap());
+    }
+
+    #[test]
+    fn takeover_is_a_hub_setting_and_the_old_rtmp_key_still_works() {
+        let new = Config::parse("[hub]\ntakeover = false\n").unwrap();
+        assert!(!new.hub.takeover);
+        assert!(new.deprecations.is_empty(), "{:?}", new.deprecations);
+
+        let old = Config::parse("[rtmp]\ntakeover = false\n").unwrap();
+        assert!(!old.hub.takeover, "the old key's value is used");
+        assert_eq!(old.rtmp.takeover, None);
+        assert_eq!(old.deprecations.len(), 1);
+        assert!(
+            old.deprecations[0].contains("[rtmp] takeover is deprecated")
+                && old.deprecations[0].contains("[hub]"),
+            "{:?}",
+            old.deprecations
+        );
+        // The printed config has only the new key.
+        let printed = old.to_toml().unwrap();
+        assert!(printed.contains("[hub]\ntakeover = false\n"), "{printed}");
+        assert_eq!(printed.matches("takeover").count(), 1, "{printed}");
+
+        for (hub, rtmp) in [(true, false), (false, true)] {
+            let both = Config::parse(&format!(
+                "[rtmp]\ntakeover = {rtmp}\n[hub]\ntakeover = {hub}\n"
+            ))
+            .unwrap();
+            assert_eq!(both.hub.takeover, hub, "[hub] wins");
+            assert_eq!(both.deprecations.len(), 1);
+            assert!(
+                both.deprecations[0].contains("ignored")
+                    && both.deprecations[0].contains(&format!("[hub] takeover = {hub}")),
+                "{:?}",
+                both.deprecations
+            );
+        }
+
+        let default = Config::parse("").unwrap();
+        assert!(default.hub.takeover);
+        assert!(default.deprecations.is_empty());
     }
 
     #[test]

@@ -32,11 +32,7 @@ fn main() -> anyhow::Result<()> {
             cli::Command::Passwd => tools::passwd(),
             cli::Command::Sign(args) => sign::run(args),
             cli::Command::ChatToken(args) => chat::token_command(args),
-            cli::Command::CheckConfig { config } => {
-                let cfg = config::Config::load(Some(&config))?;
-                println!("{}: ok\n\n{}", config.display(), cfg.to_toml()?);
-                Ok(())
-            }
+            cli::Command::CheckConfig { config } => config::check_command(&config),
         }
     })
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use weir_hub::{ChannelConfig, Hub, HubConfig};
@@ -17,6 +18,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // First line of the log: who may publish. Out of the box only this
     // machine may, so a fresh server on the internet is nobody's relay.
     info!("{}", cfg.auth.publish_summary());
+    for note in &cfg.deprecations {
+        warn!("config: {note}");
+    }
     let started = std::time::Instant::now();
     let shutdown = CancellationToken::new();
     let tls = crate::tls::start(&cfg, &shutdown)?;
@@ -29,7 +33,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let access = weir_access::Access::new(&cfg.auth)?;
     let hub = Hub::with_gate(
         HubConfig {
-            takeover: cfg.rtmp.takeover,
+            takeover: cfg.hub.takeover,
             channel: channel.clone(),
         },
         std::sync::Arc::new(access),
@@ -40,7 +44,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding RTMP listener on {}", cfg.server.rtmp_listen))?;
     info!(
         addr = %rtmp_listener.local_addr()?,
-        takeover = cfg.rtmp.takeover,
+        takeover = cfg.hub.takeover,
         "rtmp listening"
     );
     let channel_for_http = channel.clone();
@@ -70,29 +74,38 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     wait_for_signal().await;
     info!("shutting down");
     shutdown.cancel();
-    // Connections notice the token and close; give them a moment to say goodbye.
-    match tokio::time::timeout(Duration::from_secs(5), rtmp_task).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => warn!(error = %e, "rtmp server ended with an error"),
-        Ok(Err(e)) => warn!(error = %e, "rtmp server task failed"),
-        Err(_) => warn!("rtmp server did not stop within 5 s"),
-    }
-    if let Some(task) = rtmps_task {
-        match tokio::time::timeout(Duration::from_secs(5), task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => warn!(error = %e, "rtmps server ended with an error"),
-            Ok(Err(e)) => warn!(error = %e, "rtmps server task failed"),
-            Err(_) => warn!("rtmps server did not stop within 5 s"),
-        }
-    }
-    match tokio::time::timeout(Duration::from_secs(5), http_task).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => warn!(error = %e, "http server ended with an error"),
-        Ok(Err(e)) => warn!(error = %e, "http server task failed"),
-        Err(_) => warn!("http server did not stop within 5 s"),
-    }
+    let mut listeners = vec![("rtmp", rtmp_task), ("http", http_task)];
+    listeners.extend(rtmps_task.map(|task| ("rtmps", task)));
+    join_listeners(listeners).await;
     info!("bye");
     Ok(())
+}
+
+/// How long the listeners get, together, to close their connections after
+/// the shutdown signal: long enough for a goodbye (close frames, RTMP
+/// status messages), short enough that a stuck peer cannot hold a restart.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Waits, after cancellation, for the named listener tasks to end, all
+/// within one [`SHUTDOWN_GRACE`] (they wind down concurrently, so one
+/// deadline bounds the whole shutdown). A listener that fails or overruns
+/// is logged and left behind: the process is exiting anyway.
+async fn join_listeners<E: std::fmt::Display>(
+    tasks: Vec<(&'static str, JoinHandle<Result<(), E>>)>,
+) {
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    for (listener, task) in tasks {
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => warn!(listener, error = %e, "listener ended with an error"),
+            Ok(Err(e)) => warn!(listener, error = %e, "listener task failed"),
+            Err(_) => warn!(
+                listener,
+                grace = ?SHUTDOWN_GRACE,
+                "listener did not stop in time"
+            ),
+        }
+    }
 }
 
 fn rtmp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtmp::Config {

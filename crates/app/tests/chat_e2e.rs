@@ -184,6 +184,22 @@ fn oversized_and_invalid_utf8_messages_get_errors() {
     assert_eq!(v["at_limit"], "chat");
 }
 
+/// A chat frame over the transport limit (twice the parse limit: 4,448
+/// bytes with `max_text = 200`) closes its connection with 1009 "message too
+/// big", as docs/chat.md promises (it was 1002, protocol error), at 5 kB and
+/// at 100 kB; the server keeps serving the rest of the room.
+#[test]
+fn frames_over_the_transport_limit_close_with_1009() {
+    let mut server = Server::start_with_config("[chat]\nmax_text = 200\n");
+    let v = scenario(&server, "too_big", &[]);
+    for size in ["5000", "100000"] {
+        assert_eq!(v[size]["code"], 1009, "a {size}-byte frame: {v}");
+        assert_eq!(v[size]["reason"], "frame too big", "{v}");
+        assert_eq!(v[format!("after_{size}")], format!("after {size}"), "{v}");
+    }
+    server.assert_running();
+}
+
 #[test]
 fn a_muted_user_is_refused() {
     let server = Server::start_with_config(&format!("[api]\napi_token = \"{TOKEN}\"\n"));

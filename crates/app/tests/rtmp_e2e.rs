@@ -188,7 +188,7 @@ fn gstreamer_publisher_and_player() {
 #[test]
 fn encoder_takeover_keeps_players_playing() {
     require_ffmpeg();
-    let mut srv = Server::start_with_config("[rtmp]\ntakeover = true\n");
+    let mut srv = Server::start_with_config("[hub]\ntakeover = true\n");
     let dir = srv.dir().to_path_buf();
     let url = srv.rtmp_url("takeover");
     let mut first = ffmpeg_publisher(&dir, "ffmpeg-publisher-a", &url, 60, &[]);
@@ -223,7 +223,28 @@ fn encoder_takeover_keeps_players_playing() {
 #[test]
 fn second_publisher_rejected_without_takeover() {
     require_ffmpeg();
-    let mut srv = Server::start_with_config("[rtmp]\ntakeover = false\n");
+    let srv = Server::start_with_config("[hub]\ntakeover = false\n");
+    assert_second_publisher_rejected(srv);
+}
+
+/// `[rtmp] takeover`, where the setting lived before it moved to `[hub]`,
+/// still works, and the server says once at start that it is deprecated.
+#[test]
+fn deprecated_rtmp_takeover_key_still_works() {
+    require_ffmpeg();
+    let srv = Server::start_with_config("[rtmp]\ntakeover = false\n");
+    let log = srv.log();
+    assert_eq!(
+        log.matches("[rtmp] takeover is deprecated").count(),
+        1,
+        "one deprecation warning at start:\n{log}"
+    );
+    assert_second_publisher_rejected(srv);
+}
+
+/// A second encoder on a live key of `srv` (whose takeover is off) is
+/// refused and the first one keeps streaming to its player.
+fn assert_second_publisher_rejected(mut srv: Server) {
     let dir = srv.dir().to_path_buf();
     let url = srv.rtmp_url("notakeover");
     let mut first = ffmpeg_publisher(&dir, "ffmpeg-publisher-a", &url, 60, &[]);

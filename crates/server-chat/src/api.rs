@@ -1,15 +1,17 @@
 //! The chat's HTTP API: where to connect, what rooms there are, moderation,
-//! and the browser client (script and styles).
+//! and the browser client (script and styles). Errors are the whole API's
+//! [`ApiError`] (`{"error": "...", "status": N}`).
 
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use weir_api_error::ApiError;
 use weir_chat::{ModError, Room, MAX_TOKEN_TTL_SECS};
 use weir_media::StreamKey;
 
@@ -21,46 +23,14 @@ const CHAT_JS: &str = include_str!("../assets/chat.js");
 /// injected `<style>`, which pages with `style-src 'self'` would block.
 const CHAT_CSS: &str = include_str!("../assets/chat.css");
 
-/// A JSON error answer, shaped like the rest of `/api/v1`:
-/// `{"error": "...", "status": 400}`.
-pub(crate) struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Json(json!({"error": self.message, "status": self.status.as_u16()}));
-        let mut resp = (self.status, body).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        resp
-    }
-}
-
-impl From<ModError> for ApiError {
-    fn from(e: ModError) -> Self {
-        let status = match e {
-            ModError::NoSuchUser(_) | ModError::NoSuchMessage(_) => StatusCode::NOT_FOUND,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, e.to_string())
-    }
+/// The HTTP answer to a refused moderation action: 404 for a user or
+/// message the room does not have, 400 for anything else wrong with it.
+fn mod_error(e: ModError) -> ApiError {
+    let status = match e {
+        ModError::NoSuchUser(_) | ModError::NoSuchMessage(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, e.to_string())
 }
 
 type St = State<Arc<Shared>>;
@@ -216,7 +186,7 @@ fn moderate<R>(
     let key = key(app, stream)?;
     let cell = existing_room(shared, &key)?;
     let mut room = cell.lock();
-    let (frame, out) = act(&mut room, shared.now())?;
+    let (frame, out) = act(&mut room, shared.now()).map_err(mod_error)?;
     shared.fan_out(&room, frame);
     Ok(out)
 }

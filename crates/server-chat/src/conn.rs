@@ -13,10 +13,10 @@ use axum::Extension;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
+use weir_api_error::ApiError;
 use weir_chat::{CloseCode, ConnId, Entry, Gate, Refusal, TokenKey};
 use weir_media::StreamKey;
 
-use crate::api::ApiError;
 use crate::metrics::ChatMetrics;
 use crate::rooms::{utf8, Kill, RoomCell, Shared, Sink};
 
@@ -52,7 +52,8 @@ pub(crate) async fn upgrade(
         Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
     };
     // Frames up to twice what the room parses still get an error event
-    // from the room; the transport cuts anything larger (1009).
+    // from the room; the transport cuts anything larger from its header, and
+    // `read_error_code` closes with 1009.
     let max = shared.rules.max_frame() * 2;
     ws.max_message_size(max)
         .max_frame_size(max)
@@ -150,13 +151,8 @@ async fn next_frame(
             }
             Ok(None) => return None,
             Ok(Some(Err(e))) => {
-                let code = if e.to_string().to_lowercase().contains("size") {
-                    CloseCode::TooBig
-                } else {
-                    CloseCode::Protocol
-                };
                 tracing::debug!(conn, error = %e, "chat read error");
-                kill.close(code);
+                kill.close(read_error_code(&e));
                 return None;
             }
             Ok(Some(Ok(msg))) => msg,
@@ -167,6 +163,26 @@ async fn next_frame(
             Message::Ping(_) | Message::Pong(_) => continue,
             Message::Close(_) => return None,
         }
+    }
+}
+
+/// How to close after the transport failed to read a frame. The
+/// transport refuses a frame, or a fragmented message, over the size set at
+/// the upgrade as soon as it has read the length in the frame header,
+/// before any payload: that keeps a peer from making the server buffer a
+/// huge frame, and it is "message too big" (1009), which a client must be
+/// able to tell from a broken protocol (1002, everything else). The error
+/// is told by its type, not its text: axum wraps tungstenite's error, and
+/// `tungstenite` is a dependency of this crate at axum's version for this
+/// one match (the chat's tests fail if the versions ever part).
+fn read_error_code(e: &axum::Error) -> CloseCode {
+    use std::error::Error as _;
+    match e
+        .source()
+        .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
+    {
+        Some(tungstenite::Error::Capacity(_)) => CloseCode::TooBig,
+        _ => CloseCode::Protocol,
     }
 }
 

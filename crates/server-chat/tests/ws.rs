@@ -201,6 +201,47 @@ async fn a_member_that_does_not_read_is_dropped_and_the_room_goes_on() {
     );
 }
 
+/// A frame over the transport limit (twice what the room parses: 4,448
+/// bytes with the default `max_text = 200`) closes its connection with 1009
+/// "message too big", not 1002; one just under it gets the room's
+/// `too_long` error and the connection stays; the room serves the others
+/// throughout.
+#[tokio::test]
+async fn a_frame_over_the_transport_limit_closes_with_1009() {
+    let f = start(Config::default()).await;
+    let mut bystander = connect(&f).await;
+    next_of(&mut bystander, "history").await;
+    let limit = (200 * 6 + 1024) * 2;
+
+    let mut near = connect(&f).await;
+    next_of(&mut near, "history").await;
+    near.send(Message::Text("x".repeat(limit).into()))
+        .await
+        .unwrap();
+    assert_eq!(next_of(&mut near, "error").await["code"], "too_long");
+    say(&mut near, "still here").await;
+    assert_eq!(next_of(&mut near, "chat").await["text"], "still here");
+    assert_eq!(next_of(&mut bystander, "chat").await["text"], "still here");
+
+    for size in [limit + 1, 5_000, 100_000] {
+        let mut big = connect(&f).await;
+        next_of(&mut big, "history").await;
+        big.send(Message::Text("x".repeat(size).into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            close_code(&mut big, Duration::from_secs(5)).await,
+            CloseCode::Size,
+            "a {size}-byte frame"
+        );
+        say(&mut bystander, &format!("after {size}")).await;
+        assert_eq!(
+            next_of(&mut bystander, "chat").await["text"],
+            format!("after {size}")
+        );
+    }
+}
+
 #[tokio::test]
 async fn live_changes_and_member_counts_are_announced() {
     let f = start(Config {

@@ -362,6 +362,29 @@ async def flood(base):
     return {"rate_limited": errors}
 
 
+async def too_big(base):
+    """Chat frames of 5 kB and 100 kB, over the transport limit: each closes
+    its own connection (code and reason as received), and a bystander in
+    the same room keeps chatting after each."""
+    bystander, _, _ = await greeted(base)
+    out = {}
+    for size in (5_000, 100_000):
+        ws, _, _ = await greeted(base)
+        await say(ws, "x" * size)
+        closed = {"code": None, "reason": None}
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), WAIT)
+        except websockets.ConnectionClosed as e:
+            if e.rcvd:
+                closed = {"code": e.rcvd.code, "reason": e.rcvd.reason}
+        out[str(size)] = closed
+        await say(bystander, f"after {size}")
+        out[f"after_{size}"] = (await chat_with(bystander, f"after {size}"))["text"]
+    await bystander.close()
+    return out
+
+
 SCENARIOS = {
     "fanout": fanout,
     "history": history,
@@ -373,6 +396,7 @@ SCENARIOS = {
     "cookie_moderation": cookie_moderation,
     "tokens": tokens,
     "flood": flood,
+    "too_big": too_big,
 }
 
 if __name__ == "__main__":
