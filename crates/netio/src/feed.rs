@@ -168,3 +168,112 @@ impl std::fmt::Display for PassFailed {
 }
 
 impl std::error::Error for PassFailed {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::Pick;
+    use crate::SharedTcp;
+    use tokio::net::TcpStream;
+    use weir_hub::{Channel, ChannelConfig, Class, ClientInfo, Hub, HubConfig};
+
+    #[derive(Clone)]
+    struct E(Bytes);
+
+    impl Entry for E {
+        fn class(&self) -> Class {
+            Class::Delta
+        }
+    }
+
+    struct All;
+
+    impl Picker<E> for All {
+        fn pick<'a>(&self, entry: &'a E) -> Pick<'a> {
+            Pick::Write(&entry.0)
+        }
+    }
+
+    /// The writer stand-in: the test only checks who may reach it.
+    struct Writer;
+
+    async fn pair() -> (SharedTcp, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        server.writable().await.unwrap();
+        (SharedTcp::new(server), client)
+    }
+
+    fn counter(hub: &Hub) -> weir_hub::OutCounter {
+        hub.clients()
+            .register(ClientInfo {
+                protocol: "test",
+                addr: "127.0.0.1:1".parse().unwrap(),
+                role: None,
+            })
+            .out_counter()
+    }
+
+    fn mine() -> Vec<Bytes> {
+        vec![Bytes::from_static(b"mine")]
+    }
+
+    #[tokio::test]
+    async fn parks_only_with_nothing_of_its_own_to_write() {
+        let hub = Hub::new(HubConfig::default());
+        let (socket, _peer) = pair().await;
+        let channel = Channel::<E>::new(ChannelConfig::default());
+        let mut feed: Feed<E, All, Writer> = Feed::new(Writer, Some(channel.subscribe()));
+        let sink = |_: &Writer| Some(SocketSink::new(socket.clone(), All, counter(&hub)));
+        feed.try_park(&mine(), sink);
+        assert!(!feed.is_parked(), "own bytes queued");
+        feed.try_park(&[], |_| None);
+        assert!(!feed.is_parked(), "a writer that cannot be lent");
+        feed.try_park(&[], sink);
+        assert!(feed.is_parked());
+        assert!(feed.receiver().is_none(), "the receiver is with the pass");
+        // The pass takes what fits; the writer comes back with nothing
+        // left over, and the receiver with it.
+        channel.push(E(Bytes::from_static(b"x")));
+        let mut out = mine();
+        feed.reclaim(&mut out).await.unwrap();
+        assert!(!feed.is_parked() && feed.receiver().is_some());
+        assert_eq!(out, mine());
+    }
+
+    #[tokio::test]
+    async fn what_the_pass_left_unsent_goes_before_the_tasks_own_bytes() {
+        let hub = Hub::new(HubConfig::default());
+        let (socket, _peer) = pair().await;
+        let channel = Channel::<E>::new(ChannelConfig::default());
+        let mut feed: Feed<E, All, Writer> = Feed::new(Writer, Some(channel.subscribe()));
+        feed.try_park(&[], |_| {
+            Some(SocketSink::new(socket.clone(), All, counter(&hub)))
+        });
+        assert!(feed.is_parked());
+        // Far more than the socket buffers take without a reader: the
+        // pass hands the viewer back with the rest of a 1 MB entry.
+        for i in 0..40u8 {
+            channel.push(E(Bytes::from(vec![i; 1 << 20])));
+        }
+        let mut batch = Vec::new();
+        let next =
+            tokio::time::timeout(std::time::Duration::from_secs(10), feed.next(&mut batch, 8))
+                .await
+                .expect("handed back within 10 s");
+        let Next::Returned(pair) = next else {
+            panic!("expected the viewer back");
+        };
+        let mut out = mine();
+        feed.returned(pair, &mut out).unwrap();
+        assert!(out.len() > 1, "the rest of the pass comes first");
+        assert_eq!(out.last(), mine().last(), "the task's own bytes after it");
+        assert!(feed.receiver().is_some());
+        // A lost sink ends the viewer but leaves the feed usable.
+        assert_eq!(feed.returned(None, &mut out), Err(PassFailed));
+        assert!(feed.receiver().is_none());
+    }
+}
