@@ -12,6 +12,17 @@ pub const DEFAULT_PORT: u16 = 1935;
 /// Port of RTMP over TLS (RTMPS), as commonly deployed.
 pub const DEFAULT_TLS_PORT: u16 = 443;
 
+/// Splits `"name?a=1&b=2"` into the name and the query (without `?`,
+/// empty if there is none).
+///
+/// Clients put access tokens after the stream name (`publish
+/// "cam?key=x"`) and sometimes after the app (`rtmp://h/live?key=x/cam`
+/// makes `connect` carry `app = "live?key=x"`); the server session and
+/// adapters split both the same way.
+pub fn split_query(s: &str) -> (&str, &str) {
+    s.split_once('?').unwrap_or((s, ""))
+}
+
 /// A parsed RTMP URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtmpUrl {
@@ -98,6 +109,14 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), UrlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queries_are_split_at_the_first_question_mark() {
+        assert_eq!(split_query("live?t=1"), ("live", "t=1"));
+        assert_eq!(split_query("live"), ("live", ""));
+        assert_eq!(split_query("live?t=1?x"), ("live", "t=1?x"));
+        assert_eq!(split_query("?t=1"), ("", "t=1"));
+    }
 
     #[test]
     fn full_url() {

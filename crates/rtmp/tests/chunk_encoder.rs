@@ -2,7 +2,9 @@
 //! extended timestamps on continuations, exact reservation.
 
 use bytes::{Bytes, BytesMut};
-use weir_rtmp::chunk::{encode_standalone, ChunkEncoder, Message, MAX_MESSAGE_LEN};
+use weir_rtmp::chunk::{
+    encode_standalone, encode_standalone_parts, ChunkEncoder, Message, MAX_MESSAGE_LEN,
+};
 
 fn msg(csid: u32, timestamp: u32, len: usize, type_id: u8, stream_id: u32) -> Message {
     Message {
@@ -133,4 +135,33 @@ fn csid_below_two_is_a_programming_error() {
 #[should_panic(expected = "chunk stream id 65600")]
 fn csid_above_65599_is_a_programming_error() {
     encode_standalone(&msg(65600, 0, 0, 9, 1), 128, &mut BytesMut::new());
+}
+
+#[test]
+fn payload_parts_are_cut_across_their_boundaries() {
+    // A 2-byte tag header and 5 bytes of data at chunk size 3: the first
+    // chunk takes both header bytes and one data byte.
+    let header = Message {
+        csid: 6,
+        timestamp: 40,
+        type_id: 9,
+        stream_id: 1,
+        payload: Bytes::new(),
+    }
+    .header();
+    let mut out = BytesMut::new();
+    encode_standalone_parts(&header, &[&[0xAF, 1], &[1, 2, 3, 4, 5]], 3, &mut out);
+    let mut expected = vec![0x06, 0, 0, 40, 0, 0, 7, 9, 1, 0, 0, 0];
+    expected.extend_from_slice(&[0xAF, 1, 1, 0xC6, 2, 3, 4, 0xC6, 5]);
+    assert_eq!(&out[..], &expected[..]);
+    assert_eq!(out.capacity(), out.len(), "reserved exactly");
+}
+
+#[test]
+fn oversized_parts_are_skipped() {
+    let header = msg(6, 0, 0, 9, 1).header();
+    let big = vec![0u8; MAX_MESSAGE_LEN as usize];
+    let mut out = BytesMut::new();
+    encode_standalone_parts(&header, &[&[1], &big], 4096, &mut out);
+    assert!(out.is_empty());
 }

@@ -7,8 +7,10 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use weir_rtmp::chunk::{
-    encode_standalone, ChunkDecoder, ChunkEncoder, DecoderLimits, Message, MAX_HEADER_LEN,
+    encode_standalone, encode_standalone_parts, ChunkDecoder, ChunkEncoder, DecoderLimits, Message,
+    MAX_HEADER_LEN,
 };
+use weir_rtmp::message::type_id::{AUDIO, COMMAND_AMF0, DATA_AMF0, VIDEO};
 
 fn csid() -> impl Strategy<Value = u32> {
     prop_oneof![
@@ -73,7 +75,7 @@ fn messages() -> impl Strategy<Value = Vec<Message>> {
                 Message {
                     csid,
                     timestamp: *ts,
-                    type_id: [8, 9, 20, 18][ty],
+                    type_id: [AUDIO, VIDEO, COMMAND_AMF0, DATA_AMF0][ty],
                     stream_id: [0, 1, 7][sid],
                     payload: (0..len)
                         .map(|j| (i * 31 + j) as u8)
@@ -220,5 +222,40 @@ proptest! {
         let k = start.index(msgs.len());
         let decoded = decode_split(&mut decoder(size), &wire[boundaries[k]..], &splits);
         prop_assert_eq!(&decoded[..], &msgs[k..]);
+    }
+
+    #[test]
+    fn payload_parts_chunk_like_the_joined_payload(
+        msgs in messages(),
+        size in chunk_size(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+    ) {
+        // Each message's payload cut at arbitrary points (empty parts
+        // included) chunks to the bytes of the whole payload, both from a
+        // fresh connection encoder (whose first message on a chunk stream
+        // is standalone too) and from `encode_standalone`, and decodes back.
+        let mut wire = BytesMut::new();
+        for m in &msgs {
+            let mut at: Vec<usize> = cuts.iter().map(|c| c.index(m.payload.len() + 1)).collect();
+            at.sort_unstable();
+            let mut parts: Vec<&[u8]> = Vec::new();
+            let mut from = 0;
+            for to in at.into_iter().chain([m.payload.len()]) {
+                parts.push(&m.payload[from..to]);
+                from = to;
+            }
+            let mut ours = BytesMut::new();
+            encode_standalone_parts(&m.header(), &parts, size, &mut ours);
+            let mut fresh = ChunkEncoder::new();
+            fresh.set_chunk_size(size);
+            let mut theirs = BytesMut::new();
+            fresh.encode(m, &mut theirs);
+            prop_assert_eq!(&ours, &theirs);
+            let mut joined = BytesMut::new();
+            encode_standalone(m, size, &mut joined);
+            prop_assert_eq!(&ours, &joined);
+            wire.extend_from_slice(&ours);
+        }
+        prop_assert_eq!(&decode_split(&mut decoder(size), &wire, &[7]), &msgs);
     }
 }

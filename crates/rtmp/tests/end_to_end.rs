@@ -239,10 +239,16 @@ fn publish_end_to_end() {
         .sniff
         .msgs
         .iter()
-        .filter(|m| matches!(m.type_id, 8 | 9 | 18))
+        .filter(|m| {
+            matches!(
+                m.type_id,
+                type_id::AUDIO | type_id::VIDEO | type_id::DATA_AMF0
+            )
+        })
         .map(|m| (m.type_id, m.csid))
         .collect();
-    assert_eq!(media_csids, [(18, 5), (9, 6), (8, 4), (8, 4)]);
+    let (data, video, audio) = (type_id::DATA_AMF0, type_id::VIDEO, type_id::AUDIO);
+    assert_eq!(media_csids, [(data, 5), (video, 6), (audio, 4), (audio, 4)]);
 }
 
 #[test]
@@ -279,7 +285,7 @@ fn play_end_to_end() {
     let data = Message {
         csid: 5,
         timestamp: 0,
-        type_id: 18,
+        type_id: type_id::DATA_AMF0,
         stream_id: 1,
         payload: meta(),
     };

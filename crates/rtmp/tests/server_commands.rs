@@ -6,7 +6,7 @@ use bytes::Bytes;
 use common::{code, parse, Peer};
 use weir_amf0::Value;
 use weir_rtmp::chunk::Message;
-use weir_rtmp::message::{set_data_frame, LimitType, ProtocolControl, UserControl};
+use weir_rtmp::message::{set_data_frame, type_id, LimitType, ProtocolControl, UserControl};
 use weir_rtmp::server::ServerEvent;
 
 /// Hand-written AMF0, independent of the encoder under test.
@@ -198,7 +198,7 @@ fn publish_flow() {
     let data = Message {
         csid: 5,
         timestamp: 0,
-        type_id: 18,
+        type_id: type_id::DATA_AMF0,
         stream_id: 1,
         payload: set_data_frame(&meta),
     };
@@ -378,7 +378,7 @@ fn play_flow() {
     assert_eq!(code(&msgs[2]), "NetStream.Play.Start");
     assert_eq!(
         (msgs[3].type_id, msgs[3].csid, msgs[3].stream_id),
-        (18, 3, 1)
+        (type_id::DATA_AMF0, 3, 1)
     );
     let access = weir_amf0::decode_all(&msgs[3].payload).unwrap();
     assert_eq!(access[0].as_str(), Some("|RtmpSampleAccess"));

@@ -1,21 +1,22 @@
 //! Publish and play requests go through the hub's access check
 //! ([`weir_hub::Hub::admit`]) before they start.
 //!
-//! The check may call the user's web application, so it is asynchronous
-//! while the session's events are handled synchronously: the event only
-//! records a [`PendingStart`] and stops the draining of further events, and
-//! the connection loop then awaits the verdict ([`Conn::process`]) before
-//! it reads anything else. A refused client gets an error status and the
+//! The check may call the user's web application, so the connection loop
+//! awaits it while handling the session's events ([`admit`]), before it
+//! reads anything else. A refused client gets an error status and the
 //! connection is closed, like nginx-rtmp and SRS do.
 
 use weir_hub::{AccessRequest, Action, Admission};
 use weir_media::StreamKey;
+use weir_rtmp::server::ServerSession;
 
-use crate::conn::{Conn, End, Mode};
+use crate::conn::Peer;
+use crate::end::End;
+use crate::Shared;
 
-/// A publish or play command waiting for its verdict.
+/// A publish or play command.
 #[derive(Debug)]
-pub(crate) struct PendingStart {
+pub(crate) struct Start {
     pub(crate) action: Action,
     pub(crate) stream_id: u32,
     /// The stream name, without the query string.
@@ -24,14 +25,16 @@ pub(crate) struct PendingStart {
     pub(crate) query: String,
 }
 
-/// Splits `"live?a=1&b=2"` into the app name and the query (without `?`).
-/// (The session already splits the stream name's query off.)
-pub(crate) fn split_query(s: &str) -> (&str, &str) {
-    s.split_once('?').unwrap_or((s, ""))
+/// The application a client connected to.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) name: String,
+    /// A query string the client appended to the app name
+    /// (`rtmp://h/live?token=x/cam` puts it there).
+    pub(crate) query: String,
 }
 
-/// The query of the stream name, and of the app (`rtmp://h/live?token=x/cam`
-/// puts it there), joined.
+/// The query of the stream name, and of the app, joined.
 fn join_queries(a: &str, b: &str) -> String {
     match (a.is_empty(), b.is_empty()) {
         (true, _) => b.to_owned(),
@@ -40,95 +43,76 @@ fn join_queries(a: &str, b: &str) -> String {
     }
 }
 
-impl Conn {
-    /// Handles every queued session event, awaiting the access check of
-    /// each publish or play command on the way.
-    pub(crate) async fn process(&mut self) -> Result<(), End> {
-        loop {
-            self.drain_session()?;
-            let Some(pending) = self.pending.take() else {
-                return Ok(());
-            };
-            self.admit_and_start(pending).await?;
-        }
+fn reject(session: &mut ServerSession, start: &Start, code: &str, description: &str) {
+    match start.action {
+        Action::Publish => session.reject_publish(
+            start.stream_id,
+            &format!("NetStream.Publish.{code}"),
+            description,
+        ),
+        Action::Play => session.reject_play(
+            start.stream_id,
+            &format!("NetStream.Play.{code}"),
+            description,
+        ),
     }
+}
 
-    fn reject(&mut self, action: Action, stream_id: u32, code: &str, description: &str) {
-        match action {
-            Action::Publish => self.session.reject_publish(
-                stream_id,
-                &format!("NetStream.Publish.{code}"),
-                description,
-            ),
-            Action::Play => {
-                self.session
-                    .reject_play(stream_id, &format!("NetStream.Play.{code}"), description)
-            }
-        }
+/// Checks a publish or play command: `Ok(Some)` with the stream key and
+/// the admission to keep for the session; `Ok(None)` if it was refused
+/// but the connection goes on (`busy`: it already publishes or plays, or
+/// an invalid name); `Err` if the gate denied it (the connection ends).
+/// The client has been told in both refusals.
+pub(crate) async fn admit(
+    shared: &Shared,
+    peer: &Peer,
+    app: Option<&App>,
+    busy: bool,
+    start: &Start,
+    session: &mut ServerSession,
+) -> Result<Option<(StreamKey, Admission)>, End> {
+    let action = start.action;
+    if busy {
+        let code = match action {
+            Action::Publish => "BadConnection",
+            Action::Play => "Failed",
+        };
+        let why = "this connection is already publishing or playing";
+        reject(session, start, code, why);
+        return Ok(None);
     }
-
-    async fn admit_and_start(&mut self, p: PendingStart) -> Result<(), End> {
-        let (action, stream_id) = (p.action, p.stream_id);
-        if !matches!(self.mode, Mode::Idle) {
-            let code = match action {
-                Action::Publish => "BadConnection",
-                Action::Play => "Failed",
-            };
-            self.reject(
-                action,
-                stream_id,
-                code,
-                "this connection is already publishing or playing",
-            );
-            return Ok(());
-        }
-        let Some(key) = self.key_for(&p.name) else {
+    let Some(key) = app.and_then(|app| StreamKey::new(&app.name, &start.name).ok()) else {
+        let code = match action {
+            Action::Publish => "BadName",
+            Action::Play => "StreamNotFound",
+        };
+        let why = "invalid app or stream name: use [A-Za-z0-9._~-]";
+        reject(session, start, code, why);
+        return Ok(None);
+    };
+    let req = AccessRequest {
+        action,
+        key: key.clone(),
+        client_id: peer.client.id(),
+        addr: peer.addr,
+        protocol: peer.protocol,
+        query: join_queries(app.map_or("", |a| &a.query), &start.query),
+    };
+    let verdict = tokio::select! {
+        v = shared.hub.admit(req) => v,
+        _ = shared.shutdown.cancelled() => return Err(End::Shutdown),
+    };
+    match verdict {
+        Ok(admission) => Ok(Some((key, admission))),
+        Err(denied) => {
+            // BadName is what nginx-rtmp and SRS answer a refused
+            // publisher, and what encoders show as "check your key".
             let code = match action {
                 Action::Publish => "BadName",
-                Action::Play => "StreamNotFound",
+                Action::Play => "Failed",
             };
-            self.reject(
-                action,
-                stream_id,
-                code,
-                "invalid app or stream name: use [A-Za-z0-9._~-]",
-            );
-            return Ok(());
-        };
-        let req = AccessRequest {
-            action,
-            key: key.clone(),
-            client_id: self.client.id(),
-            addr: self.peer,
-            protocol: self.protocol,
-            query: join_queries(&self.app_query, &p.query),
-        };
-        let verdict = tokio::select! {
-            v = self.shared.hub.admit(req) => v,
-            _ = self.shared.shutdown.cancelled() => return Err(End::Shutdown),
-        };
-        match verdict {
-            Ok(admission) => {
-                self.start(action, stream_id, key, admission);
-                Ok(())
-            }
-            Err(denied) => {
-                // BadName is what nginx-rtmp and SRS answer a refused
-                // publisher, and what encoders show as "check your key".
-                let code = match action {
-                    Action::Publish => "BadName",
-                    Action::Play => "Failed",
-                };
-                self.reject(action, stream_id, code, &format!("denied: {denied}"));
-                Err(End::Denied(denied.reason))
-            }
-        }
-    }
-
-    fn start(&mut self, action: Action, stream_id: u32, key: StreamKey, admission: Admission) {
-        match action {
-            Action::Publish => self.start_publish(stream_id, key, admission),
-            Action::Play => self.start_play(stream_id, key, admission),
+            reject(session, start, code, &format!("denied: {denied}"));
+            Err(End::Denied(denied.reason))
         }
     }
 }
@@ -138,10 +122,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queries_are_split_and_joined() {
-        assert_eq!(split_query("live?t=1"), ("live", "t=1"));
-        assert_eq!(split_query("live"), ("live", ""));
-        assert_eq!(split_query("live?t=1?x"), ("live", "t=1?x"));
+    fn queries_are_joined() {
         assert_eq!(join_queries("", "a=1"), "a=1");
         assert_eq!(join_queries("t=2", ""), "t=2");
         assert_eq!(join_queries("t=2", "a=1"), "t=2&a=1");

@@ -3,6 +3,10 @@
 //! The loop is the one every weir adapter follows: read bytes → hand them
 //! to the session → act on its events → write what it queued. A player
 //! additionally drains its egress receiver and writes shared chunk bytes.
+//! Only this loop touches the socket: the publishing and playing sides
+//! ([`Publishing`], [`Player`]) get the session and the hub as arguments,
+//! and the writer lives in the [`PlayerFeed`], which hands it out only
+//! after taking a parked player's socket back from the write pass.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,99 +18,72 @@ use tokio::io::AsyncReadExt;
 use tracing::{debug, info, warn};
 use weir_hub::{Action, ClientHandle, ClientInfo, ConnectInfo, Role};
 use weir_media::StreamKey;
-use weir_rtmp::chunk::DecoderLimits;
-use weir_rtmp::error::{ChunkError, SessionError};
-use weir_rtmp::server::{ServerConfig, ServerEvent, ServerOutput, ServerSession};
-
-use crate::admit::PendingStart;
-use crate::muxer::Muxed;
-use crate::play::{Next, Player};
-use crate::publish::Publishing;
-use crate::transport::{try_write_now, Transport};
-use crate::Shared;
 use weir_netio::write_all_vectored;
+use weir_rtmp::chunk::DecoderLimits;
+use weir_rtmp::message::type_id;
+use weir_rtmp::server::{ServerConfig, ServerEvent, ServerSession};
+use weir_rtmp::url::split_query;
 
-/// Why a connection ended, for the close log line.
-#[derive(Debug)]
-pub(crate) enum End {
-    PeerClosed,
-    Shutdown,
-    Kicked,
-    TakenOver,
-    Timeout(&'static str),
-    Protocol(String),
-    /// The peer's input crossed a configured limit (the limit's name).
-    Limit(&'static str, String),
-    /// The access check refused a publish or play.
-    Denied(String),
-    Io(std::io::Error),
-}
-
-impl std::fmt::Display for End {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            End::PeerClosed => f.write_str("peer closed"),
-            End::Shutdown => f.write_str("server shutdown"),
-            End::Kicked => f.write_str("kicked"),
-            End::TakenOver => f.write_str("publisher taken over or dropped"),
-            End::Timeout(what) => write!(f, "{what} timeout"),
-            End::Protocol(e) => write!(f, "protocol error: {e}"),
-            End::Limit(limit, e) => write!(f, "{limit} exceeded: {e}"),
-            End::Denied(why) => write!(f, "access denied: {why}"),
-            End::Io(e) => write!(f, "io error: {e}"),
-        }
-    }
-}
-
-impl From<std::io::Error> for End {
-    fn from(e: std::io::Error) -> Self {
-        End::Io(e)
-    }
-}
+use crate::admit::{admit, App, Start};
+use crate::end::{end_of, error_kind, End};
+use crate::muxer::Muxed;
+use crate::play::{Next, Player, PlayerFeed};
+use crate::publish::Publishing;
+use crate::transport::{try_write_now, Reader, Transport};
+use crate::wire::Wire;
+use crate::Shared;
 
 /// Initial socket read buffer of a connection.
 const READ_BUF: usize = 4096;
 
+/// Per-player queues larger than this (in entries) are shrunk to [`KEEP`]
+/// once written: thousands of players each keeping a GOP-sized vector
+/// would cost more memory than the GOP itself.
+const SHRINK_ABOVE: usize = 64;
+const KEEP: usize = 8;
+
+/// Who is at the other end, for the log lines and counters of every part
+/// of the connection.
+pub(crate) struct Peer {
+    pub(crate) client: ClientHandle,
+    pub(crate) addr: SocketAddr,
+    /// `"rtmp"` or `"rtmps"`.
+    pub(crate) protocol: &'static str,
+}
+
 /// What the connection is doing with its stream.
-pub(crate) enum Mode {
+enum Mode {
     Idle,
     Publishing(Publishing),
     Playing(Player),
 }
 
-pub(crate) struct Conn {
-    pub(crate) socket: Transport,
-    pub(crate) peer: SocketAddr,
-    pub(crate) session: ServerSession,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) client: ClientHandle,
-    pub(crate) app: Option<String>,
-    /// A query string the client appended to the app name.
-    pub(crate) app_query: String,
-    /// A publish or play command waiting for the access check.
-    pub(crate) pending: Option<PendingStart>,
-    pub(crate) mode: Mode,
-    pub(crate) handshake_done: bool,
-    /// Session output waiting to be written, in order.
-    pub(crate) out: Vec<Bytes>,
+struct Conn {
+    shared: Arc<Shared>,
+    peer: Peer,
+    reader: Reader,
+    /// The socket's write side, and a player's entries.
+    feed: PlayerFeed,
+    wire: Wire,
+    mode: Mode,
+    app: Option<App>,
+    handshake_done: bool,
     /// The last stream this connection published or played, for the
     /// close log line.
-    pub(crate) last_key: Option<StreamKey>,
-    /// `"rtmp"` or `"rtmps"`.
-    pub(crate) protocol: &'static str,
+    last_key: Option<StreamKey>,
 }
 
 /// Serves one connection to its end and logs how it went.
-pub(crate) async fn serve(socket: Transport, peer: SocketAddr, shared: Arc<Shared>) {
+pub(crate) async fn serve(socket: Transport, addr: SocketAddr, shared: Arc<Shared>) {
     let protocol = socket.protocol();
     let client = shared.hub.clients().register(ClientInfo {
         protocol,
-        addr: peer,
+        addr,
         role: None,
     });
     let started = Instant::now();
     let id = client.id();
-    debug!(id, %peer, "rtmp connect");
+    debug!(id, peer = %addr, "rtmp connect");
 
     let mut random = [0u8; 1536];
     rand::thread_rng().fill_bytes(&mut random);
@@ -123,24 +100,24 @@ pub(crate) async fn serve(socket: Transport, peer: SocketAddr, shared: Arc<Share
         &random,
         shared.started.elapsed().as_millis() as u32,
     );
+    let (reader, writer) = socket.split();
     let mut conn = Conn {
-        socket,
-        peer,
-        session,
         shared: shared.clone(),
-        client,
-        app: None,
-        app_query: String::new(),
-        pending: None,
+        peer: Peer {
+            client,
+            addr,
+            protocol,
+        },
+        reader,
+        feed: PlayerFeed::new(writer, None),
+        wire: Wire::new(session),
         mode: Mode::Idle,
+        app: None,
         handshake_done: false,
-        out: Vec::new(),
         last_key: None,
-        protocol,
     };
     let end = conn.run().await;
-    let (bytes_in, bytes_out, dropped) = conn
-        .shared
+    let (bytes_in, bytes_out, dropped) = shared
         .hub
         .clients()
         .get(id)
@@ -155,19 +132,21 @@ pub(crate) async fn serve(socket: Transport, peer: SocketAddr, shared: Arc<Share
     // Counted every time, logged once a minute per peer and kind: garbage
     // from one scanner must not flood the log.
     let log = error_kind(&end, conn.handshake_done)
-        .is_some_and(|kind| conn.shared.hub.clients().report("rtmp", kind, peer.ip()));
+        .is_some_and(|kind| shared.hub.clients().report("rtmp", kind, addr.ip()));
     match &end {
         End::Protocol(e) | End::Limit(_, e) if log => {
-            warn!(id, %peer, stream = %key, error = %e, "rtmp protocol error (logged once a minute per peer)")
+            warn!(id, peer = %addr, stream = %key, error = %e, "rtmp protocol error (logged once a minute per peer)")
         }
-        End::Protocol(e) | End::Limit(_, e) => debug!(id, %peer, error = %e, "rtmp protocol error"),
-        End::Io(e) => debug!(id, %peer, error = %e, "rtmp io error"),
+        End::Protocol(e) | End::Limit(_, e) => {
+            debug!(id, peer = %addr, error = %e, "rtmp protocol error")
+        }
+        End::Io(e) => debug!(id, peer = %addr, error = %e, "rtmp io error"),
         _ => {}
     }
     if conn.handshake_done {
         info!(
             id,
-            %peer,
+            peer = %addr,
             stream = %key,
             bytes_in,
             bytes_out,
@@ -177,40 +156,29 @@ pub(crate) async fn serve(socket: Transport, peer: SocketAddr, shared: Arc<Share
             "rtmp close"
         );
     } else {
-        debug!(id, %peer, reason = %end, "rtmp closed before handshake");
+        debug!(id, peer = %addr, reason = %end, "rtmp closed before handshake");
     }
-    conn.finish();
+    conn.stop_role();
 }
 
-/// How a session error ends the connection: limits by name, anything else
-/// as a protocol error.
-fn end_of(e: SessionError) -> End {
-    match &e {
-        SessionError::Chunk(ChunkError::MessageTooLong { .. }) => {
-            End::Limit("max_message_len", e.to_string())
-        }
-        SessionError::Chunk(ChunkError::TooManyChunkStreams { .. }) => {
-            End::Limit("max_chunk_streams", e.to_string())
-        }
-        _ => End::Protocol(e.to_string()),
-    }
+/// What woke the connection loop.
+enum Step {
+    End(End),
+    Input(usize),
+    Play,
+    Returned(Option<(weir_hub::Receiver<Muxed>, crate::park::PlayerSink)>),
+    Timer(Timer),
 }
 
-/// The `/metrics` error kind of a connection that ended badly: timeouts by
-/// what timed out, peer input the session refused (during the handshake or
-/// after it). Clean ends and socket errors are not counted: a peer that
-/// hangs up is not a failure of the server or the encoder's protocol.
-fn error_kind(end: &End, handshake_done: bool) -> Option<&'static str> {
-    match end {
-        End::Timeout("handshake") => Some("handshake_timeout"),
-        End::Timeout("idle") => Some("idle_timeout"),
-        End::Timeout("write") => Some("write_timeout"),
-        End::Timeout(_) => Some("timeout"),
-        End::Limit(limit, _) => Some(limit),
-        End::Protocol(_) if handshake_done => Some("protocol"),
-        End::Protocol(_) => Some("handshake"),
-        _ => None,
-    }
+/// The one deadline a connection waits for at a time.
+#[derive(Clone, Copy)]
+enum Timer {
+    /// The RTMP handshake must finish by then.
+    Handshake,
+    /// A client that is not playing must send something by then.
+    Idle,
+    /// A player of a stream that is not live gives up then.
+    PlayWait,
 }
 
 impl Conn {
@@ -220,62 +188,46 @@ impl Conn {
         // A publisher's reads fill it and `read_buf` grows it as needed.
         let mut buf = BytesMut::with_capacity(READ_BUF);
         let mut batch: Vec<Muxed> = Vec::new();
-        let cfg = self.shared.config.clone();
-        let handshake_deadline = tokio::time::Instant::now() + cfg.handshake_timeout;
+        let handshake_deadline = tokio::time::Instant::now() + self.shared.config.handshake_timeout;
         loop {
             if let Err(end) = self.flush().await {
                 return end;
             }
-            let idle_deadline = tokio::time::Instant::now() + cfg.idle_timeout;
-            let deadline = if self.handshake_done {
-                idle_deadline
-            } else {
-                handshake_deadline
-            };
-            let playing = matches!(self.mode, Mode::Playing(_));
-            let play_wait = match &self.mode {
-                Mode::Playing(p) => p.wait_deadline(),
-                _ => None,
-            };
+            let timer = self.timer(handshake_deadline);
             // Each arm only produces a value; state changes happen below,
             // where `self` is not borrowed by the other arms.
             let step = tokio::select! {
                 biased;
                 _ = self.shared.shutdown.cancelled() => Step::End(End::Shutdown),
-                _ = self.client.kicked() => Step::End(End::Kicked),
-                r = self.socket.read_buf(&mut buf) => match r {
+                _ = self.peer.client.kicked() => Step::End(End::Kicked),
+                r = self.reader.read_buf(&mut buf) => match r {
                     Ok(0) => Step::End(End::PeerClosed),
                     Ok(n) => Step::Input(n),
                     Err(e) => Step::End(End::Io(e)),
                 },
-                step = role_event(&mut self.mode, &mut batch) => step,
-                _ = sleep_until(play_wait) => Step::PlayWaitExpired,
-                // Through the lazy helper: a disabled branch's future is
-                // still built, and a tokio `Sleep` looks up the runtime
-                // when built, once per loop of every player.
-                _ = sleep_until(Some(deadline)), if !playing || !self.handshake_done => {
-                    Step::End(End::Timeout(if self.handshake_done { "idle" } else { "handshake" }))
-                }
+                step = role_event(&mut self.mode, &mut self.feed, &mut batch) => step,
+                // In an async block, the `Sleep` (which looks up the
+                // runtime) is built only when polled: a started player,
+                // which has no deadline, never builds one.
+                what = async {
+                    let Some((at, what)) = timer else {
+                        return std::future::pending().await;
+                    };
+                    tokio::time::sleep_until(at).await;
+                    what
+                } => Step::Timer(what),
             };
             let result = match step {
                 Step::End(end) => return end,
-                Step::Input(n) => {
-                    self.client.add_in(n as u64);
-                    // Input may make the session write or change how the
-                    // player plays: its socket must be its own again.
-                    if let Err(end) = self.unpark().await {
-                        return end;
-                    }
-                    let r = self.session.handle_input(&buf);
-                    buf.clear();
-                    match r {
-                        Ok(()) => self.process().await,
-                        Err(e) => Err(end_of(e)),
-                    }
-                }
-                Step::Play => self.play_batch(&mut batch).await,
-                Step::Returned(pair) => self.returned(pair),
-                Step::PlayWaitExpired => self.play_wait_expired(),
+                Step::Input(n) => self.input(&mut buf, n).await,
+                Step::Play => self.play(&mut batch).await,
+                Step::Returned(pair) => self
+                    .feed
+                    .returned(pair, &mut self.wire.out)
+                    .map_err(End::from),
+                Step::Timer(Timer::PlayWait) => self.play_wait_expired().await,
+                Step::Timer(Timer::Handshake) => Err(End::Timeout("handshake")),
+                Step::Timer(Timer::Idle) => Err(End::Timeout("idle")),
             };
             if let Err(end) = result {
                 // Say goodbye (e.g. an error status) before closing.
@@ -285,39 +237,66 @@ impl Conn {
         }
     }
 
-    /// Acts on the events the session has queued, up to a publish or play
-    /// command, which waits in `pending` for [`Conn::process`].
-    pub(crate) fn drain_session(&mut self) -> Result<(), End> {
-        while self.pending.is_none() {
-            let Some(output) = self.session.poll_output() else {
-                break;
-            };
-            match output {
-                ServerOutput::Transmit(bytes) => self.out.push(bytes),
-                ServerOutput::Event(ev) => self.on_event(ev)?,
-            }
+    /// The deadline the loop waits for now, if any: the handshake's, then
+    /// a waiting player's, or the idle timeout (restarted every loop) of a
+    /// connection that does not play.
+    fn timer(
+        &self,
+        handshake_deadline: tokio::time::Instant,
+    ) -> Option<(tokio::time::Instant, Timer)> {
+        if !self.handshake_done {
+            return Some((handshake_deadline, Timer::Handshake));
+        }
+        match &self.mode {
+            Mode::Playing(p) => p.wait_deadline().map(|at| (at, Timer::PlayWait)),
+            _ => Some((
+                tokio::time::Instant::now() + self.shared.config.idle_timeout,
+                Timer::Idle,
+            )),
+        }
+    }
+
+    /// Bytes from the peer: the session handles them, the loop their
+    /// events.
+    async fn input(&mut self, buf: &mut BytesMut, n: usize) -> Result<(), End> {
+        self.peer.client.add_in(n as u64);
+        // Input may make the session write or change how the player
+        // plays: its socket must be its own again.
+        self.feed.reclaim(&mut self.wire.out).await?;
+        let r = self.wire.session.handle_input(buf);
+        buf.clear();
+        r.map_err(end_of)?;
+        self.process().await
+    }
+
+    /// Handles every queued session event, in order.
+    async fn process(&mut self) -> Result<(), End> {
+        while let Some(ev) = self.wire.poll_event() {
+            self.on_event(ev).await?;
         }
         Ok(())
     }
 
-    /// Writes queued session output.
-    pub(crate) async fn flush(&mut self) -> Result<(), End> {
+    /// Writes queued session output and media: the only place a
+    /// connection writes to its socket.
+    async fn flush(&mut self) -> Result<(), End> {
         self.process().await?;
-        if self.out.is_empty() {
+        let out = &mut self.wire.out;
+        if out.is_empty() {
             return Ok(());
         }
+        let writer = self.feed.reclaim(out).await?;
         // Usually the socket has room: one writev, no timer.
-        let now = try_write_now(&self.socket, &mut self.out)?;
-        if self.out.is_empty() {
-            self.client.add_out(now);
+        let now = try_write_now(writer, out)?;
+        let client = &self.peer.client;
+        if out.is_empty() {
+            client.add_out(now);
             return Ok(());
         }
         let timeout = self.shared.config.player_write_timeout;
-        match tokio::time::timeout(timeout, write_all_vectored(&mut self.socket, &mut self.out))
-            .await
-        {
+        match tokio::time::timeout(timeout, write_all_vectored(writer, out)).await {
             Ok(Ok(n)) => {
-                self.client.add_out(now + n);
+                client.add_out(now + n);
                 Ok(())
             }
             Ok(Err(e)) => Err(End::Io(e)),
@@ -325,27 +304,65 @@ impl Conn {
         }
     }
 
-    fn on_event(&mut self, ev: ServerEvent) -> Result<(), End> {
+    /// Writes a batch of shared entries (and any status messages they
+    /// imply) in one vectored write, then parks a player that caught up.
+    async fn play(&mut self, batch: &mut Vec<Muxed>) -> Result<(), End> {
+        let Mode::Playing(p) = &mut self.mode else {
+            batch.clear();
+            return Ok(());
+        };
+        p.queue(batch, &mut self.wire, &self.feed, &self.peer.client);
+        self.flush().await?;
+        // A join (headers + GOP) or a stall makes one big batch; do not
+        // keep its buffers for the life of the connection.
+        if batch.capacity() > SHRINK_ABOVE {
+            batch.shrink_to(KEEP);
+        }
+        let out = &mut self.wire.out;
+        if out.capacity() > SHRINK_ABOVE {
+            out.shrink_to(KEEP);
+        }
+        if let Mode::Playing(p) = &self.mode {
+            let client = &self.peer.client;
+            self.feed.try_park(out, |writer| p.sink(writer, client));
+        }
+        Ok(())
+    }
+
+    async fn play_wait_expired(&mut self) -> Result<(), End> {
+        if let Mode::Playing(p) = &self.mode {
+            if p.wait_expired(&mut self.wire.session, &self.peer) {
+                self.mode = Mode::Idle;
+                self.feed.set_receiver(None, &mut self.wire.out).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_event(&mut self, ev: ServerEvent) -> Result<(), End> {
+        let id = self.peer.client.id();
         match ev {
             ServerEvent::HandshakeDone { complex } => {
                 self.handshake_done = true;
-                debug!(id = self.client.id(), peer = %self.peer, complex, "rtmp handshake done");
+                debug!(id, peer = %self.peer.addr, complex, "rtmp handshake done");
             }
             ServerEvent::Connect { app, tc_url, .. } => {
-                let (app, query) = crate::admit::split_query(&app);
-                let (app, query) = (app.to_owned(), query.to_owned());
+                let (name, query) = split_query(&app);
+                let app = App {
+                    name: name.to_owned(),
+                    query: query.to_owned(),
+                };
                 self.shared.hub.connected(&ConnectInfo {
-                    client_id: self.client.id(),
-                    addr: self.peer,
-                    protocol: self.protocol,
-                    app: app.clone(),
+                    client_id: id,
+                    addr: self.peer.addr,
+                    protocol: self.peer.protocol,
+                    app: app.name.clone(),
                     tc_url: tc_url.clone(),
                 });
-                self.app_query = query;
                 info!(
-                    id = self.client.id(),
-                    peer = %self.peer,
-                    app = %app,
+                    id,
+                    peer = %self.peer.addr,
+                    app = %app.name,
                     tc_url = tc_url.as_deref().unwrap_or(""),
                     "rtmp connect"
                 );
@@ -357,12 +374,27 @@ impl Conn {
                 query,
                 ..
             } => {
-                self.pending = Some(PendingStart {
+                self.start(Start {
                     action: Action::Publish,
                     stream_id,
                     name,
                     query,
                 })
+                .await?
+            }
+            ServerEvent::Play {
+                stream_id,
+                name,
+                query,
+                ..
+            } => {
+                self.start(Start {
+                    action: Action::Play,
+                    stream_id,
+                    name,
+                    query,
+                })
+                .await?
             }
             ServerEvent::Media {
                 type_id,
@@ -372,110 +404,120 @@ impl Conn {
             } => self.on_media(type_id, timestamp, payload)?,
             ServerEvent::Metadata {
                 timestamp, payload, ..
-            } => self.on_media(18, timestamp, payload)?,
-            ServerEvent::Unpublish { .. } => self.stop_publish(),
-            ServerEvent::Play {
-                stream_id,
-                name,
-                query,
-                ..
-            } => {
-                self.pending = Some(PendingStart {
-                    action: Action::Play,
-                    stream_id,
-                    name,
-                    query,
-                })
+            } => self.on_media(type_id::DATA_AMF0, timestamp, payload)?,
+            ServerEvent::Unpublish { .. } => {
+                if matches!(self.mode, Mode::Publishing(_)) {
+                    self.stop_role();
+                }
             }
-            ServerEvent::StopPlay { .. } => self.stop_play(),
-            ServerEvent::Pause { paused, .. } => self.pause(paused),
+            ServerEvent::StopPlay { .. } => {
+                if matches!(self.mode, Mode::Playing(_)) {
+                    self.stop_role();
+                    self.feed.set_receiver(None, &mut self.wire.out).await?;
+                }
+            }
+            ServerEvent::Pause { paused, .. } => {
+                if let Mode::Playing(p) = &self.mode {
+                    let out = &mut self.wire.out;
+                    if paused {
+                        self.feed.set_receiver(None, out).await?;
+                    } else if self.feed.receiver().is_none() && !self.feed.is_parked() {
+                        let rx = p.subscribe(&self.shared.egress);
+                        self.feed.set_receiver(Some(rx), out).await?;
+                    }
+                }
+            }
             ServerEvent::ReceiveAudio { enabled, .. } => self.set_receive(true, enabled),
             ServerEvent::ReceiveVideo { enabled, .. } => self.set_receive(false, enabled),
         }
         Ok(())
     }
 
-    /// Builds the stream key from the connected app and a stream name.
-    pub(crate) fn key_for(&self, name: &str) -> Option<StreamKey> {
-        StreamKey::new(self.app.as_deref()?, name).ok()
+    /// An audio, video or data message: the publisher's to handle. Media
+    /// before publish is a client bug, not an attack: ignored.
+    fn on_media(&mut self, type_id: u8, timestamp: u32, payload: Bytes) -> Result<(), End> {
+        match &mut self.mode {
+            Mode::Publishing(p) => p.on_media(type_id, timestamp, payload),
+            _ => Ok(()),
+        }
     }
 
-    /// Releases the stream role (publisher or player) at the end.
-    fn finish(&mut self) {
-        self.stop_publish();
-        self.stop_play();
+    fn set_receive(&mut self, audio: bool, enabled: bool) {
+        if let Mode::Playing(p) = &mut self.mode {
+            p.set_receive(audio, enabled);
+        }
     }
 
-    pub(crate) fn set_role(&mut self, key: &StreamKey, role: Role) {
+    /// A publish or play command: the access check, then the start.
+    async fn start(&mut self, start: Start) -> Result<(), End> {
+        let busy = !matches!(self.mode, Mode::Idle);
+        let session = &mut self.wire.session;
+        let app = self.app.as_ref();
+        let Some((key, admission)) =
+            admit(&self.shared, &self.peer, app, busy, &start, session).await?
+        else {
+            return Ok(());
+        };
+        let (peer, stream_id) = (&self.peer, start.stream_id);
+        match start.action {
+            Action::Publish => {
+                let hub = &self.shared.hub;
+                let Some(p) =
+                    Publishing::start(hub, session, peer, stream_id, key.clone(), admission)
+                else {
+                    return Ok(());
+                };
+                self.set_role(&key, Role::Publish);
+                self.mode = Mode::Publishing(p);
+            }
+            Action::Play => {
+                let Some((p, rx)) = Player::start(
+                    &self.shared,
+                    session,
+                    peer,
+                    stream_id,
+                    key.clone(),
+                    admission,
+                ) else {
+                    return Ok(());
+                };
+                self.set_role(&key, Role::Play);
+                self.mode = Mode::Playing(p);
+                self.feed.set_receiver(Some(rx), &mut self.wire.out).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_role(&mut self, key: &StreamKey, role: Role) {
         self.last_key = Some(key.clone());
-        self.client.set_stream(key.clone(), role);
+        self.peer.client.set_stream(key.clone(), role);
     }
-}
 
-enum Step {
-    End(End),
-    Input(usize),
-    Play,
-    Returned(Option<(weir_hub::Receiver<Muxed>, crate::direct::DirectPlayer)>),
-    PlayWaitExpired,
+    /// Releases the stream role (publisher or player), logging it.
+    fn stop_role(&mut self) {
+        match std::mem::replace(&mut self.mode, Mode::Idle) {
+            Mode::Idle => {}
+            Mode::Publishing(p) => p.stop(&self.peer),
+            Mode::Playing(p) => p.stop(&self.peer),
+        }
+    }
 }
 
 /// What the connection's stream role has to say: a publisher was taken
 /// over or kicked, or a player has entries to write. Pending forever for a
 /// connection that neither publishes nor plays.
-async fn role_event(mode: &mut Mode, batch: &mut Vec<Muxed>) -> Step {
+async fn role_event(mode: &mut Mode, feed: &mut PlayerFeed, batch: &mut Vec<Muxed>) -> Step {
     match mode {
         Mode::Publishing(p) => {
             p.closed().await;
             Step::End(End::TakenOver)
         }
-        Mode::Playing(p) => match p.next(batch).await {
+        Mode::Playing(p) => match p.next(feed, batch).await {
             Next::Batch => Step::Play,
             Next::Closed => Step::End(End::PeerClosed),
             Next::Returned(pair) => Step::Returned(pair),
         },
         Mode::Idle => std::future::pending().await,
-    }
-}
-
-pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bad_ends_are_counted_by_kind() {
-        assert_eq!(
-            error_kind(&End::Timeout("handshake"), false),
-            Some("handshake_timeout")
-        );
-        assert_eq!(
-            error_kind(&End::Timeout("idle"), true),
-            Some("idle_timeout")
-        );
-        assert_eq!(
-            error_kind(&End::Timeout("write"), true),
-            Some("write_timeout")
-        );
-        assert_eq!(
-            error_kind(&End::Protocol("x".into()), false),
-            Some("handshake")
-        );
-        assert_eq!(
-            error_kind(&End::Protocol("x".into()), true),
-            Some("protocol")
-        );
-        assert_eq!(
-            error_kind(&End::Limit("max_message_len", "x".into()), true),
-            Some("max_message_len")
-        );
-        assert_eq!(error_kind(&End::PeerClosed, true), None);
-        assert_eq!(error_kind(&End::Kicked, true), None);
     }
 }

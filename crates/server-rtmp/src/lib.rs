@@ -2,7 +2,7 @@
 //! [`weir_rtmp::server::ServerSession`] for each, and connects publishers and
 //! players to the [`weir_hub::Hub`].
 //!
-//! Players never get per-player muxing: one [`muxer::RtmpMuxer`] per stream
+//! Players never get per-player muxing: one `RtmpMuxer` per stream
 //! (a hub subscriber run by [`weir_hub::Egress`]) chunks each message once,
 //! and every player's connection writes those same bytes with vectored
 //! writes, draining whatever is queued each time it wakes.
@@ -14,11 +14,13 @@
 
 mod admit;
 mod conn;
-mod direct;
+mod end;
 mod muxer;
+mod park;
 mod play;
 mod publish;
 mod transport;
+mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,9 +31,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 use weir_hub::{ChannelConfig, Coalesce, ConnLimits, Egress, Hub};
 
+use crate::muxer::RtmpMuxer;
 use crate::transport::Transport;
-
-pub use muxer::{Muxed, RtmpMuxer};
 
 /// RTMP adapter settings (the app maps its config file onto this).
 #[derive(Debug, Clone)]

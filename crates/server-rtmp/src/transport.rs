@@ -1,11 +1,12 @@
-//! The byte stream under a connection: plain TCP, or TLS over TCP (RTMPS).
+//! The byte stream under a connection: plain TCP, or TLS over TCP (RTMPS),
+//! split into the halves the connection loop reads and writes.
 //!
 //! The connection logic is the same for both. Plain TCP keeps its fast
 //! paths: a player's write is one non-blocking `writev` straight from the
 //! shared chunk buffers ([`try_write_now`]), and a caught-up player's
 //! socket is shared (`weir_netio::SharedTcp`) with the stream's write
 //! pass, which writes to it directly while the player is parked
-//! (`crate::direct`).
+//! (`crate::park`).
 //! TLS has to encrypt into rustls's buffer before anything reaches the
 //! socket, so its writes always take the waiting path
 //! (`write_all_vectored`, which flushes rustls's buffer at the end) under
@@ -17,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -25,7 +26,7 @@ use weir_netio::SharedTcp;
 
 /// A connection's stream.
 pub(crate) enum Transport {
-    /// Shared with the stream's write pass while the player is parked.
+    /// Plain TCP.
     Tcp(SharedTcp),
     /// Boxed: a rustls session is a few hundred bytes more than a socket,
     /// and most connections are plain TCP.
@@ -60,11 +61,41 @@ impl Transport {
         }
     }
 
+    /// The read and write halves. The connection loop reads while the
+    /// writer may be lent to the stream's write pass (TCP), so they are
+    /// separate values: two handles on one socket for TCP, tokio's split
+    /// of the TLS stream otherwise.
+    pub(crate) fn split(self) -> (Reader, Writer) {
+        match self {
+            Transport::Tcp(tcp) => (Reader::Tcp(tcp.clone()), Writer::Tcp(tcp)),
+            Transport::Tls(tls) => {
+                let (r, w) = tokio::io::split(*tls);
+                (Reader::Tls(r), Writer::Tls(w))
+            }
+        }
+    }
+}
+
+/// The half of a connection's stream its loop reads from.
+pub(crate) enum Reader {
+    Tcp(SharedTcp),
+    Tls(ReadHalf<TlsStream<TcpStream>>),
+}
+
+/// The half of a connection's stream written to: by the connection loop,
+/// or, while a player is parked, by its stream's write pass (through the
+/// `SharedTcp` handle the sink holds).
+pub(crate) enum Writer {
+    Tcp(SharedTcp),
+    Tls(WriteHalf<TlsStream<TcpStream>>),
+}
+
+impl Writer {
     /// The plain TCP socket, which a parked player's sink writes to.
     pub(crate) fn tcp(&self) -> Option<&SharedTcp> {
         match self {
-            Transport::Tcp(tcp) => Some(tcp),
-            Transport::Tls(_) => None,
+            Writer::Tcp(tcp) => Some(tcp),
+            Writer::Tls(_) => None,
         }
     }
 }
@@ -72,35 +103,35 @@ impl Transport {
 /// Writes what the socket takes without waiting (see
 /// [`weir_netio::try_write_now`]); TLS writes nothing here and leaves
 /// `bufs` to the waiting path.
-pub(crate) fn try_write_now(socket: &Transport, bufs: &mut Vec<Bytes>) -> io::Result<u64> {
+pub(crate) fn try_write_now(socket: &Writer, bufs: &mut Vec<Bytes>) -> io::Result<u64> {
     match socket {
-        Transport::Tcp(tcp) => weir_netio::try_write_now(tcp, bufs),
-        Transport::Tls(_) => Ok(0),
+        Writer::Tcp(tcp) => weir_netio::try_write_now(tcp, bufs),
+        Writer::Tls(_) => Ok(0),
     }
 }
 
-impl AsyncRead for Transport {
+impl AsyncRead for Reader {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Reader::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Reader::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
 
-impl AsyncWrite for Transport {
+impl AsyncWrite for Writer {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Writer::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Writer::Tls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -110,29 +141,29 @@ impl AsyncWrite for Transport {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Writer::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Writer::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
         match self {
-            Transport::Tcp(s) => s.is_write_vectored(),
-            Transport::Tls(s) => s.is_write_vectored(),
+            Writer::Tcp(s) => s.is_write_vectored(),
+            Writer::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Writer::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Writer::Tls(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Writer::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Writer::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -204,10 +235,11 @@ mod tests {
             got
         });
         let (tcp, _) = listener.accept().await.unwrap();
-        let mut t = Transport::accept(tcp, Some(&acceptor), Duration::from_secs(10))
+        let t = Transport::accept(tcp, Some(&acceptor), Duration::from_secs(10))
             .await
             .unwrap();
         assert!(matches!(t, Transport::Tls(_)));
+        let (mut r, mut t) = t.split();
         assert_eq!(try_write_now(&t, &mut bufs).unwrap(), 0);
         assert_eq!(bufs.len(), 202, "nothing taken by the non-blocking path");
         let n = tokio::time::timeout(
@@ -224,7 +256,7 @@ mod tests {
             .unwrap();
         assert!(got == want, "bytes differ");
         let mut ack = [0u8; 1];
-        t.read_exact(&mut ack).await.unwrap();
+        r.read_exact(&mut ack).await.unwrap();
     }
 
     /// A client that connects and never says hello does not hold the

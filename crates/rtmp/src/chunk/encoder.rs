@@ -2,7 +2,10 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::{Message, DEFAULT_CHUNK_SIZE, EXTENDED_TIMESTAMP, MAX_CSID, MAX_MESSAGE_LEN, MIN_CSID};
+use super::{
+    Message, MessageHeader, DEFAULT_CHUNK_SIZE, EXTENDED_TIMESTAMP, MAX_CSID, MAX_MESSAGE_LEN,
+    MIN_CSID,
+};
 
 /// What the encoder last sent on one chunk stream, i.e. what the peer's
 /// decoder will assume for fields a compressed header leaves out.
@@ -115,7 +118,7 @@ impl ChunkEncoder {
             type_id: msg.type_id,
             stream_id: msg.stream_id,
         };
-        write_message(out, msg.csid, first, &msg.payload, self.chunk_size);
+        write_message(out, msg.csid, first, &[&msg.payload], self.chunk_size);
         let now = Sent {
             csid: msg.csid,
             timestamp: msg.timestamp,
@@ -141,8 +144,26 @@ impl ChunkEncoder {
 /// skipped and invalid chunk stream ids panic as in [`ChunkEncoder::encode`];
 /// a `chunk_size` of 0 is taken as 1.
 pub fn encode_standalone(msg: &Message, chunk_size: u32, out: &mut BytesMut) {
-    assert_csid(msg.csid);
-    let Ok(len) = u32::try_from(msg.payload.len()) else {
+    encode_standalone_parts(&msg.header(), &[&msg.payload], chunk_size, out);
+}
+
+/// [`encode_standalone`] for a message whose payload is `parts` joined:
+/// the chunks are cut across the parts' boundaries as if they were one
+/// buffer, and written straight from them.
+///
+/// A muxer that derives a few bytes of framing for a payload it shares
+/// (an FLV tag-body header in front of a frame's data) thus copies the
+/// payload once, into the chunk bytes, never into a joined message first.
+/// Same rules as [`encode_standalone`] for sizes and chunk stream ids.
+pub fn encode_standalone_parts(
+    header: &MessageHeader,
+    parts: &[&[u8]],
+    chunk_size: u32,
+    out: &mut BytesMut,
+) {
+    assert_csid(header.csid);
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let Ok(len) = u32::try_from(total) else {
         return;
     };
     if len > MAX_MESSAGE_LEN {
@@ -150,12 +171,12 @@ pub fn encode_standalone(msg: &Message, chunk_size: u32, out: &mut BytesMut) {
     }
     let first = FirstHeader {
         fmt: 0,
-        ts_field: msg.timestamp,
+        ts_field: header.timestamp,
         len,
-        type_id: msg.type_id,
-        stream_id: msg.stream_id,
+        type_id: header.type_id,
+        stream_id: header.stream_id,
     };
-    write_message(out, msg.csid, first, &msg.payload, chunk_size.max(1));
+    write_message(out, header.csid, first, parts, chunk_size.max(1));
 }
 
 fn assert_csid(csid: u32) {
@@ -191,8 +212,9 @@ fn put_u24(out: &mut BytesMut, v: u32) {
     out.put_slice(&v.to_be_bytes()[1..]);
 }
 
-/// Writes every chunk of one message, reserving the exact size first.
-fn write_message(out: &mut BytesMut, csid: u32, h: FirstHeader, payload: &[u8], chunk_size: u32) {
+/// Writes every chunk of one message whose payload is `parts` joined,
+/// reserving the exact size first.
+fn write_message(out: &mut BytesMut, csid: u32, h: FirstHeader, parts: &[&[u8]], chunk_size: u32) {
     let extended = h.fmt != 3 && h.ts_field >= EXTENDED_TIMESTAMP;
     let basic = basic_len(csid);
     let ext = if extended { 4 } else { 0 };
@@ -203,8 +225,9 @@ fn write_message(out: &mut BytesMut, csid: u32, h: FirstHeader, payload: &[u8], 
         _ => 0,
     };
     let chunk = chunk_size as usize;
-    let continuations = payload.len().div_ceil(chunk).saturating_sub(1);
-    out.reserve(basic + mh + ext + payload.len() + continuations * (basic + ext));
+    let len = h.len as usize;
+    let continuations = len.div_ceil(chunk).saturating_sub(1);
+    out.reserve(basic + mh + ext + len + continuations * (basic + ext));
 
     put_basic(out, h.fmt, csid);
     if h.fmt <= 2 {
@@ -220,13 +243,23 @@ fn write_message(out: &mut BytesMut, csid: u32, h: FirstHeader, payload: &[u8], 
     if extended {
         out.put_u32(h.ts_field);
     }
-    let (head, rest) = payload.split_at(payload.len().min(chunk));
-    out.put_slice(head);
-    for piece in rest.chunks(chunk) {
-        put_basic(out, 3, csid);
-        if extended {
-            out.put_u32(h.ts_field);
+    // Payload bytes the current chunk still takes; a continuation header
+    // goes in front of the next byte once it is used up.
+    let mut room = chunk;
+    for part in parts {
+        let mut part: &[u8] = part;
+        while !part.is_empty() {
+            if room == 0 {
+                put_basic(out, 3, csid);
+                if extended {
+                    out.put_u32(h.ts_field);
+                }
+                room = chunk;
+            }
+            let (piece, rest) = part.split_at(room.min(part.len()));
+            out.put_slice(piece);
+            room -= piece.len();
+            part = rest;
         }
-        out.put_slice(piece);
     }
 }

@@ -11,13 +11,14 @@
 //! [`ChunkDecoder`] turns received bytes into [`Message`]s; [`ChunkEncoder`]
 //! does the reverse for one connection; [`encode_standalone`] chunks a
 //! message without any per-connection state, so the same bytes can be sent
-//! to every player of a stream.
+//! to every player of a stream, and [`encode_standalone_parts`] does so
+//! for a payload given in pieces.
 
 mod decoder;
 mod encoder;
 
 pub use decoder::{ChunkDecoder, DecoderLimits};
-pub use encoder::{encode_standalone, ChunkEncoder};
+pub use encoder::{encode_standalone, encode_standalone_parts, ChunkEncoder};
 
 use bytes::Bytes;
 
@@ -39,6 +40,32 @@ pub struct Message {
     pub stream_id: u32,
     /// Message payload; cloning it is a reference count increment.
     pub payload: Bytes,
+}
+
+impl Message {
+    /// The message's header fields, without the payload.
+    pub fn header(&self) -> MessageHeader {
+        MessageHeader {
+            csid: self.csid,
+            timestamp: self.timestamp,
+            type_id: self.type_id,
+            stream_id: self.stream_id,
+        }
+    }
+}
+
+/// The header fields of a [`Message`], for encoders that take the payload
+/// separately ([`encode_standalone_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageHeader {
+    /// Chunk stream id, 2..=65599.
+    pub csid: u32,
+    /// Absolute message timestamp in milliseconds, wrapping at 2^32.
+    pub timestamp: u32,
+    /// Message type id.
+    pub type_id: u8,
+    /// Message stream id.
+    pub stream_id: u32,
 }
 
 /// RTMP's initial chunk size in both directions until a Set Chunk Size

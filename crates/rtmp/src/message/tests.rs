@@ -162,7 +162,7 @@ fn command_errors() {
         Err(MessageError::Amf(_))
     ));
     assert!(matches!(
-        Command::parse(18, &[], &amf),
+        Command::parse(type_id::DATA_AMF0, &[], &amf),
         Err(MessageError::WrongType { .. })
     ));
     let deep = Decoder::new().max_depth(1);
@@ -191,7 +191,7 @@ fn script_data_strips_set_data_frame_without_copy() {
         Value::ecma_array([("width", Value::Number(640.0))]),
     ]);
     let wrapped = set_data_frame(&meta);
-    let d = parse_script_data(18, &wrapped, &Decoder::new()).unwrap();
+    let d = parse_script_data(type_id::DATA_AMF0, &wrapped, &Decoder::new()).unwrap();
     assert_eq!(d.name, "onMetaData");
     assert_eq!(d.payload, meta);
     // Same memory: a slice of the message.
@@ -200,7 +200,7 @@ fn script_data_strips_set_data_frame_without_copy() {
         wrapped[wrapped.len() - meta.len()..].as_ptr()
     );
     // Unwrapped data passes through unchanged.
-    let d = parse_script_data(18, &meta, &Decoder::new()).unwrap();
+    let d = parse_script_data(type_id::DATA_AMF0, &meta, &Decoder::new()).unwrap();
     assert_eq!(d.payload, meta);
 }
 
@@ -237,15 +237,15 @@ fn script_data_errors() {
     let amf0 = Decoder::new();
     let only_wrapper = set_data_frame(&[]);
     assert_eq!(
-        parse_script_data(18, &only_wrapper, &amf0),
+        parse_script_data(type_id::DATA_AMF0, &only_wrapper, &amf0),
         Err(MessageError::MissingName)
     );
     assert_eq!(
-        parse_script_data(18, &amf(&[Value::Number(1.0)]), &amf0),
+        parse_script_data(type_id::DATA_AMF0, &amf(&[Value::Number(1.0)]), &amf0),
         Err(MessageError::MissingName)
     );
     assert!(matches!(
-        parse_script_data(18, &Bytes::new(), &amf0),
+        parse_script_data(type_id::DATA_AMF0, &Bytes::new(), &amf0),
         Err(MessageError::Amf(_))
     ));
     assert!(matches!(

@@ -5,6 +5,7 @@ use weir_amf0::Value;
 use super::{ServerEvent, ServerSession, Stream, StreamState, MAX_STREAMS};
 use crate::error::SessionError;
 use crate::message::{status_object, Command, LimitType, ProtocolControl};
+use crate::url::split_query;
 
 /// `fmsVer` we claim in the connect result. Clients only check that it is
 /// there; this is the version string most servers send.
@@ -13,12 +14,10 @@ const FMS_VERSION: &str = "FMS/3,0,1,123";
 /// Capability bits in the connect result (31: everything Flash knows).
 const CAPABILITIES: f64 = 31.0;
 
-/// Splits `name?query`.
-fn split_query(s: &str) -> (String, String) {
-    match s.split_once('?') {
-        Some((name, query)) => (name.to_owned(), query.to_owned()),
-        None => (s.to_owned(), String::new()),
-    }
+/// [`split_query`] into owned strings, for names the session keeps.
+fn split_owned(s: &str) -> (String, String) {
+    let (name, query) = split_query(s);
+    (name.to_owned(), query.to_owned())
 }
 
 /// A boolean argument that some clients send as a number.
@@ -41,7 +40,7 @@ impl ServerSession {
                 self.answer(stream_id, tid, Value::Undefined)
             }
             "FCPublish" => {
-                if let Some((name, _)) = cmd.arg(0).and_then(Value::as_str).map(split_query) {
+                if let Some((name, _)) = cmd.arg(0).and_then(Value::as_str).map(split_owned) {
                     if self.fc_published.len() >= MAX_STREAMS {
                         self.fc_published.remove(0);
                     }
@@ -70,7 +69,7 @@ impl ServerSession {
             }
             "pause" => self.on_pause(stream_id, &cmd),
             "FCUnpublish" => {
-                let name = cmd.arg(0).and_then(Value::as_str).map(split_query);
+                let name = cmd.arg(0).and_then(Value::as_str).map(split_owned);
                 let found = self.streams.iter().find(|s| {
                     matches!((&s.state, &name), (StreamState::Publishing { name: n }, Some((m, _))) if n == m)
                 });
@@ -238,7 +237,7 @@ impl ServerSession {
         let (name, query) = cmd
             .arg(0)
             .and_then(Value::as_str)
-            .map(split_query)
+            .map(split_owned)
             .unwrap_or_default();
         if name.is_empty() {
             self.send_status(
@@ -270,7 +269,7 @@ impl ServerSession {
         let (name, query) = cmd
             .arg(0)
             .and_then(Value::as_str)
-            .map(split_query)
+            .map(split_owned)
             .unwrap_or_default();
         if name.is_empty() {
             self.send_status(
