@@ -14,14 +14,12 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
-use weir_netio::SharedTcp;
+use weir_netio::{Conn, SharedTcp};
 
 /// A connection's stream.
 pub(crate) enum Transport {
@@ -42,29 +40,22 @@ impl Transport {
         }
     }
 
-    /// Wraps an accepted socket: as is without `tls`, else after a TLS
-    /// handshake that must finish within `timeout` (a client that opens a
-    /// connection and sends nothing must not hold it).
-    pub(crate) async fn accept(
-        socket: TcpStream,
-        tls: Option<&TlsAcceptor>,
-        timeout: Duration,
-    ) -> io::Result<Transport> {
-        let Some(acceptor) = tls else {
-            return Ok(Transport::Tcp(SharedTcp::new(socket)));
-        };
-        match tokio::time::timeout(timeout, acceptor.accept(socket)).await {
-            Ok(Ok(stream)) => Ok(Transport::Tls(Box::new(stream))),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::ErrorKind::TimedOut.into()),
-        }
-    }
-
     /// The plain TCP socket, which a parked player's sink writes to.
     pub(crate) fn tcp(&self) -> Option<&SharedTcp> {
         match self {
             Transport::Tcp(tcp) => Some(tcp),
             Transport::Tls(_) => None,
+        }
+    }
+}
+
+impl From<Conn> for Transport {
+    /// An accepted connection (its TLS handshake, if any, done by the
+    /// accept loop); a plain socket becomes shareable with the write pass.
+    fn from(conn: Conn) -> Self {
+        match conn {
+            Conn::Tcp(tcp) => Transport::Tcp(SharedTcp::new(tcp)),
+            Conn::Tls(tls) => Transport::Tls(tls),
         }
     }
 }
