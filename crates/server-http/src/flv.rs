@@ -37,6 +37,37 @@ impl Entry for FlvEntry {
     fn byte_len(&self) -> usize {
         self.bytes.len()
     }
+
+    /// The header tag (onMetaData, a sequence header) with `first`'s tag
+    /// timestamp, so a new viewer's headers do not lead its first frame
+    /// (by up to a GOP, or after a takeover by however long the second
+    /// publisher has been on). Only the timestamp field of the tag header
+    /// changes; the body is copied as is. `None` for markers and when the
+    /// timestamps already agree.
+    fn restamped_to(&self, first: &Self) -> Option<Self> {
+        let at = tag_timestamp(&first.bytes)?;
+        if tag_timestamp(&self.bytes)? == at {
+            return None;
+        }
+        let mut bytes = BytesMut::from(&self.bytes[..]);
+        let [ext, b2, b1, b0] = at.to_be_bytes();
+        bytes[TIMESTAMP..TIMESTAMP + 4].copy_from_slice(&[b2, b1, b0, ext]);
+        Some(FlvEntry {
+            bytes: bytes.freeze(),
+            ..self.clone()
+        })
+    }
+}
+
+/// Offset of the timestamp in an FLV tag header: its low 24 bits (big
+/// endian), then the upper 8 bits (TimestampExtended).
+const TIMESTAMP: usize = 4;
+
+/// The timestamp of the FLV tag `tag` starts with; `None` for an empty
+/// entry (a marker).
+fn tag_timestamp(tag: &[u8]) -> Option<u32> {
+    let t = tag.get(TIMESTAMP..TIMESTAMP + 4)?;
+    Some(u32::from_be_bytes([t[3], t[0], t[1], t[2]]))
 }
 
 impl Payload for FlvEntry {
@@ -132,8 +163,8 @@ pub(crate) async fn http(
         return ok(Body::empty());
     }
     info!(%peer, stream = %key, "http-flv play");
-    let viewer = Viewer::new(rx, admitted, shared.config.max_lag).only(only);
-    ok(viewer.into_body(Some(file_header(only)), shared.shutdown.clone()))
+    let viewer = Viewer::new(rx, admitted, &shared).only(only);
+    ok(viewer.into_body(Some(file_header(only))))
 }
 
 /// The same stream over a WebSocket: one binary message per FLV tag, the
@@ -152,17 +183,12 @@ pub(crate) async fn websocket(
     }
     ws.on_upgrade(move |socket| async move {
         info!(%peer, stream = %key, "ws-flv play");
-        let viewer = Viewer::new(rx, admitted, shared.config.max_lag).only(only);
-        serve_ws(socket, viewer, file_header(only), shared).await;
+        let viewer = Viewer::new(rx, admitted, &shared).only(only);
+        serve_ws(socket, viewer, file_header(only)).await;
     })
 }
 
-async fn serve_ws(
-    socket: WebSocket,
-    mut viewer: Viewer<FlvEntry>,
-    header: Bytes,
-    shared: Arc<Shared>,
-) {
+async fn serve_ws(socket: WebSocket, mut viewer: Viewer<FlvEntry>, header: Bytes) {
     let (mut tx, mut rx) = socket.split();
     if tx.send(Message::Binary(header)).await.is_err() {
         return;
@@ -178,9 +204,65 @@ async fn serve_ws(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
-            _ = shared.shutdown.cancelled() => break,
         }
     }
-    let _ = viewer.client();
     let _ = tx.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_media::{Codec, Frame};
+
+    fn tag(kind: TrackKind, dts: i64, config: bool) -> FlvEntry {
+        let frame = Frame {
+            kind,
+            codec: match kind {
+                TrackKind::Audio => Codec::Aac,
+                TrackKind::Video => Codec::H264,
+                TrackKind::Data => Codec::Amf0,
+            },
+            dts,
+            cts: 0,
+            key: kind == TrackKind::Video && !config,
+            config,
+            data: Bytes::from_static(&[1, 2, 3, 4, 5]),
+        };
+        let mut out = Vec::new();
+        FlvMuxer::new().mux(&StreamEvent::Frame(frame), Class::Delta, &mut out);
+        out.pop().unwrap()
+    }
+
+    #[test]
+    fn headers_take_the_first_frames_timestamp_and_keep_their_body() {
+        // Past 2^24 ms, so the extended byte matters.
+        let first = tag(TrackKind::Video, 0x0123_4567, false);
+        for (kind, config) in [
+            (TrackKind::Video, true),
+            (TrackKind::Audio, true),
+            (TrackKind::Data, false),
+        ] {
+            let header = tag(kind, 5_100, config);
+            let restamped = header.restamped_to(&first).expect("restamped");
+            assert_eq!(
+                &restamped.bytes[TIMESTAMP..TIMESTAMP + 4],
+                &[0x23, 0x45, 0x67, 0x01]
+            );
+            // Exactly the tag the muxer writes for that header at that time.
+            assert_eq!(restamped.bytes, tag(kind, 0x0123_4567, config).bytes);
+            assert_eq!(
+                (restamped.class, restamped.track),
+                (header.class, header.track)
+            );
+        }
+        let same = tag(TrackKind::Video, 0x0123_4567, true);
+        assert!(same.restamped_to(&first).is_none(), "already in time");
+        let marker = FlvEntry {
+            class: Class::Reset,
+            track: None,
+            bytes: Bytes::new(),
+        };
+        assert!(marker.restamped_to(&first).is_none());
+        assert!(first.restamped_to(&marker).is_none());
+    }
 }

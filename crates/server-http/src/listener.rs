@@ -5,7 +5,7 @@
 //! WebSocket upgrades WSS); routes never know the difference.
 //!
 //! A plain-TCP connection's first request head is read here: HTTP-FLV is
-//! served without hyper (`flv_direct`), anything else goes to hyper with
+//! served on the socket (`flv_socket`), anything else goes to hyper with
 //! the bytes already read in front of the socket ([`Prefixed`]).
 
 use std::convert::Infallible;
@@ -31,7 +31,7 @@ use tracing::{debug, warn};
 use weir_hub::Clients;
 use weir_netio::{Accept, Conn};
 
-use crate::flv_direct::{first_request, First};
+use crate::first_request::{first_request, First};
 use crate::Shared;
 
 /// A client must send its whole request head within this time, so a
@@ -111,7 +111,7 @@ async fn plain(
         () = shutdown.cancelled() => return,
     };
     match first {
-        First::Flv(req) => crate::flv_direct::serve(tcp, peer, req, shared).await,
+        First::Flv(req) => crate::flv_socket::serve(tcp, peer, req, shared).await,
         First::Other(read) => {
             let io = Prefixed { read, io: tcp };
             connection(io, peer, app, max_buf, shutdown, clients).await
