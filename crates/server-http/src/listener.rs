@@ -1,8 +1,10 @@
-//! The accept loop: hyper HTTP/1.1 connections with bounded request heads
-//! and a bounded number of connections, WebSocket upgrades, and a graceful
-//! stop. `axum::serve` offers none of these limits, so connections are
-//! driven here. With a TLS acceptor every connection is HTTPS (and its
-//! WebSocket upgrades WSS); routes never know the difference.
+//! The HTTP listener: connections from the shared accept loop
+//! (`weir_netio::serve`: connection limits, answered 429 per address, TLS
+//! handshake, shutdown) served as hyper HTTP/1.1 connections with bounded
+//! request heads, WebSocket upgrades, and a graceful stop. `axum::serve`
+//! offers none of these limits, so connections are driven here. With a
+//! TLS acceptor every connection is HTTPS (and its WebSocket upgrades
+//! WSS); routes never know the difference.
 //!
 //! A plain-TCP connection's first request head is read here: HTTP-FLV is
 //! served on the socket (`flv_socket`), anything else goes to hyper with
