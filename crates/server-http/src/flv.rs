@@ -38,13 +38,15 @@ impl Entry for FlvEntry {
         self.bytes.len()
     }
 
-    /// The header tag (onMetaData, a sequence header) with `first`'s tag
+    /// The sequence header tag (AVC, AAC...) with `first`'s tag
     /// timestamp, so a new viewer's headers do not lead its first frame
     /// (by up to a GOP, or after a takeover by however long the second
     /// publisher has been on). Only the timestamp field of the tag header
-    /// changes; the body is copied as is. `None` for markers and when the
+    /// changes; the body is copied as is. `None` for script data (its
+    /// `onMetaData` stays at 0, see [`FlvMuxer`]), markers, and when the
     /// timestamps already agree.
     fn restamped_to(&self, first: &Self) -> Option<Self> {
+        self.track?;
         let at = tag_timestamp(&first.bytes)?;
         if tag_timestamp(&self.bytes)? == at {
             return None;
@@ -58,6 +60,10 @@ impl Entry for FlvEntry {
         })
     }
 }
+
+/// How a script tag body holding the stream's metadata starts: the AMF0
+/// string `onMetaData`.
+const ON_METADATA: &[u8] = b"\x02\x00\x0aonMetaData";
 
 /// Offset of the timestamp in an FLV tag header: its low 24 bits (big
 /// endian), then the upper 8 bits (TimestampExtended).
@@ -80,7 +86,8 @@ impl Payload for FlvEntry {
     }
 }
 
-/// Muxes hub events into FLV tags, once per stream.
+/// Muxes hub events into FLV tags, once per stream. Tags keep the hub's
+/// timestamps, except `onMetaData`, which is always at 0.
 #[derive(Default)]
 pub struct FlvMuxer {
     scratch: BytesMut,
@@ -100,6 +107,13 @@ impl Muxer for FlvMuxer {
         let (track, bytes) = match ev {
             StreamEvent::Frame(frame) => {
                 weir_flv::write_frame_tag(frame, &mut self.scratch);
+                if frame.kind == TrackKind::Data && frame.data.starts_with(ON_METADATA) {
+                    // ffmpeg takes `onMetaData` as the file's metadata only
+                    // at time 0; at any other time it makes it a stream of
+                    // its own, which players and ffprobe then report (and
+                    // the hub stamps headers with the time a viewer joins).
+                    self.scratch[TIMESTAMP..TIMESTAMP + 4].fill(0);
+                }
                 let track = (frame.kind != TrackKind::Data).then_some(frame.kind);
                 (track, self.scratch.split().freeze())
             }
@@ -237,11 +251,7 @@ mod tests {
     fn headers_take_the_first_frames_timestamp_and_keep_their_body() {
         // Past 2^24 ms, so the extended byte matters.
         let first = tag(TrackKind::Video, 0x0123_4567, false);
-        for (kind, config) in [
-            (TrackKind::Video, true),
-            (TrackKind::Audio, true),
-            (TrackKind::Data, false),
-        ] {
+        for (kind, config) in [(TrackKind::Video, true), (TrackKind::Audio, true)] {
             let header = tag(kind, 5_100, config);
             let restamped = header.restamped_to(&first).expect("restamped");
             assert_eq!(
@@ -255,6 +265,8 @@ mod tests {
                 (header.class, header.track)
             );
         }
+        let other_data = tag(TrackKind::Data, 5_100, false);
+        assert!(other_data.restamped_to(&first).is_none(), "script data");
         let same = tag(TrackKind::Video, 0x0123_4567, true);
         assert!(same.restamped_to(&first).is_none(), "already in time");
         let marker = FlvEntry {
@@ -264,5 +276,32 @@ mod tests {
         };
         assert!(marker.restamped_to(&first).is_none());
         assert!(first.restamped_to(&marker).is_none());
+    }
+
+    #[test]
+    fn metadata_is_always_at_zero() {
+        let mut out = Vec::new();
+        let mut muxer = FlvMuxer::new();
+        for data in [
+            &b"\x02\x00\x0aonMetaData\x08\0\0\0\0\0\0\x09"[..],
+            b"\x02\x00\x0aonCuePoint\x05",
+        ] {
+            let frame = weir_media::Frame {
+                kind: TrackKind::Data,
+                codec: weir_media::Codec::Amf0,
+                dts: 5_100,
+                cts: 0,
+                key: false,
+                config: false,
+                data: Bytes::copy_from_slice(data),
+            };
+            muxer.mux(&StreamEvent::Frame(frame), Class::Header(2), &mut out);
+        }
+        let stamps: Vec<_> = out.iter().map(|e| tag_timestamp(&e.bytes)).collect();
+        assert_eq!(
+            stamps,
+            [Some(0), Some(5_100)],
+            "onMetaData at 0, other script data in time"
+        );
     }
 }
