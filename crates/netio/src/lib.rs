@@ -1,11 +1,14 @@
-//! Socket writes of shared buffers, for the adapters that stream the same
-//! muxed bytes to many viewers (RTMP, HTTP-FLV).
+//! Socket code the adapters share: how a listener accepts, and how the
+//! adapters that stream the same muxed bytes to many viewers (RTMP,
+//! HTTP-FLV) write them.
 //!
 //! Written in-house: the hot path of the fan-out is one vectored write of
 //! reference-counted `Bytes` per viewer per wakeup, with no copy, no
 //! allocation and no future, which tokio's `AsyncWrite` helpers do not
 //! offer for a list of buffers.
 //!
+//! - [`accept`]: the one accept loop ([`serve`]): limits, TLS handshake,
+//!   backoff, shutdown; a protocol only handles the connections.
 //! - [`write`]: a non-blocking `writev` first ([`try_write_now`]), a
 //!   waiting one for what a full socket left ([`write_all_vectored`]).
 //! - [`sink`]: [`SocketSink`], what a caught-up viewer parks with its
@@ -18,11 +21,13 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod accept;
 pub mod feed;
 pub mod shared;
 pub mod sink;
 pub mod write;
 
+pub use accept::{serve, Accept, Conn, Limits, Slot};
 pub use feed::{Feed, Next, PassFailed};
 pub use shared::SharedTcp;
 pub use sink::{Pick, Picker, SocketSink};

@@ -37,6 +37,43 @@ impl Entry for FlvEntry {
     fn byte_len(&self) -> usize {
         self.bytes.len()
     }
+
+    /// The sequence header tag (AVC, AAC...) with `first`'s tag
+    /// timestamp, so a new viewer's headers do not lead its first frame
+    /// (by up to a GOP, or after a takeover by however long the second
+    /// publisher has been on). Only the timestamp field of the tag header
+    /// changes; the body is copied as is. `None` for script data (its
+    /// `onMetaData` stays at 0, see [`FlvMuxer`]), markers, and when the
+    /// timestamps already agree.
+    fn restamped_to(&self, first: &Self) -> Option<Self> {
+        self.track?;
+        let at = tag_timestamp(&first.bytes)?;
+        if tag_timestamp(&self.bytes)? == at {
+            return None;
+        }
+        let mut bytes = BytesMut::from(&self.bytes[..]);
+        let [ext, b2, b1, b0] = at.to_be_bytes();
+        bytes[TIMESTAMP..TIMESTAMP + 4].copy_from_slice(&[b2, b1, b0, ext]);
+        Some(FlvEntry {
+            bytes: bytes.freeze(),
+            ..self.clone()
+        })
+    }
+}
+
+/// How a script tag body holding the stream's metadata starts: the AMF0
+/// string `onMetaData`.
+const ON_METADATA: &[u8] = b"\x02\x00\x0aonMetaData";
+
+/// Offset of the timestamp in an FLV tag header: its low 24 bits (big
+/// endian), then the upper 8 bits (TimestampExtended).
+const TIMESTAMP: usize = 4;
+
+/// The timestamp of the FLV tag `tag` starts with; `None` for an empty
+/// entry (a marker).
+fn tag_timestamp(tag: &[u8]) -> Option<u32> {
+    let t = tag.get(TIMESTAMP..TIMESTAMP + 4)?;
+    Some(u32::from_be_bytes([t[3], t[0], t[1], t[2]]))
 }
 
 impl Payload for FlvEntry {
@@ -49,7 +86,8 @@ impl Payload for FlvEntry {
     }
 }
 
-/// Muxes hub events into FLV tags, once per stream.
+/// Muxes hub events into FLV tags, once per stream. Tags keep the hub's
+/// timestamps, except `onMetaData`, which is always at 0.
 #[derive(Default)]
 pub struct FlvMuxer {
     scratch: BytesMut,
@@ -69,6 +107,13 @@ impl Muxer for FlvMuxer {
         let (track, bytes) = match ev {
             StreamEvent::Frame(frame) => {
                 weir_flv::write_frame_tag(frame, &mut self.scratch);
+                if frame.kind == TrackKind::Data && frame.data.starts_with(ON_METADATA) {
+                    // ffmpeg takes `onMetaData` as the file's metadata only
+                    // at time 0; at any other time it makes it a stream of
+                    // its own, which players and ffprobe then report (and
+                    // the hub stamps headers with the time a viewer joins).
+                    self.scratch[TIMESTAMP..TIMESTAMP + 4].fill(0);
+                }
                 let track = (frame.kind != TrackKind::Data).then_some(frame.kind);
                 (track, self.scratch.split().freeze())
             }
@@ -132,8 +177,8 @@ pub(crate) async fn http(
         return ok(Body::empty());
     }
     info!(%peer, stream = %key, "http-flv play");
-    let viewer = Viewer::new(rx, admitted, shared.config.max_lag).only(only);
-    ok(viewer.into_body(Some(file_header(only)), shared.shutdown.clone()))
+    let viewer = Viewer::new(rx, admitted, &shared).only(only);
+    ok(viewer.into_body(Some(file_header(only))))
 }
 
 /// The same stream over a WebSocket: one binary message per FLV tag, the
@@ -152,17 +197,12 @@ pub(crate) async fn websocket(
     }
     ws.on_upgrade(move |socket| async move {
         info!(%peer, stream = %key, "ws-flv play");
-        let viewer = Viewer::new(rx, admitted, shared.config.max_lag).only(only);
-        serve_ws(socket, viewer, file_header(only), shared).await;
+        let viewer = Viewer::new(rx, admitted, &shared).only(only);
+        serve_ws(socket, viewer, file_header(only)).await;
     })
 }
 
-async fn serve_ws(
-    socket: WebSocket,
-    mut viewer: Viewer<FlvEntry>,
-    header: Bytes,
-    shared: Arc<Shared>,
-) {
+async fn serve_ws(socket: WebSocket, mut viewer: Viewer<FlvEntry>, header: Bytes) {
     let (mut tx, mut rx) = socket.split();
     if tx.send(Message::Binary(header)).await.is_err() {
         return;
@@ -178,9 +218,90 @@ async fn serve_ws(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
-            _ = shared.shutdown.cancelled() => break,
         }
     }
-    let _ = viewer.client();
     let _ = tx.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_media::{Codec, Frame};
+
+    fn tag(kind: TrackKind, dts: i64, config: bool) -> FlvEntry {
+        let frame = Frame {
+            kind,
+            codec: match kind {
+                TrackKind::Audio => Codec::Aac,
+                TrackKind::Video => Codec::H264,
+                TrackKind::Data => Codec::Amf0,
+            },
+            dts,
+            cts: 0,
+            key: kind == TrackKind::Video && !config,
+            config,
+            data: Bytes::from_static(&[1, 2, 3, 4, 5]),
+        };
+        let mut out = Vec::new();
+        FlvMuxer::new().mux(&StreamEvent::Frame(frame), Class::Delta, &mut out);
+        out.pop().unwrap()
+    }
+
+    #[test]
+    fn headers_take_the_first_frames_timestamp_and_keep_their_body() {
+        // Past 2^24 ms, so the extended byte matters.
+        let first = tag(TrackKind::Video, 0x0123_4567, false);
+        for (kind, config) in [(TrackKind::Video, true), (TrackKind::Audio, true)] {
+            let header = tag(kind, 5_100, config);
+            let restamped = header.restamped_to(&first).expect("restamped");
+            assert_eq!(
+                &restamped.bytes[TIMESTAMP..TIMESTAMP + 4],
+                &[0x23, 0x45, 0x67, 0x01]
+            );
+            // Exactly the tag the muxer writes for that header at that time.
+            assert_eq!(restamped.bytes, tag(kind, 0x0123_4567, config).bytes);
+            assert_eq!(
+                (restamped.class, restamped.track),
+                (header.class, header.track)
+            );
+        }
+        let other_data = tag(TrackKind::Data, 5_100, false);
+        assert!(other_data.restamped_to(&first).is_none(), "script data");
+        let same = tag(TrackKind::Video, 0x0123_4567, true);
+        assert!(same.restamped_to(&first).is_none(), "already in time");
+        let marker = FlvEntry {
+            class: Class::Reset,
+            track: None,
+            bytes: Bytes::new(),
+        };
+        assert!(marker.restamped_to(&first).is_none());
+        assert!(first.restamped_to(&marker).is_none());
+    }
+
+    #[test]
+    fn metadata_is_always_at_zero() {
+        let mut out = Vec::new();
+        let mut muxer = FlvMuxer::new();
+        for data in [
+            &b"\x02\x00\x0aonMetaData\x08\0\0\0\0\0\0\x09"[..],
+            b"\x02\x00\x0aonCuePoint\x05",
+        ] {
+            let frame = weir_media::Frame {
+                kind: TrackKind::Data,
+                codec: weir_media::Codec::Amf0,
+                dts: 5_100,
+                cts: 0,
+                key: false,
+                config: false,
+                data: Bytes::copy_from_slice(data),
+            };
+            muxer.mux(&StreamEvent::Frame(frame), Class::Header(2), &mut out);
+        }
+        let stamps: Vec<_> = out.iter().map(|e| tag_timestamp(&e.bytes)).collect();
+        assert_eq!(
+            stamps,
+            [Some(0), Some(5_100)],
+            "onMetaData at 0, other script data in time"
+        );
+    }
 }

@@ -169,11 +169,9 @@ pub(crate) async fn http(
         Body::empty().into_response()
     } else {
         info!(%peer, stream = %key, "fmp4 play");
-        let mut viewer = Viewer::new(rx, admitted, shared.config.max_lag);
+        let mut viewer = Viewer::new(rx, admitted, &shared);
         viewer.queue(first);
-        viewer
-            .into_body(None, shared.shutdown.clone())
-            .into_response()
+        viewer.into_body(None).into_response()
     };
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
@@ -201,18 +199,13 @@ pub(crate) async fn websocket(
     ws.on_upgrade(move |socket| async move {
         info!(%peer, stream = %key, "ws-fmp4 play");
         let (first, mime) = first_entries(&mut rx).await;
-        let mut viewer = Viewer::new(rx, admitted, shared.config.max_lag);
+        let mut viewer = Viewer::new(rx, admitted, &shared);
         viewer.queue(first);
-        serve_ws(socket, mime, viewer, shared).await;
+        serve_ws(socket, mime, viewer).await;
     })
 }
 
-async fn serve_ws(
-    socket: WebSocket,
-    mime: Option<Arc<str>>,
-    mut viewer: Viewer<Mp4Entry>,
-    shared: Arc<Shared>,
-) {
+async fn serve_ws(socket: WebSocket, mime: Option<Arc<str>>, mut viewer: Viewer<Mp4Entry>) {
     let (mut tx, mut rx) = socket.split();
     let text = mime.as_deref().unwrap_or("video/mp4").to_owned();
     if tx.send(Message::Text(text.into())).await.is_err() {
@@ -228,7 +221,6 @@ async fn serve_ws(
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(_)) => {}
             },
-            () = shared.shutdown.cancelled() => break,
         }
     }
     let _ = tx.close().await;

@@ -14,8 +14,10 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod access;
+mod cors;
+mod first_request;
 mod flv;
-mod flv_direct;
+mod flv_socket;
 mod fmp4;
 mod hls;
 mod listener;
@@ -29,17 +31,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use weir_hub::{ChannelConfig, Coalesce, Egress, Hub};
 
+pub use first_request::{classify as classify_first_request, FlvRequest};
 pub use flv::{FlvEntry, FlvMuxer};
-pub use flv_direct::{classify as classify_first_request, FlvRequest as DirectFlvRequest};
 pub use fmp4::{Mp4Entry, Mp4Muxer};
 pub use path::{only_track, parse as parse_media_path, Asked as MediaPath};
 
@@ -145,6 +145,9 @@ pub(crate) struct Shared {
     pub(crate) mp4: Egress<Mp4Muxer>,
     pub(crate) hls: hls::Hls,
     pub(crate) config: Config,
+    /// CORS from `config.allow_origin`, for the router's layer and for
+    /// HTTP-FLV served on the socket alike.
+    pub(crate) cors: Option<cors::Cors>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -173,6 +176,7 @@ impl HttpServer {
                 flv,
                 mp4,
                 hls,
+                cors: cors::Cors::new(config.allow_origin.as_deref()),
                 config,
                 shutdown,
             }),
@@ -186,9 +190,9 @@ impl HttpServer {
             .route("/{app}/{file}", get(path::media))
             .with_state(self.shared.clone());
         let router = self.extra.clone().merge(media);
-        match &self.shared.config.allow_origin {
+        match &self.shared.cors {
             None => router,
-            Some(origin) => router.layer(cors(origin)),
+            Some(cors) => router.layer(cors.layer()),
         }
     }
 
@@ -212,30 +216,6 @@ impl HttpServer {
         };
         listener::serve(listener, self.router(), limits, tls, self.shared.clone()).await
     }
-}
-
-/// The one CORS layer for every route, so `Access-Control-Allow-Origin` is
-/// never sent twice. Players read `Content-Range` (hls.js loads segments
-/// with ranges) and the codecs header from other origins.
-fn cors(origin: &str) -> CorsLayer {
-    let allow = if origin == "*" {
-        AllowOrigin::any()
-    } else {
-        match HeaderValue::from_str(origin) {
-            Ok(v) => AllowOrigin::exact(v),
-            Err(_) => AllowOrigin::any(),
-        }
-    };
-    CorsLayer::new()
-        .allow_origin(allow)
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .allow_headers(tower_http::cors::Any)
-        .expose_headers([
-            header::CONTENT_LENGTH,
-            header::CONTENT_RANGE,
-            HeaderName::from_static(CODECS_HEADER),
-        ])
-        .max_age(Duration::from_secs(86400))
 }
 
 /// Count of HLS segments produced since start, by every stream's

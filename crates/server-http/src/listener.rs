@@ -1,11 +1,13 @@
-//! The accept loop: hyper HTTP/1.1 connections with bounded request heads
-//! and a bounded number of connections, WebSocket upgrades, and a graceful
-//! stop. `axum::serve` offers none of these limits, so connections are
-//! driven here. With a TLS acceptor every connection is HTTPS (and its
-//! WebSocket upgrades WSS); routes never know the difference.
+//! The HTTP listener: connections from the shared accept loop
+//! (`weir_netio::serve`: connection limits, answered 429 per address, TLS
+//! handshake, shutdown) served as hyper HTTP/1.1 connections with bounded
+//! request heads, WebSocket upgrades, and a graceful stop. `axum::serve`
+//! offers none of these limits, so connections are driven here. With a
+//! TLS acceptor every connection is HTTPS (and its WebSocket upgrades
+//! WSS); routes never know the difference.
 //!
 //! A plain-TCP connection's first request head is read here: HTTP-FLV is
-//! served without hyper (`flv_direct`), anything else goes to hyper with
+//! served on the socket (`flv_socket`), anything else goes to hyper with
 //! the bytes already read in front of the socket ([`Prefixed`]).
 
 use std::convert::Infallible;
@@ -24,14 +26,14 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::{debug, warn};
-use weir_hub::{Clients, ConnLimits};
+use weir_hub::Clients;
+use weir_netio::{Accept, Conn};
 
-use crate::flv_direct::{first_request, First};
+use crate::first_request::{first_request, First};
 use crate::Shared;
 
 /// A client must send its whole request head within this time, so a
@@ -55,8 +57,9 @@ pub(crate) struct Limits {
     pub(crate) clients: Clients,
 }
 
-/// Accepts connections until `shutdown`, then lets each finish its current
-/// response (streaming responses end on the same token).
+/// Accepts connections until `shutdown` (`weir_netio::serve`: limits,
+/// backoff, TLS), then lets each finish its current response (streaming
+/// responses end on the same token).
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
@@ -64,66 +67,35 @@ pub(crate) async fn serve(
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
 ) -> std::io::Result<()> {
-    let shutdown = shared.shutdown.clone();
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let per_ip = ConnLimits::new(usize::MAX, limits.max_connections_per_ip);
-    let clients = limits.clients.clone();
+    let accept = Accept {
+        protocol: "http",
+        // Extra clients wait in the kernel's backlog instead of being
+        // refused: a browser opens several connections at once.
+        limits: weir_netio::Limits::queueing(limits.max_connections, limits.max_connections_per_ip),
+        refusal: Some(TOO_MANY),
+        tls,
+        // A TLS handshake gets as long as a request head.
+        tls_timeout: HEADER_READ_TIMEOUT,
+        clients: limits.clients.clone(),
+        shutdown: shared.shutdown.clone(),
+    };
     // hyper refuses a read buffer below 8 KiB.
     let max_buf = limits.max_header_bytes.max(8192);
-    loop {
-        // Waiting for a slot before accepting leaves extra clients in the
-        // kernel's backlog instead of holding sockets open for them.
-        let slot = tokio::select! {
-            s = slots.clone().acquire_owned() => match s {
-                Ok(s) => s,
-                Err(_) => break,
-            },
-            () = shutdown.cancelled() => break,
-        };
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // Usually EMFILE: back off instead of spinning.
-                    warn!(error = %e, "http accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => break,
-        };
-        let ip_slot = match per_ip.try_acquire(peer.ip()) {
-            Ok(s) => s,
-            Err(hit) => {
-                if clients.report("http", hit.as_str(), peer.ip()) {
-                    warn!(%peer, limit = hit.as_str(), "http connection refused (logged once a minute per peer)");
-                }
-                // Best effort, never waiting: the socket is new and empty.
-                let _ = tcp.try_write(TOO_MANY);
-                continue;
-            }
-        };
-        // Media is latency-sensitive: never let Nagle hold back a tag.
-        let _ = tcp.set_nodelay(true);
-        let clients = clients.clone();
-        let app = app.clone();
-        let shutdown = shutdown.clone();
-        let tls = tls.clone();
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            match tls {
-                None => plain(tcp, peer, app, max_buf, shared, clients).await,
-                Some(acceptor) => {
-                    if let Some(tls) = handshake(&acceptor, tcp, peer, &shutdown, &clients).await {
-                        connection(tls, peer, app, max_buf, shutdown, clients).await;
-                    }
+    let clients = limits.clients;
+    weir_netio::serve(listener, accept, move |conn, peer, slot| {
+        let (app, shared, clients) = (app.clone(), shared.clone(), clients.clone());
+        async move {
+            match conn {
+                Conn::Tcp(tcp) => plain(tcp, peer, app, max_buf, shared, clients).await,
+                Conn::Tls(tls) => {
+                    let shutdown = shared.shutdown.clone();
+                    connection(*tls, peer, app, max_buf, shutdown, clients).await
                 }
             }
             drop(slot);
-            drop(ip_slot);
-        });
-    }
-    Ok(())
+        }
+    })
+    .await
 }
 
 /// A plain-TCP connection: HTTP-FLV served here, the rest by hyper.
@@ -141,7 +113,7 @@ async fn plain(
         () = shutdown.cancelled() => return,
     };
     match first {
-        First::Flv(req) => crate::flv_direct::serve(tcp, peer, req, shared).await,
+        First::Flv(req) => crate::flv_socket::serve(tcp, peer, req, shared).await,
         First::Other(read) => {
             let io = Prefixed { read, io: tcp };
             connection(io, peer, app, max_buf, shutdown, clients).await
@@ -205,36 +177,6 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Prefixed<I> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-}
-
-/// The TLS handshake of an HTTPS connection, bounded by
-/// [`HEADER_READ_TIMEOUT`] and the shutdown; `None` when it failed.
-async fn handshake(
-    acceptor: &TlsAcceptor,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    shutdown: &CancellationToken,
-    clients: &Clients,
-) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
-    let accepted = tokio::select! {
-        r = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(tcp)) => r,
-        () = shutdown.cancelled() => return None,
-    };
-    match accepted {
-        Ok(Ok(tls)) => Some(tls),
-        Ok(Err(e)) => {
-            if clients.report("http", "tls_handshake", peer.ip()) {
-                warn!(%peer, error = %e, "https tls handshake failed (logged once a minute per peer)");
-            }
-            None
-        }
-        Err(_) => {
-            if clients.report("http", "tls_handshake_timeout", peer.ip()) {
-                warn!(%peer, "https tls handshake timed out (logged once a minute per peer)");
-            }
-            None
-        }
     }
 }
 

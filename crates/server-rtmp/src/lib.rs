@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
-use weir_hub::{ChannelConfig, Coalesce, ConnLimits, Egress, Hub};
+use weir_hub::{ChannelConfig, Coalesce, Egress, Hub};
+use weir_netio::{Accept, Limits};
 
 use crate::muxer::RtmpMuxer;
 use crate::transport::Transport;
@@ -94,7 +94,7 @@ impl Default for Config {
 struct Shared {
     hub: Hub,
     /// `max_connections`, counted over the plain and the TLS listener.
-    limit: ConnLimits,
+    limit: Limits,
     egress: Egress<RtmpMuxer>,
     config: Config,
     shutdown: CancellationToken,
@@ -123,7 +123,7 @@ impl RtmpServer {
         RtmpServer {
             shared: Arc::new(Shared {
                 hub,
-                limit: ConnLimits::new(config.max_connections, config.max_connections_per_ip),
+                limit: Limits::refusing(config.max_connections, config.max_connections_per_ip),
                 egress,
                 config,
                 shutdown,
@@ -132,63 +132,29 @@ impl RtmpServer {
         }
     }
 
-    /// Accepts connections until shutdown. Each connection runs in its own
-    /// task; an error on one never affects the others. With `tls` every
-    /// connection starts with a TLS handshake (RTMPS), which must finish
-    /// within the handshake timeout.
+    /// Accepts connections until shutdown (`weir_netio::serve`: limits,
+    /// backoff, TLS). Each connection runs in its own task; an error on one
+    /// never affects the others. With `tls` every connection starts with a
+    /// TLS handshake (RTMPS), which must finish within the handshake
+    /// timeout.
     pub async fn run(self, listener: TcpListener, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
-        let limit = &self.shared.limit;
-        loop {
-            let (socket, peer) = tokio::select! {
-                _ = self.shared.shutdown.cancelled() => return Ok(()),
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        warn!(error = %e, "rtmp accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let permit = match limit.try_acquire(peer.ip()) {
-                Ok(permit) => permit,
-                Err(hit) => {
-                    if self
-                        .shared
-                        .hub
-                        .clients()
-                        .report("rtmp", hit.as_str(), peer.ip())
-                    {
-                        warn!(%peer, limit = hit.as_str(), "rtmp connection refused (logged once a minute per peer)");
-                    }
-                    continue;
-                }
-            };
-            let _ = socket.set_nodelay(true);
-            let shared = self.shared.clone();
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                let timeout = shared.config.handshake_timeout;
-                let accepted = tokio::select! {
-                    _ = shared.shutdown.cancelled() => return,
-                    t = Transport::accept(socket, tls.as_ref(), timeout) => t,
-                };
-                match accepted {
-                    Ok(transport) => conn::serve(transport, peer, shared).await,
-                    Err(e) => {
-                        let kind = if e.kind() == std::io::ErrorKind::TimedOut {
-                            "tls_handshake_timeout"
-                        } else {
-                            "tls_handshake"
-                        };
-                        if shared.hub.clients().report("rtmp", kind, peer.ip()) {
-                            warn!(%peer, error = %e, "rtmps tls handshake failed (logged once a minute per peer)");
-                        }
-                    }
-                }
-                drop(permit);
-            });
-        }
+        let accept = Accept {
+            protocol: "rtmp",
+            limits: self.shared.limit.clone(),
+            refusal: None,
+            tls,
+            tls_timeout: self.shared.config.handshake_timeout,
+            clients: self.shared.hub.clients().clone(),
+            shutdown: self.shared.shutdown.clone(),
+        };
+        let shared = self.shared;
+        weir_netio::serve(listener, accept, move |conn, peer, slot| {
+            let shared = shared.clone();
+            async move {
+                conn::serve(Transport::from(conn), peer, shared).await;
+                drop(slot);
+            }
+        })
+        .await
     }
 }

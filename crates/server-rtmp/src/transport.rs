@@ -15,14 +15,12 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
-use weir_netio::SharedTcp;
+use weir_netio::{Conn, SharedTcp};
 
 /// A connection's stream.
 pub(crate) enum Transport {
@@ -40,24 +38,6 @@ impl Transport {
         match self {
             Transport::Tcp(_) => "rtmp",
             Transport::Tls(_) => "rtmps",
-        }
-    }
-
-    /// Wraps an accepted socket: as is without `tls`, else after a TLS
-    /// handshake that must finish within `timeout` (a client that opens a
-    /// connection and sends nothing must not hold it).
-    pub(crate) async fn accept(
-        socket: TcpStream,
-        tls: Option<&TlsAcceptor>,
-        timeout: Duration,
-    ) -> io::Result<Transport> {
-        let Some(acceptor) = tls else {
-            return Ok(Transport::Tcp(SharedTcp::new(socket)));
-        };
-        match tokio::time::timeout(timeout, acceptor.accept(socket)).await {
-            Ok(Ok(stream)) => Ok(Transport::Tls(Box::new(stream))),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(io::ErrorKind::TimedOut.into()),
         }
     }
 
@@ -96,6 +76,17 @@ impl Writer {
         match self {
             Writer::Tcp(tcp) => Some(tcp),
             Writer::Tls(_) => None,
+        }
+    }
+}
+
+impl From<Conn> for Transport {
+    /// An accepted connection (its TLS handshake, if any, done by the
+    /// accept loop); a plain socket becomes shareable with the write pass.
+    fn from(conn: Conn) -> Self {
+        match conn {
+            Conn::Tcp(tcp) => Transport::Tcp(SharedTcp::new(tcp)),
+            Conn::Tls(tls) => Transport::Tls(tls),
         }
     }
 }
@@ -171,12 +162,14 @@ impl AsyncWrite for Writer {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+    use std::time::Duration;
 
     use rustls::pki_types::{PrivateKeyDer, ServerName};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     use super::*;
+    use tokio_rustls::TlsAcceptor;
     use weir_netio::write_all_vectored;
 
     /// A TLS acceptor and a client that trusts it.
@@ -235,9 +228,8 @@ mod tests {
             got
         });
         let (tcp, _) = listener.accept().await.unwrap();
-        let t = Transport::accept(tcp, Some(&acceptor), Duration::from_secs(10))
-            .await
-            .unwrap();
+        let tls = acceptor.accept(tcp).await.unwrap();
+        let t = Transport::from(Conn::Tls(Box::new(tls)));
         assert!(matches!(t, Transport::Tls(_)));
         let (mut r, mut t) = t.split();
         assert_eq!(try_write_now(&t, &mut bufs).unwrap(), 0);
@@ -259,26 +251,8 @@ mod tests {
         r.read_exact(&mut ack).await.unwrap();
     }
 
-    /// A client that connects and never says hello does not hold the
-    /// connection past the handshake timeout.
-    #[tokio::test]
-    async fn a_silent_client_times_out_the_tls_handshake() {
-        let (acceptor, _) = tls_pair();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let _client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (tcp, _) = listener.accept().await.unwrap();
-        let started = std::time::Instant::now();
-        let err = Transport::accept(tcp, Some(&acceptor), Duration::from_millis(200))
-            .await
-            .err()
-            .expect("handshake must fail");
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-        assert!(started.elapsed() < Duration::from_secs(5));
-    }
-
-    /// Without an acceptor the socket is used as is.
+    /// A plain connection is used as is (and can be shared with the
+    /// write pass).
     #[tokio::test]
     async fn plain_tcp_is_passed_through() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -286,9 +260,7 @@ mod tests {
             .await
             .unwrap();
         let (tcp, _) = listener.accept().await.unwrap();
-        let t = Transport::accept(tcp, None, Duration::from_millis(1))
-            .await
-            .unwrap();
-        assert!(matches!(t, Transport::Tcp(_)));
+        let t = Transport::from(Conn::Tcp(tcp));
+        assert!(t.tcp().is_some());
     }
 }
