@@ -28,11 +28,11 @@
 //!   cache overflowed its limits, the receiver waits for the next key
 //!   instead, so it never starts decoding mid-GOP.
 
-mod direct;
+mod parking;
 mod receiver;
 mod state;
 
-pub use direct::{Offer, Parking, Sink};
+pub use parking::{Offer, Parking, Sink};
 pub use receiver::Receiver;
 
 use std::sync::atomic::Ordering;

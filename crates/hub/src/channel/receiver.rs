@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::direct::{Parking, Sink};
+use super::parking::{Parking, Sink};
 use super::state::{Join, Shared};
 use super::{Class, Closed, Entry};
 

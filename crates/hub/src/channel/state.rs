@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
-use super::direct::Direct;
+use super::parking::Lot;
 use super::{ChannelConfig, ChannelStats, Class, Entry, HEADER_SLOTS};
 
 /// One ring slot. `seq` tells a reader whether the slot still holds the
@@ -71,8 +71,8 @@ pub(super) struct Shared<T> {
     pub(super) gone: Notify,
     /// `Channel` handles alive; the last one closes the channel.
     pub(super) handles: AtomicUsize,
-    /// Parked receivers the waking task writes to (see `direct`).
-    pub(super) direct: Mutex<Direct<T>>,
+    /// Parked receivers the waking task writes to (see `parking`).
+    pub(super) lot: Mutex<Lot<T>>,
 }
 
 impl<T: Entry> Shared<T> {
@@ -104,7 +104,7 @@ impl<T: Entry> Shared<T> {
             receivers: AtomicUsize::new(0),
             gone: Notify::new(),
             handles: AtomicUsize::new(1),
-            direct: Mutex::new(Direct::default()),
+            lot: Mutex::new(Lot::default()),
         }
     }
 
@@ -244,7 +244,7 @@ impl<T: Entry> Shared<T> {
     /// Wakes waiting receivers and writes to parked ones.
     pub(super) fn wake(&self) {
         self.notify.notify_waiters();
-        self.write_direct();
+        self.write_pass();
     }
 
     /// Starts a receiver at `head`, filling `replay` with what it must get

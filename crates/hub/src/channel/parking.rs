@@ -1,4 +1,13 @@
-//! Direct writes: the producer writes to caught-up viewers itself.
+//! Parking: the producer writes to caught-up viewers itself.
+//!
+//! The vocabulary, used the same way in every crate: a caught-up viewer
+//! *parks* (hands its [`Receiver`] and its [`Sink`] to the channel); the
+//! task that wakes the channel runs the *write pass*, which *offers* each
+//! new run of entries to every parked sink; a sink is *returned* to its
+//! task (socket full, an entry it cannot write alone), or its task
+//! *reclaims* it (to write something of its own). Parking serves TCP
+//! viewers that all get the same bytes; per-peer encryption (TLS, SRTP)
+//! and datagram viewers use ordinary receivers.
 //!
 //! The normal path wakes every viewer's task on each push; each task then
 //! takes its entries and writes them. With a thousand viewers that is a
@@ -81,8 +90,8 @@ impl<T: Entry, S: Sink<T>> Parked<T> for Slot<T, S> {
     }
 }
 
-/// The parked sinks of one channel, under the channel's direct lock.
-pub(super) struct Direct<T> {
+/// The parking lot: the parked sinks of one channel, under its own lock.
+pub(super) struct Lot<T> {
     pub(super) sinks: Vec<Box<dyn Parked<T>>>,
     /// Next sequence the pass will offer: every parked receiver is here.
     pub(super) cursor: u64,
@@ -97,9 +106,9 @@ pub(super) struct Direct<T> {
     next_id: u64,
 }
 
-impl<T> Default for Direct<T> {
+impl<T> Default for Lot<T> {
     fn default() -> Self {
-        Direct {
+        Lot {
             sinks: Vec::new(),
             cursor: 0,
             busy: false,
@@ -130,7 +139,7 @@ impl<T: Entry, S: Sink<T>> Parking<T, S> {
         rx: Receiver<T>,
         sink: S,
     ) -> Result<Self, (Receiver<T>, S)> {
-        let mut d = shared.direct.lock();
+        let mut d = shared.lot.lock();
         let next = match rx.parkable_at() {
             Some(next) if !d.busy && !shared.is_closed() => next,
             _ => return Err((rx, sink)),
@@ -189,7 +198,7 @@ impl<T: Entry, S> Parking<T, S> {
     /// receiver is at), or, while a pass runs, asks the pass to release it
     /// when it ends.
     fn detach(&self) -> Option<(Box<dyn Parked<T>>, u64)> {
-        let mut d = self.shared.direct.lock();
+        let mut d = self.shared.lot.lock();
         if d.busy {
             d.reclaim.push(self.id);
             return None;
@@ -220,9 +229,9 @@ impl<T: Entry> Shared<T> {
     /// Offers what was pushed since the last pass to every parked sink,
     /// handing back those that return or decline. Runs on the waking task;
     /// a wake during a pass makes the running pass go round once more.
-    pub(super) fn write_direct(&self) {
+    pub(super) fn write_pass(&self) {
         let (mut sinks, mut scratch, mut from) = {
-            let mut d = self.direct.lock();
+            let mut d = self.lot.lock();
             if d.busy {
                 d.again = true;
                 return;
@@ -261,7 +270,7 @@ impl<T: Entry> Shared<T> {
                 }
             }
             scratch.clear();
-            let mut d = self.direct.lock();
+            let mut d = self.lot.lock();
             for id in std::mem::take(&mut d.reclaim) {
                 if let Some(s) = take(&mut sinks, id) {
                     released.push((s, head));
