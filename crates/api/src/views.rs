@@ -187,8 +187,9 @@ pub(crate) fn codec_name(codec: Codec) -> &'static str {
         Codec::Aac => "aac",
         Codec::Mp3 { .. } => "mp3",
         Codec::Opus => "opus",
+        Codec::Pcma { .. } => "pcma",
+        Codec::Pcmu { .. } => "pcmu",
         Codec::Amf0 => "amf0",
-        Codec::Other { .. } => "other",
     }
 }
 
@@ -270,6 +271,17 @@ pub(crate) fn stream_view(state: &State, snap: &Snapshot, info: &StreamInfo) -> 
                 },
                 _,
             ) => (Some(sample_rate), Some(if stereo { 2 } else { 1 })),
+            (
+                Codec::Pcma {
+                    sample_rate,
+                    channels,
+                }
+                | Codec::Pcmu {
+                    sample_rate,
+                    channels,
+                },
+                _,
+            ) => (Some(sample_rate), Some(channels)),
             (_, Some(a)) => (Some(a.sample_rate), Some(a.channels)),
             (_, None) => (None, None),
         };

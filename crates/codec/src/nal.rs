@@ -214,9 +214,16 @@ pub fn write_annex_b(units: &[&[u8]], out: &mut Vec<u8>) {
 ///
 /// `key` is the container's keyframe flag; an IDR/IRAP unit inside counts
 /// as well, since some encoders flag keyframes unreliably.
-pub fn access_unit<'a>(cfg: &'a NalConfig, units: &[&'a [u8]], key: bool, aud: bool) -> Vec<&'a [u8]> {
+pub fn access_unit<'a>(
+    cfg: &'a NalConfig,
+    units: &[&'a [u8]],
+    key: bool,
+    aud: bool,
+) -> Vec<&'a [u8]> {
     let syntax = cfg.syntax;
-    let is = |unit: &[u8], test: fn(NalSyntax, u8) -> bool| unit.first().is_some_and(|&b| test(syntax, b));
+    let is = |unit: &[u8], test: fn(NalSyntax, u8) -> bool| {
+        unit.first().is_some_and(|&b| test(syntax, b))
+    };
     let has_params = units.iter().any(|u| is(u, NalSyntax::is_parameter_set));
     let random_access = key || units.iter().any(|u| is(u, NalSyntax::is_random_access));
     let mut out = Vec::with_capacity(units.len() + cfg.parameter_sets.len() + 1);

@@ -59,14 +59,19 @@ fn parameter_sets_and_aud_go_in_front_of_idr_only() {
     let want = [
         0, 0, 0, 1, 9, 0xf0, 0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 9, 0, 0, 0, 1, 0x65, 0xaa,
     ];
-    assert_eq!(ts_annex_b(&cfg, &[0, 0, 0, 2, 0x65, 0xaa], false).unwrap(), want);
+    assert_eq!(
+        ts_annex_b(&cfg, &[0, 0, 0, 2, 0x65, 0xaa], false).unwrap(),
+        want
+    );
     assert_eq!(
         ts_annex_b(&cfg, &[0, 0, 0, 2, 0x41, 0xbb], false).unwrap(),
         [0, 0, 0, 1, 9, 0xf0, 0, 0, 0, 1, 0x41, 0xbb]
     );
     // The container's key flag counts too.
     assert_eq!(
-        ts_annex_b(&cfg, &[0, 0, 0, 2, 0x41, 0xbb], true).unwrap().len(),
+        ts_annex_b(&cfg, &[0, 0, 0, 2, 0x41, 0xbb], true)
+            .unwrap()
+            .len(),
         want.len()
     );
     // An AU that brings its own AUD and SPS is left as it is.

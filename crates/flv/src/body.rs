@@ -389,9 +389,7 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
             ))
         }
         SOUND_EX_HEADER => ex_audio(dts, body),
-        format => Err(FlvError::UnsupportedCodec(UnsupportedCodec::Audio(
-            format,
-        ))),
+        format => Err(FlvError::UnsupportedCodec(UnsupportedCodec::Audio(format))),
     }
 }
 

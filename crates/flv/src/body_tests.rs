@@ -247,7 +247,12 @@ fn mp3() {
         sample_rate: 8000,
         stereo: false,
     };
-    check(8, &[0xE2, 0xFF], (mp3_8k, 0, false, false, &[0xFF]), &[0xE2, 0xFF]);
+    check(
+        8,
+        &[0xE2, 0xFF],
+        (mp3_8k, 0, false, false, &[0xFF]),
+        &[0xE2, 0xFF],
+    );
     let f = Frame {
         kind: TrackKind::Audio,
         codec: Codec::Mp3 {

@@ -138,10 +138,18 @@ impl fmt::Display for UnsupportedCodec {
                 write!(f, "FLV sound format {id} ({name})")
             }
             UnsupportedCodec::VideoFourCc(cc) => {
-                write!(f, "Enhanced RTMP video codec {:?}", String::from_utf8_lossy(&cc))
+                write!(
+                    f,
+                    "Enhanced RTMP video codec {:?}",
+                    String::from_utf8_lossy(&cc)
+                )
             }
             UnsupportedCodec::AudioFourCc(cc) => {
-                write!(f, "Enhanced RTMP audio codec {:?}", String::from_utf8_lossy(&cc))
+                write!(
+                    f,
+                    "Enhanced RTMP audio codec {:?}",
+                    String::from_utf8_lossy(&cc)
+                )
             }
         }
     }

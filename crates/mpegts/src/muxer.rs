@@ -8,9 +8,7 @@ use weir_media::{rescale, Codec, Frame, TrackKind, US_HZ};
 use weir_codec::aac::{adts_header, parse_asc, AudioSpecificConfig};
 use weir_codec::avc::parse_avc_config;
 use weir_codec::hevc::parse_hevc_config;
-use weir_codec::nal::{
-    access_unit, split_length_prefixed, write_annex_b, NalConfig, NalSyntax,
-};
+use weir_codec::nal::{access_unit, split_length_prefixed, write_annex_b, NalConfig, NalSyntax};
 
 use crate::packet::{
     pes_header, write_pat, write_pcr_only, write_pes, write_pmt, Counter, PesStart,

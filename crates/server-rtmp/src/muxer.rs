@@ -83,7 +83,7 @@ impl RtmpMuxer {
         // RTMP carries 32-bit timestamps; the hub's timeline is 64-bit.
         let head = MessageHead {
             csid,
-            timestamp: frame.dts as u32,
+            timestamp: weir_flv::tag_timestamp(frame),
             type_id,
             stream_id: MEDIA_STREAM_ID,
         };
