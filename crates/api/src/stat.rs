@@ -189,31 +189,14 @@ fn write_meta(x: &mut String, info: &StreamInfo, fps: f64) {
     }
     if let Some(codec) = info.audio_codec {
         let _ = write!(x, "<audio><codec>{}</codec>", meta_codec(codec));
-        let (channels, rate) = match (codec, &info.audio) {
-            (
-                Codec::Mp3 {
-                    sample_rate,
-                    stereo,
-                },
-                _,
-            ) => (Some(if stereo { 2 } else { 1 }), Some(sample_rate)),
-            (
-                Codec::Pcma {
-                    sample_rate,
-                    channels,
-                }
-                | Codec::Pcmu {
-                    sample_rate,
-                    channels,
-                },
-                _,
-            ) => (Some(channels), Some(sample_rate)),
-            (_, Some(a)) => {
+        let (channels, rate) = match (codec.audio_format(), &info.audio) {
+            (Some((rate, channels)), _) => (Some(channels), Some(rate)),
+            (None, Some(a)) => {
                 let profile = views::aac_profile(a.object_type).unwrap_or("");
                 let _ = write!(x, "<profile>{profile}</profile>");
                 (Some(a.channels), Some(a.sample_rate))
             }
-            (_, None) => (None, None),
+            (None, None) => (None, None),
         };
         if let (Some(channels), Some(rate)) = (channels, rate) {
             let _ = write!(

@@ -263,27 +263,10 @@ pub(crate) fn stream_view(state: &State, snap: &Snapshot, info: &StreamInfo) -> 
         codec_string: info.video.as_ref().map(|v| v.codec_string.clone()),
     });
     let audio = info.audio_codec.map(|codec| {
-        let (sample_rate, channels) = match (codec, &info.audio) {
-            (
-                Codec::Mp3 {
-                    sample_rate,
-                    stereo,
-                },
-                _,
-            ) => (Some(sample_rate), Some(if stereo { 2 } else { 1 })),
-            (
-                Codec::Pcma {
-                    sample_rate,
-                    channels,
-                }
-                | Codec::Pcmu {
-                    sample_rate,
-                    channels,
-                },
-                _,
-            ) => (Some(sample_rate), Some(channels)),
-            (_, Some(a)) => (Some(a.sample_rate), Some(a.channels)),
-            (_, None) => (None, None),
+        let (sample_rate, channels) = match (codec.audio_format(), &info.audio) {
+            (Some((rate, channels)), _) => (Some(rate), Some(channels)),
+            (None, Some(a)) => (Some(a.sample_rate), Some(a.channels)),
+            (None, None) => (None, None),
         };
         AudioView {
             codec: codec_name(codec),

@@ -318,7 +318,7 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     let Some(&b0) = body.first() else {
         return Ok(None);
     };
-    match b0 >> 4 {
+    let codec = match b0 >> 4 {
         SOUND_AAC => {
             need(&body, 0, 2, "AAC audio tag header")?;
             let config = match body[1] {
@@ -332,7 +332,7 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
                     })
                 }
             };
-            Ok(frame(
+            return Ok(frame(
                 TrackKind::Audio,
                 Codec::Aac,
                 dts,
@@ -340,8 +340,9 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
                 false,
                 config,
                 body.slice(2..),
-            ))
+            ));
         }
+        SOUND_EX_HEADER => return ex_audio(dts, body),
         format @ (SOUND_MP3 | SOUND_MP3_8K) => {
             // The sample size bit means nothing for a compressed format:
             // egress writes the 16-bit flag encoders use.
@@ -350,24 +351,14 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
             } else {
                 MP3_RATES[usize::from((b0 >> 2) & 3)]
             };
-            let stereo = b0 & 1 != 0;
-            let codec = Codec::Mp3 {
+            Codec::Mp3 {
                 sample_rate,
-                stereo,
-            };
-            Ok(frame(
-                TrackKind::Audio,
-                codec,
-                dts,
-                0,
-                false,
-                false,
-                body.slice(1..),
-            ))
+                stereo: b0 & 1 != 0,
+            }
         }
         format @ (SOUND_ALAW | SOUND_MULAW) => {
             let (sample_rate, channels) = (G711_RATE, 1 + (b0 & 1));
-            let codec = if format == SOUND_ALAW {
+            if format == SOUND_ALAW {
                 Codec::Pcma {
                     sample_rate,
                     channels,
@@ -377,20 +368,20 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
                     sample_rate,
                     channels,
                 }
-            };
-            Ok(frame(
-                TrackKind::Audio,
-                codec,
-                dts,
-                0,
-                false,
-                false,
-                body.slice(1..),
-            ))
+            }
         }
-        SOUND_EX_HEADER => ex_audio(dts, body),
-        format => Err(FlvError::UnsupportedCodec(UnsupportedCodec::Audio(format))),
-    }
+        format => return Err(FlvError::UnsupportedCodec(UnsupportedCodec::Audio(format))),
+    };
+    // The one header byte says it all: the rest is the payload.
+    Ok(frame(
+        TrackKind::Audio,
+        codec,
+        dts,
+        0,
+        false,
+        false,
+        body.slice(1..),
+    ))
 }
 
 fn ex_audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {

@@ -4,9 +4,20 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use weir_flv::{
-    file_header, frame_from_tag, write_frame_tag, write_tag, Demuxer, TagType, DEFAULT_MAX_TAG_SIZE,
+    file_header, frame_from_tag, write_frame_tag, write_tag, Demuxer, Tag, TagType,
+    DEFAULT_MAX_TAG_SIZE,
 };
 use weir_media::{Codec, Frame, TrackKind};
+
+/// `frame` written as a tag and read back as one.
+fn remux(frame: &Frame) -> Tag {
+    let mut out = BytesMut::new();
+    write_frame_tag(frame, &mut out);
+    let mut d = Demuxer::default();
+    d.push(&file_header(true, true));
+    d.push(&out);
+    d.poll().unwrap().unwrap()
+}
 
 fn tag_type() -> impl Strategy<Value = TagType> {
     prop_oneof![
@@ -129,13 +140,7 @@ proptest! {
         // rounded down on both sides of zero.
         let dts_us = i64::from(dts_us);
         let cts_us = if matches!(frame.codec, Codec::H264 | Codec::H265) && !frame.config { cts_us } else { 0 };
-        let f = Frame { dts_us, cts_us, ..frame };
-        let mut out = BytesMut::new();
-        write_frame_tag(&f, &mut out);
-        let mut d = Demuxer::default();
-        d.push(&file_header(true, true));
-        d.push(&out);
-        let tag = d.poll().unwrap().unwrap();
+        let tag = remux(&Frame { dts_us, cts_us, ..frame });
         prop_assert_eq!(tag.timestamp, dts_us.div_euclid(1000) as u32);
         let back = frame_from_tag(tag.tag_type as u8, i64::from(tag.timestamp), tag.body).unwrap().unwrap();
         prop_assert_eq!(back.cts_us, cts_us.div_euclid(1000) * 1000);
@@ -187,12 +192,7 @@ proptest! {
         // Enhanced RTMP paths are reached, not just rejected.
         let body = Bytes::from([&[first][..], fourcc, &rest].concat());
         if let Ok(Some(f)) = frame_from_tag(tag_type, i64::from(timestamp), body) {
-            let mut out = BytesMut::new();
-            write_frame_tag(&f, &mut out);
-            let mut d = Demuxer::default();
-            d.push(&file_header(true, true));
-            d.push(&out);
-            let tag = d.poll().unwrap().unwrap();
+            let tag = remux(&f);
             let back = frame_from_tag(tag.tag_type as u8, i64::from(tag.timestamp), tag.body);
             prop_assert_eq!(back, Ok(Some(f)));
         }

@@ -101,6 +101,30 @@ pub struct Frame {
     pub data: Bytes,
 }
 
+impl Codec {
+    /// Sampling rate (Hz) and channel count, for the audio codecs whose
+    /// payload has no configuration record to read them from (MP3, G.711);
+    /// `None` for the others, whose config frame says it (AAC, Opus), and
+    /// for video and data.
+    pub fn audio_format(&self) -> Option<(u32, u8)> {
+        match *self {
+            Codec::Mp3 {
+                sample_rate,
+                stereo,
+            } => Some((sample_rate, 1 + u8::from(stereo))),
+            Codec::Pcma {
+                sample_rate,
+                channels,
+            }
+            | Codec::Pcmu {
+                sample_rate,
+                channels,
+            } => Some((sample_rate, channels)),
+            Codec::H264 | Codec::H265 | Codec::Aac | Codec::Opus | Codec::Amf0 => None,
+        }
+    }
+}
+
 impl Frame {
     /// Presentation timestamp in microseconds.
     pub fn pts_us(&self) -> i64 {
@@ -112,5 +136,39 @@ impl Frame {
     /// the latest of.
     pub fn is_header(&self) -> bool {
         self.config || self.kind == TrackKind::Data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_format_is_what_the_codec_carries() {
+        let mp3 = Codec::Mp3 {
+            sample_rate: 44100,
+            stereo: true,
+        };
+        assert_eq!(mp3.audio_format(), Some((44100, 2)));
+        let pcmu = Codec::Pcmu {
+            sample_rate: 8000,
+            channels: 1,
+        };
+        assert_eq!(pcmu.audio_format(), Some((8000, 1)));
+        assert_eq!(Codec::Aac.audio_format(), None);
+    }
+
+    #[test]
+    fn pts_saturates() {
+        let f = Frame {
+            kind: TrackKind::Video,
+            codec: Codec::H264,
+            dts_us: i64::MAX - 1,
+            cts_us: 40_000,
+            key: false,
+            config: false,
+            data: Bytes::new(),
+        };
+        assert_eq!(f.pts_us(), i64::MAX);
     }
 }
