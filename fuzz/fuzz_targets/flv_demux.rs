@@ -13,6 +13,7 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use weir_codec::aac::{adts_header, parse_asc};
 use weir_codec::avc::{parse_avc_config, parse_sps};
+use weir_codec::nal::{split_annex_b, split_length_prefixed, write_annex_b};
 use weir_flv::{frame_from_tag, write_frame_tag, Demuxer, Tag, FLV_HEADER_AV};
 use weir_media::Codec;
 
@@ -57,6 +58,14 @@ fn check_tag(tag: Tag) {
     assert_eq!(again.finish(), Ok(()));
 
     if !frame.config {
+        if matches!(frame.codec, Codec::H264 | Codec::H265) {
+            // Peer NAL lengths through the framing MPEG-TS egress uses.
+            if let Ok(units) = split_length_prefixed(&frame.data, 4) {
+                let mut annex_b = Vec::new();
+                write_annex_b(&units, &mut annex_b);
+                let _ = split_annex_b(&annex_b);
+            }
+        }
         return;
     }
     match frame.codec {

@@ -265,12 +265,13 @@ mod tests {
 
     use super::*;
 
+    /// A video frame at `dts` ms.
     fn video(dts: i64, len: usize) -> Frame {
         Frame {
             kind: TrackKind::Video,
             codec: Codec::H264,
-            dts,
-            cts: 0,
+            dts_us: dts * 1000,
+            cts_us: 0,
             key: dts == 0,
             config: false,
             data: Bytes::from(vec![0u8; len]),

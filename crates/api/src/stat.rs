@@ -24,7 +24,7 @@ use axum::extract::State as AxState;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use weir_hub::{Role, StreamInfo};
-use weir_media::Codec;
+use weir_media::{us_to_ms, Codec};
 
 use crate::views::{self, age_ms, Snapshot};
 use crate::State;
@@ -122,7 +122,8 @@ fn write_stream(x: &mut String, state: &State, snap: &Snapshot, info: &StreamInf
     let _ = writeln!(x, "<bytes_out>{bytes_out}</bytes_out>");
     let _ = writeln!(x, "<bw_audio>{}</bw_audio>", rates.audio_bps);
     let _ = writeln!(x, "<bw_video>{}</bw_video>", rates.video_bps);
-    let timestamp = info.last_dts.unwrap_or(0);
+    // nginx-rtmp reports RTMP timestamps: milliseconds.
+    let timestamp = info.last_dts_us.map_or(0, us_to_ms);
     for c in &clients {
         let publishing = info.publisher == Some(c.id);
         let _ = write!(
@@ -157,6 +158,8 @@ fn meta_codec(codec: Codec) -> &'static str {
         Codec::Aac => "AAC",
         Codec::Mp3 { .. } => "MP3",
         Codec::Opus => "Opus",
+        Codec::Pcma { .. } => "G711A",
+        Codec::Pcmu { .. } => "G711U",
         other => views::codec_name(other),
     }
 }
@@ -186,20 +189,14 @@ fn write_meta(x: &mut String, info: &StreamInfo, fps: f64) {
     }
     if let Some(codec) = info.audio_codec {
         let _ = write!(x, "<audio><codec>{}</codec>", meta_codec(codec));
-        let (channels, rate) = match (codec, &info.audio) {
-            (
-                Codec::Mp3 {
-                    sample_rate,
-                    stereo,
-                },
-                _,
-            ) => (Some(if stereo { 2 } else { 1 }), Some(sample_rate)),
-            (_, Some(a)) => {
+        let (channels, rate) = match (codec.audio_format(), &info.audio) {
+            (Some((rate, channels)), _) => (Some(channels), Some(rate)),
+            (None, Some(a)) => {
                 let profile = views::aac_profile(a.object_type).unwrap_or("");
                 let _ = write!(x, "<profile>{profile}</profile>");
                 (Some(a.channels), Some(a.sample_rate))
             }
-            (_, None) => (None, None),
+            (None, None) => (None, None),
         };
         if let (Some(channels), Some(rate)) = (channels, rate) {
             let _ = write!(

@@ -187,8 +187,9 @@ pub(crate) fn codec_name(codec: Codec) -> &'static str {
         Codec::Aac => "aac",
         Codec::Mp3 { .. } => "mp3",
         Codec::Opus => "opus",
+        Codec::Pcma { .. } => "pcma",
+        Codec::Pcmu { .. } => "pcmu",
         Codec::Amf0 => "amf0",
-        Codec::Other { .. } => "other",
     }
 }
 
@@ -262,16 +263,10 @@ pub(crate) fn stream_view(state: &State, snap: &Snapshot, info: &StreamInfo) -> 
         codec_string: info.video.as_ref().map(|v| v.codec_string.clone()),
     });
     let audio = info.audio_codec.map(|codec| {
-        let (sample_rate, channels) = match (codec, &info.audio) {
-            (
-                Codec::Mp3 {
-                    sample_rate,
-                    stereo,
-                },
-                _,
-            ) => (Some(sample_rate), Some(if stereo { 2 } else { 1 })),
-            (_, Some(a)) => (Some(a.sample_rate), Some(a.channels)),
-            (_, None) => (None, None),
+        let (sample_rate, channels) = match (codec.audio_format(), &info.audio) {
+            (Some((rate, channels)), _) => (Some(rate), Some(channels)),
+            (None, Some(a)) => (Some(a.sample_rate), Some(a.channels)),
+            (None, None) => (None, None),
         };
         AudioView {
             codec: codec_name(codec),

@@ -40,6 +40,7 @@ const AVC: &[u8] = &[
 ];
 const ASC: &[u8] = &[0x12, 0x10];
 
+/// A frame at `dts` ms.
 fn frame(
     kind: TrackKind,
     codec: Codec,
@@ -51,8 +52,8 @@ fn frame(
     Frame {
         kind,
         codec,
-        dts,
-        cts: 0,
+        dts_us: dts * 1000,
+        cts_us: 0,
         key,
         config,
         data: Bytes::from_static(data),

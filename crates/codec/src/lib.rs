@@ -1,6 +1,7 @@
 //! Codec configuration parsing shared by every weir muxer: the decoder
 //! configuration records and parameter sets of H.264 ([`avc`]) and H.265
-//! ([`hevc`]), and AAC's `AudioSpecificConfig` and ADTS header ([`aac`]).
+//! ([`hevc`]), AAC's `AudioSpecificConfig` and ADTS header ([`aac`]), and
+//! NAL unit framing, length-prefixed and Annex-B ([`nal`]).
 //!
 //! Ingest delivers these structures as the payload of config frames
 //! (`Frame::config`), and each egress format needs something different from
@@ -19,6 +20,7 @@ pub mod avc;
 mod bits;
 mod error;
 pub mod hevc;
+pub mod nal;
 mod record;
 
 pub use error::CodecError;

@@ -6,11 +6,15 @@
 //! Egress writes the form players expect: legacy for AVC, AAC and MP3,
 //! Enhanced RTMP (`hvc1`, `Opus`) for codecs the legacy header cannot name.
 //! Payloads are slices of the body: no media bytes are copied either way.
+//!
+//! FLV counts time in milliseconds, frames in microseconds: ingest
+//! multiplies, egress rounds down (the same way on both sides of zero), so
+//! a frame that came from FLV goes back with the timestamps it came with.
 
 use bytes::{Bytes, BytesMut};
-use weir_media::{Codec, Frame, TrackKind};
+use weir_media::{ms_to_us, us_to_ms, Codec, Frame, TrackKind};
 
-use crate::error::FlvError;
+use crate::error::{FlvError, UnsupportedCodec};
 use crate::tag::{write_tag, TagType};
 
 /// Video frame type: a keyframe.
@@ -28,6 +32,10 @@ const CODEC_HEVC: u8 = 12;
 
 /// Legacy audio sound formats.
 const SOUND_MP3: u8 = 2;
+const SOUND_ALAW: u8 = 7;
+const SOUND_MULAW: u8 = 8;
+/// MP3 at 8 kHz, a rate the 2-bit rate field cannot name.
+const SOUND_MP3_8K: u8 = 14;
 /// Enhanced RTMP: the sound format value announcing an `ExAudioTagHeader`.
 const SOUND_EX_HEADER: u8 = 9;
 const SOUND_AAC: u8 = 10;
@@ -43,6 +51,16 @@ const PACKET_MOD_EX: u8 = 7;
 
 /// Nominal MP3 sample rates of the legacy 2-bit rate field.
 const MP3_RATES: [u32; 4] = [5512, 11025, 22050, 44100];
+
+/// G.711's sampling rate, the only one FLV defines for it (its rate field
+/// is ignored for these formats).
+const G711_RATE: u32 = 8000;
+
+/// Largest composition time, in ms, whose microseconds fit
+/// [`Frame::cts_us`]: FLV's 24-bit field reaches further (2.3 hours), no
+/// real stream does; clamping to a whole millisecond keeps round trips
+/// exact.
+const MAX_CTS_MS: i32 = i32::MAX / 1000;
 
 /// The AMF0 string `"@setDataFrame"` that RTMP publishers put before
 /// `onMetaData`; FLV files and players do not have it.
@@ -82,16 +100,21 @@ impl TagBodyHeader {
 /// For every frame this returns, [`write_frame_tag`] writes a tag that maps
 /// back to an equal frame: what weir demuxes, it can mux.
 ///
+/// `timestamp_ms` is the tag's (unwrapped) timestamp in milliseconds, as
+/// FLV and RTMP carry it; the frame's are in microseconds.
+///
 /// `Ok(None)` for tags weir deliberately ignores: empty bodies or payloads,
 /// end-of-sequence markers, video command frames, Enhanced RTMP metadata and
-/// multitrack packets. Codecs weir does not interpret become
-/// [`Codec::Other`] carrying the first body byte, so they pass through to
-/// FLV/RTMP egress byte for byte. The payload is a slice of `body`.
+/// multitrack packets. A codec weir has no [`Codec`] for (legacy Flash
+/// codecs, unknown FourCCs) is [`FlvError::UnsupportedCodec`]: the tag is
+/// to be dropped and counted, the stream goes on. The payload is a slice of
+/// `body`.
 pub fn frame_from_tag(
     tag_type: u8,
-    timestamp: i64,
+    timestamp_ms: i64,
     body: Bytes,
 ) -> Result<Option<Frame>, FlvError> {
+    let timestamp = ms_to_us(timestamp_ms);
     match TagType::from_u8(tag_type) {
         Some(TagType::Video) => video(timestamp, body),
         Some(TagType::Audio) => audio(timestamp, body),
@@ -123,15 +146,17 @@ pub fn frame_from_tag(
 /// The tag type and the body bytes that precede `frame.data` for `frame`:
 /// what an FLV or RTMP muxer writes, followed by the shared payload.
 ///
-/// Composition times beyond FLV's signed 24 bits are clamped. Sequence
-/// headers are written with the keyframe type, as encoders do.
+/// The composition time is written in whole milliseconds, rounded down.
+/// Sequence headers are written with the keyframe type, as encoders do.
 pub fn tag_header(frame: &Frame) -> (u8, TagBodyHeader) {
     let video_type = if frame.key || frame.config {
         FRAME_KEY
     } else {
         FRAME_INTER
     };
-    let cts = frame.cts.clamp(-0x80_0000, 0x7F_FFFF).to_be_bytes();
+    // Always within FLV's signed 24 bits: an i32 of µs is ±2.1e6 ms.
+    let cts_ms = frame.cts_us.div_euclid(1000);
+    let cts = cts_ms.to_be_bytes();
     let cts24 = &cts[1..];
     let (tag_type, header) = match frame.codec {
         Codec::H264 => (
@@ -145,7 +170,7 @@ pub fn tag_header(frame: &Frame) -> (u8, TagBodyHeader) {
             let ex = 0x80 | video_type << 4;
             let h = if frame.config {
                 TagBodyHeader::new(&[&[ex | PACKET_SEQUENCE_START], b"hvc1"])
-            } else if frame.cts == 0 {
+            } else if cts_ms == 0 {
                 TagBodyHeader::new(&[&[ex | VIDEO_CODED_FRAMES_X], b"hvc1"])
             } else {
                 TagBodyHeader::new(&[&[ex | PACKET_CODED_FRAMES], b"hvc1", cts24])
@@ -176,30 +201,47 @@ pub fn tag_header(frame: &Frame) -> (u8, TagBodyHeader) {
                 TagBodyHeader::new(&[&[SOUND_EX_HEADER << 4 | packet], b"Opus"]),
             )
         }
+        Codec::Pcma { channels, .. } => (
+            TagType::Audio,
+            TagBodyHeader::new(&[&[g711_byte(SOUND_ALAW, channels)]]),
+        ),
+        Codec::Pcmu { channels, .. } => (
+            TagType::Audio,
+            TagBodyHeader::new(&[&[g711_byte(SOUND_MULAW, channels)]]),
+        ),
         Codec::Amf0 => (TagType::Script, TagBodyHeader::new(&[])),
-        Codec::Other { flv_header } => {
-            let t = match frame.kind {
-                TrackKind::Video => TagType::Video,
-                TrackKind::Audio => TagType::Audio,
-                TrackKind::Data => TagType::Script,
-            };
-            (t, TagBodyHeader::new(&[&[flv_header]]))
-        }
     };
     (tag_type as u8, header)
 }
 
 /// Writes `frame` as one complete FLV tag: header, [`tag_header`] bytes,
-/// payload and `PreviousTagSize`. The timestamp is `frame.dts` modulo 2^32,
-/// FLV's timestamp range.
+/// payload and `PreviousTagSize`. The timestamp is [`tag_timestamp`].
 pub fn write_frame_tag(frame: &Frame, out: &mut BytesMut) {
     let (tag_type, header) = tag_header(frame);
     write_tag(
         tag_type,
-        frame.dts as u32,
+        tag_timestamp(frame),
         &[header.as_bytes(), &frame.data],
         out,
     );
+}
+
+/// The FLV/RTMP timestamp of `frame`: its DTS in milliseconds, rounded
+/// down, modulo 2^32 (the field's range; players unwrap it) — except
+/// `onMetaData`, which is always at 0: ffmpeg (and so ffprobe, ffplay and
+/// every player built on it) takes it as the stream's metadata only at 0,
+/// and at any other time makes a data stream of it.
+pub fn tag_timestamp(frame: &Frame) -> u32 {
+    if is_on_metadata(frame) {
+        return 0;
+    }
+    us_to_ms(frame.dts_us) as u32
+}
+
+/// Script data that starts with the AMF0 string `onMetaData`.
+pub fn is_on_metadata(frame: &Frame) -> bool {
+    const ON_METADATA: &[u8] = b"\x02\x00\x0aonMetaData";
+    frame.codec == Codec::Amf0 && frame.data.starts_with(ON_METADATA)
 }
 
 fn video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
@@ -216,14 +258,8 @@ fn video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     let codec = match b0 & 0xF {
         CODEC_AVC => Codec::H264,
         CODEC_HEVC => Codec::H265,
-        _ => {
-            return Ok(other(
-                TrackKind::Video,
-                dts,
-                frame_type == FRAME_KEY,
-                false,
-                body,
-            ))
+        id => {
+            return Err(FlvError::UnsupportedCodec(UnsupportedCodec::Video(id)));
         }
     };
     need(&body, 0, 5, "AVC video tag header")?;
@@ -240,7 +276,7 @@ fn video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
         }
     };
     // A sequence header has no presentation time; ignore whatever is there.
-    let cts = if config { 0 } else { i24(&body[2..5]) };
+    let cts = if config { 0 } else { cts_us(&body[2..5]) };
     Ok(video_frame(
         codec,
         dts,
@@ -266,11 +302,7 @@ fn ex_video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     let codec = match &body[pos..pos + 4] {
         b"avc1" => Codec::H264,
         b"hvc1" => Codec::H265,
-        _ => {
-            let config = packet_type == PACKET_SEQUENCE_START;
-            let key = frame_type == FRAME_KEY && !config;
-            return Ok(other(TrackKind::Video, dts, key, config, body));
-        }
+        _ => return Err(unsupported_fourcc(&body[pos..pos + 4], true)),
     };
     pos += 4;
     let (config, cts) = match packet_type {
@@ -278,7 +310,7 @@ fn ex_video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
         PACKET_CODED_FRAMES => {
             need(&body, pos, 3, "ExVideoTagHeader composition time")?;
             pos += 3;
-            (false, i24(&body[pos - 3..pos]))
+            (false, cts_us(&body[pos - 3..pos]))
         }
         VIDEO_CODED_FRAMES_X => (false, 0),
         // Sequence end, metadata (HDR colour info), MPEG-2 TS sequence start.
@@ -298,7 +330,7 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     let Some(&b0) = body.first() else {
         return Ok(None);
     };
-    match b0 >> 4 {
+    let codec = match b0 >> 4 {
         SOUND_AAC => {
             need(&body, 0, 2, "AAC audio tag header")?;
             let config = match body[1] {
@@ -312,7 +344,7 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
                     })
                 }
             };
-            Ok(frame(
+            return Ok(frame(
                 TrackKind::Audio,
                 Codec::Aac,
                 dts,
@@ -320,33 +352,48 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
                 false,
                 config,
                 body.slice(2..),
-            ))
+            ));
         }
-        SOUND_MP3 => {
-            let sample_rate = MP3_RATES[usize::from((b0 >> 2) & 3)];
-            let stereo = b0 & 1 != 0;
-            // Only claim MP3 if egress would reproduce the byte; otherwise
-            // (8-bit sample flag) pass it through untouched.
-            if mp3_byte(sample_rate, stereo) != b0 {
-                return Ok(other(TrackKind::Audio, dts, false, false, body));
-            }
-            let codec = Codec::Mp3 {
-                sample_rate,
-                stereo,
+        SOUND_EX_HEADER => return ex_audio(dts, body),
+        format @ (SOUND_MP3 | SOUND_MP3_8K) => {
+            // The sample size bit means nothing for a compressed format:
+            // egress writes the 16-bit flag encoders use.
+            let sample_rate = if format == SOUND_MP3_8K {
+                8000
+            } else {
+                MP3_RATES[usize::from((b0 >> 2) & 3)]
             };
-            Ok(frame(
-                TrackKind::Audio,
-                codec,
-                dts,
-                0,
-                false,
-                false,
-                body.slice(1..),
-            ))
+            Codec::Mp3 {
+                sample_rate,
+                stereo: b0 & 1 != 0,
+            }
         }
-        SOUND_EX_HEADER => ex_audio(dts, body),
-        _ => Ok(other(TrackKind::Audio, dts, false, false, body)),
-    }
+        format @ (SOUND_ALAW | SOUND_MULAW) => {
+            let (sample_rate, channels) = (G711_RATE, 1 + (b0 & 1));
+            if format == SOUND_ALAW {
+                Codec::Pcma {
+                    sample_rate,
+                    channels,
+                }
+            } else {
+                Codec::Pcmu {
+                    sample_rate,
+                    channels,
+                }
+            }
+        }
+        format => return Err(FlvError::UnsupportedCodec(UnsupportedCodec::Audio(format))),
+    };
+    // The one header byte says it all: the rest is the payload.
+    Ok(frame(
+        TrackKind::Audio,
+        codec,
+        dts,
+        0,
+        false,
+        false,
+        body.slice(1..),
+    ))
 }
 
 fn ex_audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
@@ -360,10 +407,7 @@ fn ex_audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     let codec = match &body[pos..pos + 4] {
         b"mp4a" => Codec::Aac,
         b"Opus" => Codec::Opus,
-        _ => {
-            let config = packet_type == PACKET_SEQUENCE_START;
-            return Ok(other(TrackKind::Audio, dts, false, config, body));
-        }
+        _ => return Err(unsupported_fourcc(&body[pos..pos + 4], false)),
     };
     let config = match packet_type {
         PACKET_SEQUENCE_START => true,
@@ -383,7 +427,7 @@ fn ex_audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
 }
 
 /// Skips Enhanced RTMP ModEx prefixes (e.g. nanosecond timestamp offsets,
-/// which weir's millisecond timeline cannot use), leaving `packet_type` as
+/// which FLV's millisecond tag timestamps are not worth refining), leaving `packet_type` as
 /// the real packet type and `pos` after the last prefix.
 fn skip_mod_ex(
     body: &[u8],
@@ -408,13 +452,15 @@ fn skip_mod_ex(
     Ok(())
 }
 
-/// A frame for a codec weir passes through: the first body byte travels in
-/// the codec, the rest is the payload.
-fn other(kind: TrackKind, dts: i64, key: bool, config: bool, body: Bytes) -> Option<Frame> {
-    let codec = Codec::Other {
-        flv_header: body[0],
-    };
-    frame(kind, codec, dts, 0, key, config, body.slice(1..))
+/// The error for an Enhanced RTMP FourCC weir has no codec for; `cc` is
+/// the four bytes (checked present by the caller).
+fn unsupported_fourcc(cc: &[u8], video: bool) -> FlvError {
+    let cc = [cc[0], cc[1], cc[2], cc[3]];
+    FlvError::UnsupportedCodec(if video {
+        UnsupportedCodec::VideoFourCc(cc)
+    } else {
+        UnsupportedCodec::AudioFourCc(cc)
+    })
 }
 
 /// A video frame of a codec weir interprets, legacy or Enhanced RTMP
@@ -444,8 +490,8 @@ fn frame(
     (!data.is_empty()).then_some(Frame {
         kind,
         codec,
-        dts,
-        cts,
+        dts_us: dts,
+        cts_us: cts,
         key,
         config,
         data,
@@ -453,6 +499,9 @@ fn frame(
 }
 
 fn mp3_byte(sample_rate: u32, stereo: bool) -> u8 {
+    if sample_rate == 8000 {
+        return SOUND_MP3_8K << 4 | 1 << 1 | u8::from(stereo);
+    }
     let rate = match sample_rate {
         44100.. => 3,
         22050.. => 2,
@@ -460,6 +509,13 @@ fn mp3_byte(sample_rate: u32, stereo: bool) -> u8 {
         _ => 0,
     };
     SOUND_MP3 << 4 | rate << 2 | 1 << 1 | u8::from(stereo)
+}
+
+/// A G.711 sound byte: the rate field is 0 (FLV defines G.711 at 8 kHz
+/// only), 16-bit flag as encoders write it, mono unless there are more
+/// channels than one.
+fn g711_byte(format: u8, channels: u8) -> u8 {
+    format << 4 | 1 << 1 | u8::from(channels > 1)
 }
 
 fn need(body: &[u8], offset: usize, needed: usize, what: &'static str) -> Result<(), FlvError> {
@@ -474,9 +530,11 @@ fn need(body: &[u8], offset: usize, needed: usize, what: &'static str) -> Result
     Ok(())
 }
 
-/// A signed 24-bit big-endian integer (FLV composition time).
-fn i24(b: &[u8]) -> i32 {
-    i32::from_be_bytes([b[0], b[1], b[2], 0]) >> 8
+/// An FLV composition time (signed 24-bit big-endian milliseconds) in
+/// microseconds, clamped to [`MAX_CTS_MS`].
+fn cts_us(b: &[u8]) -> i32 {
+    let ms = i32::from_be_bytes([b[0], b[1], b[2], 0]) >> 8;
+    ms.clamp(-MAX_CTS_MS, MAX_CTS_MS) * 1000
 }
 
 #[cfg(test)]

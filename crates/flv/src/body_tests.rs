@@ -9,15 +9,18 @@ fn egress(frame: &Frame) -> Vec<u8> {
     [h.as_bytes(), &frame.data].concat()
 }
 
-/// Parses `body`, checks the frame, and that egress gives `expect_out`.
+/// Parses `body`, checks the frame (composition time given in ms, as the
+/// tag has it), and that egress gives `expect_out`.
 fn check(tag_type: u8, body: &[u8], want: (Codec, i32, bool, bool, &[u8]), expect_out: &[u8]) {
     let f = parse(tag_type, body).unwrap().unwrap();
+    let want = (want.0, want.1 * 1000, want.2, want.3, want.4);
     assert_eq!(
-        (f.codec, f.cts, f.key, f.config, &f.data[..]),
+        (f.codec, f.cts_us, f.key, f.config, &f.data[..]),
         want,
         "{body:02x?}"
     );
-    assert_eq!(f.dts, 40);
+    assert_eq!(f.dts_us, 40_000);
+    assert_eq!(tag_timestamp(&f), 40);
     assert_eq!(tag_header(&f).0, tag_type);
     assert_eq!(egress(&f), expect_out);
 }
@@ -76,9 +79,9 @@ fn enhanced_hevc_round_trips() {
         assert_eq!(egress(&f), body, "{f:?}");
     }
     let f = parse(9, b"\xA1hvc1\xFF\xFF\xD8\x05").unwrap().unwrap();
-    assert_eq!((f.cts, f.key), (-40, false));
+    assert_eq!((f.cts_us, f.key), (-40_000, false));
     let f = parse(9, b"\x93hvc1\x05").unwrap().unwrap();
-    assert_eq!((f.cts, f.key, f.config), (0, true, false));
+    assert_eq!((f.cts_us, f.key, f.config), (0, true, false));
 }
 
 #[test]
@@ -160,48 +163,25 @@ fn malformed_video() {
 }
 
 #[test]
-fn other_video_passes_through() {
-    // Sorenson H.263 keyframe, VP6 inter frame.
-    check(
-        9,
-        &[0x12, 1, 2],
-        (Codec::Other { flv_header: 0x12 }, 0, true, false, &[1, 2]),
-        &[0x12, 1, 2],
-    );
-    check(
-        9,
-        &[0x24, 1],
-        (Codec::Other { flv_header: 0x24 }, 0, false, false, &[1]),
-        &[0x24, 1],
-    );
-    // Enhanced AV1: the whole extended header rides in the payload, and its
-    // sequence start is a config frame.
-    let start = b"\x90av01\x81";
-    check(
-        9,
-        start,
-        (
-            Codec::Other { flv_header: 0x90 },
-            0,
-            false,
-            true,
-            b"av01\x81",
-        ),
-        start,
-    );
-    let coded = b"\x91av01\x12";
-    check(
-        9,
-        coded,
-        (
-            Codec::Other { flv_header: 0x91 },
-            0,
-            true,
-            false,
-            b"av01\x12",
-        ),
-        coded,
-    );
+fn unsupported_video_is_refused_by_name() {
+    // Sorenson H.263 keyframe, VP6 inter frame, screen video.
+    for (body, id) in [(&[0x12, 1, 2][..], 2), (&[0x24, 1], 4), (&[0x13, 0], 3)] {
+        assert_eq!(
+            parse(9, body),
+            Err(FlvError::UnsupportedCodec(UnsupportedCodec::Video(id)))
+        );
+    }
+    // Enhanced AV1 sequence start and coded frame.
+    for body in [&b"\x90av01\x81"[..], b"\x91av01\x12"] {
+        assert_eq!(
+            parse(9, body),
+            Err(FlvError::UnsupportedCodec(UnsupportedCodec::VideoFourCc(
+                *b"av01"
+            )))
+        );
+    }
+    let e = parse(9, &[0x12, 1]).unwrap_err().to_string();
+    assert!(e.contains("Sorenson H.263"), "{e}");
 }
 
 #[test]
@@ -251,12 +231,27 @@ fn mp3() {
         (mono, 0, false, false, &[0xFF]),
         &[0x2A, 0xFF],
     );
-    // 8-bit flag: not what egress would write, so passed through as is.
+    // The 8-bit flag means nothing for MP3: egress writes the usual one.
+    let mono_44 = Codec::Mp3 {
+        sample_rate: 44100,
+        stereo: true,
+    };
     check(
         8,
         &[0x2D, 0xFF],
-        (Codec::Other { flv_header: 0x2D }, 0, false, false, &[0xFF]),
-        &[0x2D, 0xFF],
+        (mono_44, 0, false, false, &[0xFF]),
+        &[0x2F, 0xFF],
+    );
+    // Sound format 14, MP3 at 8 kHz.
+    let mp3_8k = Codec::Mp3 {
+        sample_rate: 8000,
+        stereo: false,
+    };
+    check(
+        8,
+        &[0xE2, 0xFF],
+        (mp3_8k, 0, false, false, &[0xFF]),
+        &[0xE2, 0xFF],
     );
     let f = Frame {
         kind: TrackKind::Audio,
@@ -264,8 +259,8 @@ fn mp3() {
             sample_rate: 48000,
             stereo: true,
         },
-        dts: 0,
-        cts: 0,
+        dts_us: 0,
+        cts_us: 0,
         key: false,
         config: false,
         data: Bytes::from_static(&[1]),
@@ -299,11 +294,11 @@ fn enhanced_audio() {
         (Codec::Opus, 0, false, false, &[1]),
         b"\x91Opus\x01",
     );
-    check(
-        8,
-        b"\x90fLaCx",
-        (Codec::Other { flv_header: 0x90 }, 0, false, true, b"fLaCx"),
-        b"\x90fLaCx",
+    assert_eq!(
+        parse(8, b"\x90fLaCx"),
+        Err(FlvError::UnsupportedCodec(UnsupportedCodec::AudioFourCc(
+            *b"fLaC"
+        )))
     );
     assert_eq!(parse(8, b"\x92Opus"), Ok(None));
     assert_eq!(parse(8, b"\x94Opus\x01\x02"), Ok(None));
@@ -312,13 +307,34 @@ fn enhanced_audio() {
 }
 
 #[test]
-fn other_audio_passes_through() {
-    check(
-        8,
-        &[0x7E, 5],
-        (Codec::Other { flv_header: 0x7E }, 0, false, false, &[5]),
-        &[0x7E, 5],
-    );
+fn g711() {
+    let alaw = |channels| Codec::Pcma {
+        sample_rate: 8000,
+        channels,
+    };
+    let mulaw = |channels| Codec::Pcmu {
+        sample_rate: 8000,
+        channels,
+    };
+    // The rate field is meaningless for G.711 (always 8 kHz): normalised.
+    check(8, &[0x72, 5], (alaw(1), 0, false, false, &[5]), &[0x72, 5]);
+    check(8, &[0x7F, 5], (alaw(2), 0, false, false, &[5]), &[0x73, 5]);
+    check(8, &[0x82, 5], (mulaw(1), 0, false, false, &[5]), &[0x82, 5]);
+    check(8, &[0x8B, 5], (mulaw(2), 0, false, false, &[5]), &[0x83, 5]);
+    assert_eq!(parse(8, &[0x72]), Ok(None));
+}
+
+#[test]
+fn unsupported_audio_is_refused_by_name() {
+    for format in [0u8, 1, 3, 4, 5, 6, 11, 15] {
+        assert_eq!(
+            parse(8, &[format << 4 | 0xE, 5]),
+            Err(FlvError::UnsupportedCodec(UnsupportedCodec::Audio(format))),
+            "{format}"
+        );
+    }
+    let e = parse(8, &[0xB6, 5]).unwrap_err().to_string();
+    assert!(e.contains("Speex"), "{e}");
 }
 
 #[test]
@@ -350,19 +366,53 @@ fn payload_shares_the_body() {
 }
 
 #[test]
-fn egress_clamps_cts_and_wraps_dts() {
-    let f = Frame {
+fn egress_rounds_down_to_ms_and_wraps_dts() {
+    let mut f = Frame {
         kind: TrackKind::Video,
         codec: Codec::H264,
-        dts: (1 << 32) + 7,
-        cts: 1 << 30,
+        dts_us: ((1 << 32) + 7) * 1000 + 999,
+        cts_us: 40_999,
         key: false,
         config: false,
         data: Bytes::from_static(&[1]),
     };
-    assert_eq!(egress(&f), [0x27, 1, 0x7F, 0xFF, 0xFF, 1]);
+    assert_eq!(egress(&f), [0x27, 1, 0, 0, 40, 1]);
     let mut out = BytesMut::new();
     write_frame_tag(&f, &mut out);
     assert_eq!(&out[4..8], &[0, 0, 7, 0]);
     assert_eq!(out.len(), 11 + 6 + 4);
+    // Below zero, down is still down: -1 µs is -1 ms, not 0.
+    (f.dts_us, f.cts_us) = (-1, -1);
+    assert_eq!(tag_timestamp(&f), u32::MAX);
+    assert_eq!(egress(&f), [0x27, 1, 0xFF, 0xFF, 0xFF, 1]);
+    // The largest offset a frame holds fits FLV's 24 bits.
+    f.cts_us = i32::MAX;
+    assert_eq!(egress(&f), [0x27, 1, 0x20, 0xC4, 0x9B, 1]);
+}
+
+#[test]
+fn huge_composition_times_clamp_to_whole_ms() {
+    let f = parse(9, &[0x27, 1, 0x7F, 0xFF, 0xFF, 1]).unwrap().unwrap();
+    assert_eq!(f.cts_us, 2_147_483_000);
+    let f = parse(9, &[0x27, 1, 0x80, 0, 0, 1]).unwrap().unwrap();
+    assert_eq!(f.cts_us, -2_147_483_000);
+}
+
+#[test]
+fn on_metadata_is_always_at_time_zero() {
+    let meta = Frame {
+        kind: TrackKind::Data,
+        codec: Codec::Amf0,
+        dts_us: 29_100_000,
+        cts_us: 0,
+        key: false,
+        config: false,
+        data: Bytes::from_static(b"\x02\x00\x0aonMetaData\x05"),
+    };
+    assert_eq!(tag_timestamp(&meta), 0);
+    let cue = Frame {
+        data: Bytes::from_static(b"\x02\x00\x0aonCuePoint\x05"),
+        ..meta
+    };
+    assert_eq!(tag_timestamp(&cue), 29_100);
 }

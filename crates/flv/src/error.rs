@@ -1,5 +1,7 @@
 //! The crate's single error type.
 
+use std::fmt;
+
 use thiserror::Error;
 
 /// Everything that can go wrong reading FLV data.
@@ -84,4 +86,71 @@ pub enum FlvError {
         /// The value found.
         value: u64,
     },
+    /// An audio or video tag in a codec weir does not carry (legacy Flash
+    /// codecs such as Sorenson H.263, VP6, Nellymoser, Speex, or an
+    /// Enhanced RTMP FourCC weir has no [`Codec`](weir_media::Codec) for).
+    /// Only FLV could carry such frames, so they are refused here rather
+    /// than smuggled through the hub as opaque FLV bytes. The stream itself
+    /// is fine: a caller should drop the tag, count it and go on.
+    #[error("{0} is not supported: tag dropped")]
+    UnsupportedCodec(UnsupportedCodec),
+}
+
+/// The codec of a tag [`FlvError::UnsupportedCodec`] refused, as the tag
+/// named it, so that it can be logged by name and counted by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UnsupportedCodec {
+    /// A legacy video tag's CodecID (the low nibble of its first byte).
+    Video(u8),
+    /// A legacy audio tag's SoundFormat (the high nibble of its first byte).
+    Audio(u8),
+    /// An Enhanced RTMP video FourCC.
+    VideoFourCc([u8; 4]),
+    /// An Enhanced RTMP audio FourCC.
+    AudioFourCc([u8; 4]),
+}
+
+impl fmt::Display for UnsupportedCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            UnsupportedCodec::Video(id) => {
+                let name = match id {
+                    1 => "JPEG",
+                    2 => "Sorenson H.263",
+                    3 => "Screen video",
+                    4 => "On2 VP6",
+                    5 => "On2 VP6 with alpha",
+                    6 => "Screen video v2",
+                    _ => "unknown",
+                };
+                write!(f, "FLV video codec {id} ({name})")
+            }
+            UnsupportedCodec::Audio(id) => {
+                let name = match id {
+                    0 => "linear PCM, platform endian",
+                    1 => "ADPCM",
+                    3 => "linear PCM, little endian",
+                    4..=6 => "Nellymoser",
+                    11 => "Speex",
+                    15 => "device-specific",
+                    _ => "unknown",
+                };
+                write!(f, "FLV sound format {id} ({name})")
+            }
+            UnsupportedCodec::VideoFourCc(cc) => {
+                write!(
+                    f,
+                    "Enhanced RTMP video codec {:?}",
+                    String::from_utf8_lossy(&cc)
+                )
+            }
+            UnsupportedCodec::AudioFourCc(cc) => {
+                write!(
+                    f,
+                    "Enhanced RTMP audio codec {:?}",
+                    String::from_utf8_lossy(&cc)
+                )
+            }
+        }
+    }
 }

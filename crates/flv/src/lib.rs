@@ -21,9 +21,11 @@ mod demux;
 mod error;
 mod tag;
 
-pub use body::{frame_from_tag, tag_header, write_frame_tag, TagBodyHeader};
+pub use body::{
+    frame_from_tag, is_on_metadata, tag_header, tag_timestamp, write_frame_tag, TagBodyHeader,
+};
 pub use demux::{Demuxer, DEFAULT_MAX_TAG_SIZE};
-pub use error::FlvError;
+pub use error::{FlvError, UnsupportedCodec};
 pub use tag::{
     file_header, write_tag, FileHeader, Tag, TagType, FLV_HEADER_AV, MAX_BODY_SIZE, TAG_HEADER_SIZE,
 };

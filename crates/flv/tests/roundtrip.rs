@@ -4,9 +4,20 @@
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use weir_flv::{
-    file_header, frame_from_tag, write_frame_tag, write_tag, Demuxer, TagType, DEFAULT_MAX_TAG_SIZE,
+    file_header, frame_from_tag, write_frame_tag, write_tag, Demuxer, Tag, TagType,
+    DEFAULT_MAX_TAG_SIZE,
 };
 use weir_media::{Codec, Frame, TrackKind};
+
+/// `frame` written as a tag and read back as one.
+fn remux(frame: &Frame) -> Tag {
+    let mut out = BytesMut::new();
+    write_frame_tag(frame, &mut out);
+    let mut d = Demuxer::default();
+    d.push(&file_header(true, true));
+    d.push(&out);
+    d.poll().unwrap().unwrap()
+}
 
 fn tag_type() -> impl Strategy<Value = TagType> {
     prop_oneof![
@@ -16,8 +27,10 @@ fn tag_type() -> impl Strategy<Value = TagType> {
     ]
 }
 
-/// Frames as ingest produces them: non-empty payloads, composition times
-/// within FLV's 24 bits, keyframes only for video, never key and config.
+/// Frames as ingest produces them: non-empty payloads, timestamps in whole
+/// milliseconds (FLV's unit), composition times within what a frame's
+/// `i32` of microseconds holds, keyframes only for video, never key and
+/// config.
 fn frame() -> impl Strategy<Value = Frame> {
     let codec = prop_oneof![
         Just((TrackKind::Video, Codec::H264)),
@@ -25,8 +38,8 @@ fn frame() -> impl Strategy<Value = Frame> {
         Just((TrackKind::Audio, Codec::Aac)),
         Just((TrackKind::Audio, Codec::Opus)),
         Just((TrackKind::Data, Codec::Amf0)),
-        (0usize..4, any::<bool>()).prop_map(|(rate, stereo)| {
-            let sample_rate = [5512, 11025, 22050, 44100][rate];
+        (0usize..5, any::<bool>()).prop_map(|(rate, stereo)| {
+            let sample_rate = [5512, 11025, 22050, 44100, 8000][rate];
             (
                 TrackKind::Audio,
                 Codec::Mp3 {
@@ -35,42 +48,41 @@ fn frame() -> impl Strategy<Value = Frame> {
                 },
             )
         }),
-        // Legacy codec ids weir does not interpret: VP6 video, PCM audio.
-        (1u8..3, 2u8..4).prop_map(|(t, c)| (
-            TrackKind::Video,
-            Codec::Other {
-                flv_header: t << 4 | (c + 2)
+        (1u8..3).prop_map(|channels| (
+            TrackKind::Audio,
+            Codec::Pcma {
+                sample_rate: 8000,
+                channels
             }
         )),
-        (0u8..16).prop_map(|low| (
+        (1u8..3).prop_map(|channels| (
             TrackKind::Audio,
-            Codec::Other {
-                flv_header: 3 << 4 | low
+            Codec::Pcmu {
+                sample_rate: 8000,
+                channels
             }
         )),
     ];
     (
         codec,
         any::<u32>(),
-        -0x80_0000i32..0x80_0000,
+        -2_147_483i32..=2_147_483,
         any::<bool>(),
         any::<bool>(),
         proptest::collection::vec(any::<u8>(), 1..200),
     )
         .prop_map(|((kind, codec), dts, cts, key, config, data)| {
-            let video = kind == TrackKind::Video;
             let config =
                 config && matches!(codec, Codec::H264 | Codec::H265 | Codec::Aac | Codec::Opus);
             let (cts, key) = match codec {
                 Codec::H264 | Codec::H265 => (if config { 0 } else { cts }, key && !config),
-                Codec::Other { flv_header } => (0, video && flv_header >> 4 == 1),
                 _ => (0, false),
             };
             Frame {
                 kind,
                 codec,
-                dts: i64::from(dts),
-                cts,
+                dts_us: i64::from(dts) * 1000,
+                cts_us: cts * 1000,
                 key,
                 config,
                 data: Bytes::from(data),
@@ -123,6 +135,18 @@ proptest! {
     }
 
     #[test]
+    fn sub_millisecond_times_round_down(frame in frame(), dts_us in any::<i32>(), cts_us in any::<i32>()) {
+        // A frame from a finer clock (RTP) leaves as FLV's whole ms,
+        // rounded down on both sides of zero.
+        let dts_us = i64::from(dts_us);
+        let cts_us = if matches!(frame.codec, Codec::H264 | Codec::H265) && !frame.config { cts_us } else { 0 };
+        let tag = remux(&Frame { dts_us, cts_us, ..frame });
+        prop_assert_eq!(tag.timestamp, dts_us.div_euclid(1000) as u32);
+        let back = frame_from_tag(tag.tag_type as u8, i64::from(tag.timestamp), tag.body).unwrap().unwrap();
+        prop_assert_eq!(back.cts_us, cts_us.div_euclid(1000) * 1000);
+    }
+
+    #[test]
     fn arbitrary_input_never_panics(
         data in proptest::collection::vec(any::<u8>(), 0..600),
         chunk in 1usize..50,
@@ -168,12 +192,7 @@ proptest! {
         // Enhanced RTMP paths are reached, not just rejected.
         let body = Bytes::from([&[first][..], fourcc, &rest].concat());
         if let Ok(Some(f)) = frame_from_tag(tag_type, i64::from(timestamp), body) {
-            let mut out = BytesMut::new();
-            write_frame_tag(&f, &mut out);
-            let mut d = Demuxer::default();
-            d.push(&file_header(true, true));
-            d.push(&out);
-            let tag = d.poll().unwrap().unwrap();
+            let tag = remux(&f);
             let back = frame_from_tag(tag.tag_type as u8, i64::from(tag.timestamp), tag.body);
             prop_assert_eq!(back, Ok(Some(f)));
         }

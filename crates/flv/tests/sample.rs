@@ -87,9 +87,9 @@ fn frames_keyframes_and_codec_configs() {
     );
     assert_eq!(video.iter().filter(|f| f.config).count(), 1);
     assert!(video[0].config && !video[0].key);
-    assert!(video[1].key && video[1].dts == 0);
+    assert!(video[1].key && video[1].dts_us == 0);
     assert!(
-        video.iter().any(|f| f.cts > 0),
+        video.iter().any(|f| f.cts_us > 0),
         "x264 B-frames give composition offsets"
     );
 

@@ -28,9 +28,11 @@
 //!
 //! # Timeline
 //!
-//! Video uses a 90 kHz timescale, audio its sampling rate. Audio decode
-//! times count samples, so that rounding of the millisecond input never
-//! leaves gaps between frames; they jump ahead when the input does by more
+//! Video uses a 90 kHz timescale, audio its sampling rate: the clocks the
+//! codecs and RTP count in, to which the frames' microseconds map exactly
+//! (to the nearest tick). Audio decode times count samples, so that
+//! rounding of a millisecond source (RTMP) never leaves gaps between
+//! frames; they jump ahead when the input does by more
 //! than one frame, and a frame more than one frame behind the count is
 //! dropped rather than written over the audio before it. Output timestamps are the input's, except after a
 //! jump of more than [`MAX_BACKWARD_JUMP_MS`] back or [`MAX_FORWARD_JUMP_MS`]
@@ -57,7 +59,7 @@ mod boxes;
 mod tracks;
 
 use bytes::Bytes;
-use weir_media::{Codec, Frame, TrackKind};
+use weir_media::{ms_to_us, rescale, Codec, Frame, TrackKind, US_HZ};
 
 use boxes::{Run, Sample, AUDIO_TRACK_ID, VIDEO_TRACK_ID};
 use tracks::{AudioTrack, VideoTrack, VIDEO_TIMESCALE};
@@ -104,8 +106,8 @@ pub enum Fmp4Output {
         /// It starts with a video keyframe (always true for audio-only
         /// streams): a new viewer may start here, after the init segment.
         key: bool,
-        /// Decode time of its earliest sample, ms, on the output timeline.
-        dts_ms: i64,
+        /// Decode time of its earliest sample, µs, on the output timeline.
+        dts_us: i64,
     },
 }
 
@@ -133,7 +135,8 @@ pub enum Fmp4Error {
     },
 }
 
-/// Maps input DTS to the output timeline, smoothing over discontinuities.
+/// Maps input DTS (µs) to the output timeline (µs), smoothing over
+/// discontinuities.
 #[derive(Debug, Default)]
 struct Clock {
     offset: i64,
@@ -143,30 +146,35 @@ struct Clock {
 
 impl Clock {
     fn map(&mut self, dts: i64) -> i64 {
-        let ms = dts.saturating_add(self.offset);
+        let us = dts.saturating_add(self.offset);
         let anchor = self.last.unwrap_or(0);
         let jumped = match self.last {
             Some(last) => {
-                ms < last.saturating_sub(MAX_BACKWARD_JUMP_MS)
-                    || ms > last.saturating_add(MAX_FORWARD_JUMP_MS)
+                us < last.saturating_sub(ms_to_us(MAX_BACKWARD_JUMP_MS))
+                    || us > last.saturating_add(ms_to_us(MAX_FORWARD_JUMP_MS))
             }
             None => false,
         };
-        let ms = if jumped || ms < 0 {
+        let us = if jumped || us < 0 {
             self.offset = anchor.saturating_sub(dts);
             anchor
         } else {
-            ms
+            us
         };
-        self.last = Some(self.last.map_or(ms, |l| l.max(ms)));
-        ms
+        self.last = Some(self.last.map_or(us, |l| l.max(us)));
+        us
     }
 }
 
-/// `ms` (never negative, see [`Clock`]) in `timescale` units.
-fn ticks(ms: i64, timescale: u32) -> u64 {
-    let t = i128::from(ms) * i128::from(timescale) / 1000;
-    u64::try_from(t).unwrap_or(0)
+/// `us` (never negative, see [`Clock`]) in `timescale` units, to the
+/// nearest tick.
+fn ticks(us: i64, timescale: u32) -> u64 {
+    u64::try_from(rescale(us, US_HZ, timescale)).unwrap_or(0)
+}
+
+/// An output decode time back in µs, the unit of fragment spans.
+fn ticks_to_us(ticks: u64, timescale: u32) -> i64 {
+    rescale(i64::try_from(ticks).unwrap_or(i64::MAX), timescale, US_HZ)
 }
 
 /// Video state: the frame waiting for its duration, and the timeline.
@@ -197,8 +205,8 @@ pub struct Fmp4Muxer {
     pending_video: Vec<Sample>,
     pending_audio: Vec<Sample>,
     pending_bytes: usize,
-    /// Output DTS (ms) of the earliest pending sample.
-    pending_start_ms: Option<i64>,
+    /// Output DTS (µs) of the earliest pending sample.
+    pending_start_us: Option<i64>,
     sequence: u32,
 }
 
@@ -218,7 +226,7 @@ impl Fmp4Muxer {
             pending_video: Vec::new(),
             pending_audio: Vec::new(),
             pending_bytes: 0,
-            pending_start_ms: None,
+            pending_start_us: None,
             sequence: 0,
         }
     }
@@ -337,8 +345,8 @@ impl Fmp4Muxer {
         }
         self.ensure_init(out)?;
         self.vstate.started = true;
-        let ms = self.clock.map(frame.dts);
-        let mut time = ticks(ms, VIDEO_TIMESCALE);
+        let us = self.clock.map(frame.dts_us);
+        let mut time = ticks(us, VIDEO_TIMESCALE);
         if let Some(last) = self.vstate.last_time {
             // Keep decode times strictly increasing whatever the input does.
             time = time.max(last + 1);
@@ -352,7 +360,7 @@ impl Fmp4Muxer {
             self.flush(out)?;
         }
         let pts = ticks(
-            ms.saturating_add(i64::from(frame.cts)).max(0),
+            us.saturating_add(i64::from(frame.cts_us)).max(0),
             VIDEO_TIMESCALE,
         );
         let cts = i64::try_from(i128::from(pts) - i128::from(time)).unwrap_or(0);
@@ -364,7 +372,7 @@ impl Fmp4Muxer {
             data: frame.data.clone(),
         });
         self.vstate.last_time = Some(time);
-        self.maybe_flush(ms, out)
+        self.maybe_flush(ticks_to_us(time, VIDEO_TIMESCALE), out)
     }
 
     fn push_audio(&mut self, frame: &Frame, out: &mut Vec<Fmp4Output>) -> Result<(), Fmp4Error> {
@@ -373,8 +381,8 @@ impl Fmp4Muxer {
         };
         let (rate, n) = (track.sample_rate, track.frame_samples);
         self.ensure_init(out)?;
-        let ms = self.clock.map(frame.dts);
-        let expected = ticks(ms, rate);
+        let us = self.clock.map(frame.dts_us);
+        let expected = ticks(us, rate);
         let time = match self.audio_next {
             // The input is more than a frame behind the samples already
             // written: this frame would overlap them, which MSE resolves by
@@ -394,7 +402,7 @@ impl Fmp4Muxer {
             data: frame.data.clone(),
         };
         self.add_pending(false, sample);
-        self.maybe_flush(ms, out)
+        self.maybe_flush(ticks_to_us(time, rate), out)
     }
 
     fn add_pending(&mut self, video: bool, sample: Sample) {
@@ -402,11 +410,10 @@ impl Fmp4Muxer {
             (Some(a), false) => a.sample_rate,
             _ => VIDEO_TIMESCALE,
         };
-        let ms = i64::try_from(u128::from(sample.decode_time) * 1000 / u128::from(timescale))
-            .unwrap_or(i64::MAX);
+        let us = ticks_to_us(sample.decode_time, timescale);
         self.pending_bytes += sample.data.len();
-        let start = self.pending_start_ms.get_or_insert(ms);
-        *start = (*start).min(ms);
+        let start = self.pending_start_us.get_or_insert(us);
+        *start = (*start).min(us);
         if video {
             self.pending_video.push(sample);
         } else {
@@ -426,12 +433,14 @@ impl Fmp4Muxer {
         }
     }
 
-    fn maybe_flush(&mut self, now_ms: i64, out: &mut Vec<Fmp4Output>) -> Result<(), Fmp4Error> {
-        let Some(start) = self.pending_start_ms else {
+    /// Flushes when the pending samples span the configured time, up to
+    /// `now_us`, the output decode time of the frame just pushed.
+    fn maybe_flush(&mut self, now_us: i64, out: &mut Vec<Fmp4Output>) -> Result<(), Fmp4Error> {
+        let Some(start) = self.pending_start_us else {
             return Ok(());
         };
         let samples = self.pending_video.len() + self.pending_audio.len();
-        if now_ms.saturating_sub(start) >= i64::from(self.cfg.max_fragment_ms)
+        if now_us.saturating_sub(start) >= ms_to_us(i64::from(self.cfg.max_fragment_ms))
             || self.pending_bytes >= self.cfg.max_fragment_bytes
             || samples >= MAX_FRAGMENT_SAMPLES
         {
@@ -442,7 +451,7 @@ impl Fmp4Muxer {
 
     /// Writes every pending sample as one fragment.
     fn flush(&mut self, out: &mut Vec<Fmp4Output>) -> Result<(), Fmp4Error> {
-        let Some(dts_ms) = self.pending_start_ms.take() else {
+        let Some(dts_us) = self.pending_start_us.take() else {
             return Ok(());
         };
         let key = if self.init_video {
@@ -471,7 +480,7 @@ impl Fmp4Muxer {
         }
         self.sequence = self.sequence.wrapping_add(1);
         let data = boxes::fragment(self.sequence, &runs)?;
-        out.push(Fmp4Output::Fragment { data, key, dts_ms });
+        out.push(Fmp4Output::Fragment { data, key, dts_us });
         Ok(())
     }
 }

@@ -69,7 +69,7 @@ fn samples(fragment: &Bytes) -> (Vec<Sample>, Vec<u8>) {
 fn fragments(out: &[Fmp4Output]) -> Vec<(Bytes, bool, i64)> {
     out.iter()
         .filter_map(|o| match o {
-            Fmp4Output::Fragment { data, key, dts_ms } => Some((data.clone(), *key, *dts_ms)),
+            Fmp4Output::Fragment { data, key, dts_us } => Some((data.clone(), *key, *dts_us)),
             Fmp4Output::Init(_) => None,
         })
         .collect()
@@ -79,34 +79,36 @@ fn config(kind: TrackKind, codec: Codec, data: &[u8]) -> Frame {
     Frame {
         kind,
         codec,
-        dts: 0,
-        cts: 0,
+        dts_us: 0,
+        cts_us: 0,
         key: false,
         config: true,
         data: Bytes::copy_from_slice(data),
     }
 }
 
+/// A video frame at `dts` ms, composition offset `cts` ms.
 fn video(dts: i64, cts: i32, key: bool) -> Frame {
     let data = Bytes::from(vec![0, 0, 0, 2, 0x65, dts as u8]);
     Frame {
         kind: TrackKind::Video,
         codec: Codec::H264,
-        dts,
-        cts,
+        dts_us: dts * 1000,
+        cts_us: cts * 1000,
         key,
         config: false,
         data,
     }
 }
 
+/// An audio frame at `dts` ms.
 fn audio(dts: i64) -> Frame {
     let data = Bytes::from(vec![0x21, dts as u8]);
     Frame {
         kind: TrackKind::Audio,
         codec: Codec::Aac,
-        dts,
-        cts: 0,
+        dts_us: dts * 1000,
+        cts_us: 0,
         key: false,
         config: false,
         data,
@@ -131,13 +133,13 @@ fn keyframes_start_key_fragments_that_stay_short_and_hold_every_sample() {
     let (_, out) = mux(cfg.clone(), &frames);
     let frags = fragments(&out);
     let mut all = Vec::new();
-    for (data, key, dts_ms) in &frags {
+    for (data, key, dts_us) in &frags {
         let (s, _) = samples(data);
         let first_video = s.iter().find(|s| s.track == 1);
         assert_eq!(
             *key,
             first_video.is_some_and(|v| v.sync),
-            "key flag of fragment at {dts_ms}"
+            "key flag of fragment at {dts_us}"
         );
         // No keyframe inside a fragment: each one starts its own.
         assert!(s.iter().filter(|s| s.track == 1).skip(1).all(|v| !v.sync));
@@ -156,7 +158,11 @@ fn keyframes_start_key_fragments_that_stay_short_and_hold_every_sample() {
             hi - lo < i64::from(cfg.max_fragment_ms) + 24,
             "fragment spans {lo}..{hi} ms"
         );
-        assert_eq!(*dts_ms, lo);
+        let us = |s: &Sample| {
+            let rate = if s.track == 1 { 90_000 } else { 44_100 };
+            weir_media::rescale(s.time as i64, rate, weir_media::US_HZ)
+        };
+        assert_eq!(Some(*dts_us), s.iter().map(us).min());
         all.extend(s);
     }
     assert_eq!(frags.iter().filter(|f| f.1).count(), 2);

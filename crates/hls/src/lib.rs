@@ -96,8 +96,8 @@ pub struct Segment {
     pub seq: u64,
     /// Media duration, as written in `#EXTINF`.
     pub duration: Duration,
-    /// DTS (ms) of the segment's first frame.
-    pub first_dts: i64,
+    /// DTS (µs) of the segment's first frame.
+    pub first_dts_us: i64,
     /// The segment follows a publisher restart or timeline jump.
     pub discontinuity: bool,
     /// The MPEG-TS bytes: PAT, PMT, then PES packets.
@@ -116,8 +116,8 @@ pub enum SegmentEvent {
     /// Frequent for tracks MPEG-TS can't carry (Opus): count, don't log
     /// each one.
     FrameDropped {
-        /// DTS (ms) of the frame.
-        dts: i64,
+        /// DTS (µs) of the frame.
+        dts_us: i64,
         /// Why.
         error: TsError,
     },

@@ -68,7 +68,7 @@ mod tests {
         let seg = |seq, ms, discontinuity| Segment {
             seq,
             duration: Duration::from_millis(ms),
-            first_dts: 0,
+            first_dts_us: 0,
             discontinuity,
             data: Bytes::new(),
         };

@@ -15,8 +15,9 @@ use crate::{HlsConfig, Segment, SegmentEvent};
 struct Open {
     seq: u64,
     data: BytesMut,
+    /// DTS of the first frame, µs.
     first_dts: i64,
-    /// Highest DTS muxed so far.
+    /// Highest DTS muxed so far, µs.
     last_dts: i64,
     /// DTS of the previous frame of the track that times the segment
     /// (video if any), and the step to it: the length of the last frame
@@ -35,8 +36,8 @@ struct Open {
 pub struct Segmenter {
     name: String,
     uri_prefix: String,
-    fragment_ms: i64,
-    max_fragment_ms: i64,
+    fragment_us: i64,
+    max_fragment_us: i64,
     window: Duration,
     max_kept: usize,
     muxer: TsMuxer,
@@ -58,12 +59,12 @@ impl Segmenter {
     /// A segmenter for the stream `name`, whose segments are called
     /// `{name}-{seq}.ts`.
     pub fn new(cfg: HlsConfig, name: &str) -> Self {
-        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1);
+        let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX).max(1);
         Segmenter {
             name: name.to_owned(),
             uri_prefix: cfg.uri_prefix,
-            fragment_ms: ms(cfg.fragment),
-            max_fragment_ms: ms(cfg.max_fragment).max(ms(cfg.fragment)),
+            fragment_us: us(cfg.fragment),
+            max_fragment_us: us(cfg.max_fragment).max(us(cfg.fragment)),
             window: cfg.window,
             max_kept: cfg.max_segments_kept.max(1),
             muxer: TsMuxer::new(cfg.ts),
@@ -91,7 +92,7 @@ impl Segmenter {
         let Some(stream) = StreamType::of(&frame.codec) else {
             let error = TsError::Unsupported(frame.codec);
             events.push(SegmentEvent::FrameDropped {
-                dts: frame.dts,
+                dts_us: frame.dts_us,
                 error,
             });
             return events;
@@ -104,15 +105,15 @@ impl Segmenter {
             // Config frames only update the muxer's state; they write nothing.
             if let Err(error) = self.muxer.push(frame, &mut BytesMut::new()) {
                 events.push(SegmentEvent::FrameDropped {
-                    dts: frame.dts,
+                    dts_us: frame.dts_us,
                     error,
                 });
             }
             return events;
         }
         if let Some(open) = &self.open {
-            let step = frame.dts.saturating_sub(open.last_dts);
-            if step > self.max_fragment_ms || step < -self.fragment_ms {
+            let step = frame.dts_us.saturating_sub(open.last_dts);
+            if step > self.max_fragment_us || step < -self.fragment_us {
                 events.extend(self.discontinuity());
             }
         }
@@ -126,13 +127,13 @@ impl Segmenter {
         let cut = match &self.open {
             None => !video_mode || is_key,
             Some(open) => {
-                let elapsed = frame.dts.saturating_sub(open.first_dts);
+                let elapsed = frame.dts_us.saturating_sub(open.first_dts);
                 if is_key && !self.video_started {
                     true // video joins an audio-only stream: start clean
                 } else if is_key || !video_mode {
-                    elapsed >= self.fragment_ms
+                    elapsed >= self.fragment_us
                 } else {
-                    elapsed >= self.max_fragment_ms
+                    elapsed >= self.max_fragment_us
                 }
             }
         };
@@ -146,7 +147,7 @@ impl Segmenter {
         };
         if let Err(error) = result {
             events.push(SegmentEvent::FrameDropped {
-                dts: frame.dts,
+                dts_us: frame.dts_us,
                 error,
             });
             return events;
@@ -155,12 +156,12 @@ impl Segmenter {
         self.video_started |= is_key;
         let video_mode = self.muxer.tracks().video.is_some();
         if let Some(open) = self.open.as_mut() {
-            open.last_dts = open.last_dts.max(frame.dts);
+            open.last_dts = open.last_dts.max(frame.dts_us);
             if is_video == video_mode {
                 if let Some(prev) = open.clock_prev {
-                    open.clock_step = frame.dts.saturating_sub(prev).max(0);
+                    open.clock_step = frame.dts_us.saturating_sub(prev).max(0);
                 }
-                open.clock_prev = Some(frame.dts);
+                open.clock_prev = Some(frame.dts_us);
             }
         }
         events
@@ -180,13 +181,13 @@ impl Segmenter {
         let mut data = BytesMut::with_capacity(capacity);
         self.muxer.push_with_tables(frame, &mut data)?;
         if let Some(open) = self.open.take() {
-            events.extend(self.finish(open, Some(frame.dts)));
+            events.extend(self.finish(open, Some(frame.dts_us)));
         }
         self.open = Some(Open {
             seq: self.next_seq,
             data,
-            first_dts: frame.dts,
-            last_dts: frame.dts,
+            first_dts: frame.dts_us,
+            last_dts: frame.dts_us,
             clock_prev: None,
             clock_step: 0,
             discontinuity: std::mem::take(&mut self.pending_discontinuity),
@@ -270,16 +271,16 @@ impl Segmenter {
         start
     }
 
-    /// Closes `open`; `next_dts` is the first DTS of the segment after it,
+    /// Closes `open`; `next_dts` is the first DTS (µs) of the segment after it,
     /// when there is one.
     fn finish(&mut self, open: Open, next_dts: Option<i64>) -> Vec<SegmentEvent> {
         let end = next_dts.unwrap_or(open.last_dts.saturating_add(open.clock_step));
-        let ms = u64::try_from(end.saturating_sub(open.first_dts)).unwrap_or(0);
-        self.target = self.target.max(ms.div_ceil(1000));
+        let us = u64::try_from(end.saturating_sub(open.first_dts)).unwrap_or(0);
+        self.target = self.target.max(us.div_ceil(1_000_000));
         let segment = Segment {
             seq: open.seq,
-            duration: Duration::from_millis(ms),
-            first_dts: open.first_dts,
+            duration: Duration::from_micros(us),
+            first_dts_us: open.first_dts,
             discontinuity: open.discontinuity,
             data: open.data.freeze(),
         };

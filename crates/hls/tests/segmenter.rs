@@ -147,7 +147,7 @@ fn segments_start_with_pat_pmt_and_a_keyframe() {
     events.extend(seg.end());
     let segments = finished(&events);
     assert_eq!(segments.len(), 6);
-    assert_eq!(segments[0].first_dts, 40);
+    assert_eq!(segments[0].first_dts_us, 40_000);
     let mut all = Vec::new();
     for s in &segments {
         let packets: Vec<&[u8]> = s.data.chunks(188).collect();
@@ -235,8 +235,8 @@ fn bad_frames_are_reported_and_skipped() {
     let opus = Frame {
         kind: TrackKind::Audio,
         codec: Codec::Opus,
-        dts: 0,
-        cts: 0,
+        dts_us: 0,
+        cts_us: 0,
         key: false,
         config: false,
         data: bytes::Bytes::new(),
@@ -244,7 +244,7 @@ fn bad_frames_are_reported_and_skipped() {
     assert_eq!(
         seg.push(&opus),
         [SegmentEvent::FrameDropped {
-            dts: 0,
+            dts_us: 0,
             error: TsError::Unsupported(Codec::Opus)
         }]
     );
@@ -274,4 +274,26 @@ fn pushing_after_end_resumes_with_a_discontinuity() {
         text.contains("#EXT-X-DISCONTINUITY\n#EXTINF:2.000,\ns-2.ts"),
         "{text}"
     );
+}
+
+#[test]
+fn a_29_97_fps_stream_does_not_drift() {
+    // 90 kHz timestamps (RTP, MPEG-TS sources): a 60-frame GOP lasts
+    // 60 * 3003 ticks = 2.002 s, which a millisecond clock rounds away
+    // a little more with every frame.
+    let mut seg = Segmenter::new(HlsConfig::default(), "s");
+    let mut frames = vec![config(TrackKind::Video)];
+    for n in 0..600i64 {
+        frames.push(Frame {
+            dts_us: weir_media::rescale(n * 3003, 90_000, weir_media::US_HZ),
+            ..video(0, n % 60 == 0)
+        });
+    }
+    let segments = finished(&feed(&mut seg, &frames));
+    assert_eq!(segments.len(), 9);
+    for s in &segments {
+        assert_eq!(s.duration, Duration::from_micros(2_002_000));
+    }
+    assert_eq!(segments[8].first_dts_us, 8 * 2_002_000);
+    assert!(seg.playlist().contains("#EXTINF:2.002,"));
 }

@@ -142,8 +142,8 @@ mod tests {
         StreamEvent::Frame(Frame {
             kind,
             codec,
-            dts: 0,
-            cts: 0,
+            dts_us: 0,
+            cts_us: 0,
             key: false,
             config: false,
             data: Bytes::new(),

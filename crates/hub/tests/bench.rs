@@ -12,12 +12,13 @@ use weir_media::{Codec, Frame, StreamKey, TrackKind};
 const PUSHES: i64 = 200_000;
 const RECEIVERS: usize = 1000;
 
+/// A video frame at `dts` ms.
 fn video(dts: i64) -> Frame {
     Frame {
         kind: TrackKind::Video,
         codec: Codec::H264,
-        dts,
-        cts: 0,
+        dts_us: dts * 1000,
+        cts_us: 0,
         key: dts % 60 == 0,
         config: false,
         data: Bytes::from_static(&[0u8; 1000]),

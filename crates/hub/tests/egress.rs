@@ -27,7 +27,7 @@ impl Muxer for Labeler {
     type Out = Msg;
     fn mux(&mut self, ev: &StreamEvent, _class: weir_hub::Class, out: &mut Vec<Msg>) {
         let label = match ev {
-            StreamEvent::Frame(f) => format!("{:?}@{}", f.kind, f.dts),
+            StreamEvent::Frame(f) => format!("{:?}@{}", f.kind, f.dts_us / 1000),
             other => format!("{other:?}"),
         };
         out.push(Msg(label, ev.class()));
@@ -40,12 +40,13 @@ impl Drop for Labeler {
     }
 }
 
+/// A video frame at `dts` ms.
 fn video(dts: i64, key: bool) -> Frame {
     Frame {
         kind: TrackKind::Video,
         codec: Codec::H264,
-        dts,
-        cts: 0,
+        dts_us: dts * 1000,
+        cts_us: 0,
         key,
         config: false,
         data: Bytes::from_static(b"x"),
@@ -115,12 +116,13 @@ async fn viewers_share_one_muxer_which_stops_when_they_leave() {
     assert_eq!(egress.active(), 1);
 }
 
+/// An audio frame at `dts` ms.
 fn audio(dts: i64) -> Frame {
     Frame {
         kind: TrackKind::Audio,
         codec: Codec::Aac,
-        dts,
-        cts: 0,
+        dts_us: dts * 1000,
+        cts_us: 0,
         key: false,
         config: false,
         data: Bytes::from_static(b"a"),

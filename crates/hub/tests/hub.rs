@@ -10,12 +10,13 @@ fn key(name: &str) -> StreamKey {
     StreamKey::new("live", name).unwrap()
 }
 
+/// A frame at `dts` ms.
 fn frame(kind: TrackKind, codec: Codec, dts: i64, key: bool, config: bool) -> Frame {
     Frame {
         kind,
         codec,
-        dts,
-        cts: 0,
+        dts_us: dts * 1000,
+        cts_us: 0,
         key,
         config,
         data: Bytes::from_static(b"payload"),
@@ -52,9 +53,9 @@ fn show(events: &[StreamEvent]) -> Vec<String> {
             StreamEvent::Frame(f) => match (f.kind, f.config, f.key) {
                 (TrackKind::Video, true, _) => "Vc".to_owned(),
                 (TrackKind::Audio, true, _) => "Ac".to_owned(),
-                (TrackKind::Video, false, true) => format!("K{}", f.dts),
-                (TrackKind::Video, false, false) => format!("V{}", f.dts),
-                (TrackKind::Audio, ..) => format!("A{}", f.dts),
+                (TrackKind::Video, false, true) => format!("K{}", f.dts_us / 1000),
+                (TrackKind::Video, false, false) => format!("V{}", f.dts_us / 1000),
+                (TrackKind::Audio, ..) => format!("A{}", f.dts_us / 1000),
                 (TrackKind::Data, ..) => "D".to_owned(),
             },
         })
@@ -102,7 +103,7 @@ fn a_joiners_headers_carry_the_time_of_its_first_frame() {
     let mut late = hub.subscribe(&key("a"));
     let got = drain(&mut late);
     assert_eq!(show(&got), ["Vc", "K2000", "V2033"]);
-    assert!(matches!(&got[0], StreamEvent::Frame(f) if f.dts == 2000 && f.config));
+    assert!(matches!(&got[0], StreamEvent::Frame(f) if f.dts_us == 2_000_000 && f.config));
 }
 
 #[test]
@@ -143,7 +144,7 @@ fn slow_subscriber_never_blocks_publisher_and_resumes_at_a_key() {
     let dts: Vec<i64> = fast_got[3..]
         .iter()
         .map(|ev| match ev {
-            StreamEvent::Frame(f) => f.dts,
+            StreamEvent::Frame(f) => f.dts_us / 1000,
             other => panic!("unexpected {other:?}"),
         })
         .collect();

@@ -14,7 +14,7 @@ mod key;
 mod time;
 
 pub use key::{StreamKey, StreamKeyError, MAX_NAME_LEN};
-pub use time::Unwrapper;
+pub use time::{ms_to_us, rescale, us_to_ms, Unwrapper, US_HZ};
 
 use bytes::Bytes;
 
@@ -54,30 +54,44 @@ pub enum Codec {
     /// AMF0-encoded script data: a name string followed by its values, e.g.
     /// `"onMetaData", {...}` (the `@setDataFrame` wrapper already removed).
     Amf0,
-    /// A codec weir carries but does not interpret. `flv_header` is the
-    /// first byte of the FLV/RTMP tag body it arrived with, so that FLV and
-    /// RTMP egress can pass it on unchanged.
-    Other {
-        /// First byte of the original FLV/RTMP audio or video tag body.
-        flv_header: u8,
+    /// G.711 A-law (PCMA): one byte per sample, no configuration. RTP
+    /// payload type 8 and FLV sound format 7, so a stream can cross
+    /// protocols. The fields describe the track, since the payload cannot.
+    Pcma {
+        /// Sampling rate in Hz (8000 in nearly every source; FLV can only
+        /// say 8000).
+        sample_rate: u32,
+        /// Interleaved channels (FLV can say 1 or 2).
+        channels: u8,
+    },
+    /// G.711 µ-law (PCMU): like [`Codec::Pcma`] with the other companding
+    /// curve. RTP payload type 0, FLV sound format 8.
+    Pcmu {
+        /// Sampling rate in Hz.
+        sample_rate: u32,
+        /// Interleaved channels.
+        channels: u8,
     },
 }
 
 /// One media frame: an access unit of one track, or a codec configuration.
 ///
-/// Timestamps are in milliseconds, the unit every ingest protocol we carry
-/// agrees on (RTMP, FLV). `dts` is an `i64` so that the hub can make it
-/// monotonic across 32-bit wraps and publisher changes without overflow.
+/// Timestamps are in microseconds: fine enough that the 90 kHz and audio
+/// sample clocks of RTP and MPEG-TS, and the milliseconds of RTMP and FLV,
+/// all map onto it and back without drift (see [`rescale`]). `dts_us` is an
+/// `i64` so that the hub can make it monotonic across 32-bit wraps and
+/// publisher changes without overflow; the composition offset is small
+/// (±35 minutes fit in an `i32`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     /// Track kind.
     pub kind: TrackKind,
     /// Codec of [`Frame::data`].
     pub codec: Codec,
-    /// Decode timestamp, milliseconds.
-    pub dts: i64,
-    /// Composition offset: `pts = dts + cts`, milliseconds.
-    pub cts: i32,
+    /// Decode timestamp, microseconds.
+    pub dts_us: i64,
+    /// Composition offset, microseconds: `pts = dts + cts`.
+    pub cts_us: i32,
     /// A video frame a decoder can start at (IDR). Always false for audio
     /// and data.
     pub key: bool,
@@ -87,10 +101,34 @@ pub struct Frame {
     pub data: Bytes,
 }
 
+impl Codec {
+    /// Sampling rate (Hz) and channel count, for the audio codecs whose
+    /// payload has no configuration record to read them from (MP3, G.711);
+    /// `None` for the others, whose config frame says it (AAC, Opus), and
+    /// for video and data.
+    pub fn audio_format(&self) -> Option<(u32, u8)> {
+        match *self {
+            Codec::Mp3 {
+                sample_rate,
+                stereo,
+            } => Some((sample_rate, 1 + u8::from(stereo))),
+            Codec::Pcma {
+                sample_rate,
+                channels,
+            }
+            | Codec::Pcmu {
+                sample_rate,
+                channels,
+            } => Some((sample_rate, channels)),
+            Codec::H264 | Codec::H265 | Codec::Aac | Codec::Opus | Codec::Amf0 => None,
+        }
+    }
+}
+
 impl Frame {
-    /// Presentation timestamp in milliseconds.
-    pub fn pts(&self) -> i64 {
-        self.dts + i64::from(self.cts)
+    /// Presentation timestamp in microseconds.
+    pub fn pts_us(&self) -> i64 {
+        self.dts_us.saturating_add(i64::from(self.cts_us))
     }
 
     /// True for codec configuration and script data: frames a new
@@ -98,5 +136,39 @@ impl Frame {
     /// the latest of.
     pub fn is_header(&self) -> bool {
         self.config || self.kind == TrackKind::Data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_format_is_what_the_codec_carries() {
+        let mp3 = Codec::Mp3 {
+            sample_rate: 44100,
+            stereo: true,
+        };
+        assert_eq!(mp3.audio_format(), Some((44100, 2)));
+        let pcmu = Codec::Pcmu {
+            sample_rate: 8000,
+            channels: 1,
+        };
+        assert_eq!(pcmu.audio_format(), Some((8000, 1)));
+        assert_eq!(Codec::Aac.audio_format(), None);
+    }
+
+    #[test]
+    fn pts_saturates() {
+        let f = Frame {
+            kind: TrackKind::Video,
+            codec: Codec::H264,
+            dts_us: i64::MAX - 1,
+            cts_us: 40_000,
+            key: false,
+            config: false,
+            data: Bytes::new(),
+        };
+        assert_eq!(f.pts_us(), i64::MAX);
     }
 }

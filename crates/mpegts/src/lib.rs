@@ -23,9 +23,12 @@
 //! * **Self-contained access units.** H.264/H.265 frames are converted from
 //!   length-prefixed NAL units to Annex-B, get an access unit delimiter, and
 //!   keyframes get the parameter sets from the last config frame in front
-//!   (unless they carry their own). AAC frames get an ADTS header. A player
+//!   (unless they carry their own), all by `weir_codec::nal`. AAC frames get
+//!   an ADTS header (`weir_codec::aac`). A player
 //!   can therefore start decoding at any keyframe, which HLS relies on.
-//! * **Timestamps.** PTS/DTS are `(ms + offset) * 90` modulo 2^33, the
+//! * **Timestamps.** PTS/DTS are the frames' microseconds plus an offset,
+//!   at 90 kHz (rounded to the nearest tick: exact for millisecond
+//!   sources) modulo 2^33, the
 //!   offset (1 s by default) keeping them positive; the PCR is the same
 //!   clock without the offset, so it trails the DTS by a constant decoder
 //!   buffer time. Every video PES carries a PCR (audio PES when there is no
@@ -39,7 +42,6 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
-mod annex_b;
 mod crc;
 mod muxer;
 mod packet;
@@ -61,19 +63,12 @@ pub const AUDIO_PID: u16 = 0x101;
 /// usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TsError {
-    /// The codec has no mapping to MPEG-TS here (Opus, unknown codecs).
+    /// The codec has no mapping to MPEG-TS here (Opus, G.711).
     #[error("codec {0:?} cannot be carried in MPEG-TS")]
     Unsupported(Codec),
-    /// A NAL unit length prefix points past the end of the frame.
-    #[error("NAL unit length at offset {offset} runs past the end of a {len}-byte frame")]
-    BadNalLength {
-        /// Offset of the length prefix in the frame payload.
-        offset: usize,
-        /// Payload length.
-        len: usize,
-    },
     /// A codec configuration (`avcC`, `hvcC`, `AudioSpecificConfig`) is
-    /// malformed, or an AAC stream uses a feature ADTS cannot describe.
+    /// malformed, a NAL unit length prefix runs past the end of its frame,
+    /// or an AAC stream uses a feature ADTS cannot describe.
     #[error(transparent)]
     Codec(#[from] weir_codec::CodecError),
     /// AAC media arrived before any `AudioSpecificConfig`: without it no
@@ -107,7 +102,7 @@ impl StreamType {
             Codec::Aac => Some(StreamType::Aac),
             Codec::Mp3 { sample_rate, .. } if *sample_rate < 32_000 => Some(StreamType::Mpeg2Audio),
             Codec::Mp3 { .. } => Some(StreamType::Mpeg1Audio),
-            Codec::Opus | Codec::Amf0 | Codec::Other { .. } => None,
+            Codec::Opus | Codec::Pcma { .. } | Codec::Pcmu { .. } | Codec::Amf0 => None,
         }
     }
 

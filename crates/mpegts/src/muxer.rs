@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use weir_media::{Codec, Frame, TrackKind};
+use weir_media::{rescale, Codec, Frame, TrackKind, US_HZ};
 
 use weir_codec::aac::{adts_header, parse_asc, AudioSpecificConfig};
 use weir_codec::avc::parse_avc_config;
 use weir_codec::hevc::parse_hevc_config;
+use weir_codec::nal::{access_unit, split_length_prefixed, write_annex_b, NalConfig, NalSyntax};
 
-use crate::annex_b::{to_annex_b, Nal, VideoConfig};
 use crate::packet::{
     pes_header, write_pat, write_pcr_only, write_pes, write_pmt, Counter, PesStart,
 };
@@ -45,6 +45,8 @@ const MAX_FILL_INTERVALS: i64 = 100;
 const VIDEO_STREAM_ID: u8 = 0xe0;
 const AUDIO_STREAM_ID: u8 = 0xc0;
 const PTS_WRAP: i64 = 1 << 33;
+/// The clock of PTS, DTS and the PCR base.
+const TS_HZ: u32 = 90_000;
 
 /// An MPEG-TS muxer for one program with at most one video and one audio
 /// track.
@@ -54,8 +56,8 @@ const PTS_WRAP: i64 = 1 << 33;
 /// consecutive HLS segments form one valid transport stream.
 #[derive(Debug)]
 pub struct TsMuxer {
-    offset_ms: i64,
-    pcr_interval_ms: i64,
+    offset_us: i64,
+    pcr_interval_us: i64,
     /// Tracks seen (config or media) since creation or [`TsMuxer::restart`].
     tracks: Tracks,
     /// Tracks the last written PMT described.
@@ -65,10 +67,10 @@ pub struct TsMuxer {
     pmt_cc: Counter,
     video_cc: Counter,
     audio_cc: Counter,
-    video_config: Option<VideoConfig>,
+    video_config: Option<NalConfig>,
     aac_config: Option<AudioSpecificConfig>,
-    /// Last PCR written, in stream milliseconds (before the offset).
-    last_pcr_ms: Option<i64>,
+    /// Last PCR written, in stream microseconds (before the offset).
+    last_pcr_us: Option<i64>,
     /// Reused buffer for the elementary stream of one frame.
     es: Vec<u8>,
 }
@@ -76,10 +78,10 @@ pub struct TsMuxer {
 impl TsMuxer {
     /// A muxer that has seen no track yet.
     pub fn new(cfg: TsConfig) -> Self {
-        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
         TsMuxer {
-            offset_ms: ms(cfg.timestamp_offset),
-            pcr_interval_ms: ms(cfg.max_pcr_interval).max(1),
+            offset_us: us(cfg.timestamp_offset),
+            pcr_interval_us: us(cfg.max_pcr_interval).max(1),
             tracks: Tracks::default(),
             announced: None,
             pmt_version: 0,
@@ -89,7 +91,7 @@ impl TsMuxer {
             audio_cc: Counter::default(),
             video_config: None,
             aac_config: None,
-            last_pcr_ms: None,
+            last_pcr_us: None,
             es: Vec::new(),
         }
     }
@@ -155,7 +157,7 @@ impl TsMuxer {
     /// the adapter does not replay headers.
     pub fn restart(&mut self) {
         self.tracks = Tracks::default();
-        self.last_pcr_ms = None;
+        self.last_pcr_us = None;
     }
 
     fn pcr_pid(&self) -> u16 {
@@ -166,10 +168,10 @@ impl TsMuxer {
         }
     }
 
-    fn ts90(&self, ms: i64) -> u64 {
-        ms.saturating_add(self.offset_ms)
-            .wrapping_mul(90)
-            .rem_euclid(PTS_WRAP) as u64
+    /// A PTS/DTS: stream time plus the offset, at 90 kHz (to the nearest
+    /// tick; exact for whole milliseconds), modulo 2^33.
+    fn ts90(&self, us: i64) -> u64 {
+        rescale(us.saturating_add(self.offset_us), US_HZ, TS_HZ).rem_euclid(PTS_WRAP) as u64
     }
 
     fn mux(&mut self, frame: &Frame, out: &mut BytesMut, tables: bool) -> Result<(), TsError> {
@@ -199,18 +201,18 @@ impl TsMuxer {
         let video = stream.is_video();
         let pid = if video { VIDEO_PID } else { AUDIO_PID };
         let carries_pcr = pid == self.pcr_pid();
-        let pcr = self.run_clock(frame.dts, carries_pcr, out);
+        let pcr = self.run_clock(frame.dts_us, carries_pcr, out);
         let start = PesStart {
             pcr: pcr.map(|(pcr, _)| pcr),
             discontinuity: pcr.is_some_and(|(_, jumped)| jumped),
             random_access: if video { frame.key } else { carries_pcr },
         };
-        let pts = self.ts90(frame.pts());
+        let pts = self.ts90(frame.pts_us());
         let (header, len) = if video {
             pes_header(
                 VIDEO_STREAM_ID,
                 pts,
-                Some(self.ts90(frame.dts)),
+                Some(self.ts90(frame.dts_us)),
                 es.len(),
                 true,
             )
@@ -230,10 +232,10 @@ impl TsMuxer {
     fn configure(&mut self, stream: StreamType, frame: &Frame) -> Result<(), TsError> {
         match stream {
             StreamType::H264 => {
-                self.video_config = Some(VideoConfig::avc(parse_avc_config(&frame.data)?));
+                self.video_config = Some(NalConfig::avc(parse_avc_config(&frame.data)?));
             }
             StreamType::H265 => {
-                self.video_config = Some(VideoConfig::hevc(parse_hevc_config(&frame.data)?));
+                self.video_config = Some(NalConfig::hevc(parse_hevc_config(&frame.data)?));
             }
             StreamType::Aac => {
                 let asc = parse_asc(&frame.data)?;
@@ -256,26 +258,30 @@ impl TsMuxer {
     ) -> Result<(), TsError> {
         match stream {
             StreamType::H264 | StreamType::H265 => {
-                let nal = if stream == StreamType::H264 {
-                    Nal::Avc
+                let syntax = if stream == StreamType::H264 {
+                    NalSyntax::Avc
                 } else {
-                    Nal::Hevc
+                    NalSyntax::Hevc
                 };
                 let fallback;
                 let cfg = match &self.video_config {
-                    Some(cfg) if cfg.nal == nal => cfg,
+                    Some(cfg) if cfg.syntax == syntax => cfg,
                     // No (matching) config yet: 4-byte lengths, as weir
                     // frames promise, and no parameter sets to add.
                     _ => {
-                        fallback = VideoConfig {
-                            nal,
+                        fallback = NalConfig {
+                            syntax,
                             length_size: 4,
                             parameter_sets: Vec::new(),
                         };
                         &fallback
                     }
                 };
-                to_annex_b(cfg, &frame.data, frame.key, es)
+                // MPEG-TS has no side channel: every access unit gets a
+                // delimiter, every random access point its parameter sets.
+                let units = split_length_prefixed(&frame.data, cfg.length_size)?;
+                write_annex_b(&access_unit(cfg, &units, frame.key, true), es);
+                Ok(())
             }
             StreamType::Aac => {
                 let cfg = self.aac_config.ok_or(TsError::NoAacConfig)?;
@@ -298,50 +304,50 @@ impl TsMuxer {
         }
     }
 
-    /// Runs the PCR clock up to a PES at `now_ms`: writes stand-alone PCR
+    /// Runs the PCR clock up to a PES at `now_us`: writes stand-alone PCR
     /// packets so no gap exceeds the interval, and returns the PCR (and its
     /// discontinuity flag) for the PES itself if it `carries` one.
     ///
     /// Small backward steps (audio/video interleaving) hold the clock; a
     /// jump of more than [`MAX_FILL_INTERVALS`] either way restarts it at
-    /// `now_ms` with the discontinuity indicator set.
-    fn run_clock(&mut self, now_ms: i64, carries: bool, out: &mut BytesMut) -> Option<(u64, bool)> {
+    /// `now_us` with the discontinuity indicator set.
+    fn run_clock(&mut self, now_us: i64, carries: bool, out: &mut BytesMut) -> Option<(u64, bool)> {
         let pid = self.pcr_pid();
         let cc = if pid == VIDEO_PID {
             self.video_cc
         } else {
             self.audio_cc
         };
-        let interval = self.pcr_interval_ms;
-        match self.last_pcr_ms {
+        let interval = self.pcr_interval_us;
+        match self.last_pcr_us {
             Some(last)
-                if now_ms.saturating_sub(last).saturating_abs()
+                if now_us.saturating_sub(last).saturating_abs()
                     <= interval * MAX_FILL_INTERVALS =>
             {
                 let mut t = last;
-                while now_ms - t > interval {
+                while now_us - t > interval {
                     t += interval;
                     write_pcr_only(out, pid, cc, self.pcr90(t), false);
                 }
-                let t = if carries { now_ms.max(t) } else { t };
-                self.last_pcr_ms = Some(t);
+                let t = if carries { now_us.max(t) } else { t };
+                self.last_pcr_us = Some(t);
                 carries.then(|| (self.pcr90(t), false))
             }
             last => {
                 let jumped = last.is_some();
-                self.last_pcr_ms = Some(now_ms);
+                self.last_pcr_us = Some(now_us);
                 if carries {
-                    return Some((self.pcr90(now_ms), jumped));
+                    return Some((self.pcr90(now_us), jumped));
                 }
-                write_pcr_only(out, pid, cc, self.pcr90(now_ms), jumped);
+                write_pcr_only(out, pid, cc, self.pcr90(now_us), jumped);
                 None
             }
         }
     }
 
     /// PCR base: stream time without the offset, so it trails the DTS.
-    fn pcr90(&self, ms: i64) -> u64 {
-        ms.wrapping_mul(90).rem_euclid(PTS_WRAP) as u64
+    fn pcr90(&self, us: i64) -> u64 {
+        rescale(us, US_HZ, TS_HZ).rem_euclid(PTS_WRAP) as u64
     }
 }
 

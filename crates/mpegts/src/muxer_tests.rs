@@ -6,7 +6,8 @@ use weir_codec::CodecError;
 use super::*;
 use crate::PACKET_SIZE;
 
-fn frame(codec: Codec, dts: i64, key: bool, config: bool, data: &'static [u8]) -> Frame {
+/// A frame at `ms` milliseconds.
+fn frame(codec: Codec, ms: i64, key: bool, config: bool, data: &'static [u8]) -> Frame {
     let kind = if matches!(codec, Codec::H264 | Codec::H265) {
         TrackKind::Video
     } else {
@@ -15,8 +16,8 @@ fn frame(codec: Codec, dts: i64, key: bool, config: bool, data: &'static [u8]) -
     Frame {
         kind,
         codec,
-        dts,
-        cts: 0,
+        dts_us: ms * 1000,
+        cts_us: 0,
         key,
         config,
         data: Bytes::from_static(data),
@@ -103,7 +104,7 @@ fn a_failed_push_writes_nothing_and_changes_nothing() {
     let bad = frame(Codec::H264, 0, true, false, &[0, 0, 0, 9, 0x65]);
     assert!(matches!(
         m.push_with_tables(&bad, &mut out),
-        Err(TsError::BadNalLength { .. })
+        Err(TsError::Codec(CodecError::Short { .. }))
     ));
     let opus = frame(Codec::Opus, 0, false, false, &[1]);
     assert_eq!(
@@ -241,4 +242,34 @@ fn hevc_is_muxed_with_its_own_aud_and_parameter_sets() {
         &es[..17],
         &[0, 0, 0, 1, 0x46, 1, 0x50, 0, 0, 0, 1, 0x40, 1, 0, 0, 0, 1]
     );
+}
+
+#[test]
+fn a_90_khz_source_keeps_its_ticks() {
+    // 29.97 fps: frame n is at n * 3003 ticks, which no ms clock holds.
+    let mut m = TsMuxer::new(TsConfig::default());
+    let mut out = BytesMut::new();
+    for n in [1i64, 2, 1000] {
+        let f = Frame {
+            dts_us: weir_media::rescale(n * 3003, 90_000, weir_media::US_HZ),
+            ..frame(Codec::H264, 0, true, false, IDR)
+        };
+        out.clear();
+        m.push(&f, &mut out).unwrap();
+        let p = packets(&out)
+            .into_iter()
+            .find(|p| pid(p) == VIDEO_PID)
+            .unwrap();
+        // PES header after the adaptation field: PTS at bytes 9..14.
+        let pes = &p[5 + usize::from(p[4])..];
+        let ts = |b: &[u8]| {
+            u64::from(b[0] >> 1 & 7) << 30
+                | u64::from(b[1]) << 22
+                | u64::from(b[2] >> 1) << 15
+                | u64::from(b[3]) << 7
+                | u64::from(b[4] >> 1)
+        };
+        assert_eq!(ts(&pes[9..14]), 90_000 + n as u64 * 3003, "frame {n}");
+        assert_eq!(pcr(p), Some(n as u64 * 3003));
+    }
 }

@@ -122,13 +122,13 @@ fn pes_carry_the_frames_with_their_timestamps() {
             other => panic!("stream id {other:#x}"),
         }
     }
-    let ts90 = |ms: i64| ((ms + OFFSET_MS) * 90) as u64;
+    let ts90 = |us: i64| ((us / 1000 + OFFSET_MS) * 90) as u64;
 
     let want = media(&frames, TrackKind::Video);
     assert_eq!(video.len(), want.len());
     for (pes, f) in video.iter().zip(&want) {
-        assert_eq!(pes.header.pts.unwrap().as_u64(), ts90(f.pts()));
-        assert_eq!(pes.header.dts.unwrap().as_u64(), ts90(f.dts));
+        assert_eq!(pes.header.pts.unwrap().as_u64(), ts90(f.pts_us()));
+        assert_eq!(pes.header.dts.unwrap().as_u64(), ts90(f.dts_us));
         assert_eq!(&pes.data[..6], &[0, 0, 0, 1, 9, 0xf0], "AUD first");
         let sps_next = pes.data[6..11] == [0, 0, 0, 1, 0x67];
         assert_eq!(
@@ -140,7 +140,7 @@ fn pes_carry_the_frames_with_their_timestamps() {
     let want = media(&frames, TrackKind::Audio);
     assert_eq!(audio.len(), want.len());
     for (pes, f) in audio.iter().zip(&want) {
-        assert_eq!(pes.header.pts.unwrap().as_u64(), ts90(f.pts()));
+        assert_eq!(pes.header.pts.unwrap().as_u64(), ts90(f.pts_us()));
         assert!(pes.header.dts.is_none());
         assert_eq!(&pes.data[..2], &[0xff, 0xf1], "ADTS sync");
         let adts_len = (usize::from(pes.data[3] & 3) << 11)
@@ -170,8 +170,8 @@ fn ffprobe_reads_h264_and_aac_cleanly() {
             assert!(w[0].dts < w[1].dts, "{kind} DTS not increasing: {w:?}");
         }
         for (p, f) in got.iter().zip(&frames) {
-            assert_eq!(p.dts, (f.dts + OFFSET_MS) * 90);
-            assert_eq!(p.pts, (f.pts() + OFFSET_MS) * 90);
+            assert_eq!(p.dts, (f.dts_us / 1000 + OFFSET_MS) * 90);
+            assert_eq!(p.pts, (f.pts_us() / 1000 + OFFSET_MS) * 90);
             if kind == "video" {
                 assert_eq!(p.key, f.key);
             }

@@ -38,12 +38,13 @@ fn input() -> impl Strategy<Value = Input> {
     ]
 }
 
+/// A frame at `dts` and `cts` microseconds.
 fn to_frame(input: Input, dts: i64, cts: i32) -> Frame {
     let video = |key, config, data: Vec<u8>| Frame {
         kind: TrackKind::Video,
         codec: Codec::H264,
-        dts,
-        cts,
+        dts_us: dts,
+        cts_us: cts,
         key,
         config,
         data: Bytes::from(data),
@@ -51,8 +52,8 @@ fn to_frame(input: Input, dts: i64, cts: i32) -> Frame {
     let audio = |codec, config, data: Vec<u8>| Frame {
         kind: TrackKind::Audio,
         codec,
-        dts,
-        cts: 0,
+        dts_us: dts,
+        cts_us: 0,
         key: false,
         config,
         data: Bytes::from(data),
@@ -97,8 +98,8 @@ proptest! {
 
     #[test]
     fn any_frames_give_a_well_formed_stream(
-        steps in proptest::collection::vec((input(), 0i64..150, -50i32..200, any::<bool>()), 1..60),
-        start in -5_000i64..100_000,
+        steps in proptest::collection::vec((input(), 0i64..150_000, -50_000i32..200_000, any::<bool>()), 1..60),
+        start in -5_000_000i64..100_000_000,
     ) {
         let mut muxer = TsMuxer::new(TsConfig::default());
         let mut out = BytesMut::new();

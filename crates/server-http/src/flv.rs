@@ -61,10 +61,6 @@ impl Entry for FlvEntry {
     }
 }
 
-/// How a script tag body holding the stream's metadata starts: the AMF0
-/// string `onMetaData`.
-const ON_METADATA: &[u8] = b"\x02\x00\x0aonMetaData";
-
 /// Offset of the timestamp in an FLV tag header: its low 24 bits (big
 /// endian), then the upper 8 bits (TimestampExtended).
 const TIMESTAMP: usize = 4;
@@ -106,14 +102,8 @@ impl Muxer for FlvMuxer {
     fn mux(&mut self, ev: &StreamEvent, class: Class, out: &mut Vec<FlvEntry>) {
         let (track, bytes) = match ev {
             StreamEvent::Frame(frame) => {
+                // `onMetaData` comes out at 0 (`weir_flv::tag_timestamp`).
                 weir_flv::write_frame_tag(frame, &mut self.scratch);
-                if frame.kind == TrackKind::Data && frame.data.starts_with(ON_METADATA) {
-                    // ffmpeg takes `onMetaData` as the file's metadata only
-                    // at time 0; at any other time it makes it a stream of
-                    // its own, which players and ffprobe then report (and
-                    // the hub stamps headers with the time a viewer joins).
-                    self.scratch[TIMESTAMP..TIMESTAMP + 4].fill(0);
-                }
                 let track = (frame.kind != TrackKind::Data).then_some(frame.kind);
                 (track, self.scratch.split().freeze())
             }
@@ -236,8 +226,8 @@ mod tests {
                 TrackKind::Video => Codec::H264,
                 TrackKind::Data => Codec::Amf0,
             },
-            dts,
-            cts: 0,
+            dts_us: dts * 1000,
+            cts_us: 0,
             key: kind == TrackKind::Video && !config,
             config,
             data: Bytes::from_static(&[1, 2, 3, 4, 5]),
@@ -289,8 +279,8 @@ mod tests {
             let frame = weir_media::Frame {
                 kind: TrackKind::Data,
                 codec: weir_media::Codec::Amf0,
-                dts: 5_100,
-                cts: 0,
+                dts_us: 5_100_000,
+                cts_us: 0,
                 key: false,
                 config: false,
                 data: Bytes::copy_from_slice(data),

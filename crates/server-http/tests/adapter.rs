@@ -82,7 +82,7 @@ fn video_dts(offset: i64) -> Vec<u32> {
     sample()
         .iter()
         .filter(|f| f.kind == TrackKind::Video && !f.config)
-        .map(|f| (f.dts + offset) as u32)
+        .map(|f| (f.dts_us / 1000 + offset) as u32)
         .collect()
 }
 
@@ -253,7 +253,7 @@ async fn flv_on_the_socket_joins_with_restamped_headers_and_keeps_streaming() {
     // stream's write pass, and keeps coming, in order.
     let offset = 3200;
     for (i, mut frame) in sample().into_iter().filter(|f| !f.is_header()).enumerate() {
-        frame.dts += offset;
+        frame.dts_us += offset * 1000;
         publisher.send(frame);
         if i % 8 == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -25,8 +25,8 @@ pub(crate) enum Muxed {
         kind: TrackKind,
         /// Fan-out class (header slot, keyframe, ...).
         class: Class,
-        /// The frame's decode time on the hub's timeline.
-        dts: i64,
+        /// The frame's decode time on the hub's timeline, microseconds.
+        dts_us: i64,
         /// The chunk bytes, shared by every player.
         bytes: Bytes,
         /// What a header message is made of, to re-chunk it for a joining
@@ -76,28 +76,29 @@ impl Entry for Muxed {
             Muxed::Media {
                 kind,
                 class,
-                dts,
+                dts_us,
                 header: Some(header),
                 ..
             },
-            Muxed::Media { dts: to, .. },
+            Muxed::Media { dts_us: to, .. },
         ) = (self, first)
         else {
             return None;
         };
-        if dts == to {
+        if dts_us == to || weir_flv::is_on_metadata(&header.frame) {
+            // `onMetaData` is written at 0 whatever its time.
             return None;
         }
         let frame = Frame {
-            dts: *to,
-            cts: 0,
+            dts_us: *to,
+            cts_us: 0,
             ..header.frame.clone()
         };
         let bytes = chunk(&frame, header.chunk_size, &mut BytesMut::new());
         Some(Muxed::Media {
             kind: *kind,
             class: *class,
-            dts: *to,
+            dts_us: *to,
             bytes,
             header: Some(Arc::new(HeaderSource {
                 frame,
@@ -139,7 +140,7 @@ fn chunk(frame: &Frame, chunk_size: u32, scratch: &mut BytesMut) -> Bytes {
     let head = MessageHeader {
         csid,
         // RTMP carries 32-bit timestamps; the hub's timeline is 64-bit.
-        timestamp: frame.dts as u32,
+        timestamp: weir_flv::tag_timestamp(frame),
         type_id,
         stream_id: MEDIA_STREAM_ID,
     };
@@ -168,7 +169,7 @@ impl Muxer for RtmpMuxer {
                 out.push(Muxed::Media {
                     kind: frame.kind,
                     class,
-                    dts: frame.dts,
+                    dts_us: frame.dts_us,
                     bytes,
                     header,
                 });
@@ -199,8 +200,8 @@ mod tests {
                 TrackKind::Audio => Codec::Aac,
                 TrackKind::Data => Codec::Amf0,
             },
-            dts,
-            cts: if config { 0 } else { 40 },
+            dts_us: dts * 1000,
+            cts_us: if config { 0 } else { 40_000 },
             key,
             config,
             data: Bytes::from((0..len).map(|i| i as u8).collect::<Vec<_>>()),
@@ -273,10 +274,10 @@ mod tests {
                 "only the timestamp changes"
             );
             assert_eq!(restamped.class(), header.class());
-            let Muxed::Media { dts, .. } = restamped else {
+            let Muxed::Media { dts_us, .. } = restamped else {
                 unreachable!()
             };
-            assert_eq!(dts, 29_100);
+            assert_eq!(dts_us, 29_100_000);
         }
         assert!(
             first.restamped_to(&entries[0]).is_none(),

@@ -260,7 +260,7 @@ mod tests {
             .await
             .unwrap();
         let (tcp, _) = listener.accept().await.unwrap();
-        let t = Transport::from(Conn::Tcp(tcp));
-        assert!(t.tcp().is_some());
+        let (_, w) = Transport::from(Conn::Tcp(tcp)).split();
+        assert!(w.tcp().is_some());
     }
 }

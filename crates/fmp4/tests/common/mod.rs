@@ -104,8 +104,8 @@ pub fn hevc_frames() -> Vec<Frame> {
                 frames.push(Frame {
                     kind: TrackKind::Video,
                     codec: Codec::H265,
-                    dts: 0,
-                    cts: 0,
+                    dts_us: 0,
+                    cts_us: 0,
                     key: false,
                     config: true,
                     data: Bytes::copy_from_slice(&config[8..]), // without the box header
@@ -122,8 +122,9 @@ pub fn hevc_frames() -> Vec<Frame> {
                         frames.push(Frame {
                             kind: TrackKind::Video,
                             codec: Codec::H265,
-                            dts,
-                            cts: e.cts.unwrap_or(0) as i32,
+                            // The file's timescale is 1 kHz.
+                            dts_us: dts * 1000,
+                            cts_us: e.cts.unwrap_or(0) as i32 * 1000,
                             key: flags & 0x0001_0000 == 0,
                             config: false,
                             data: Bytes::copy_from_slice(&file[at..at + size]),

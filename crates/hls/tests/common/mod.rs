@@ -10,6 +10,7 @@ pub const AVCC: &[u8] = &[
 ];
 pub const ASC: &[u8] = &[0x12, 0x10];
 
+/// A video frame at `dts` ms.
 pub fn video(dts: i64, key: bool) -> Frame {
     let nal: &'static [u8] = if key {
         &[0, 0, 0, 3, 0x65, 0x88, 0x80]
@@ -19,20 +20,21 @@ pub fn video(dts: i64, key: bool) -> Frame {
     Frame {
         kind: TrackKind::Video,
         codec: Codec::H264,
-        dts,
-        cts: 0,
+        dts_us: dts * 1000,
+        cts_us: 0,
         key,
         config: false,
         data: Bytes::from_static(nal),
     }
 }
 
+/// An audio frame at `dts` ms.
 pub fn audio(dts: i64) -> Frame {
     Frame {
         kind: TrackKind::Audio,
         codec: Codec::Aac,
-        dts,
-        cts: 0,
+        dts_us: dts * 1000,
+        cts_us: 0,
         key: false,
         config: false,
         data: Bytes::from_static(&[0x21, 0x10, 0x04, 0x60]),
@@ -47,8 +49,8 @@ pub fn config(kind: TrackKind) -> Frame {
     Frame {
         kind,
         codec,
-        dts: 0,
-        cts: 0,
+        dts_us: 0,
+        cts_us: 0,
         key: false,
         config: true,
         data: Bytes::from_static(data),

@@ -58,10 +58,10 @@ impl Entry for StreamEvent {
     /// A header frame takes the decode time of the first frame after it.
     fn restamped_to(&self, first: &Self) -> Option<Self> {
         match (self, first) {
-            (StreamEvent::Frame(h), StreamEvent::Frame(f)) if h.dts != f.dts => {
+            (StreamEvent::Frame(h), StreamEvent::Frame(f)) if h.dts_us != f.dts_us => {
                 Some(StreamEvent::Frame(Frame {
-                    dts: f.dts,
-                    cts: 0,
+                    dts_us: f.dts_us,
+                    cts_us: 0,
                     ..h.clone()
                 }))
             }

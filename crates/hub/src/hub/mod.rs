@@ -97,9 +97,10 @@ pub struct StreamInfo {
     pub video_bytes: u64,
     /// Payload bytes of those audio frames.
     pub audio_bytes: u64,
-    /// Latest DTS the stream carried (ms, on the subscribers' timeline).
-    pub last_dts: Option<i64>,
-    /// DTS distance between the last two video keyframes, in ms.
+    /// Latest DTS the stream carried (µs, on the subscribers' timeline).
+    pub last_dts_us: Option<i64>,
+    /// DTS distance between the last two video keyframes, in ms (rounded
+    /// down): what the API shows.
     pub keyframe_interval_ms: Option<i64>,
     /// Picture size, profile and level from the latest video config.
     pub video: Option<VideoParams>,
@@ -139,8 +140,8 @@ struct StreamState {
     /// Generation of the next publisher; lets a replaced publisher's late
     /// calls recognise they no longer own the stream.
     next_gen: u64,
-    /// Last DTS sent per track (video, audio, data), kept across publishers
-    /// so that timestamps stay monotonic for subscribers.
+    /// Last DTS (µs) sent per track (video, audio, data), kept across
+    /// publishers so that timestamps stay monotonic for subscribers.
     last_dts: [Option<i64>; 3],
     frames_in: u64,
     bytes_in: u64,
@@ -205,7 +206,7 @@ impl Stream {
             audio_frames: st.stats.audio_frames,
             video_bytes: st.stats.video_bytes,
             audio_bytes: st.stats.audio_bytes,
-            last_dts: st.last_dts.iter().flatten().max().copied(),
+            last_dts_us: st.last_dts.iter().flatten().max().copied(),
             keyframe_interval_ms: st.stats.keyframe_interval_ms,
             video: st.stats.video.clone(),
             audio: st.stats.audio.clone(),

@@ -7,7 +7,7 @@
 //! parsers reject leaves the parameters unknown: stats must never refuse a
 //! stream that the muxers carry.
 
-use weir_media::{Codec, Frame, TrackKind};
+use weir_media::{us_to_ms, Codec, Frame, TrackKind};
 
 /// What the stats API shows about a video track.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,7 @@ pub(super) struct PublishStats {
     pub(super) audio_frames: u64,
     pub(super) video_bytes: u64,
     pub(super) audio_bytes: u64,
+    /// DTS (µs) of the last video keyframe.
     last_key_dts: Option<i64>,
     pub(super) keyframe_interval_ms: Option<i64>,
     pub(super) video: Option<VideoParams>,
@@ -66,7 +67,7 @@ pub(super) struct PublishStats {
 
 impl PublishStats {
     /// Counts one frame of `len` payload bytes: `key_dts` is its (rebased)
-    /// DTS if it is a keyframe, `params` what [`parse`] read from it.
+    /// DTS in µs if it is a keyframe, `params` what [`parse`] read from it.
     pub(super) fn count(
         &mut self,
         kind: TrackKind,
@@ -89,7 +90,7 @@ impl PublishStats {
                 self.video_bytes += len;
                 if let Some(dts) = key_dts {
                     if let Some(last) = self.last_key_dts {
-                        self.keyframe_interval_ms = Some(dts - last);
+                        self.keyframe_interval_ms = Some(us_to_ms(dts.saturating_sub(last)));
                     }
                     self.last_key_dts = Some(dts);
                 }
@@ -160,8 +161,8 @@ mod tests {
         Frame {
             kind,
             codec,
-            dts: 0,
-            cts: 0,
+            dts_us: 0,
+            cts_us: 0,
             key: kind == TrackKind::Video,
             config: true,
             data: Bytes::from_static(data),
@@ -206,8 +207,8 @@ mod tests {
         stats.count(TrackKind::Audio, 10, false, None, None);
         stats.count(TrackKind::Video, 100, false, None, None);
         assert_eq!(stats.keyframe_interval_ms, None);
-        stats.count(TrackKind::Video, 1000, false, Some(2000), None);
-        assert_eq!(stats.keyframe_interval_ms, Some(2000));
+        stats.count(TrackKind::Video, 1000, false, Some(2_002_000), None);
+        assert_eq!(stats.keyframe_interval_ms, Some(2002));
         assert_eq!((stats.video_frames, stats.audio_frames), (3, 1));
         assert_eq!((stats.video_bytes, stats.audio_bytes), (2100, 10));
     }

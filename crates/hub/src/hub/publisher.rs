@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
-use weir_media::{Frame, StreamKey, TrackKind};
+use weir_media::{ms_to_us, Frame, StreamKey, TrackKind};
 
 use super::{params, Classifier, HubInner, Stream, StreamEvent, StreamState};
 
@@ -52,8 +52,8 @@ pub(super) struct Active {
     pub(super) started_at: SystemTime,
     /// Decides which frames start a GOP (audio only until video shows up).
     pub(super) classifier: Classifier,
-    /// Added to every incoming DTS. `None` until the first media frame of a
-    /// publisher that follows another one.
+    /// Added to every incoming DTS (µs). `None` until the first media frame
+    /// of a publisher that follows another one.
     pub(super) offset: Option<i64>,
 }
 
@@ -98,9 +98,9 @@ impl Publisher {
         if active.gen != self.gen {
             return;
         }
-        frame.dts = rebase(active, last_dts, &frame);
+        frame.dts_us = rebase(active, last_dts, &frame);
         let (kind, codec, len) = (frame.kind, frame.codec, frame.data.len() as u64);
-        let (config, key_dts) = (frame.config, frame.key.then_some(frame.dts));
+        let (config, key_dts) = (frame.config, frame.key.then_some(frame.dts_us));
         let event = StreamEvent::Frame(frame);
         let class = active.classifier.classify(&event);
         match kind {
@@ -131,18 +131,21 @@ impl Publisher {
     }
 }
 
-/// Maps a publisher's DTS onto the stream's timeline; see [`Publisher::send`].
+/// Maps a publisher's DTS onto the stream's timeline (µs both); see
+/// [`Publisher::send`].
 fn rebase(active: &mut Active, last_dts: &mut [Option<i64>; 3], frame: &Frame) -> i64 {
     let stream_last = last_dts.iter().flatten().max().copied();
     let dts = match (active.offset, stream_last) {
-        (Some(offset), _) => frame.dts.saturating_add(offset),
+        (Some(offset), _) => frame.dts_us.saturating_add(offset),
         // Headers that precede the first media frame of a follow-up
         // publisher carry no useful time: place them at the current end.
         (None, Some(end)) if frame.is_header() => end,
         (None, end) => {
-            let offset = end.map_or(0, |end| end.saturating_add(1).saturating_sub(frame.dts));
+            let offset = end.map_or(0, |end| {
+                end.saturating_add(ms_to_us(1)).saturating_sub(frame.dts_us)
+            });
             active.offset = Some(offset);
-            frame.dts.saturating_add(offset)
+            frame.dts_us.saturating_add(offset)
         }
     };
     let track = match frame.kind {

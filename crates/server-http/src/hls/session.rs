@@ -178,9 +178,9 @@ pub(super) async fn run(hls: Arc<Inner>, session: Arc<Session>, mut sub: Subscri
                                 d.remove_segment(seq).await;
                             }
                         }
-                        SegmentEvent::FrameDropped { dts, error } => {
+                        SegmentEvent::FrameDropped { dts_us, error } => {
                             if refused == 0 {
-                                tracing::warn!(stream = %session.key, dts, %error, "hls: frame dropped");
+                                tracing::warn!(stream = %session.key, dts_us, %error, "hls: frame dropped");
                             }
                             refused += 1;
                         }
