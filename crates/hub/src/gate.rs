@@ -126,13 +126,23 @@ impl Gate for OpenGate {
 /// [`crate::Hub::subscribe`] and [`crate::Egress::subscribe`] take one, so
 /// an adapter that skips the access check does not compile.
 pub struct Admission {
-    gate: Arc<dyn Gate>,
+    /// The gate to tell when the session ends; `None` for the server's own
+    /// readers, which the gate never saw.
+    gate: Option<Arc<dyn Gate>>,
     req: AccessRequest,
 }
 
 impl Admission {
     pub(crate) fn new(gate: Arc<dyn Gate>, req: AccessRequest) -> Self {
-        Admission { gate, req }
+        Admission {
+            gate: Some(gate),
+            req,
+        }
+    }
+
+    /// An admission the gate never decided, for a reader inside the server.
+    pub(crate) fn internal(req: AccessRequest) -> Self {
+        Admission { gate: None, req }
     }
 
     /// The request that was allowed.
@@ -153,7 +163,9 @@ impl Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        self.gate.ended(&self.req);
+        if let Some(gate) = &self.gate {
+            gate.ended(&self.req);
+        }
     }
 }
 

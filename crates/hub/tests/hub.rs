@@ -331,3 +331,38 @@ fn stream_info_reports_publisher_codecs_and_counters() {
     assert!(!infos[1].live);
     assert_eq!(infos[1].publisher, None);
 }
+
+/// A gate that allows everything and counts what it hears.
+#[derive(Default)]
+struct CountingGate {
+    checked: std::sync::atomic::AtomicUsize,
+    ended: std::sync::atomic::AtomicUsize,
+}
+
+impl weir_hub::Gate for CountingGate {
+    fn check(&self, _req: &weir_hub::AccessRequest) -> weir_hub::Verdict {
+        self.checked
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(std::future::ready(Ok(())))
+    }
+    fn connected(&self, _info: &weir_hub::ConnectInfo) {}
+    fn ended(&self, _req: &weir_hub::AccessRequest) {
+        self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn admissions_report_their_end_and_internal_readers_stay_silent() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let gate = std::sync::Arc::new(CountingGate::default());
+    let hub = Hub::with_gate(HubConfig::default(), gate.clone());
+    let play = common::admit(&hub, weir_hub::Action::Play, &key("g"));
+    let sub = hub.subscribe(&play);
+    assert_eq!((gate.checked.load(SeqCst), gate.ended.load(SeqCst)), (1, 0));
+    drop(play);
+    assert_eq!(gate.ended.load(SeqCst), 1);
+    let internal = hub.admit_internal(&key("g"), "hls");
+    let sub2 = hub.subscribe(&internal);
+    drop((internal, sub, sub2));
+    assert_eq!((gate.checked.load(SeqCst), gate.ended.load(SeqCst)), (1, 1));
+}

@@ -318,6 +318,23 @@ impl Hub {
         Ok((client, admission))
     }
 
+    /// An admission to play `key` for a reader inside the server that
+    /// serves many viewers at once and is no client itself: a segmenter
+    /// shared by every HLS viewer, a recorder. The gate is not asked and
+    /// hears nothing (each viewer of such a reader is admitted on its own);
+    /// `reader` names it in logs, like a protocol name. Never use it for a
+    /// connection from outside.
+    pub fn admit_internal(&self, key: &StreamKey, reader: &'static str) -> Admission {
+        Admission::internal(AccessRequest {
+            action: Action::Play,
+            key: key.clone(),
+            client_id: 0,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            protocol: reader,
+            query: String::new(),
+        })
+    }
+
     /// Tells the gate a client connected (`on_connect`).
     pub fn connected(&self, info: &ConnectInfo) {
         self.inner.gate.connected(info);
