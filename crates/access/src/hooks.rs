@@ -32,7 +32,8 @@ pub(crate) struct Body<'a> {
     query: &'a str,
     /// The query string's parameters, decoded (the first of repeated names).
     params: serde_json::Map<String, serde_json::Value>,
-    /// RTMP `tcUrl`, for `on_connect`.
+    /// The URL the client says it connected to, for `on_connect`: RTMP's
+    /// `tcUrl`, hence the name nginx-rtmp and SRS users' scripts know.
     #[serde(skip_serializing_if = "Option::is_none")]
     tc_url: Option<&'a str>,
 }
@@ -70,7 +71,7 @@ impl<'a> Body<'a> {
             stream: "",
             query: "",
             params: serde_json::Map::new(),
-            tc_url: info.tc_url.as_deref(),
+            tc_url: info.url.as_deref(),
         }
     }
 }

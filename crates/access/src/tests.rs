@@ -176,8 +176,10 @@ async fn sessions_ending_and_connects_are_notified_through_the_hub() {
     let (url, mut bodies) = callback_server(Answer::Status(200)).await;
     let access = Access::new(&with_hooks(&url, 3.0)).unwrap();
     let hub = Hub::with_gate(HubConfig::default(), Arc::new(access));
-    let admission = hub
-        .admit(request(Action::Play, "192.0.2.9:1", ""))
+    let key = StreamKey::new("live", "cam").unwrap();
+    let addr = "192.0.2.9:1".parse().unwrap();
+    let (_client, admission) = hub
+        .admit_new_client(addr, "rtmp", Action::Play, &key, "")
         .await
         .unwrap();
     assert_eq!(bodies.recv().await.unwrap()["action"], "on_play");
@@ -192,7 +194,7 @@ async fn sessions_ending_and_connects_are_notified_through_the_hub() {
         addr: "192.0.2.9:1".parse().unwrap(),
         protocol: "rtmp",
         app: "live".into(),
-        tc_url: Some("rtmp://h/live".into()),
+        url: Some("rtmp://h/live".into()),
     });
     let connect = tokio::time::timeout(Duration::from_secs(5), bodies.recv())
         .await

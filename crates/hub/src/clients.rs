@@ -17,16 +17,13 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use weir_media::StreamKey;
 
+use crate::gate::Action;
 use crate::limits::LogThrottle;
 
-/// What a client does with its stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Sends a stream in.
-    Publish,
-    /// Watches a stream.
-    Play,
-}
+/// What a client does with its stream: one of the two actions the gate
+/// admits ([`Action::Publish`], [`Action::Play`]), under the name the API
+/// shows.
+pub type Role = Action;
 
 /// What a connection tells the registry when it registers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,6 +300,16 @@ impl ClientHandle {
     /// Registry id.
     pub fn id(&self) -> u64 {
         self.client.id
+    }
+
+    /// The peer's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.client.addr
+    }
+
+    /// The protocol it registered with.
+    pub fn protocol(&self) -> &'static str {
+        self.client.protocol
     }
 
     /// Records which stream the client publishes or plays.

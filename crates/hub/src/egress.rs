@@ -18,6 +18,7 @@ use weir_media::StreamKey;
 
 use crate::channel::{Channel, ChannelConfig, Class, Entry, Receiver};
 use crate::coalesce::{Coalesce, Holder, Wake};
+use crate::gate::Admission;
 use crate::hub::{Classifier, Hub, StreamEvent, Subscription};
 
 /// Turns stream events into one output format's entries.
@@ -99,10 +100,12 @@ impl<M: Muxer> Egress<M> {
         }
     }
 
-    /// A viewer of `key` in this format. The first viewer of a key spawns
-    /// its muxer task (so this must run inside a tokio runtime); later ones
-    /// share it. The stream need not be live yet.
-    pub fn subscribe(&self, key: &StreamKey) -> Receiver<M::Out> {
+    /// A viewer, in this format, of the stream `admission` is for. The
+    /// first viewer of a key spawns its muxer task (so this must run inside
+    /// a tokio runtime); later ones share it. The stream need not be live
+    /// yet.
+    pub fn subscribe(&self, admission: &Admission) -> Receiver<M::Out> {
+        let key = admission.key();
         let mut running = self.inner.running.lock();
         if let Some(Running { chan, .. }) = running.get(key) {
             // Subscribing under the lock closes the race with a task that
@@ -112,7 +115,7 @@ impl<M: Muxer> Egress<M> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let chan = Channel::new(self.inner.cfg.clone());
         let rx = chan.subscribe();
-        let sub = self.inner.hub.subscribe(key);
+        let sub = self.inner.hub.subscribe_key(key);
         let muxer = (self.inner.factory)(key);
         running.insert(
             key.clone(),

@@ -86,8 +86,9 @@ pub struct ConnectInfo {
     pub protocol: &'static str,
     /// The application the client connected to.
     pub app: String,
-    /// The URL the client says it connected to (RTMP `tcUrl`), if any.
-    pub tc_url: Option<String>,
+    /// The URL the client says it connected to, if its protocol has one
+    /// (RTMP's `tcUrl`, an RTSP request URL).
+    pub url: Option<String>,
 }
 
 /// Decides publish and play requests and hears when sessions start and
@@ -120,25 +121,51 @@ impl Gate for OpenGate {
 /// Proof that a publish or play was allowed; dropping it reports the end of
 /// the session to the gate. Keep it as long as the client publishes or
 /// plays.
+///
+/// Only [`crate::Hub::admit`] makes one, and [`crate::Hub::publish`],
+/// [`crate::Hub::subscribe`] and [`crate::Egress::subscribe`] take one, so
+/// an adapter that skips the access check does not compile.
 pub struct Admission {
-    gate: Arc<dyn Gate>,
+    /// The gate to tell when the session ends; `None` for the server's own
+    /// readers, which the gate never saw.
+    gate: Option<Arc<dyn Gate>>,
     req: AccessRequest,
 }
 
 impl Admission {
     pub(crate) fn new(gate: Arc<dyn Gate>, req: AccessRequest) -> Self {
-        Admission { gate, req }
+        Admission {
+            gate: Some(gate),
+            req,
+        }
+    }
+
+    /// An admission the gate never decided, for a reader inside the server.
+    pub(crate) fn internal(req: AccessRequest) -> Self {
+        Admission { gate: None, req }
     }
 
     /// The request that was allowed.
     pub fn request(&self) -> &AccessRequest {
         &self.req
     }
+
+    /// The stream it admits to.
+    pub fn key(&self) -> &StreamKey {
+        &self.req.key
+    }
+
+    /// What it allows: publishing or playing.
+    pub fn action(&self) -> Action {
+        self.req.action
+    }
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        self.gate.ended(&self.req);
+        if let Some(gate) = &self.gate {
+            gate.ended(&self.req);
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! Push cost micro-benchmark. Ignored by default; run with
 //! `cargo test -p weir-hub --release --test bench -- --ignored --nocapture`.
 
+mod common;
+
+use common::{publish, subscribe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,7 +29,7 @@ fn video(dts: i64) -> Frame {
 }
 
 fn push_all(hub: &Hub, key: &StreamKey) -> f64 {
-    let mut publisher = hub.publish(key, 1).unwrap();
+    let mut publisher = publish(hub, key).unwrap();
     let start = Instant::now();
     for dts in 0..PUSHES {
         publisher.send(video(dts));
@@ -43,7 +46,7 @@ fn push_cost() {
     println!("no receivers:        {:7.0} ns/push", push_all(&hub, &key));
 
     let hub = Hub::new(HubConfig::default());
-    let idle: Vec<_> = (0..RECEIVERS).map(|_| hub.subscribe(&key)).collect();
+    let idle: Vec<_> = (0..RECEIVERS).map(|_| subscribe(&hub, &key)).collect();
     println!(
         "{RECEIVERS} idle receivers: {:7.0} ns/push",
         push_all(&hub, &key)
@@ -60,7 +63,7 @@ fn push_cost() {
     let dropped = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..RECEIVERS {
-        let mut sub = hub.subscribe(&key);
+        let mut sub = subscribe(&hub, &key);
         let (received, dropped) = (received.clone(), dropped.clone());
         tasks.push(rt.spawn(async move {
             let mut out = Vec::with_capacity(1024);
@@ -84,7 +87,7 @@ fn push_cost() {
     // Worst case for the publisher: every receiver is parked waiting, so a
     // push wakes all of them. Push one frame at a time and wait for every
     // receiver to take it before timing the next push.
-    let mut publisher = hub.publish(&key, 1).unwrap();
+    let mut publisher = publish(&hub, &key).unwrap();
     let rounds = 2000u64;
     let mut woke = std::time::Duration::ZERO;
     for round in 1..=rounds {

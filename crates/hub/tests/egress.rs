@@ -1,11 +1,14 @@
 //! Egress: one muxer per stream and format, shared, stopped when unused.
 
+mod common;
+
+use common::publish;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use weir_hub::{ChannelConfig, Class, Egress, Entry, Hub, HubConfig, Muxer, StreamEvent};
+use weir_hub::{Action, ChannelConfig, Class, Egress, Entry, Hub, HubConfig, Muxer, StreamEvent};
 use weir_media::{Codec, Frame, StreamKey, TrackKind};
 
 /// A muxed message: a label and the class of the event it came from.
@@ -75,11 +78,11 @@ async fn viewers_share_one_muxer_which_stops_when_they_leave() {
         )
     };
     let k = StreamKey::new("live", "e").unwrap();
-    let mut first = egress.subscribe(&k);
-    let mut publisher = hub.publish(&k, 1).unwrap();
+    let mut first = egress.subscribe(&common::admit(&hub, Action::Play, &k));
+    let mut publisher = publish(&hub, &k).unwrap();
     publisher.send(video(0, true));
     settle().await;
-    let mut second = egress.subscribe(&k);
+    let mut second = egress.subscribe(&common::admit(&hub, Action::Play, &k));
     publisher.send(video(40, false));
     settle().await;
     assert_eq!(made.load(Ordering::SeqCst), 1);
@@ -111,7 +114,7 @@ async fn viewers_share_one_muxer_which_stops_when_they_leave() {
     assert_eq!(hub.stream_count(), 0, "muxer's hub subscription is gone");
 
     // A new viewer starts a fresh muxer.
-    let _third = egress.subscribe(&k);
+    let _third = egress.subscribe(&common::admit(&hub, Action::Play, &k));
     assert_eq!(made.load(Ordering::SeqCst), 2);
     assert_eq!(egress.active(), 1);
 }
@@ -145,6 +148,7 @@ async fn live_stream(
     name: &str,
     viewers: usize,
 ) -> (
+    Hub,
     Egress<Labeler>,
     StreamKey,
     weir_hub::Publisher,
@@ -152,15 +156,17 @@ async fn live_stream(
 ) {
     let (hub, egress) = coalescing_egress();
     let k = StreamKey::new("live", name).unwrap();
-    let mut rxs: Vec<_> = (0..viewers).map(|_| egress.subscribe(&k)).collect();
-    let mut publisher = hub.publish(&k, 1).unwrap();
+    let mut rxs: Vec<_> = (0..viewers)
+        .map(|_| egress.subscribe(&common::admit(&hub, Action::Play, &k)))
+        .collect();
+    let mut publisher = publish(&hub, &k).unwrap();
     publisher.send(video(0, true));
     settle().await;
     for rx in &mut rxs {
         let mut out = Vec::new();
         rx.recv_batch(&mut out, 100).await.unwrap();
     }
-    (egress, k, publisher, rxs)
+    (hub, egress, k, publisher, rxs)
 }
 
 /// A hub and a labelling egress that holds audio up to 30 ms once two
@@ -184,7 +190,7 @@ fn coalescing_egress() -> (Hub, Egress<Labeler>) {
 
 #[tokio::test(start_paused = true)]
 async fn busy_streams_hold_audio_for_the_next_video_frame() {
-    let (egress, k, mut publisher, mut viewers) = live_stream("c", 2).await;
+    let (hub, egress, k, mut publisher, mut viewers) = live_stream("c", 2).await;
     let _b = viewers.pop();
     let a = viewers.pop().unwrap();
 
@@ -200,7 +206,7 @@ async fn busy_streams_hold_audio_for_the_next_video_frame() {
     assert_eq!(task.await.unwrap(), ["Audio@10", "Video@33"]);
 
     // ... or for max_hold at most.
-    let mut a = egress.subscribe(&k);
+    let mut a = egress.subscribe(&common::admit(&hub, Action::Play, &k));
     let mut out = Vec::new();
     a.recv_batch(&mut out, 100).await.unwrap();
     let task = waiting(a);
@@ -214,7 +220,7 @@ async fn busy_streams_hold_audio_for_the_next_video_frame() {
 
 #[tokio::test(start_paused = true)]
 async fn small_audiences_get_audio_at_once() {
-    let (_egress, _k, mut publisher, mut viewers) = live_stream("s", 1).await;
+    let (_hub, _egress, _k, mut publisher, mut viewers) = live_stream("s", 1).await;
     let task = waiting(viewers.pop().unwrap());
     settle().await;
     publisher.send(audio(10));

@@ -1,5 +1,8 @@
 //! The hub: publish/subscribe, GOP replay, lag, takeover, kick, lifetime.
 
+mod common;
+
+use common::{publish, subscribe};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -65,8 +68,8 @@ fn show(events: &[StreamEvent]) -> Vec<String> {
 #[test]
 fn new_subscriber_gets_headers_and_gop_in_order() {
     let hub = Hub::new(HubConfig::default());
-    let mut early = hub.subscribe(&key("a"));
-    let mut publisher = hub.publish(&key("a"), 1).unwrap();
+    let mut early = subscribe(&hub, &key("a"));
+    let mut publisher = publish(&hub, &key("a")).unwrap();
     publisher.send(vcfg());
     publisher.send(acfg());
     publisher.send(video(0, true));
@@ -76,7 +79,7 @@ fn new_subscriber_gets_headers_and_gop_in_order() {
     publisher.send(audio(70));
     publisher.send(video(100, false));
 
-    let mut late = hub.subscribe(&key("a"));
+    let mut late = subscribe(&hub, &key("a"));
     assert_eq!(show(&drain(&mut late)), ["Vc", "Ac", "K66", "A70", "V100"]);
     assert_eq!(
         show(&drain(&mut early)),
@@ -86,21 +89,32 @@ fn new_subscriber_gets_headers_and_gop_in_order() {
     let mut cfg2 = vcfg();
     cfg2.data = Bytes::from_static(b"new sps");
     publisher.send(cfg2.clone());
-    let mut later = hub.subscribe(&key("a"));
+    let mut later = subscribe(&hub, &key("a"));
     let got = drain(&mut later);
     assert_eq!(show(&got), ["Ac", "Vc", "K66", "A70", "V100"]);
     assert!(matches!(&got[1], StreamEvent::Frame(f) if f.data == cfg2.data));
 }
 
 #[test]
+fn only_an_admission_to_publish_publishes() {
+    let hub = Hub::new(HubConfig::default());
+    let play = common::admit(&hub, weir_hub::Action::Play, &key("p"));
+    assert!(matches!(
+        hub.publish(&play),
+        Err(HubError::NotAdmittedToPublish { .. })
+    ));
+    assert!(!hub.is_live(&key("p")));
+}
+
+#[test]
 fn a_joiners_headers_carry_the_time_of_its_first_frame() {
     let hub = Hub::new(HubConfig::default());
-    let mut publisher = hub.publish(&key("a"), 1).unwrap();
+    let mut publisher = publish(&hub, &key("a")).unwrap();
     publisher.send(vcfg());
     publisher.send(video(0, true));
     publisher.send(video(2000, true));
     publisher.send(video(2033, false));
-    let mut late = hub.subscribe(&key("a"));
+    let mut late = subscribe(&hub, &key("a"));
     let got = drain(&mut late);
     assert_eq!(show(&got), ["Vc", "K2000", "V2033"]);
     assert!(matches!(&got[0], StreamEvent::Frame(f) if f.dts_us == 2_000_000 && f.config));
@@ -109,12 +123,12 @@ fn a_joiners_headers_carry_the_time_of_its_first_frame() {
 #[test]
 fn audio_only_stream_starts_at_the_latest_audio_frame() {
     let hub = Hub::new(HubConfig::default());
-    let mut publisher = hub.publish(&key("radio"), 1).unwrap();
+    let mut publisher = publish(&hub, &key("radio")).unwrap();
     publisher.send(acfg());
     for dts in [0, 23, 46] {
         publisher.send(audio(dts));
     }
-    let mut sub = hub.subscribe(&key("radio"));
+    let mut sub = subscribe(&hub, &key("radio"));
     assert_eq!(show(&drain(&mut sub)), ["Ac", "A46"]);
 }
 
@@ -123,9 +137,9 @@ fn slow_subscriber_never_blocks_publisher_and_resumes_at_a_key() {
     let cfg = HubConfig::default();
     let capacity = cfg.channel.capacity;
     let hub = Hub::new(cfg);
-    let mut fast = hub.subscribe(&key("big"));
-    let mut slow = hub.subscribe(&key("big"));
-    let mut publisher = hub.publish(&key("big"), 1).unwrap();
+    let mut fast = subscribe(&hub, &key("big"));
+    let mut slow = subscribe(&hub, &key("big"));
+    let mut publisher = publish(&hub, &key("big")).unwrap();
     publisher.send(vcfg());
     publisher.send(acfg());
     let mut fast_got = Vec::new();
@@ -165,14 +179,15 @@ fn slow_subscriber_never_blocks_publisher_and_resumes_at_a_key() {
 async fn takeover_keeps_subscribers_and_monotonic_timestamps() {
     let hub = Hub::new(HubConfig::default());
     let k = key("t");
-    let mut first = hub.publish(&k, 1).unwrap();
-    let mut sub = hub.subscribe(&k);
+    let mut first = publish(&hub, &k).unwrap();
+    let mut sub = subscribe(&hub, &k);
     first.send(vcfg());
     first.send(video(5000, true));
     first.send(audio(5010));
     first.send(video(5033, false));
 
-    let mut second = hub.publish(&k, 2).unwrap();
+    let second_admission = common::admit(&hub, weir_hub::Action::Publish, &k);
+    let mut second = hub.publish(&second_admission).unwrap();
     assert_eq!(first.closed().await, CloseReason::TakenOver);
     // The old publisher's late frames are ignored.
     first.send(video(5066, false));
@@ -189,14 +204,17 @@ async fn takeover_keeps_subscribers_and_monotonic_timestamps() {
         got,
         ["Vc", "K5000", "A5010", "V5033", "R", "Vc", "K5034", "A5044", "V5067", "A5044"]
     );
-    assert_eq!(hub.stream(&k).unwrap().publisher, Some(2));
+    assert_eq!(
+        hub.stream(&k).unwrap().publisher,
+        Some(second_admission.request().client_id)
+    );
 }
 
 #[test]
 fn backward_jump_within_one_publisher_is_clamped() {
     let hub = Hub::new(HubConfig::default());
-    let mut publisher = hub.publish(&key("c"), 1).unwrap();
-    let mut sub = hub.subscribe(&key("c"));
+    let mut publisher = publish(&hub, &key("c")).unwrap();
+    let mut sub = subscribe(&hub, &key("c"));
     publisher.send(video(100, true));
     publisher.send(video(50, false));
     publisher.send(video(150, false));
@@ -209,8 +227,8 @@ fn reject_mode_refuses_second_publisher() {
         takeover: false,
         ..HubConfig::default()
     });
-    let _first = hub.publish(&key("r"), 1).unwrap();
-    match hub.publish(&key("r"), 2) {
+    let _first = publish(&hub, &key("r")).unwrap();
+    match publish(&hub, &key("r")) {
         Err(HubError::AlreadyPublishing(k)) => assert_eq!(k, key("r")),
         other => panic!("expected AlreadyPublishing, got {other:?}"),
     }
@@ -220,7 +238,7 @@ fn reject_mode_refuses_second_publisher() {
 #[tokio::test(start_paused = true)]
 async fn wait_live_sees_a_late_publisher_or_times_out() {
     let hub = Hub::new(HubConfig::default());
-    let mut sub = hub.subscribe(&key("w"));
+    let mut sub = subscribe(&hub, &key("w"));
     assert!(!sub.is_live());
     assert!(!sub.wait_live(Duration::from_secs(2)).await);
 
@@ -228,7 +246,7 @@ async fn wait_live_sees_a_late_publisher_or_times_out() {
         let hub = hub.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(3)).await;
-            hub.publish(&key("w"), 9).unwrap()
+            publish(&hub, &key("w")).unwrap()
         })
     };
     let start = tokio::time::Instant::now();
@@ -243,8 +261,8 @@ async fn wait_live_sees_a_late_publisher_or_times_out() {
 async fn kick_detaches_publisher() {
     let hub = Hub::new(HubConfig::default());
     let k = key("k");
-    let mut publisher = hub.publish(&k, 1).unwrap();
-    let mut sub = hub.subscribe(&k);
+    let mut publisher = publish(&hub, &k).unwrap();
+    let mut sub = subscribe(&hub, &k);
     assert!(!hub.kick_publisher(&key("nobody")));
     assert!(hub.kick_publisher(&k));
     assert_eq!(publisher.closed().await, CloseReason::Kicked);
@@ -257,10 +275,10 @@ async fn kick_detaches_publisher() {
 #[test]
 fn streams_are_freed_when_nobody_uses_them() {
     let hub = Hub::new(HubConfig::default());
-    let publisher = hub.publish(&key("f"), 1).unwrap();
-    let sub = hub.subscribe(&key("f"));
-    let sub2 = hub.subscribe(&key("f"));
-    let waiting = hub.subscribe(&key("g"));
+    let publisher = publish(&hub, &key("f")).unwrap();
+    let sub = subscribe(&hub, &key("f"));
+    let sub2 = subscribe(&hub, &key("f"));
+    let waiting = subscribe(&hub, &key("g"));
     assert_eq!(hub.stream_count(), 2);
     drop(publisher);
     assert_eq!(hub.stream_count(), 2, "subscribers keep the stream");
@@ -269,14 +287,14 @@ fn streams_are_freed_when_nobody_uses_them() {
     drop(waiting);
     assert_eq!(hub.stream_count(), 0);
 
-    let publisher = hub.publish(&key("f"), 1).unwrap();
-    let sub = hub.subscribe(&key("f"));
+    let publisher = publish(&hub, &key("f")).unwrap();
+    let sub = subscribe(&hub, &key("f"));
     drop(sub);
     assert_eq!(hub.stream_count(), 1, "the publisher keeps the stream");
     drop(publisher);
     assert_eq!(hub.stream_count(), 0);
 
-    let publisher = hub.publish(&key("f"), 1).unwrap();
+    let publisher = publish(&hub, &key("f")).unwrap();
     assert!(hub.kick_publisher(&key("f")));
     assert_eq!(hub.stream_count(), 0);
     drop(publisher);
@@ -292,9 +310,10 @@ fn stream_info_reports_publisher_codecs_and_counters() {
         },
         ..HubConfig::default()
     });
-    let mut publisher = hub.publish(&key("i"), 42).unwrap();
-    let _sub = hub.subscribe(&key("i"));
-    let _waiting = hub.subscribe(&key("j"));
+    let admission = common::admit(&hub, weir_hub::Action::Publish, &key("i"));
+    let mut publisher = hub.publish(&admission).unwrap();
+    let _sub = subscribe(&hub, &key("i"));
+    let _waiting = subscribe(&hub, &key("j"));
     publisher.send(vcfg());
     publisher.send(acfg());
     publisher.send(video(0, true));
@@ -303,7 +322,7 @@ fn stream_info_reports_publisher_codecs_and_counters() {
     let info = &infos[0];
     assert_eq!(info.key, key("i"));
     assert!(info.live);
-    assert_eq!(info.publisher, Some(42));
+    assert_eq!(info.publisher, Some(admission.request().client_id));
     assert_eq!(info.subscribers, 1);
     assert_eq!(info.frames_in, 3);
     assert_eq!(info.bytes_in, 3 * 7);
@@ -312,4 +331,39 @@ fn stream_info_reports_publisher_codecs_and_counters() {
     assert_eq!(info.audio_codec, Some(Codec::Aac));
     assert!(!infos[1].live);
     assert_eq!(infos[1].publisher, None);
+}
+
+/// A gate that allows everything and counts what it hears.
+#[derive(Default)]
+struct CountingGate {
+    checked: std::sync::atomic::AtomicUsize,
+    ended: std::sync::atomic::AtomicUsize,
+}
+
+impl weir_hub::Gate for CountingGate {
+    fn check(&self, _req: &weir_hub::AccessRequest) -> weir_hub::Verdict {
+        self.checked
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(std::future::ready(Ok(())))
+    }
+    fn connected(&self, _info: &weir_hub::ConnectInfo) {}
+    fn ended(&self, _req: &weir_hub::AccessRequest) {
+        self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn admissions_report_their_end_and_internal_readers_stay_silent() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let gate = std::sync::Arc::new(CountingGate::default());
+    let hub = Hub::with_gate(HubConfig::default(), gate.clone());
+    let play = common::admit(&hub, weir_hub::Action::Play, &key("g"));
+    let sub = hub.subscribe(&play);
+    assert_eq!((gate.checked.load(SeqCst), gate.ended.load(SeqCst)), (1, 0));
+    drop(play);
+    assert_eq!(gate.ended.load(SeqCst), 1);
+    let internal = hub.admit_internal(&key("g"), "hls");
+    let sub2 = hub.subscribe(&internal);
+    drop((internal, sub, sub2));
+    assert_eq!((gate.checked.load(SeqCst), gate.ended.load(SeqCst)), (1, 1));
 }

@@ -21,6 +21,7 @@ pub use publisher::{CloseReason, Publisher};
 pub use subscription::Subscription;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -30,8 +31,8 @@ use tokio::sync::Notify;
 use weir_media::{Codec, StreamKey};
 
 use crate::channel::{Channel, ChannelConfig};
-use crate::clients::Clients;
-use crate::gate::{AccessRequest, Admission, ConnectInfo, Denied, Gate, OpenGate};
+use crate::clients::{ClientHandle, ClientInfo, Clients};
+use crate::gate::{AccessRequest, Action, Admission, ConnectInfo, Denied, Gate, OpenGate};
 use params::PublishStats;
 use publisher::{Active, PubCtl};
 
@@ -64,6 +65,14 @@ pub enum HubError {
     /// Somebody already publishes this key and takeover is off.
     #[error("stream {0} is already being published")]
     AlreadyPublishing(StreamKey),
+    /// [`Hub::publish`] was given an admission to play.
+    #[error("client {client_id} was admitted to play {key}, not to publish it")]
+    NotAdmittedToPublish {
+        /// The stream.
+        key: StreamKey,
+        /// The client the admission belongs to.
+        client_id: u64,
+    },
 }
 
 /// A snapshot of one stream, for the API and logs.
@@ -248,27 +257,83 @@ impl Hub {
         }
     }
 
-    /// Asks the gate whether `req` may go ahead. Every adapter calls this
-    /// before [`Hub::publish`] or before serving a viewer, and keeps the
-    /// [`Admission`] for the length of the session.
-    /// A refusal is logged and counted here (`auth_denied` in
-    /// [`Clients::errors`]), so adapters only turn it into their
-    /// protocol's answer.
-    pub async fn admit(&self, req: AccessRequest) -> Result<Admission, Denied> {
+    /// Asks the gate whether `client` may `action` `key`, passing the
+    /// query string the client gave with the stream name (`expires=..&
+    /// sign=..`, without `?`). Every adapter calls this before it publishes
+    /// or serves a viewer and keeps the [`Admission`] for the length of the
+    /// session: [`Hub::publish`], [`Hub::subscribe`] and
+    /// [`crate::Egress::subscribe`] take nothing else.
+    ///
+    /// An allowed client is listed with its stream and role. A refusal is
+    /// logged and counted here (`auth_denied` in [`Clients::errors`]), so
+    /// adapters only turn it into their protocol's answer.
+    pub async fn admit(
+        &self,
+        client: &ClientHandle,
+        action: Action,
+        key: &StreamKey,
+        query: &str,
+    ) -> Result<Admission, Denied> {
+        let req = AccessRequest {
+            action,
+            key: key.clone(),
+            client_id: client.id(),
+            addr: client.addr(),
+            protocol: client.protocol(),
+            query: query.to_owned(),
+        };
         if let Err(denied) = self.inner.gate.check(&req).await {
             tracing::info!(
                 client = req.client_id,
                 peer = %req.addr,
                 stream = %req.key,
                 protocol = req.protocol,
-                action = req.action.as_str(),
+                action = action.as_str(),
                 reason = %denied,
                 "access denied"
             );
             self.inner.clients.count_error(req.protocol, "auth_denied");
             return Err(denied);
         }
+        client.set_stream(key.clone(), action);
         Ok(Admission::new(self.inner.gate.clone(), req))
+    }
+
+    /// Registers a client that comes for one stream only (an HTTP viewer, a
+    /// WHIP publisher) and asks the gate for it in one step; the refusal
+    /// unregisters it again.
+    pub async fn admit_new_client(
+        &self,
+        addr: SocketAddr,
+        protocol: &'static str,
+        action: Action,
+        key: &StreamKey,
+        query: &str,
+    ) -> Result<(ClientHandle, Admission), Denied> {
+        let client = self.inner.clients.register(ClientInfo {
+            protocol,
+            addr,
+            role: Some(action),
+        });
+        let admission = self.admit(&client, action, key, query).await?;
+        Ok((client, admission))
+    }
+
+    /// An admission to play `key` for a reader inside the server that
+    /// serves many viewers at once and is no client itself: a segmenter
+    /// shared by every HLS viewer, a recorder. The gate is not asked and
+    /// hears nothing (each viewer of such a reader is admitted on its own);
+    /// `reader` names it in logs, like a protocol name. Never use it for a
+    /// connection from outside.
+    pub fn admit_internal(&self, key: &StreamKey, reader: &'static str) -> Admission {
+        Admission::internal(AccessRequest {
+            action: Action::Play,
+            key: key.clone(),
+            client_id: 0,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            protocol: reader,
+            query: String::new(),
+        })
     }
 
     /// Tells the gate a client connected (`on_connect`).
@@ -276,13 +341,21 @@ impl Hub {
         self.inner.gate.connected(info);
     }
 
-    /// Starts publishing `key` for client `client_id`.
+    /// Starts publishing the stream `admission` (an admission to publish)
+    /// is for.
     ///
     /// With takeover on, a current publisher is replaced: its
     /// [`Publisher::closed`] resolves with [`CloseReason::TakenOver`] and
     /// subscribers see one `Replaced` event (no end of stream) and stay
     /// connected; timestamps continue where the old publisher stopped.
-    pub fn publish(&self, key: &StreamKey, client_id: u64) -> Result<Publisher, HubError> {
+    pub fn publish(&self, admission: &Admission) -> Result<Publisher, HubError> {
+        let (key, client_id) = (admission.key(), admission.request().client_id);
+        if admission.action() != Action::Publish {
+            return Err(HubError::NotAdmittedToPublish {
+                key: key.clone(),
+                client_id,
+            });
+        }
         let mut streams = self.inner.streams.lock();
         let stream = streams
             .entry(key.clone())
@@ -329,9 +402,18 @@ impl Hub {
         Ok(Publisher::new(self.inner.clone(), stream, gen, ctl))
     }
 
-    /// Subscribes to `key`, creating a not-live stream if needed so that a
-    /// player can wait for its publisher ([`Subscription::wait_live`]).
-    pub fn subscribe(&self, key: &StreamKey) -> Subscription {
+    /// Subscribes to the stream `admission` is for, creating a not-live
+    /// stream if needed so that a player can wait for its publisher
+    /// ([`Subscription::wait_live`]). Any admission will do: whoever may
+    /// publish a stream may also see it.
+    pub fn subscribe(&self, admission: &Admission) -> Subscription {
+        self.subscribe_key(admission.key())
+    }
+
+    /// A subscription without an admission, for the hub's own readers: an
+    /// egress muxer (its viewers were admitted) and [`Hub::wait_live`]
+    /// (which reads no frames).
+    pub(crate) fn subscribe_key(&self, key: &StreamKey) -> Subscription {
         let mut streams = self.inner.streams.lock();
         let stream = streams
             .entry(key.clone())
@@ -359,7 +441,7 @@ impl Hub {
         if self.is_live(key) {
             return true;
         }
-        !timeout.is_zero() && self.subscribe(key).wait_live(timeout).await
+        !timeout.is_zero() && self.subscribe_key(key).wait_live(timeout).await
     }
 
     /// Detaches the publisher of `key` at once (subscribers see
