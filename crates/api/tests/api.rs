@@ -10,11 +10,12 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 use weir_api::{ApiAuth, ApiContext, AppHooks, AuthConfig, Playback};
-use weir_hub::{ClientHandle, ClientInfo, Hub, HubConfig, Publisher, Role};
+use weir_hub::{Action, ClientHandle, ClientInfo, Hub, HubConfig, Publisher, Role};
 use weir_media::{Codec, Frame, StreamKey, TrackKind};
 
 struct Hooks;
@@ -82,7 +83,13 @@ fn fixture() -> Fixture {
     });
     pub_client.set_stream(key.clone(), Role::Publish);
     pub_client.add_in(10_000);
-    let mut publisher = hub.publish(&key, pub_client.id()).unwrap();
+    // The open gate answers at once.
+    let admission = hub
+        .admit(&pub_client, Action::Publish, &key, "")
+        .now_or_never()
+        .unwrap()
+        .unwrap();
+    let mut publisher = hub.publish(&admission).unwrap();
     publisher.send(frame(TrackKind::Video, Codec::H264, 0, true, true, AVC));
     publisher.send(frame(TrackKind::Audio, Codec::Aac, 0, false, true, ASC));
     for i in 0..60 {

@@ -252,7 +252,13 @@ async fn live_changes_and_member_counts_are_announced() {
     let mut ws = connect(&f).await;
     assert_eq!(next_of(&mut ws, "welcome").await["live"], false);
     let key = StreamKey::new("live", "room").unwrap();
-    let publisher = f.hub.publish(&key, 1).unwrap();
+    let addr = "127.0.0.1:1".parse().unwrap();
+    let (_client, admission) = f
+        .hub
+        .admit_new_client(addr, "test", weir_hub::Action::Publish, &key, "")
+        .await
+        .unwrap();
+    let publisher = f.hub.publish(&admission).unwrap();
     assert_eq!(next_of(&mut ws, "stream").await["live"], true);
     drop(publisher);
     assert_eq!(next_of(&mut ws, "stream").await["live"], false);

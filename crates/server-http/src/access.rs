@@ -6,14 +6,15 @@ use std::net::SocketAddr;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use weir_hub::{AccessRequest, Action, Admission, ClientHandle, ClientInfo, Hub, Role};
+use weir_hub::{Action, Admission, ClientHandle, Hub};
 use weir_media::StreamKey;
 
 /// An allowed viewer: listed in the client registry, and holding the
-/// admission whose drop reports the end of its session (`on_stop`).
+/// admission to subscribe with, whose drop reports the end of its session
+/// (`on_stop`).
 pub(crate) struct Admitted {
     pub(crate) client: ClientHandle,
-    _admission: Admission,
+    pub(crate) admission: Admission,
 }
 
 /// Registers a viewer of `key` and asks the gate; the 403 response if it
@@ -25,27 +26,12 @@ pub(crate) async fn admit(
     protocol: &'static str,
     query: Option<&str>,
 ) -> Result<Admitted, Response> {
-    let client = hub.clients().register(ClientInfo {
-        protocol,
-        addr: peer,
-        role: Some(Role::Play),
-    });
-    let req = AccessRequest {
-        action: Action::Play,
-        key: key.clone(),
-        client_id: client.id(),
-        addr: peer,
-        protocol,
-        query: query.unwrap_or_default().to_owned(),
-    };
-    match hub.admit(req).await {
-        Ok(admission) => {
-            client.set_stream(key.clone(), Role::Play);
-            Ok(Admitted {
-                client,
-                _admission: admission,
-            })
-        }
+    let query = query.unwrap_or_default();
+    match hub
+        .admit_new_client(peer, protocol, Action::Play, key, query)
+        .await
+    {
+        Ok((client, admission)) => Ok(Admitted { client, admission }),
         Err(denied) => {
             Err((StatusCode::FORBIDDEN, format!("access denied: {denied}\n")).into_response())
         }

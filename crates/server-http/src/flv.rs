@@ -149,7 +149,7 @@ pub(crate) async fn http(
     only: Option<TrackKind>,
     head: bool,
 ) -> Response {
-    let rx = shared.flv.subscribe(&key);
+    let rx = shared.flv.subscribe(&admitted.admission);
     if !shared.hub.wait_live(&key, shared.config.play_wait).await {
         return not_live(&key);
     }
@@ -181,7 +181,7 @@ pub(crate) async fn websocket(
     only: Option<TrackKind>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let rx = shared.flv.subscribe(&key);
+    let rx = shared.flv.subscribe(&admitted.admission);
     if !shared.hub.wait_live(&key, shared.config.play_wait).await {
         return not_live(&key);
     }

@@ -60,7 +60,7 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, req: FlvRequest, sha
         Ok(a) => a,
         Err(refused) => return answer(&mut socket, refused, &cors).await,
     };
-    let rx = shared.flv.subscribe(&key);
+    let rx = shared.flv.subscribe(&admitted.admission);
     if !shared.hub.wait_live(&key, shared.config.play_wait).await {
         return answer(&mut socket, not_live(&key), &cors).await;
     }

@@ -160,7 +160,7 @@ pub(crate) async fn http(
     admitted: Admitted,
     head: bool,
 ) -> Response {
-    let mut rx = shared.mp4.subscribe(&key);
+    let mut rx = shared.mp4.subscribe(&admitted.admission);
     if !shared.hub.wait_live(&key, shared.config.play_wait).await {
         return not_live(&key);
     }
@@ -192,7 +192,7 @@ pub(crate) async fn websocket(
     admitted: Admitted,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let mut rx = shared.mp4.subscribe(&key);
+    let mut rx = shared.mp4.subscribe(&admitted.admission);
     if !shared.hub.wait_live(&key, shared.config.play_wait).await {
         return not_live(&key);
     }

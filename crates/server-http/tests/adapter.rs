@@ -12,7 +12,7 @@ use axum::Router;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
-use weir_hub::{Hub, HubConfig, Publisher};
+use weir_hub::{Action, Hub, HubConfig, Publisher};
 use weir_media::{Frame, StreamKey, TrackKind};
 use weir_server_http::{Config, HlsSettings, HttpServer};
 
@@ -68,9 +68,14 @@ fn sample() -> Vec<Frame> {
 
 /// Publishes the sample as `live/{name}`: a new viewer then joins at the
 /// 2 s keyframe, two seconds after its headers arrived.
-fn publish(hub: &Hub, name: &str) -> Publisher {
+async fn publish(hub: &Hub, name: &str) -> Publisher {
     let key = StreamKey::new("live", name).unwrap();
-    let mut publisher = hub.publish(&key, 1).unwrap();
+    let addr = "127.0.0.1:1".parse().unwrap();
+    let (_client, admission) = hub
+        .admit_new_client(addr, "test", Action::Publish, &key, "")
+        .await
+        .unwrap();
+    let mut publisher = hub.publish(&admission).unwrap();
     for frame in sample() {
         publisher.send(frame);
     }
@@ -231,7 +236,7 @@ const SCRIPT: u8 = 18;
 #[tokio::test]
 async fn flv_on_the_socket_joins_with_restamped_headers_and_keeps_streaming() {
     let server = start(Some("*")).await;
-    let mut publisher = publish(&server.hub, "a");
+    let mut publisher = publish(&server.hub, "a").await;
     let mut client = Client::connect(server.addr).await;
     let head = client.request("GET", "/live/a.flv").await;
     assert_eq!(head.status, 200);
@@ -281,7 +286,7 @@ async fn flv_on_the_socket_joins_with_restamped_headers_and_keeps_streaming() {
 #[tokio::test]
 async fn a_second_request_on_a_kept_alive_connection_goes_through_hyper() {
     let server = start(Some("*")).await;
-    let _publisher = publish(&server.hub, "a");
+    let _publisher = publish(&server.hub, "a").await;
     let mut client = Client::connect(server.addr).await;
     let head = client.request("GET", "/live/gone.flv").await;
     assert_eq!(head.status, 404);
@@ -308,7 +313,7 @@ async fn a_second_request_on_a_kept_alive_connection_goes_through_hyper() {
 #[tokio::test]
 async fn paths_get_the_right_status() {
     let server = start(Some("*")).await;
-    let _publisher = publish(&server.hub, "a");
+    let _publisher = publish(&server.hub, "a").await;
     let addr = server.addr;
 
     // Served on the socket.
@@ -381,7 +386,7 @@ fn cors(head: &Head) -> [Option<&str>; 3] {
 async fn both_paths_answer_the_same_cors_headers() {
     for origin in ["https://example.com", "*"] {
         let server = start(Some(origin)).await;
-        let _publisher = publish(&server.hub, "a");
+        let _publisher = publish(&server.hub, "a").await;
         // Served on the socket / through hyper (percent-encoded), live and
         // not live.
         for (socket, hyper) in [
@@ -401,7 +406,7 @@ async fn both_paths_answer_the_same_cors_headers() {
 
     // No setting, no CORS on either path.
     let server = start(None).await;
-    let _publisher = publish(&server.hub, "a");
+    let _publisher = publish(&server.hub, "a").await;
     for target in ["/live/a.flv", "/live/%61.flv"] {
         assert_eq!(cors(&get(server.addr, target).await), [None; 3]);
     }

@@ -6,7 +6,7 @@
 //! reads anything else. A refused client gets an error status and the
 //! connection is closed, like nginx-rtmp and SRS do.
 
-use weir_hub::{AccessRequest, Action, Admission};
+use weir_hub::{Action, Admission};
 use weir_media::StreamKey;
 use weir_rtmp::server::ServerSession;
 
@@ -90,16 +90,9 @@ pub(crate) async fn admit(
         reject(session, start, code, why);
         return Ok(None);
     };
-    let req = AccessRequest {
-        action,
-        key: key.clone(),
-        client_id: peer.client.id(),
-        addr: peer.addr,
-        protocol: peer.protocol,
-        query: join_queries(app.map_or("", |a| &a.query), &start.query),
-    };
+    let query = join_queries(app.map_or("", |a| &a.query), &start.query);
     let verdict = tokio::select! {
-        v = shared.hub.admit(req) => v,
+        v = shared.hub.admit(&peer.client, action, &key, &query) => v,
         _ = shared.shutdown.cancelled() => return Err(End::Shutdown),
     };
     match verdict {

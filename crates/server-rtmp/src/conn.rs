@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use rand::RngCore;
 use tokio::io::AsyncReadExt;
 use tracing::{debug, info, warn};
-use weir_hub::{Action, ClientHandle, ClientInfo, ConnectInfo, Role};
+use weir_hub::{Action, ClientHandle, ClientInfo, ConnectInfo};
 use weir_media::StreamKey;
 use weir_netio::write_all_vectored;
 use weir_rtmp::chunk::DecoderLimits;
@@ -357,7 +357,7 @@ impl Conn {
                     addr: self.peer.addr,
                     protocol: self.peer.protocol,
                     app: app.name.clone(),
-                    tc_url: tc_url.clone(),
+                    url: tc_url.clone(),
                 });
                 info!(
                     id,
@@ -467,7 +467,7 @@ impl Conn {
                 else {
                     return Ok(());
                 };
-                self.set_role(&key, Role::Publish);
+                self.set_role(&key);
                 self.mode = Mode::Publishing(p);
             }
             Action::Play => {
@@ -481,7 +481,7 @@ impl Conn {
                 ) else {
                     return Ok(());
                 };
-                self.set_role(&key, Role::Play);
+                self.set_role(&key);
                 self.mode = Mode::Playing(p);
                 self.feed.set_receiver(Some(rx), &mut self.wire.out).await?;
             }
@@ -489,9 +489,10 @@ impl Conn {
         Ok(())
     }
 
-    fn set_role(&mut self, key: &StreamKey, role: Role) {
+    /// Remembers the stream for the close log (the access check already
+    /// listed the client with its stream and role).
+    fn set_role(&mut self, key: &StreamKey) {
         self.last_key = Some(key.clone());
-        self.peer.client.set_stream(key.clone(), role);
     }
 
     /// Releases the stream role (publisher or player), logging it.

@@ -34,7 +34,9 @@ pub(crate) type Next = weir_netio::Next<Muxed, Tracks>;
 pub(crate) struct Player {
     key: StreamKey,
     /// Held while playing; dropping it sends `on_stop`.
-    _admission: Admission,
+    /// The access check's admission: what the player subscribes with,
+    /// kept for the session (its drop sends `on_stop`).
+    admission: Admission,
     stream_id: u32,
     /// `Play.Start` sent.
     started: bool,
@@ -78,7 +80,7 @@ impl Player {
         let wait = shared.config.play_wait;
         let mut player = Player {
             key,
-            _admission: admission,
+            admission,
             stream_id,
             started: false,
             wait_until: Instant::now() + wait,
@@ -114,7 +116,7 @@ impl Player {
     /// The stream's egress receiver: at the start and when a paused
     /// player resumes (at the latest keyframe, like a new player).
     pub(crate) fn subscribe(&self, egress: &Egress<RtmpMuxer>) -> Receiver<Muxed> {
-        egress.subscribe(&self.key)
+        egress.subscribe(&self.admission)
     }
 
     /// Waits for entries to write and appends them to `batch` (at least

@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 use tracing::{info, warn};
-use weir_hub::{Admission, Hub, HubError, Publisher};
+use weir_flv::FlvError;
+use weir_hub::{Admission, Clients, Hub, HubError, Publisher};
 use weir_media::{StreamKey, Unwrapper};
 use weir_rtmp::server::ServerSession;
 
@@ -19,6 +20,12 @@ pub(crate) struct Publishing {
     /// RTMP timestamps are 32-bit and wrap after ~49.7 days.
     clock: Unwrapper,
     frames: u64,
+    /// Where refused frames are counted (`unsupported_codec`).
+    clients: Clients,
+    protocol: &'static str,
+    /// Frames of codecs weir cannot carry (Speex, Sorenson H.263...),
+    /// dropped; the first is logged.
+    refused: u64,
 }
 
 impl Publishing {
@@ -34,7 +41,7 @@ impl Publishing {
         admission: Admission,
     ) -> Option<Publishing> {
         let id = peer.client.id();
-        match hub.publish(&key, id) {
+        match hub.publish(&admission) {
             Ok(publisher) => {
                 info!(id, peer = %peer.addr, stream = %key, "rtmp publish");
                 session.accept_publish(stream_id);
@@ -44,6 +51,9 @@ impl Publishing {
                     stream_id,
                     clock: Unwrapper::new(),
                     frames: 0,
+                    clients: hub.clients().clone(),
+                    protocol: peer.protocol,
+                    refused: 0,
                 })
             }
             Err(HubError::AlreadyPublishing(_)) => {
@@ -78,6 +88,16 @@ impl Publishing {
                 Ok(())
             }
             Ok(None) => Ok(()),
+            // A legacy codec nothing downstream can carry: the frame is
+            // dropped, the rest of the stream (say, its video) goes on.
+            Err(FlvError::UnsupportedCodec(codec)) => {
+                if self.refused == 0 {
+                    warn!(stream = %self.publisher.key(), %codec, "rtmp publish: frames of an unsupported codec dropped");
+                }
+                self.refused += 1;
+                self.clients.count_error(self.protocol, "unsupported_codec");
+                Ok(())
+            }
             Err(e) => Err(End::Protocol(format!(
                 "bad media message on stream {}: {e}",
                 self.publisher.key()
@@ -99,6 +119,7 @@ impl Publishing {
             stream = %self.publisher.key(),
             stream_id = self.stream_id,
             frames = self.frames,
+            refused = self.refused,
             "rtmp unpublish"
         );
     }

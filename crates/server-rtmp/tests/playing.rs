@@ -84,3 +84,42 @@ async fn a_parked_player_keeps_playing_and_answers_come_between_messages() {
         .unwrap();
     assert_eq!(player.next().await, Got::Video(80, 80 * 40));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_of_a_legacy_codec_are_dropped_and_the_stream_goes_on() {
+    let srv = Server::start(Config::default()).await;
+    let mut publisher = srv.publisher("s").await;
+    send_headers(&mut publisher, 0).await;
+    let mut player = srv.player("s").await;
+    for n in 0..=5 {
+        publisher
+            .send_media(type_id::VIDEO, n * 40, video(n == 0, n, 300))
+            .await
+            .unwrap();
+        // Speex (FLV sound format 11), which no output can carry.
+        let speex = bytes::Bytes::from_static(&[0xB6, 1, 2, 3]);
+        publisher
+            .send_media(type_id::AUDIO, n * 40, speex)
+            .await
+            .unwrap();
+    }
+    let seen = player.until_frame(5).await;
+    let want: Vec<(u32, u32)> = (0..=5).map(|n| (n, n * 40)).collect();
+    assert_eq!(frames(&seen), want, "the video goes on: {seen:?}");
+    // The last refusal may be counted just after the last video frame.
+    let refused = || {
+        srv.hub
+            .clients()
+            .errors()
+            .into_iter()
+            .find(|e| e.kind == "unsupported_codec")
+            .map_or(0, |e| e.count)
+    };
+    common::bounded(async {
+        while refused() < 6 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(refused(), 6);
+}

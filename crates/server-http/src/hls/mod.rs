@@ -104,7 +104,10 @@ impl Hls {
         let sid = self.session_id();
         let session = Arc::new(Session::new(key.clone(), &sid, &self.inner.cfg));
         sessions.insert(key.clone(), session.clone());
-        let sub = self.inner.hub.subscribe(key);
+        // The segmenter serves every viewer of the stream (each admitted
+        // on its own request) and outlives any one of them.
+        let admission = self.inner.hub.admit_internal(key, "hls");
+        let sub = self.inner.hub.subscribe(&admission);
         tokio::spawn(session::run(self.inner.clone(), session.clone(), sub));
         tracing::info!(stream = %key, sid, "hls started");
         session
