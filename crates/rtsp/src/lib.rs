@@ -1,0 +1,23 @@
+//! RTSP 1.0, SDP, RTP and RTCP for weir, sans-IO.
+//!
+//! Everything a camera, an encoder or a player says over RTSP goes through
+//! this crate, which never touches a socket, a clock or a random number
+//! generator: the server adapter reads bytes, hands them here, and gets back
+//! messages, access units or packets to send. Times (wall clock for RTCP,
+//! arrival times for jitter) and identifiers (SSRCs, session ids, digest
+//! nonces) are passed in by the caller.
+//!
+//! - [`message`]: requests, responses and interleaved frames, with limits.
+//! - [`headers`]: `Transport`, `Session`, `Range`, `RTP-Info`.
+//! - [`auth`]: Basic and Digest (RFC 7616, MD5 and SHA-256).
+//!
+//! Peer input never panics, and every buffer a peer can grow has a limit.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod auth;
+pub mod error;
+pub mod headers;
+pub mod message;
+
+pub use error::RtspError;
