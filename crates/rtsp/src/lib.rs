@@ -10,6 +10,7 @@
 //! - [`message`]: requests, responses and interleaved frames, with limits.
 //! - [`headers`]: `Transport`, `Session`, `Range`, `RTP-Info`.
 //! - [`auth`]: Basic and Digest (RFC 7616, MD5 and SHA-256).
+//! - [`sdp`]: ANNOUNCE bodies in, DESCRIBE answers out.
 //!
 //! Peer input never panics, and every buffer a peer can grow has a limit.
 
@@ -19,5 +20,6 @@ pub mod auth;
 pub mod error;
 pub mod headers;
 pub mod message;
+pub mod sdp;
 
 pub use error::RtspError;
