@@ -11,15 +11,23 @@
 //! - [`headers`]: `Transport`, `Session`, `Range`, `RTP-Info`.
 //! - [`auth`]: Basic and Digest (RFC 7616, MD5 and SHA-256).
 //! - [`sdp`]: ANNOUNCE bodies in, DESCRIBE answers out.
+//! - [`depacketize`]: RTP packets to access units, per codec.
+//! - [`packetize`]: access units to RTP packets, once per stream and track.
+//! - [`rtp`]: packets and wrap-safe timestamps; [`reorder`]: the UDP
+//!   reorder buffer.
 //!
 //! Peer input never panics, and every buffer a peer can grow has a limit.
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod auth;
+pub mod depacketize;
 pub mod error;
 pub mod headers;
 pub mod message;
+pub mod packetize;
+pub mod reorder;
+pub mod rtp;
 pub mod sdp;
 
 pub use error::RtspError;
