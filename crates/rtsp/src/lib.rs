@@ -13,6 +13,7 @@
 //! - [`sdp`]: ANNOUNCE bodies in, DESCRIBE answers out.
 //! - [`depacketize`]: RTP packets to access units, per codec.
 //! - [`packetize`]: access units to RTP packets, once per stream and track.
+//! - [`rtcp`]: sender reports out, receiver statistics, reports in.
 //! - [`rtp`]: packets and wrap-safe timestamps; [`reorder`]: the UDP
 //!   reorder buffer.
 //!
@@ -27,6 +28,7 @@ pub mod headers;
 pub mod message;
 pub mod packetize;
 pub mod reorder;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 
