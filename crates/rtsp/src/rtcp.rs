@@ -285,11 +285,9 @@ impl ReceiverStats {
         self.expected_prior = expected;
         self.received_prior = self.received;
         let interval_lost = interval_expected.saturating_sub(interval_received);
-        let fraction = if interval_expected == 0 {
-            0
-        } else {
-            ((interval_lost << 8) / interval_expected).min(255) as u8
-        };
+        let fraction = (interval_lost << 8)
+            .checked_div(interval_expected)
+            .map_or(0, |f| f.min(255) as u8);
         let lost = self.lost().clamp(-0x80_0000, 0x7F_FFFF) as i32;
         let (lsr, dlsr) = match self.last_sr {
             None => (0, 0),
