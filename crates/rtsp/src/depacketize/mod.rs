@@ -52,7 +52,10 @@ pub const AAC_SAMPLES_PER_FRAME: u64 = 1024;
 /// One access unit: a video picture or an audio frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessUnit {
-    /// Extended RTP timestamp in the track's clock.
+    /// Extended RTP timestamp in the track's clock. For video this is the
+    /// *presentation* time (RTP carries no decoding time): with B-frames,
+    /// units come in decoding order with non-monotonic timestamps, and the
+    /// adapter derives decoding times (e.g. from the reorder depth).
     pub timestamp: u64,
     /// Video: the NAL units, without start codes or length prefixes, in
     /// decoding order (parameter sets included when sent in-band). Audio:
