@@ -331,12 +331,16 @@ pub enum Item {
 #[derive(Debug, Clone, Default)]
 pub struct Decoder {
     limits: Limits,
+    scan: Scan,
 }
 
 impl Decoder {
     /// A decoder with these limits.
     pub fn new(limits: Limits) -> Self {
-        Decoder { limits }
+        Decoder {
+            limits,
+            scan: Scan::default(),
+        }
     }
 
     /// The limits in force.
@@ -347,8 +351,10 @@ impl Decoder {
     /// Takes one item off the front of `buf`: `Ok(None)` means "need more
     /// bytes" (nothing consumed). After an error the connection should be
     /// answered with [`RtspError::status`] and closed: the stream is no
-    /// longer in sync.
-    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Item>, RtspError> {
+    /// longer in sync. Use one decoder per connection and pass the same
+    /// buffer every time, only appending to it in between: the decoder
+    /// remembers how far it has looked.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Item>, RtspError> {
         // Some clients send stray CR/LF between messages (keep-alives).
         let skip = buf
             .iter()
@@ -374,27 +380,23 @@ impl Decoder {
         let Some(head_len) = self.head_len(buf)? else {
             return Ok(None);
         };
-        let head = parse_head(&buf[..head_len], &self.limits)?;
-        let body_len = match head.headers.get("Content-Length") {
-            None => 0,
-            Some(v) => {
-                let len: u64 = v.trim().parse().map_err(|_| RtspError::Header {
-                    header: "Content-Length",
-                    reason: "not a number",
-                })?;
-                if len > self.limits.max_body as u64 {
-                    return Err(RtspError::BodyTooLarge {
-                        len,
-                        limit: self.limits.max_body,
-                    });
-                }
-                len as usize
+        let body_len = match self.scan.body_len {
+            Some(len) => len,
+            None => {
+                let head = parse_head(&buf[..head_len], &self.limits)?;
+                let len = self.content_length(&head.headers)?;
+                self.scan.body_len = Some(len);
+                len
             }
         };
         if buf.len() < head_len + body_len {
             return Ok(None);
         }
+        // Parsed a second time now that it is complete, rather than kept
+        // across calls: twice per message is cheap, and the state stays small.
+        let head = parse_head(&buf[..head_len], &self.limits)?;
         buf.advance(head_len);
+        self.scan = Scan::default();
         let body = buf.split_to(body_len).freeze();
         let message = match head.start {
             Start::Request { method, uri } => Message::Request(Request {
@@ -415,50 +417,85 @@ impl Decoder {
 
     /// Where the head ends (after the blank line), checking the line and
     /// head limits on what is there so far.
-    fn head_len(&self, buf: &[u8]) -> Result<Option<usize>, RtspError> {
-        let mut line_start = 0;
-        let mut lines = 0usize;
-        for (i, &b) in buf.iter().enumerate() {
+    fn content_length(&self, headers: &Headers) -> Result<usize, RtspError> {
+        let Some(v) = headers.get("Content-Length") else {
+            return Ok(0);
+        };
+        let len: u64 = v.trim().parse().map_err(|_| RtspError::Header {
+            header: "Content-Length",
+            reason: "not a number",
+        })?;
+        if len > self.limits.max_body as u64 {
+            return Err(RtspError::BodyTooLarge {
+                len,
+                limit: self.limits.max_body,
+            });
+        }
+        Ok(len as usize)
+    }
+
+    fn head_len(&mut self, buf: &[u8]) -> Result<Option<usize>, RtspError> {
+        if let Some(end) = self.scan.head_end {
+            return Ok(Some(end));
+        }
+        let limits = self.limits;
+        let scan = &mut self.scan;
+        while scan.pos < buf.len() {
+            let i = scan.pos;
+            scan.pos += 1;
             // +1 for the CR that may end the line.
-            if i - line_start > self.limits.max_line + 1 {
+            if i - scan.line_start > limits.max_line + 1 {
                 return Err(RtspError::LineTooLong {
-                    limit: self.limits.max_line,
+                    limit: limits.max_line,
                 });
             }
-            if i >= self.limits.max_head {
+            if i >= limits.max_head {
                 return Err(RtspError::HeadTooLarge {
-                    limit: self.limits.max_head,
+                    limit: limits.max_head,
                 });
             }
-            if b != b'\n' {
+            if buf[i] != b'\n' {
                 continue;
             }
-            let line = &buf[line_start..i];
+            let line = &buf[scan.line_start..i];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.is_empty() {
+                scan.head_end = Some(i + 1);
                 return Ok(Some(i + 1));
             }
-            if line.len() > self.limits.max_line {
+            if line.len() > limits.max_line {
                 return Err(RtspError::LineTooLong {
-                    limit: self.limits.max_line,
+                    limit: limits.max_line,
                 });
             }
-            lines += 1;
+            scan.lines += 1;
             // The start line is not a header.
-            if lines > self.limits.max_headers + 1 {
+            if scan.lines > limits.max_headers + 1 {
                 return Err(RtspError::TooManyHeaders {
-                    limit: self.limits.max_headers,
+                    limit: limits.max_headers,
                 });
             }
-            line_start = i + 1;
+            scan.line_start = i + 1;
         }
-        if buf.len() - line_start > self.limits.max_line {
+        if buf.len() - scan.line_start > limits.max_line {
             return Err(RtspError::LineTooLong {
-                limit: self.limits.max_line,
+                limit: limits.max_line,
             });
         }
         Ok(None)
     }
+}
+
+/// How far the head of the message at the front of the buffer has been
+/// scanned, so bytes arriving one at a time are each looked at once, not
+/// once per arrival (a slow sender must not cost quadratic work).
+#[derive(Debug, Clone, Copy, Default)]
+struct Scan {
+    pos: usize,
+    line_start: usize,
+    lines: usize,
+    head_end: Option<usize>,
+    body_len: Option<usize>,
 }
 
 enum Start {
@@ -581,7 +618,7 @@ mod tests {
     use super::*;
 
     fn decode_all(input: &[u8]) -> Result<Vec<Item>, RtspError> {
-        let d = Decoder::default();
+        let mut d = Decoder::default();
         let mut buf = BytesMut::from(input);
         let mut items = Vec::new();
         while let Some(item) = d.decode(&mut buf)? {
@@ -614,8 +651,8 @@ mod tests {
     #[test]
     fn needs_more_until_complete_at_every_split() {
         let input = b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 2\r\n\r\nok";
-        let d = Decoder::default();
         for cut in 0..input.len() {
+            let mut d = Decoder::default();
             let mut buf = BytesMut::from(&input[..cut]);
             assert_eq!(d.decode(&mut buf).unwrap(), None, "cut {cut}");
             assert_eq!(
@@ -627,6 +664,22 @@ mod tests {
             );
         }
         assert_eq!(decode_all(input).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn one_byte_at_a_time() {
+        let input = b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n$\x00\x00\x01x\r\nSET_PARAMETER * RTSP/1.0\r\nContent-Length: 3\r\n\r\nabc";
+        let mut d = Decoder::default();
+        let mut buf = BytesMut::new();
+        let mut items = Vec::new();
+        for &b in input.iter() {
+            buf.extend_from_slice(&[b]);
+            while let Some(item) = d.decode(&mut buf).unwrap() {
+                items.push(item);
+            }
+        }
+        assert_eq!(items, decode_all(input).unwrap());
+        assert_eq!(items.len(), 3);
     }
 
     #[test]

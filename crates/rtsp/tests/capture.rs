@@ -23,7 +23,7 @@ struct Decoded {
 
 fn decode(file: &str) -> Decoded {
     let bytes = std::fs::read(format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let decoder = Decoder::default();
+    let mut decoder = Decoder::default();
     // Feed in odd-sized pieces, as a socket would.
     let mut buf = BytesMut::new();
     let mut sdp = None;
