@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
             index_length: 3 - (control >> 6) % 4 % 3,
             index_delta_length: 3,
         }),
-        3 => Codec::Latm(LatmParams { config: None, cpresent: false }),
+        3 => Codec::Latm(LatmParams {
+            config: None,
+            cpresent: false,
+        }),
         4 => Codec::Opus,
         _ => Codec::Pcma,
     };

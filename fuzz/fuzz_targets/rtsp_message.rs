@@ -28,7 +28,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let limits = if control & 0x80 != 0 {
-        Limits { max_line: 64, max_headers: 4, max_head: 256, max_body: 128 }
+        Limits {
+            max_line: 64,
+            max_headers: 4,
+            max_head: 256,
+            max_body: 128,
+        }
     } else {
         Limits::default()
     };
@@ -61,7 +66,8 @@ fn check(limits: Limits, m: Message) {
     for (name, value) in headers.iter() {
         match name.to_ascii_lowercase().as_str() {
             "transport" => {
-                let _ = Transport::parse_list(value).map(|l| l.iter().map(|t| t.to_string()).count());
+                let _ =
+                    Transport::parse_list(value).map(|l| l.iter().map(|t| t.to_string()).count());
             }
             "session" => {
                 let _ = SessionHeader::parse(value).map(|s| s.to_string());
@@ -78,7 +84,8 @@ fn check(limits: Limits, m: Message) {
                 }
             }
             "www-authenticate" => {
-                let _ = DigestChallenge::parse(value).map(|c| c.respond("u", "p", "DESCRIBE", "rtsp://h/a", "c", 1));
+                let _ = DigestChallenge::parse(value)
+                    .map(|c| c.respond("u", "p", "DESCRIBE", "rtsp://h/a", "c", 1));
             }
             _ => {}
         }

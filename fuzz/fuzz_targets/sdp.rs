@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(back.media.len(), sd.media.len());
     for (a, b) in sd.media.iter().zip(&back.media) {
         assert_eq!(a.payload_type, b.payload_type);
-        assert_eq!(std::mem::discriminant(&a.codec), std::mem::discriminant(&b.codec));
+        assert_eq!(
+            std::mem::discriminant(&a.codec),
+            std::mem::discriminant(&b.codec)
+        );
         if !matches!(a.codec, Codec::Unknown(_)) {
             assert_eq!(a.clock_rate, b.clock_rate);
         }

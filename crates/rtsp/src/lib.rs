@@ -9,6 +9,7 @@
 //!
 //! - [`message`]: requests, responses and interleaved frames, with limits.
 //! - [`headers`]: `Transport`, `Session`, `Range`, `RTP-Info`.
+//! - [`session`]: the server's per-session state machine (454/455/461).
 //! - [`auth`]: Basic and Digest (RFC 7616, MD5 and SHA-256).
 //! - [`sdp`]: ANNOUNCE bodies in, DESCRIBE answers out.
 //! - [`depacketize`]: RTP packets to access units, per codec.
@@ -31,5 +32,6 @@ pub mod reorder;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod session;
 
 pub use error::RtspError;

@@ -511,6 +511,14 @@ struct Head {
 fn parse_head(head: &[u8], limits: &Limits) -> Result<Head, RtspError> {
     let text = std::str::from_utf8(head).map_err(|_| RtspError::Malformed("head is not UTF-8"))?;
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    // A bare CR or other control character inside a line is refused rather
+    // than kept: values may be echoed into responses and logs.
+    if lines
+        .clone()
+        .any(|l| l.chars().any(|c| c != '\t' && c.is_ascii_control()))
+    {
+        return Err(RtspError::Malformed("control character in the head"));
+    }
     let start_line = lines.next().unwrap_or_default();
     let start = parse_start(start_line)?;
     let mut headers = Headers::new();
@@ -523,8 +531,11 @@ fn parse_head(head: &[u8], limits: &Limits) -> Result<Head, RtspError> {
             let Some(last) = headers.0.last_mut() else {
                 return Err(RtspError::Malformed("continuation line before any header"));
             };
-            last.1.push(' ');
-            last.1.push_str(line.trim());
+            let more = line.trim();
+            if !more.is_empty() && !last.1.is_empty() {
+                last.1.push(' ');
+            }
+            last.1.push_str(more);
             if last.1.len() > limits.max_line {
                 return Err(RtspError::LineTooLong {
                     limit: limits.max_line,
@@ -667,6 +678,16 @@ mod tests {
     }
 
     #[test]
+    fn folded_header_lines_join() {
+        let input = b"OPTIONS * RTSP/1.0\r\nCSeq:\r\n 7\r\nX: a\r\n\tb\r\n  \r\n\r\n";
+        let Item::Message(Message::Request(r)) = decode_all(input).unwrap().remove(0) else {
+            panic!("not a request");
+        };
+        assert_eq!(r.headers.cseq(), Some(7));
+        assert_eq!(r.headers.get("x"), Some("a b"));
+    }
+
+    #[test]
     fn one_byte_at_a_time() {
         let input = b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n$\x00\x00\x01x\r\nSET_PARAMETER * RTSP/1.0\r\nContent-Length: 3\r\n\r\nabc";
         let mut d = Decoder::default();
@@ -738,6 +759,8 @@ mod tests {
             decode_all(b"\x00\x01garbage\r\n\r\n").unwrap_err().status(),
             400
         );
+        let cr = b"OPTIONS * RTSP/1.0\r\nCSeq: 1\rX: y\r\n\r\n";
+        assert_eq!(decode_all(cr).unwrap_err().status(), 400);
     }
 
     #[test]

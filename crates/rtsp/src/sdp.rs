@@ -152,8 +152,7 @@ impl Media {
 pub fn resolve_control(control: Option<&str>, base: &str) -> String {
     match control.map(str::trim) {
         None | Some("") | Some("*") => base.to_owned(),
-        Some(c) if c.len() > 7 && c[..7].eq_ignore_ascii_case("rtsp://") => c.to_owned(),
-        Some(c) if c.len() > 8 && c[..8].eq_ignore_ascii_case("rtsps://") => c.to_owned(),
+        Some(c) if has_prefix(c, "rtsp://") || has_prefix(c, "rtsps://") => c.to_owned(),
         Some(c) => {
             if base.ends_with('/') {
                 format!("{base}{c}")
@@ -162,6 +161,12 @@ pub fn resolve_control(control: Option<&str>, base: &str) -> String {
             }
         }
     }
+}
+
+/// Case-insensitive prefix test that cannot split a multi-byte character.
+fn has_prefix(s: &str, prefix: &str) -> bool {
+    s.get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
 
 struct Section {
@@ -490,7 +495,8 @@ impl Media {
                 }
                 (format!("MP4A-LATM/{rate}/{ch}"), Some(f))
             }
-            Codec::Opus => ("opus/48000/2".to_owned(), None),
+            // RFC 7587 says 48000/2 always; we echo what we were given.
+            Codec::Opus => (format!("opus/{rate}/2"), None),
             Codec::Pcma => ("PCMA".to_owned(), None),
             Codec::Pcmu => ("PCMU".to_owned(), None),
             Codec::Unknown(n) => (n.clone(), None),
