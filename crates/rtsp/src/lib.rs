@@ -19,6 +19,16 @@
 //!   reorder buffer.
 //!
 //! Peer input never panics, and every buffer a peer can grow has a limit.
+//!
+//! Access units stay in RTP clock units and NAL units carry no start codes
+//! or length prefixes: the adapter maps them to `weir_media::Frame`s (the
+//! microsecond timebase, AVCC/hvcC via `weir-codec`). This crate depends on
+//! neither, so media-model changes never reach the wire code.
+//!
+//! Wire types: `rtp-types` parses and writes RTP, `rtcp-types` RTCP. The
+//! same author's `rtsp-types` and `sdp-types` are not used: they have no
+//! input limits and are strict where cameras are sloppy (each module says
+//! why in its header).
 
 #![warn(missing_docs, unreachable_pub)]
 

@@ -6,9 +6,12 @@
 //! draw no random numbers), so every player sees the same packets and only
 //! the framing (interleaved channel or UDP socket) differs per session.
 //!
-//! - H.264 (RFC 6184, packetization-mode 1): single NAL unit packets, FU-A
-//!   above the size limit. STAP-A is not produced: parameter sets go in
-//!   their own small packets, which every depacketizer accepts.
+//! - H.264 (RFC 6184, packetization-mode 1, so the SDP must say
+//!   `packetization-mode=1`): single NAL unit packets, FU-A above the size
+//!   limit. STAP-A is not produced: parameter sets go in their own small
+//!   packets, which every depacketizer accepts. The caller puts SPS/PPS (or
+//!   VPS/SPS/PPS) in front of each keyframe so a player joining there can
+//!   decode without the SDP.
 //! - H.265 (RFC 7798): single NAL unit packets, FU above the size limit.
 //! - AAC (RFC 3640 AAC-hbr, sizelength 13 / indexlength 3): one frame per
 //!   packet, fragmented above the size limit.
