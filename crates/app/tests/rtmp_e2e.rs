@@ -218,6 +218,49 @@ fn encoder_takeover_keeps_players_playing() {
     );
 }
 
+/// A player that joins well after an encoder takeover gets the new
+/// encoder's sequence headers on its first frame's time and `onMetaData` at
+/// 0: ffprobe sees exactly one video and one audio stream (no data stream)
+/// and media within its first 4 s, over RTMP and HTTP-FLV. With the headers
+/// on the time they arrived, `-read_intervals %+4` ended before the first
+/// frame and reported an extra data stream.
+#[test]
+fn a_player_joining_after_a_takeover_gets_headers_on_its_first_frame() {
+    require_ffmpeg();
+    let mut srv = Server::start_with_config("[hub]\ntakeover = true\n");
+    let dir = srv.dir().to_path_buf();
+    let url = srv.rtmp_url("late");
+    let mut first = ffmpeg_publisher(&dir, "ffmpeg-publisher-a", &url, 60, &[]);
+    probe::wait_until_playable(&dir, &url, PLAYABLE);
+    sleep(secs(3));
+    let mut second = ffmpeg_publisher(&dir, "ffmpeg-publisher-b", &url, 60, &[]);
+    if first.wait_exit(secs(10)).is_none() {
+        panic!("publisher A is still connected 10 s after publisher B took its key over");
+    }
+    // Several GOPs of the second encoder: its headers are old news now.
+    sleep(secs(6));
+    let flv = format!("{}/live/late.flv", srv.http_base());
+    for (what, url) in [("rtmp", url.as_str()), ("http-flv", flv.as_str())] {
+        let player = probe::spawn_player(&dir, &format!("ffprobe-late-{what}"), url, 4);
+        let analysis = probe::finish_player(player, secs(30));
+        let mut kinds: Vec<&str> = analysis
+            .streams
+            .iter()
+            .map(|s| s.codec_type.as_str())
+            .collect();
+        kinds.sort_unstable();
+        assert_eq!(kinds, ["audio", "video"], "{what}: {}", analysis.summary());
+        assert!(
+            analysis.video_count() >= 60 && analysis.audio_count() >= 60,
+            "{what}: media within the first 4 s: {}",
+            analysis.summary()
+        );
+        analysis.assert_clean(what);
+    }
+    second.assert_running("publisher B must stay live");
+    srv.assert_running();
+}
+
 /// With takeover off, a second encoder on a live key is refused and the
 /// first one keeps streaming to its players.
 #[test]

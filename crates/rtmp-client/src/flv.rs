@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use weir_flv::{Demuxer, Tag};
 use weir_rtmp::client::{ClientEvent, ClientMode};
+use weir_rtmp::message::type_id;
 
 use crate::{io, Client, ClientError, Options};
 
@@ -126,15 +127,15 @@ async fn send_tag(
     stats.tags += 1;
     stats.bytes += tag.body.len() as u64;
     match tag.tag_type as u8 {
-        8 | 9 => {
+        type_id::AUDIO | type_id::VIDEO => {
             client
                 .send_media(tag.tag_type as u8, timestamp, tag.body)
                 .await
         }
-        18 => {
+        type_id::DATA_AMF0 => {
             // Files hold `onMetaData`; RTMP publishers wrap it in @setDataFrame,
             // which the session adds. Strip one if the file has it.
-            match weir_flv::frame_from_tag(18, 0, tag.body) {
+            match weir_flv::frame_from_tag(type_id::DATA_AMF0, 0, tag.body) {
                 Ok(Some(frame)) => client.send_metadata(frame.data).await,
                 _ => Ok(()),
             }
@@ -174,7 +175,9 @@ pub async fn play_to<W: AsyncWrite + Unpin>(
                 timestamp,
                 payload,
             }) => (type_id, timestamp, payload),
-            Some(ClientEvent::Metadata { timestamp, payload }) => (18, timestamp, payload),
+            Some(ClientEvent::Metadata { timestamp, payload }) => {
+                (type_id::DATA_AMF0, timestamp, payload)
+            }
             Some(ClientEvent::StreamEof) if deadline.is_none() => break,
             Some(ClientEvent::Error { code, description }) => {
                 return Err(ClientError::Refused { code, description })
