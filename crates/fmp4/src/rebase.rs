@@ -199,13 +199,21 @@ fn init_timescales(init: &[u8]) -> Vec<(u32, u32)> {
                 match kind {
                     // tkhd: version 1 puts the track id after two 64-bit times.
                     b"tkhd" => {
-                        let skip = if init.get(start + HEADER) == Some(&1) { 16 } else { 8 };
+                        let skip = if init.get(start + HEADER) == Some(&1) {
+                            16
+                        } else {
+                            8
+                        };
                         track = be32(init, start + FULL_HEADER + skip);
                     }
                     b"mdia" => {
                         for (kind, start, _) in children(init, start + HEADER, end) {
                             if kind == b"mdhd" {
-                                let skip = if init.get(start + HEADER) == Some(&1) { 16 } else { 8 };
+                                let skip = if init.get(start + HEADER) == Some(&1) {
+                                    16
+                                } else {
+                                    8
+                                };
                                 scale = be32(init, start + FULL_HEADER + skip);
                             }
                         }
