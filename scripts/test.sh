@@ -32,6 +32,9 @@ APT_PACKAGES=(
   curl                      # HTTPS requests verified against a test CA
   hostname                  # hostname -I: a non-loopback address for access tests
   iproute2                  # ip addr: adds one to lo when the machine has none
+  vlc-bin                   # cvlc: VLC 3 as a player (players_e2e.rs)
+  vlc-plugin-base           # VLC's own demuxers (mp4, ts, HLS) and access modules
+  util-linux                # runuser: runs VLC (which refuses root) as nobody
 )
 
 # Python packages (pip name and the module it provides).
@@ -90,8 +93,9 @@ install_pip_packages() {
 }
 
 # ---- HTTP delivery tests (crates/app/tests/http_e2e.rs) --------------------
-# Headless Chromium (Debian `chromium`) plays weir's streams with hls.js and
-# mpegts.js, driven by playwright-core; these npm packages go into
+# Headless Chromium (Debian `chromium`) plays weir's streams with hls.js,
+# mpegts.js, Video.js, Shaka Player and flv.js (http_e2e.rs, players_e2e.rs),
+# driven by playwright-core; these npm packages go into
 # crates/app/tests/browser/node_modules (gitignored) at the versions its
 # package-lock.json pins. playwright-core needs Node >= 20.
 BROWSER_TEST_DIR=crates/app/tests/browser

@@ -40,7 +40,9 @@
 //! then shifted to continue where it was, because a gap in an MSE buffer
 //! stalls playback. The timeline starts where the input does, not at zero:
 //! a player must seek to `SourceBuffer.buffered.start(0)`, which a late
-//! joiner has to do anyway.
+//! joiner has to do anyway. Players that read the fragments as one file
+//! (VLC) take the decode times as their position: a [`Rebaser`] per viewer
+//! shifts that viewer's fragments to start at zero.
 //!
 //! # Config changes
 //!
@@ -56,10 +58,13 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod boxes;
+mod rebase;
 mod tracks;
 
 use bytes::Bytes;
 use weir_media::{ms_to_us, rescale, Codec, Frame, TrackKind, US_HZ};
+
+pub use rebase::Rebaser;
 
 use boxes::{Run, Sample, AUDIO_TRACK_ID, VIDEO_TRACK_ID};
 use tracks::{AudioTrack, VideoTrack, VIDEO_TIMESCALE};

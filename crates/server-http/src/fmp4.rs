@@ -2,6 +2,7 @@
 //! an init segment, then `moof`+`mdat` fragments, muxed once per stream, so
 //! that a browser plays with plain Media Source Extensions.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tracing::{info, warn};
-use weir_fmp4::{Fmp4Config, Fmp4Muxer, Fmp4Output};
+use weir_fmp4::{Fmp4Config, Fmp4Muxer, Fmp4Output, Rebaser};
 use weir_hub::{Class, Entry, Muxer, Receiver, StreamEvent};
 use weir_media::StreamKey;
 
@@ -153,6 +154,13 @@ async fn first_entries(rx: &mut Receiver<Mp4Entry>) -> (Vec<Mp4Entry>, Option<Ar
 
 /// `GET /{app}/{stream}.mp4`: a chunked response that never ends while the
 /// viewer keeps up. The codecs travel in the [`CODECS_HEADER`] header.
+///
+/// The response reads like one fragmented MP4 file whose timeline starts
+/// at zero (see [`Rebaser`]), which is what players that treat it as a
+/// file (VLC) expect. It is `200` even to `Range: bytes=0-` (VLC sends
+/// that), with `Accept-Ranges: none`: a live stream cannot seek, and a
+/// player that believed it could would seek to the end looking for an
+/// index (`mfra`) that never comes.
 pub(crate) async fn http(
     shared: Arc<Shared>,
     key: StreamKey,
@@ -171,15 +179,33 @@ pub(crate) async fn http(
         info!(%peer, stream = %key, "fmp4 play");
         let mut viewer = Viewer::new(rx, admitted, &shared);
         viewer.queue(first);
-        viewer.into_body(None).into_response()
+        rebased_body(viewer).into_response()
     };
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Some(v) = mime.and_then(|m| HeaderValue::from_str(&m).ok()) {
         headers.insert(CODECS_HEADER, v);
     }
     resp
+}
+
+/// The viewer's chunks on its own timeline, starting at zero.
+fn rebased_body(viewer: Viewer<Mp4Entry>) -> Body {
+    let chunks = futures_util::stream::unfold(
+        (viewer, Rebaser::new()),
+        |(mut viewer, mut rebaser)| async move {
+            let chunk = viewer.next().await?;
+            let parts = rebaser.rebase(&chunk);
+            Some((
+                futures_util::stream::iter(parts.into_iter().map(Ok::<_, Infallible>)),
+                (viewer, rebaser),
+            ))
+        },
+    )
+    .flatten();
+    Body::from_stream(chunks)
 }
 
 /// The same stream over a WebSocket: a text message with the MIME type and

@@ -26,6 +26,8 @@ fn package_of(tool: &str) -> &str {
         "ffprobe" => "ffmpeg",
         "gst-launch-1.0" | "gst-inspect-1.0" => "gstreamer1.0-tools",
         "stdbuf" => "coreutils",
+        "cvlc" => "vlc-bin vlc-plugin-base",
+        "runuser" => "util-linux",
         other => other,
     }
 }
@@ -252,4 +254,58 @@ pub fn weir_play(dir: &Path, url: &str, out: &Path, secs: u32) -> Proc {
         .arg(out)
         .args(["--duration", &secs.to_string()]);
     Proc::spawn("weir-play", dir, cmd, Stdout::Null)
+}
+
+/// Plays `url` with VLC 3 (`cvlc`, Debian `vlc-bin` + `vlc-plugin-base`)
+/// for `secs` seconds of stream time, remuxing what it demuxes to MPEG-TS
+/// without decoding (`--sout '#std{...}'`), and returns how many video
+/// frames of that file decode (0 when VLC wrote none). VLC refuses to run
+/// as root, so as root it runs as `nobody` (`runuser`), with `HOME` and
+/// the output in a world-writable temporary directory of its own; any
+/// other user runs it directly. VLC's log goes to `dir/{name}.stderr`.
+pub fn vlc_frames(dir: &Path, name: &str, url: &str, secs: u32) -> u64 {
+    use std::os::unix::fs::PermissionsExt;
+    require_tool("cvlc");
+    let home = tempfile::Builder::new()
+        .prefix("weir-vlc-")
+        .tempdir()
+        .expect("create VLC's directory");
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("make VLC's directory writable");
+    let out = home.path().join("out.ts");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    // runuser resets HOME to the user's (nonexistent) one: `env` sets it.
+    let mut cmd = if root {
+        require_tool("runuser");
+        let mut c = Command::new("runuser");
+        c.args(["-u", "nobody", "--", "env"]);
+        c
+    } else {
+        Command::new("env")
+    };
+    cmd.arg(format!("HOME={}", home.path().display()))
+        .args(["cvlc", "-I", "dummy", url, "--sout"])
+        .arg(format!("#std{{access=file,mux=ts,dst={}}}", out.display()))
+        .args(["--run-time", &secs.to_string(), "vlc://quit"]);
+    let mut proc = Proc::spawn(name, dir, cmd, Stdout::Null);
+    let status = proc.expect_exit(Duration::from_secs(u64::from(secs) + 30));
+    assert!(
+        status.success(),
+        "VLC failed ({status}):\n{}",
+        proc.stderr_tail(30)
+    );
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .expect("run ffprobe -count_frames");
+    // MPEG-TS lists the stream under its program too: the same count twice.
+    String::from_utf8_lossy(&probe.stdout)
+        .lines()
+        .find_map(|l| l.trim().parse().ok())
+        .unwrap_or(0)
 }
