@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// HTTP listen address (default 0.0.0.0:8080).
     #[arg(long)]
     pub http_listen: Option<SocketAddr>,
+    /// RTSP listen address (default 0.0.0.0:8554; an empty value turns
+    /// RTSP off).
+    #[arg(long)]
+    pub rtsp_listen: Option<String>,
     /// RTMPS (RTMP over TLS) listen address, e.g. 0.0.0.0:1936 (default:
     /// none). Needs a TLS certificate and key.
     #[arg(long)]

@@ -33,6 +33,8 @@ pub struct Config {
     pub tls: TlsSection,
     /// Who may publish and play: per app rules and HTTP callbacks.
     pub auth: weir_access::AuthConfig,
+    /// RTSP listener (publish and play over RTSP).
+    pub rtsp: RtspSection,
     /// What the file said in an old way that still works (a deprecated
     /// key, and where it moved), for `serve` to log once at start and
     /// `check-config` to show; empty for the defaults and current files.
@@ -258,6 +260,56 @@ pub struct RtmpSection {
     pub merge_write_ms: u64,
 }
 
+/// `[rtsp]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtspSection {
+    /// Listen address, e.g. "0.0.0.0:8554" (the default); empty = no RTSP.
+    /// A string rather than an address so that a config file can turn the
+    /// listener off.
+    pub listen: String,
+    /// Advertised session timeout: a session that sends no request and no
+    /// packet for this long is closed (players over TCP are exempt, their
+    /// connection is the session).
+    pub session_timeout_secs: f64,
+    /// How long a DESCRIBE of a stream that is not live waits for it.
+    pub play_wait_secs: f64,
+    /// A player whose socket accepts no data for this long is dropped.
+    pub player_write_timeout_secs: f64,
+    /// Most simultaneous RTSP connections.
+    pub max_connections: usize,
+    /// Most simultaneous RTSP connections from one IP address (0 = no
+    /// limit).
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for RtspSection {
+    fn default() -> Self {
+        RtspSection {
+            listen: "0.0.0.0:8554".into(),
+            session_timeout_secs: 60.0,
+            play_wait_secs: 5.0,
+            player_write_timeout_secs: 15.0,
+            max_connections: 10_000,
+            max_connections_per_ip: 0,
+        }
+    }
+}
+
+impl RtspSection {
+    /// The listen address, `None` when RTSP is off.
+    pub fn listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        let addr = listen.parse().with_context(|| {
+            format!("rtsp.listen {listen:?} is not an address like 0.0.0.0:8554")
+        })?;
+        Ok(Some(addr))
+    }
+}
+
 /// `[hub]`: settings of the hub itself, which apply to every protocol's
 /// publishers and viewers alike.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,6 +435,9 @@ impl Config {
         }
         if let Some(addr) = args.rtmps_listen {
             cfg.server.rtmps_listen = Some(addr);
+        }
+        if let Some(listen) = &args.rtsp_listen {
+            cfg.rtsp.listen = listen.clone();
         }
         if let Some(path) = &args.tls_cert {
             cfg.tls.cert = Some(path.clone());

@@ -28,6 +28,7 @@ pub struct Server {
     proc: Proc,
     rtmp_port: u16,
     http_port: u16,
+    rtsp_port: u16,
     dir: Option<TempDir>,
 }
 
@@ -53,11 +54,12 @@ impl Server {
         let mut last_log = String::new();
         for attempt in 1..=3 {
             match try_start(dir.path(), host, config, attempt) {
-                Ok((proc, rtmp_port, http_port)) => {
+                Ok((proc, rtmp_port, http_port, rtsp_port)) => {
                     return Server {
                         proc,
                         rtmp_port,
                         http_port,
+                        rtsp_port,
                         dir: Some(dir),
                     }
                 }
@@ -72,6 +74,16 @@ impl Server {
     /// `rtmp://127.0.0.1:PORT/live/{key}` on this server.
     pub fn rtmp_url(&self, key: &str) -> String {
         format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp_port)
+    }
+
+    /// `rtsp://127.0.0.1:PORT/live/{key}` on this server.
+    pub fn rtsp_url(&self, key: &str) -> String {
+        format!("rtsp://127.0.0.1:{}/live/{key}", self.rtsp_port)
+    }
+
+    /// The RTSP port.
+    pub fn rtsp_port(&self) -> u16 {
+        self.rtsp_port
     }
 
     /// `http://127.0.0.1:PORT` of this server's HTTP listener.
@@ -128,11 +140,15 @@ fn try_start(
     host: &str,
     config: &str,
     attempt: u32,
-) -> Result<(Proc, u16, u16), String> {
+) -> Result<(Proc, u16, u16, u16), String> {
     let rtmp_port = free_port();
     let mut http_port = free_port();
     while http_port == rtmp_port {
         http_port = free_port();
+    }
+    let mut rtsp_port = free_port();
+    while rtsp_port == rtmp_port || rtsp_port == http_port {
+        rtsp_port = free_port();
     }
     let data_dir = dir.join("data");
     fs::create_dir_all(&data_dir).expect("create data dir");
@@ -142,6 +158,8 @@ fn try_start(
         .arg(format!("{host}:{rtmp_port}"))
         .arg("--http-listen")
         .arg(format!("{host}:{http_port}"))
+        .arg("--rtsp-listen")
+        .arg(format!("{host}:{rtsp_port}"))
         .arg("--data-dir")
         .arg(&data_dir);
     if !config.is_empty() {
@@ -158,7 +176,7 @@ fn try_start(
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
-            return Ok((proc, rtmp_port, http_port));
+            return Ok((proc, rtmp_port, http_port, rtsp_port));
         }
         if proc.try_status().is_some() {
             return Err(proc.stderr_text());
