@@ -297,6 +297,29 @@ impl Default for RtspSection {
 }
 
 impl RtspSection {
+    /// Refuses values the listener cannot use.
+    fn check(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        for (name, v) in [
+            ("rtsp.session_timeout_secs", self.session_timeout_secs),
+            ("rtsp.play_wait_secs", self.play_wait_secs),
+            (
+                "rtsp.player_write_timeout_secs",
+                self.player_write_timeout_secs,
+            ),
+        ] {
+            anyhow::ensure!(
+                v.is_finite() && v >= 0.0,
+                "{name} must be a non-negative number"
+            );
+        }
+        anyhow::ensure!(
+            self.session_timeout_secs >= 1.0,
+            "rtsp.session_timeout_secs must be at least 1"
+        );
+        Ok(())
+    }
+
     /// The listen address, `None` when RTSP is off.
     pub fn listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
         let listen = self.listen.trim();
@@ -481,6 +504,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.auth.check()?;
+        self.rtsp.check()?;
         let r = &self.rtmp;
         anyhow::ensure!(
             (128..=0x7fff_ffff).contains(&r.chunk_size),
@@ -577,6 +601,20 @@ pub fn secs(v: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rtsp_listener_can_be_turned_off_and_bad_values_are_refused() {
+        let off = Config::parse("[rtsp]\nlisten = \"\"\n").unwrap();
+        assert_eq!(off.rtsp.listen_addr().unwrap(), None);
+        assert_eq!(
+            Config::default().rtsp.listen_addr().unwrap(),
+            Some(([0, 0, 0, 0], 8554).into())
+        );
+        for bad in ["listen = \"nope\"", "session_timeout_secs = 0"] {
+            let cfg = Config::parse(&format!("[rtsp]\n{bad}\n")).unwrap();
+            assert!(cfg.validate().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn example_config_parses_and_matches_defaults() {
