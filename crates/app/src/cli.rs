@@ -75,6 +75,12 @@ pub struct ServeArgs {
     /// RTSP off).
     #[arg(long)]
     pub rtsp_listen: Option<String>,
+    /// RTSP server RTP port for UDP sessions (default 8000; 0 = TCP only).
+    #[arg(long)]
+    pub rtsp_rtp_port: Option<u16>,
+    /// RTSP server RTCP port for UDP sessions (default 8001; 0 = TCP only).
+    #[arg(long)]
+    pub rtsp_rtcp_port: Option<u16>,
     /// RTMPS (RTMP over TLS) listen address, e.g. 0.0.0.0:1936 (default:
     /// none). Needs a TLS certificate and key.
     #[arg(long)]

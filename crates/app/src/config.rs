@@ -268,6 +268,11 @@ pub struct RtspSection {
     /// A string rather than an address so that a config file can turn the
     /// listener off.
     pub listen: String,
+    /// Server RTP port for UDP sessions, shared by all of them (and bound
+    /// on the listen address); 0 = no UDP, TCP interleaved only.
+    pub rtp_port: u16,
+    /// Server RTCP port for UDP sessions; 0 = no UDP.
+    pub rtcp_port: u16,
     /// Advertised session timeout: a session that sends no request and no
     /// packet for this long is closed (players over TCP are exempt, their
     /// connection is the session).
@@ -287,6 +292,8 @@ impl Default for RtspSection {
     fn default() -> Self {
         RtspSection {
             listen: "0.0.0.0:8554".into(),
+            rtp_port: 8000,
+            rtcp_port: 8001,
             session_timeout_secs: 60.0,
             play_wait_secs: 5.0,
             player_write_timeout_secs: 15.0,
@@ -313,6 +320,11 @@ impl RtspSection {
                 "{name} must be a non-negative number"
             );
         }
+        anyhow::ensure!(
+            (self.rtp_port == 0) == (self.rtcp_port == 0)
+                && (self.rtp_port == 0 || self.rtp_port != self.rtcp_port),
+            "rtsp.rtp_port and rtsp.rtcp_port must both be 0 (no UDP) or two different ports"
+        );
         anyhow::ensure!(
             self.session_timeout_secs >= 1.0,
             "rtsp.session_timeout_secs must be at least 1"
@@ -461,6 +473,12 @@ impl Config {
         }
         if let Some(listen) = &args.rtsp_listen {
             cfg.rtsp.listen = listen.clone();
+        }
+        if let Some(port) = args.rtsp_rtp_port {
+            cfg.rtsp.rtp_port = port;
+        }
+        if let Some(port) = args.rtsp_rtcp_port {
+            cfg.rtsp.rtcp_port = port;
         }
         if let Some(path) = &args.tls_cert {
             cfg.tls.cert = Some(path.clone());

@@ -76,12 +76,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let listener = TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding RTSP listener on {addr}"))?;
-            info!(addr = %listener.local_addr()?, "rtsp listening");
+            let udp = match (cfg.rtsp.rtp_port, cfg.rtsp.rtcp_port) {
+                (0, _) | (_, 0) => None,
+                (rtp, rtcp) => {
+                    let bind = |port| {
+                        let at = std::net::SocketAddr::new(addr.ip(), port);
+                        async move {
+                            tokio::net::UdpSocket::bind(at)
+                                .await
+                                .with_context(|| format!("binding RTSP UDP port {at}"))
+                        }
+                    };
+                    Some((bind(rtp).await?, bind(rtcp).await?))
+                }
+            };
+            info!(
+                addr = %listener.local_addr()?,
+                rtp_port = cfg.rtsp.rtp_port,
+                rtcp_port = cfg.rtsp.rtcp_port,
+                "rtsp listening"
+            );
             let rtsp = weir_server_rtsp::RtspServer::new(
                 hub.clone(),
                 rtsp_config(&cfg, channel.clone()),
                 shutdown.clone(),
-            );
+                udp,
+            )?;
             Some(tokio::spawn(rtsp.run(listener)))
         }
         None => None,

@@ -24,6 +24,7 @@ const PLAYABLE: Duration = Duration::from_secs(20);
 /// Extra time a client gets, beyond what it should need, before it counts as hung.
 const SLACK: Duration = Duration::from_secs(20);
 const TCP: &[&str] = &["-rtsp_transport", "tcp"];
+const UDP: &[&str] = &["-rtsp_transport", "udp"];
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -109,7 +110,8 @@ fn ffmpeg_publishes_over_rtsp_and_plays_back_over_rtsp_and_flv() {
     let srv = Server::start();
     wait_rtsp(&srv);
     let url = srv.rtsp_url("cam");
-    let mut publisher = ffmpeg_rtsp_publisher(srv.dir(), "rtsp-publisher", &url, 40, &["-bf", "2"]);
+    let mut publisher =
+        ffmpeg_rtsp_publisher(srv.dir(), "rtsp-publisher", &url, 40, "tcp", &["-bf", "2"]);
     wait_playable_rtsp(&srv, &url);
 
     let rtsp = probe::spawn_player_with(srv.dir(), "rtsp-player", &url, 6, TCP);
@@ -122,6 +124,27 @@ fn ffmpeg_publishes_over_rtsp_and_plays_back_over_rtsp_and_flv() {
         analysis.assert_frames_delivered(what, 4.0, 0.9);
     }
     publisher.assert_running("the RTSP publisher must stay connected");
+}
+
+/// ffmpeg publishes over RTSP with RTP over UDP (the server's shared
+/// port pair); ffprobe plays it back over UDP and over TCP.
+#[test]
+fn ffmpeg_publishes_and_plays_over_udp() {
+    require_ffmpeg();
+    let srv = Server::start();
+    wait_rtsp(&srv);
+    let url = srv.rtsp_url("udp");
+    let mut publisher = ffmpeg_rtsp_publisher(srv.dir(), "udp-publisher", &url, 40, "udp", &[]);
+    wait_playable_rtsp(&srv, &url);
+    let udp = probe::spawn_player_with(srv.dir(), "udp-player", &url, 5, UDP);
+    let tcp = probe::spawn_player_with(srv.dir(), "tcp-player", &url, 5, TCP);
+    for (what, player) in [("rtsp udp", udp), ("rtsp tcp", tcp)] {
+        let analysis = probe::finish_player(player, secs(5) + SLACK);
+        analysis.assert_clean(what);
+        analysis.assert_test_codecs(what);
+        analysis.assert_frames_delivered(what, 3.0, 0.9);
+    }
+    publisher.assert_running("the UDP publisher must stay connected");
 }
 
 /// An RTMP publish plays over RTSP: ffprobe over TCP, and GStreamer's

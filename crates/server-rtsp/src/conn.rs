@@ -17,13 +17,16 @@ use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info};
 use weir_hub::{Action, Admission, ClientHandle, ClientInfo, HubError, Publisher, Receiver};
 use weir_media::{StreamKey, TrackKind};
 use weir_netio::write_all_vectored;
+use weir_rtsp::headers::TransportMode;
 use weir_rtsp::headers::{LowerTransport, Transport};
 use weir_rtsp::message::{Decoder, Item, Limits, Message, Method, Request, Response};
+use weir_rtsp::reorder::ReorderBuffer;
 use weir_rtsp::rtp::Packet;
 use weir_rtsp::sdp::SessionDescription;
 use weir_rtsp::session::{ServerSession, TransportPolicy};
@@ -31,6 +34,7 @@ use weir_rtsp::session::{ServerSession, TransportPolicy};
 use crate::describe;
 use crate::muxer::{Rtp, AUDIO_CHANNEL, VIDEO_CHANNEL};
 use crate::publish::InTrack;
+use crate::udp::{RouteGuard, UdpIn, QUEUE};
 use crate::url::{self, Target};
 use crate::Shared;
 
@@ -41,6 +45,9 @@ const MAX_BATCH: usize = 256;
 /// How often idle sessions are checked.
 const TICK: Duration = Duration::from_secs(1);
 const READ_BUF: usize = 4096;
+/// Packets a UDP publisher's track may be out of order by before the gap
+/// counts as lost.
+const REORDER: usize = 64;
 
 /// Why a connection ended.
 #[derive(Debug)]
@@ -65,8 +72,15 @@ struct Stream {
     admission: Option<Admission>,
     /// Publish: the announced tracks weir reads, by SDP index.
     announced: Option<Vec<Option<InTrack>>>,
+    /// Publish over UDP: a reorder buffer per announced track.
+    reorder: Vec<ReorderBuffer>,
     /// Play: the described tracks, by SDP index.
     described: Vec<TrackKind>,
+    /// Play over UDP: the client's RTP and RTCP addresses by SDP index.
+    udp_dest: Vec<(usize, SocketAddr, SocketAddr)>,
+    /// Publish over UDP: where the session's datagrams are routed.
+    routes: Vec<RouteGuard>,
+    udp_tx: Option<mpsc::Sender<UdpIn>>,
 }
 
 struct Conn {
@@ -134,6 +148,7 @@ pub(crate) async fn serve(socket: TcpStream, addr: SocketAddr, shared: Arc<Share
 enum Wake {
     Read(std::io::Result<usize>),
     Batch(bool),
+    Udp(Option<UdpIn>),
     PublisherClosed,
     Tick,
     Shutdown,
@@ -156,11 +171,27 @@ async fn next_batch(rx: &mut Option<Receiver<Rtp>>, batch: &mut Vec<Rtp>) -> boo
     }
 }
 
-/// A player's interleaved channels per track kind.
+async fn next_udp(rx: &mut Option<mpsc::Receiver<UdpIn>>) -> Option<UdpIn> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Where a player's packets of one track go.
+#[derive(Debug, Clone, Copy)]
+enum Dest {
+    /// Interleaved on this RTP channel (RTCP on the next).
+    Tcp(u8),
+    /// To these RTP and RTCP addresses.
+    Udp(SocketAddr, SocketAddr),
+}
+
+/// A player's destinations per track kind.
 #[derive(Debug, Clone, Copy, Default)]
 struct Channels {
-    video: Option<u8>,
-    audio: Option<u8>,
+    video: Option<Dest>,
+    audio: Option<Dest>,
 }
 
 impl Conn {
@@ -169,6 +200,7 @@ impl Conn {
         let mut decoder = Decoder::new(Limits::default());
         let mut publisher: Option<Publisher> = None;
         let mut rx: Option<Receiver<Rtp>> = None;
+        let mut udp_in: Option<mpsc::Receiver<UdpIn>> = None;
         let mut channels = Channels::default();
         let mut batch = Vec::new();
         let mut reported_dropped = 0;
@@ -180,6 +212,7 @@ impl Conn {
                 _ = publisher_closed(&publisher) => Wake::PublisherClosed,
                 n = reader.read_buf(&mut buf) => Wake::Read(n),
                 ok = next_batch(&mut rx, &mut batch) => Wake::Batch(ok),
+                u = next_udp(&mut udp_in) => Wake::Udp(u),
                 _ = tokio::time::sleep(TICK) => Wake::Tick,
             };
             match wake {
@@ -193,6 +226,11 @@ impl Conn {
                     }
                 }
                 Wake::Batch(false) => return End::Closed,
+                Wake::Udp(None) => udp_in = None,
+                Wake::Udp(Some(datagram)) => {
+                    self.last_activity = Instant::now();
+                    self.on_udp(datagram, &mut publisher);
+                }
                 Wake::Batch(true) => {
                     if let Err(e) = self.write_batch(&mut batch, channels).await {
                         return e;
@@ -236,6 +274,7 @@ impl Conn {
                                     publisher: &mut publisher,
                                     rx: &mut rx,
                                     channels: &mut channels,
+                                    udp_in: &mut udp_in,
                                 };
                                 if let Some(end) = self.on_request(req, &mut ctx).await {
                                     return end;
@@ -291,18 +330,67 @@ impl Conn {
         }
     }
 
+    /// A datagram of a UDP publisher: RTP goes through the track's reorder
+    /// buffer to its depacketizer; RTCP only shows the session is alive.
+    fn on_udp(&mut self, datagram: UdpIn, publisher: &mut Option<Publisher>) {
+        let (Some(publisher), Some(tracks), false) = (
+            publisher.as_mut(),
+            self.stream.announced.as_mut(),
+            datagram.rtcp,
+        ) else {
+            return;
+        };
+        let (Some(Some(track)), Some(reorder)) = (
+            tracks.get_mut(datagram.track),
+            self.stream.reorder.get_mut(datagram.track),
+        ) else {
+            return;
+        };
+        match Packet::parse(datagram.data) {
+            Ok(p) => reorder.push(p),
+            Err(_) => {
+                self.shared.hub.clients().count_error("rtsp", "bad_rtp");
+                return;
+            }
+        }
+        while let Some(p) = reorder.pop() {
+            if track.on_packet(&p, &mut self.frames).is_err() {
+                self.shared.hub.clients().count_error("rtsp", "bad_rtp");
+            }
+        }
+        for frame in self.frames.drain(..) {
+            publisher.send(frame);
+        }
+    }
+
     async fn write_batch(&mut self, batch: &mut Vec<Rtp>, ch: Channels) -> Result<(), End> {
         let mut out: Vec<Bytes> = Vec::new();
         for entry in batch.drain(..) {
             let Rtp::Media { kind, packets, .. } = entry else {
                 continue;
             };
-            let (Some(wanted), fixed) = (match kind {
+            let (Some(dest), fixed) = (match kind {
                 TrackKind::Video => (ch.video, VIDEO_CHANNEL),
                 TrackKind::Audio => (ch.audio, AUDIO_CHANNEL),
                 TrackKind::Data => (None, 0),
             }) else {
                 continue;
+            };
+            let wanted = match dest {
+                Dest::Tcp(channel) => channel,
+                Dest::Udp(rtp, rtcp) => {
+                    let Some(udp) = &self.shared.udp else {
+                        continue;
+                    };
+                    for p in packets.iter() {
+                        let is_rtcp = p[1] != fixed;
+                        let to = if is_rtcp { rtcp } else { rtp };
+                        if udp.send(is_rtcp, to, &p[4..]) {
+                            self.client.add_out((p.len() - 4) as u64);
+                        }
+                    }
+                    continue;
+                }
             };
             for p in packets.iter() {
                 if wanted == fixed {
@@ -385,7 +473,7 @@ impl Conn {
             Method::GetParameter | Method::SetParameter => Ok(ok()),
             Method::Describe => self.describe(req).await,
             Method::Announce => self.announce(req).await,
-            Method::Setup => self.setup(req).await,
+            Method::Setup => self.setup(req, ctx).await,
             Method::Record => {
                 let s = self.session.as_mut().ok_or(Refusal::status(454))?;
                 s.record().map_err(Refusal::status)?;
@@ -420,10 +508,15 @@ impl Conn {
                 s.play().map_err(Refusal::status)?;
                 let mut ch = Channels::default();
                 for t in s.tracks() {
-                    let rtp = t.transport.interleaved.map(|(a, _)| a);
+                    let udp = self.stream.udp_dest.iter().find(|d| d.0 == t.track);
+                    let dest = match (t.transport.interleaved, udp) {
+                        (Some((rtp, _)), _) => Some(Dest::Tcp(rtp)),
+                        (None, Some(&(_, rtp, rtcp))) => Some(Dest::Udp(rtp, rtcp)),
+                        _ => None,
+                    };
                     match self.stream.described.get(t.track) {
-                        Some(TrackKind::Video) => ch.video = rtp,
-                        Some(TrackKind::Audio) => ch.audio = rtp,
+                        Some(TrackKind::Video) => ch.video = dest,
+                        Some(TrackKind::Audio) => ch.audio = dest,
                         _ => {}
                     }
                 }
@@ -528,11 +621,12 @@ impl Conn {
                 .count_error("rtsp", "unsupported_codec");
             return Err(Refusal::status(415));
         }
+        self.stream.reorder = tracks.iter().map(|_| ReorderBuffer::new(REORDER)).collect();
         self.stream.announced = Some(tracks);
         Ok(Response::new(200, None))
     }
 
-    async fn setup(&mut self, req: &Request) -> Result<Response, Refusal> {
+    async fn setup(&mut self, req: &Request, ctx: &mut Ctx<'_>) -> Result<Response, Refusal> {
         let target = Self::target(req)?;
         let track = target.track.unwrap_or(0);
         let offered = req
@@ -556,24 +650,47 @@ impl Conn {
         if track >= count {
             return Err(Refusal::status(404));
         }
+        let udp = self.shared.udp.clone();
         let policy = TransportPolicy {
-            udp: false,
+            udp: udp.is_some(),
             multicast: false,
-            server_ports: (0, 0),
+            server_ports: udp.as_ref().map_or((0, 0), |u| u.ports()),
         };
         let timeout = self.shared.config.session_timeout;
         let session = self.session.get_or_insert_with(|| {
             let id: u64 = rand::thread_rng().gen();
             ServerSession::new(format!("{id:016X}"), timeout, std::time::Instant::now())
         });
-        // Only TCP is served: an offer without TCP is 461.
-        let tcp: Vec<Transport> = offered
+        // Without the UDP ports only TCP is served: an offer without TCP
+        // is 461.
+        let offered: Vec<Transport> = offered
             .into_iter()
-            .filter(|t| t.lower == LowerTransport::Tcp)
+            .filter(|t| policy.udp || t.lower == LowerTransport::Tcp)
             .collect();
         let answer = session
-            .setup(track, &tcp, &policy)
+            .setup(track, &offered, &policy)
             .map_err(Refusal::status)?;
+        if let (Some(udp), LowerTransport::Udp, Some((a, b))) =
+            (udp, answer.lower, answer.client_port)
+        {
+            let ip = self.addr.ip();
+            let (rtp, rtcp) = (SocketAddr::new(ip, a), SocketAddr::new(ip, b));
+            if answer.mode == Some(TransportMode::Record) {
+                let tx = match &self.stream.udp_tx {
+                    Some(tx) => tx.clone(),
+                    None => {
+                        let (tx, rx) = mpsc::channel(QUEUE);
+                        *ctx.udp_in = Some(rx);
+                        self.stream.udp_tx = Some(tx.clone());
+                        tx
+                    }
+                };
+                self.stream.routes.push(udp.register(rtp, rtcp, track, tx));
+            } else {
+                self.stream.udp_dest.retain(|d| d.0 != track);
+                self.stream.udp_dest.push((track, rtp, rtcp));
+            }
+        }
         let mut r = Response::new(200, None);
         r.headers.set("Transport", answer.to_string());
         r.headers.set("Session", session.header().to_string());
@@ -587,6 +704,7 @@ struct Ctx<'a> {
     publisher: &'a mut Option<Publisher>,
     rx: &'a mut Option<Receiver<Rtp>>,
     channels: &'a mut Channels,
+    udp_in: &'a mut Option<mpsc::Receiver<UdpIn>>,
 }
 
 /// An error status, and whether the connection then closes.

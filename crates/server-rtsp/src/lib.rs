@@ -9,9 +9,10 @@
 //! once and a slow one skips to the next keyframe. Both go through
 //! [`weir_hub::Hub::admit`] (query keys and signed URLs on the RTSP URL).
 //!
-//! Transport: RTP interleaved on the RTSP TCP connection. UDP, multicast,
-//! RTSPS and RTSP Basic/Digest credentials are not built yet: a UDP SETUP
-//! is answered 461, so clients that can fall back to TCP do.
+//! Transports: RTP interleaved on the RTSP TCP connection, and UDP unicast
+//! on one server socket pair shared by every session (when the app gives
+//! one). Multicast, RTSPS and RTSP Basic/Digest credentials are not built
+//! yet.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -20,17 +21,19 @@ mod describe;
 mod dts;
 mod muxer;
 mod publish;
+mod udp;
 mod url;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use weir_hub::{ChannelConfig, Egress, Hub};
 use weir_netio::{Accept, Conn, Limits};
 
 use crate::muxer::RtspMuxer;
+use crate::udp::Udp;
 
 /// RTSP adapter settings (the app maps its `[rtsp]` section onto this).
 #[derive(Debug, Clone)]
@@ -71,6 +74,8 @@ struct Shared {
     egress: Egress<RtspMuxer>,
     config: Config,
     shutdown: CancellationToken,
+    /// The RTP/RTCP socket pair, when UDP is on.
+    udp: Option<Arc<Udp>>,
 }
 
 /// An RTSP server bound to one hub.
@@ -81,20 +86,31 @@ pub struct RtspServer {
 
 impl RtspServer {
     /// Builds a server; `shutdown` stops the accept loop and every
-    /// connection.
-    pub fn new(hub: Hub, config: Config, shutdown: CancellationToken) -> Self {
+    /// connection. `udp` is the bound RTP and RTCP socket pair every UDP
+    /// session shares; without it SETUPs offering only UDP get 461.
+    pub fn new(
+        hub: Hub,
+        config: Config,
+        shutdown: CancellationToken,
+        udp: Option<(UdpSocket, UdpSocket)>,
+    ) -> std::io::Result<Self> {
+        let udp = match udp {
+            Some((rtp, rtcp)) => Some(Udp::new(rtp, rtcp)?),
+            None => None,
+        };
         let egress = Egress::new(hub.clone(), config.channel.clone(), |key| {
             RtspMuxer::new(format!("weir/{key}"))
         });
-        RtspServer {
+        Ok(RtspServer {
             shared: Arc::new(Shared {
                 limit: Limits::refusing(config.max_connections, config.max_connections_per_ip),
                 hub,
                 egress,
                 config,
                 shutdown,
+                udp,
             }),
-        }
+        })
     }
 
     /// Accepts connections until shutdown (`weir_netio::serve`: limits,
@@ -111,6 +127,12 @@ impl RtspServer {
             shutdown: self.shared.shutdown.clone(),
         };
         let shared = self.shared;
+        if let Some(udp) = &shared.udp {
+            tokio::spawn(
+                udp.clone()
+                    .run(shared.hub.clients().clone(), shared.shutdown.clone()),
+            );
+        }
         weir_netio::serve(listener, accept, move |conn, peer, slot| {
             let shared = shared.clone();
             async move {

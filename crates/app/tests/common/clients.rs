@@ -122,15 +122,22 @@ pub fn ffmpeg_publisher(dir: &Path, name: &str, url: &str, secs: u32, extra: &[&
 }
 
 /// Like [`ffmpeg_publisher`], publishing over RTSP (ANNOUNCE/RECORD) with
-/// RTP interleaved on the TCP connection.
-pub fn ffmpeg_rtsp_publisher(dir: &Path, name: &str, url: &str, secs: u32, extra: &[&str]) -> Proc {
+/// RTP over `transport`: `tcp` (interleaved) or `udp`.
+pub fn ffmpeg_rtsp_publisher(
+    dir: &Path,
+    name: &str,
+    url: &str,
+    secs: u32,
+    transport: &str,
+    extra: &[&str],
+) -> Proc {
     let mut cmd = ffmpeg();
     cmd.arg("-re")
         .args(SOURCE)
         .args(["-t", &secs.to_string()])
         .args(ENCODE)
         .args(extra)
-        .args(["-f", "rtsp", "-rtsp_transport", "tcp", url]);
+        .args(["-f", "rtsp", "-rtsp_transport", transport, url]);
     Proc::spawn(name, dir, cmd, Stdout::Null)
 }
 

@@ -22,6 +22,12 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local_addr").port()
 }
 
+/// A UDP port that was free a moment ago (RTSP's RTP/RTCP ports).
+pub fn free_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp 127.0.0.1:0");
+    socket.local_addr().expect("local_addr").port()
+}
+
 /// A running `weir serve`, killed on drop. On a failing test its stderr tail
 /// is printed and its directory (data, config, every client's stderr) is kept.
 pub struct Server {
@@ -150,6 +156,11 @@ fn try_start(
     while rtsp_port == rtmp_port || rtsp_port == http_port {
         rtsp_port = free_port();
     }
+    let rtp_port = free_udp_port();
+    let mut rtcp_port = free_udp_port();
+    while rtcp_port == rtp_port {
+        rtcp_port = free_udp_port();
+    }
     let data_dir = dir.join("data");
     fs::create_dir_all(&data_dir).expect("create data dir");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
@@ -160,6 +171,10 @@ fn try_start(
         .arg(format!("{host}:{http_port}"))
         .arg("--rtsp-listen")
         .arg(format!("{host}:{rtsp_port}"))
+        .arg("--rtsp-rtp-port")
+        .arg(rtp_port.to_string())
+        .arg("--rtsp-rtcp-port")
+        .arg(rtcp_port.to_string())
         .arg("--data-dir")
         .arg(&data_dir);
     if !config.is_empty() {
