@@ -147,6 +147,55 @@ fn ffmpeg_publishes_and_plays_over_udp() {
     publisher.assert_running("the UDP publisher must stay connected");
 }
 
+/// H.265 in and out: ffmpeg publishes libx265 + AAC over RTSP; ffprobe
+/// plays HEVC back over RTSP (hvcC built from the parameter sets, sent as
+/// `sprop-vps/sps/pps` and in band). Debian 12's ffprobe (5.1) cannot read
+/// HEVC in FLV (Enhanced RTMP came with 6.1), so the other outputs are
+/// not checked here.
+#[test]
+fn h265_over_rtsp_in_and_out() {
+    require_ffmpeg();
+    let encoders = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-encoders"])
+        .output()
+        .expect("run ffmpeg -encoders");
+    assert!(
+        String::from_utf8_lossy(&encoders.stdout).contains("libx265"),
+        "ffmpeg without libx265: install Debian's ffmpeg (scripts/test.sh)"
+    );
+    let srv = Server::start();
+    wait_rtsp(&srv);
+    let url = srv.rtsp_url("hevc");
+    let mut publisher = ffmpeg_rtsp_publisher(
+        srv.dir(),
+        "hevc-publisher",
+        &url,
+        40,
+        "tcp",
+        &["-c:v", "libx265", "-x265-params", "log-level=error"],
+    );
+    wait_playable_rtsp(&srv, &url);
+    let player = probe::spawn_player_with(srv.dir(), "hevc-rtsp-player", &url, 5, TCP);
+    let analysis = probe::finish_player(player, secs(5) + SLACK);
+    analysis.assert_clean("hevc rtsp");
+    assert!(
+        analysis
+            .stream("video")
+            .is_some_and(|v| v.codec_name == "hevc"
+                && v.width == Some(640)
+                && v.height == Some(360)),
+        "expected hevc 640x360: {}",
+        analysis.summary()
+    );
+    assert!(
+        analysis.audio_count() > 0,
+        "no audio: {}",
+        analysis.summary()
+    );
+    analysis.assert_frames_delivered("hevc rtsp", 3.0, 0.8);
+    publisher.assert_running("the HEVC publisher must stay connected");
+}
+
 /// An RTMP publish plays over RTSP: ffprobe over TCP, and GStreamer's
 /// rtspsrc decodes 640x360 H.264.
 #[test]
