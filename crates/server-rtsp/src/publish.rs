@@ -264,3 +264,106 @@ fn opus_head(channels: u8) -> Bytes {
     h.push(0);
     Bytes::from(h)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_rtsp::sdp::{AacParams, H264Params};
+
+    const SPS: [u8; 6] = [0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9];
+    const PPS: [u8; 4] = [0x68, 0xeb, 0xe3, 0xcb];
+
+    fn packet(seq: u16, ts: u32, payload: &[u8]) -> Packet {
+        let raw = Packet::write(96, seq, ts, 1, true, &[payload]).unwrap();
+        Packet::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn h264_units_become_avcc_frames_after_a_config_frame() {
+        let media = Media {
+            kind: MediaKind::Video,
+            payload_type: 96,
+            codec: SdpCodec::H264(H264Params {
+                packetization_mode: 1,
+                profile_level_id: None,
+                sps: Some(Bytes::from_static(&SPS)),
+                pps: Some(Bytes::from_static(&PPS)),
+            }),
+            clock_rate: 90_000,
+            channels: 1,
+            control: None,
+        };
+        let mut track = InTrack::new(&media).unwrap();
+        let mut out = Vec::new();
+        // An IDR then two P frames, 3000 ticks (33.3 ms) apart, from a
+        // random RTP time origin.
+        let base = 4_000_000_000u32;
+        track
+            .on_packet(&packet(7, base, &[0x65, 1, 2]), &mut out)
+            .unwrap();
+        track
+            .on_packet(&packet(8, base + 3000, &[0x41, 3]), &mut out)
+            .unwrap();
+        assert_eq!(
+            out.len(),
+            1,
+            "only the config frame before the reorder depth"
+        );
+        track
+            .on_packet(&packet(9, base.wrapping_add(6000), &[0x41, 4]), &mut out)
+            .unwrap();
+        let [config, idr] = &out[..] else {
+            panic!("{out:?}");
+        };
+        assert!(config.config && config.codec == Codec::H264);
+        let avcc = weir_codec::avc::parse_avc_config(&config.data).unwrap();
+        assert_eq!(&avcc.sps[0][..], &SPS);
+        assert!(idr.key && !idr.config);
+        assert_eq!(&idr.data[..], &[0, 0, 0, 3, 0x65, 1, 2]);
+        assert_eq!(idr.pts_us(), LEAD_US, "the first unit is at the lead");
+        assert!(idr.dts_us <= idr.pts_us() && idr.dts_us >= 0);
+    }
+
+    #[test]
+    fn aac_gets_its_config_from_the_sdp_and_times_from_its_clock() {
+        let config = Bytes::from_static(&[0x12, 0x10]);
+        let media = Media {
+            kind: MediaKind::Audio,
+            payload_type: 97,
+            codec: SdpCodec::Aac(AacParams {
+                config: config.clone(),
+                size_length: 13,
+                index_length: 3,
+                index_delta_length: 3,
+            }),
+            clock_rate: 44_100,
+            channels: 2,
+            control: None,
+        };
+        let mut track = InTrack::new(&media).unwrap();
+        let mut out = Vec::new();
+        // AU-headers-length 16, one AU of 2 bytes.
+        let au = |b: u8| [0x00, 0x10, 0x00, 0x10, b, b];
+        track.on_packet(&packet(1, 1000, &au(1)), &mut out).unwrap();
+        track
+            .on_packet(&packet(2, 1000 + 44_100, &au(2)), &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(out[0].config && out[0].data == config);
+        assert_eq!(&out[1].data[..], &[1, 1]);
+        assert_eq!(out[2].dts_us - out[1].dts_us, 1_000_000);
+    }
+
+    #[test]
+    fn tracks_weir_cannot_read_are_none() {
+        let media = Media {
+            kind: MediaKind::Audio,
+            payload_type: 100,
+            codec: SdpCodec::Unknown("SPEEX".into()),
+            clock_rate: 8000,
+            channels: 1,
+            control: None,
+        };
+        assert!(InTrack::new(&media).is_none());
+    }
+}
