@@ -24,7 +24,7 @@ APT_PACKAGES=(
   rtmpdump                  # librtmp player (plain and FP9 digest handshakes)
   gstreamer1.0-tools        # gst-launch-1.0, gst-inspect-1.0
   gstreamer1.0-plugins-base # videotestsrc, audiotestsrc, audioconvert
-  gstreamer1.0-plugins-good # flvmux, flvdemux
+  gstreamer1.0-plugins-good # flvmux, flvdemux, rtspsrc, rtph264depay
   gstreamer1.0-plugins-bad  # rtmp2sink, rtmp2src, h264parse
   gstreamer1.0-plugins-ugly # x264enc
   gstreamer1.0-libav        # avenc_aac, avdec_h264

@@ -71,6 +71,16 @@ pub struct ServeArgs {
     /// HTTP listen address (default 0.0.0.0:8080).
     #[arg(long)]
     pub http_listen: Option<SocketAddr>,
+    /// RTSP listen address (default 0.0.0.0:8554; an empty value turns
+    /// RTSP off).
+    #[arg(long)]
+    pub rtsp_listen: Option<String>,
+    /// RTSP server RTP port for UDP sessions (default 8000; 0 = TCP only).
+    #[arg(long)]
+    pub rtsp_rtp_port: Option<u16>,
+    /// RTSP server RTCP port for UDP sessions (default 8001; 0 = TCP only).
+    #[arg(long)]
+    pub rtsp_rtcp_port: Option<u16>,
     /// RTMPS (RTMP over TLS) listen address, e.g. 0.0.0.0:1936 (default:
     /// none). Needs a TLS certificate and key.
     #[arg(long)]

@@ -33,6 +33,8 @@ pub struct Config {
     pub tls: TlsSection,
     /// Who may publish and play: per app rules and HTTP callbacks.
     pub auth: weir_access::AuthConfig,
+    /// RTSP listener (publish and play over RTSP).
+    pub rtsp: RtspSection,
     /// What the file said in an old way that still works (a deprecated
     /// key, and where it moved), for `serve` to log once at start and
     /// `check-config` to show; empty for the defaults and current files.
@@ -258,6 +260,91 @@ pub struct RtmpSection {
     pub merge_write_ms: u64,
 }
 
+/// `[rtsp]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtspSection {
+    /// Listen address, e.g. "0.0.0.0:8554" (the default); empty = no RTSP.
+    /// A string rather than an address so that a config file can turn the
+    /// listener off.
+    pub listen: String,
+    /// Server RTP port for UDP sessions, shared by all of them (and bound
+    /// on the listen address); 0 = no UDP, TCP interleaved only.
+    pub rtp_port: u16,
+    /// Server RTCP port for UDP sessions; 0 = no UDP.
+    pub rtcp_port: u16,
+    /// Advertised session timeout: a session that sends no request and no
+    /// packet for this long is closed (players over TCP are exempt, their
+    /// connection is the session).
+    pub session_timeout_secs: f64,
+    /// How long a DESCRIBE of a stream that is not live waits for it.
+    pub play_wait_secs: f64,
+    /// A player whose socket accepts no data for this long is dropped.
+    pub player_write_timeout_secs: f64,
+    /// Most simultaneous RTSP connections.
+    pub max_connections: usize,
+    /// Most simultaneous RTSP connections from one IP address (0 = no
+    /// limit).
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for RtspSection {
+    fn default() -> Self {
+        RtspSection {
+            listen: "0.0.0.0:8554".into(),
+            rtp_port: 8000,
+            rtcp_port: 8001,
+            session_timeout_secs: 60.0,
+            play_wait_secs: 5.0,
+            player_write_timeout_secs: 15.0,
+            max_connections: 10_000,
+            max_connections_per_ip: 0,
+        }
+    }
+}
+
+impl RtspSection {
+    /// Refuses values the listener cannot use.
+    fn check(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        for (name, v) in [
+            ("rtsp.session_timeout_secs", self.session_timeout_secs),
+            ("rtsp.play_wait_secs", self.play_wait_secs),
+            (
+                "rtsp.player_write_timeout_secs",
+                self.player_write_timeout_secs,
+            ),
+        ] {
+            anyhow::ensure!(
+                v.is_finite() && v >= 0.0,
+                "{name} must be a non-negative number"
+            );
+        }
+        anyhow::ensure!(
+            (self.rtp_port == 0) == (self.rtcp_port == 0)
+                && (self.rtp_port == 0 || self.rtp_port != self.rtcp_port),
+            "rtsp.rtp_port and rtsp.rtcp_port must both be 0 (no UDP) or two different ports"
+        );
+        anyhow::ensure!(
+            self.session_timeout_secs >= 1.0,
+            "rtsp.session_timeout_secs must be at least 1"
+        );
+        Ok(())
+    }
+
+    /// The listen address, `None` when RTSP is off.
+    pub fn listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        let addr = listen.parse().with_context(|| {
+            format!("rtsp.listen {listen:?} is not an address like 0.0.0.0:8554")
+        })?;
+        Ok(Some(addr))
+    }
+}
+
 /// `[hub]`: settings of the hub itself, which apply to every protocol's
 /// publishers and viewers alike.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -384,6 +471,15 @@ impl Config {
         if let Some(addr) = args.rtmps_listen {
             cfg.server.rtmps_listen = Some(addr);
         }
+        if let Some(listen) = &args.rtsp_listen {
+            cfg.rtsp.listen = listen.clone();
+        }
+        if let Some(port) = args.rtsp_rtp_port {
+            cfg.rtsp.rtp_port = port;
+        }
+        if let Some(port) = args.rtsp_rtcp_port {
+            cfg.rtsp.rtcp_port = port;
+        }
         if let Some(path) = &args.tls_cert {
             cfg.tls.cert = Some(path.clone());
         }
@@ -426,6 +522,7 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.auth.check()?;
+        self.rtsp.check()?;
         let r = &self.rtmp;
         anyhow::ensure!(
             (128..=0x7fff_ffff).contains(&r.chunk_size),
@@ -522,6 +619,20 @@ pub fn secs(v: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rtsp_listener_can_be_turned_off_and_bad_values_are_refused() {
+        let off = Config::parse("[rtsp]\nlisten = \"\"\n").unwrap();
+        assert_eq!(off.rtsp.listen_addr().unwrap(), None);
+        assert_eq!(
+            Config::default().rtsp.listen_addr().unwrap(),
+            Some(([0, 0, 0, 0], 8554).into())
+        );
+        for bad in ["listen = \"nope\"", "session_timeout_secs = 0"] {
+            let cfg = Config::parse(&format!("[rtsp]\n{bad}\n")).unwrap();
+            assert!(cfg.validate().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn example_config_parses_and_matches_defaults() {

@@ -71,11 +71,48 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let https = crate::tls::https_acceptor(tls.as_ref())?;
     let http_task = tokio::spawn(http.run(http_listener, https));
 
+    let rtsp_task = match cfg.rtsp.listen_addr()? {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding RTSP listener on {addr}"))?;
+            let udp = match (cfg.rtsp.rtp_port, cfg.rtsp.rtcp_port) {
+                (0, _) | (_, 0) => None,
+                (rtp, rtcp) => {
+                    let bind = |port| {
+                        let at = std::net::SocketAddr::new(addr.ip(), port);
+                        async move {
+                            tokio::net::UdpSocket::bind(at)
+                                .await
+                                .with_context(|| format!("binding RTSP UDP port {at}"))
+                        }
+                    };
+                    Some((bind(rtp).await?, bind(rtcp).await?))
+                }
+            };
+            info!(
+                addr = %listener.local_addr()?,
+                rtp_port = cfg.rtsp.rtp_port,
+                rtcp_port = cfg.rtsp.rtcp_port,
+                "rtsp listening"
+            );
+            let rtsp = weir_server_rtsp::RtspServer::new(
+                hub.clone(),
+                rtsp_config(&cfg, channel.clone()),
+                shutdown.clone(),
+                udp,
+            )?;
+            Some(tokio::spawn(rtsp.run(listener)))
+        }
+        None => None,
+    };
+
     wait_for_signal().await;
     info!("shutting down");
     shutdown.cancel();
     let mut listeners = vec![("rtmp", rtmp_task), ("http", http_task)];
     listeners.extend(rtmps_task.map(|task| ("rtmps", task)));
+    listeners.extend(rtsp_task.map(|task| ("rtsp", task)));
     join_listeners(listeners).await;
     info!("bye");
     Ok(())
@@ -123,6 +160,18 @@ fn rtmp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtmp::Config
         channel,
         merge_write: std::time::Duration::from_millis(r.merge_write_ms),
         coalesce: coalesce(cfg),
+    }
+}
+
+fn rtsp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtsp::Config {
+    let r = &cfg.rtsp;
+    weir_server_rtsp::Config {
+        session_timeout: secs(r.session_timeout_secs),
+        play_wait: secs(r.play_wait_secs),
+        player_write_timeout: secs(r.player_write_timeout_secs),
+        max_connections: r.max_connections,
+        max_connections_per_ip: r.max_connections_per_ip,
+        channel,
     }
 }
 

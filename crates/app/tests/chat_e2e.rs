@@ -345,6 +345,8 @@ fn serve_on(dir: &Path, name: &str, http_port: u16, rtmp_port: u16) -> Proc {
         .arg(format!("127.0.0.1:{rtmp_port}"))
         .arg("--http-listen")
         .arg(format!("127.0.0.1:{http_port}"))
+        // No RTSP: two servers of these tests may run at once.
+        .args(["--rtsp-listen", ""])
         .arg("--data-dir")
         .arg(dir.join("data"))
         .env("RUST_LOG", "info");

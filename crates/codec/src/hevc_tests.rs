@@ -240,3 +240,16 @@ fn sps_errors() {
         }
     }
 }
+
+#[test]
+fn record_built_from_parameter_sets_matches_x265s_fixed_part() {
+    let rec = crate::record_write::hevc_decoder_config(VPS, SPS_320X180, PPS).unwrap();
+    // x265 writes avgFrameRate 0 and one temporal layer, nested; only the
+    // array count differs (it adds an SEI array).
+    assert_eq!(&rec[..22], &HEAD[..22]);
+    assert_eq!(rec[22], 3);
+    let c = parse_hevc_config(&rec).unwrap();
+    assert_eq!(c.codec_string(), "hvc1.1.6.L60.90");
+    assert_eq!(c.sps, [Bytes::from_static(SPS_320X180)]);
+    assert_eq!(c.pps, [Bytes::from_static(PPS)]);
+}

@@ -22,5 +22,6 @@ mod error;
 pub mod hevc;
 pub mod nal;
 mod record;
+pub mod record_write;
 
 pub use error::CodecError;

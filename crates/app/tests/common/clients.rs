@@ -123,6 +123,26 @@ pub fn ffmpeg_publisher(dir: &Path, name: &str, url: &str, secs: u32, extra: &[&
     Proc::spawn(name, dir, cmd, Stdout::Null)
 }
 
+/// Like [`ffmpeg_publisher`], publishing over RTSP (ANNOUNCE/RECORD) with
+/// RTP over `transport`: `tcp` (interleaved) or `udp`.
+pub fn ffmpeg_rtsp_publisher(
+    dir: &Path,
+    name: &str,
+    url: &str,
+    secs: u32,
+    transport: &str,
+    extra: &[&str],
+) -> Proc {
+    let mut cmd = ffmpeg();
+    cmd.arg("-re")
+        .args(SOURCE)
+        .args(["-t", &secs.to_string()])
+        .args(ENCODE)
+        .args(extra)
+        .args(["-f", "rtsp", "-rtsp_transport", transport, url]);
+    Proc::spawn(name, dir, cmd, Stdout::Null)
+}
+
 /// Writes `secs` seconds of the test source to an FLV file (as fast as possible).
 pub fn make_flv(dir: &Path, path: &Path, secs: u32) {
     let mut cmd = ffmpeg();

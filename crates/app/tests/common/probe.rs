@@ -80,13 +80,16 @@ fn ffprobe(input: &str, extra: &[&str]) -> Command {
 /// Starts ffprobe playing `url` for `secs` seconds of stream time (counted
 /// from the first packet it receives). Collect the result with [`Analysis::of`].
 pub fn spawn_player(dir: &Path, name: &str, url: &str, secs: u32) -> Proc {
+    spawn_player_with(dir, name, url, secs, &[])
+}
+
+/// Like [`spawn_player`], with input options for ffprobe before the URL
+/// (e.g. `-rtsp_transport tcp`).
+pub fn spawn_player_with(dir: &Path, name: &str, url: &str, secs: u32, opts: &[&str]) -> Proc {
     let interval = format!("%+{secs}");
-    Proc::spawn(
-        name,
-        dir,
-        ffprobe(url, &["-read_intervals", &interval]),
-        Stdout::Lines,
-    )
+    let mut args = vec!["-read_intervals", &interval];
+    args.extend_from_slice(opts);
+    Proc::spawn(name, dir, ffprobe(url, &args), Stdout::Lines)
 }
 
 /// Waits (bounded) for a player started by [`spawn_player`] to finish on its

@@ -22,12 +22,19 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local_addr").port()
 }
 
+/// A UDP port that was free a moment ago (RTSP's RTP/RTCP ports).
+pub fn free_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp 127.0.0.1:0");
+    socket.local_addr().expect("local_addr").port()
+}
+
 /// A running `weir serve`, killed on drop. On a failing test its stderr tail
 /// is printed and its directory (data, config, every client's stderr) is kept.
 pub struct Server {
     proc: Proc,
     rtmp_port: u16,
     http_port: u16,
+    rtsp_port: u16,
     dir: Option<TempDir>,
 }
 
@@ -53,11 +60,12 @@ impl Server {
         let mut last_log = String::new();
         for attempt in 1..=3 {
             match try_start(dir.path(), host, config, attempt) {
-                Ok((proc, rtmp_port, http_port)) => {
+                Ok((proc, rtmp_port, http_port, rtsp_port)) => {
                     return Server {
                         proc,
                         rtmp_port,
                         http_port,
+                        rtsp_port,
                         dir: Some(dir),
                     }
                 }
@@ -72,6 +80,16 @@ impl Server {
     /// `rtmp://127.0.0.1:PORT/live/{key}` on this server.
     pub fn rtmp_url(&self, key: &str) -> String {
         format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp_port)
+    }
+
+    /// `rtsp://127.0.0.1:PORT/live/{key}` on this server.
+    pub fn rtsp_url(&self, key: &str) -> String {
+        format!("rtsp://127.0.0.1:{}/live/{key}", self.rtsp_port)
+    }
+
+    /// The RTSP port.
+    pub fn rtsp_port(&self) -> u16 {
+        self.rtsp_port
     }
 
     /// `http://127.0.0.1:PORT` of this server's HTTP listener.
@@ -128,11 +146,20 @@ fn try_start(
     host: &str,
     config: &str,
     attempt: u32,
-) -> Result<(Proc, u16, u16), String> {
+) -> Result<(Proc, u16, u16, u16), String> {
     let rtmp_port = free_port();
     let mut http_port = free_port();
     while http_port == rtmp_port {
         http_port = free_port();
+    }
+    let mut rtsp_port = free_port();
+    while rtsp_port == rtmp_port || rtsp_port == http_port {
+        rtsp_port = free_port();
+    }
+    let rtp_port = free_udp_port();
+    let mut rtcp_port = free_udp_port();
+    while rtcp_port == rtp_port {
+        rtcp_port = free_udp_port();
     }
     let data_dir = dir.join("data");
     fs::create_dir_all(&data_dir).expect("create data dir");
@@ -142,6 +169,12 @@ fn try_start(
         .arg(format!("{host}:{rtmp_port}"))
         .arg("--http-listen")
         .arg(format!("{host}:{http_port}"))
+        .arg("--rtsp-listen")
+        .arg(format!("{host}:{rtsp_port}"))
+        .arg("--rtsp-rtp-port")
+        .arg(rtp_port.to_string())
+        .arg("--rtsp-rtcp-port")
+        .arg(rtcp_port.to_string())
         .arg("--data-dir")
         .arg(&data_dir);
     if !config.is_empty() {
@@ -158,7 +191,7 @@ fn try_start(
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
-            return Ok((proc, rtmp_port, http_port));
+            return Ok((proc, rtmp_port, http_port, rtsp_port));
         }
         if proc.try_status().is_some() {
             return Err(proc.stderr_text());
