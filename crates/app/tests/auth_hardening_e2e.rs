@@ -226,8 +226,8 @@ fn the_session_cookie_is_secure_over_https() {
 }
 
 /// The attacker's page (served by the script on another port of the same
-/// host: same site, other origin) tries an `<img>` drop, a `no-cors` DELETE
-/// and a form POST to chat moderation; the console itself then kicks.
+/// host: same site, other origin) tries two `<img>` drops and a `no-cors`
+/// `fetch` of a third; the console itself then kicks.
 const JS_CSRF: &str = r##"
 import http from "node:http";
 import { chromium } from "playwright-core";
@@ -236,10 +236,8 @@ const target = `${base}/control/drop/publisher?app=live&name=test`;
 const evil = `<!doctype html><body>
 <img src="${target}">
 <img src="${base}/control/drop/client?app=live&name=test">
-<form id=f method=POST action="${base}/api/v1/chat/live/test/kick" enctype="text/plain">
-<input name='{"user":"x","a":"' value='"}'></form>
 <script>
-fetch("${base}/api/v1/streams/live/test", {method: "DELETE", mode: "no-cors", credentials: "include"}).finally(() => { document.title = "done"; });
+fetch("${base}/control/drop/subscriber?app=live&name=test", {mode: "no-cors", credentials: "include"}).finally(() => { document.title = "done"; });
 </script></body>`;
 const server = http.createServer((req, res) => { res.setHeader("content-type", "text/html"); res.end(evil); });
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
@@ -260,9 +258,28 @@ try {
   await page.waitForSelector("#dashboard:not(.hidden)", { timeout: 15000 });
   out.cookies = (await context.cookies(base)).map((c) => c.name);
   const attacker = await context.newPage();
+  // What the attack's requests carried and got: the cookie must be sent
+  // (same site), so only weir's origin check stops them.
+  // Chromium's own record (DevTools protocol) of the headers it sent and
+  // the status it got, also for responses it then withheld from the page.
+  const urls = new Map();
+  const wire = new Map();
+  const cdp = await context.newCDPSession(attacker);
+  await cdp.send("Network.enable");
+  cdp.on("Network.requestWillBeSent", (e) => urls.set(e.requestId, e.request.url));
+  cdp.on("Network.requestWillBeSentExtraInfo", (e) => {
+    const cookie = Object.entries(e.headers).find(([k]) => k.toLowerCase() === "cookie");
+    wire.set(e.requestId, { ...(wire.get(e.requestId) || {}), cookie: /weir_session=/.test(cookie ? cookie[1] : "") });
+  });
+  cdp.on("Network.responseReceivedExtraInfo", (e) => {
+    wire.set(e.requestId, { ...(wire.get(e.requestId) || {}), status: e.statusCode });
+  });
   await attacker.goto(evilUrl);
   await attacker.waitForFunction(() => document.title === "done", null, { timeout: 15000 });
   await new Promise((r) => setTimeout(r, 1000));
+  out.attack = [...wire.entries()]
+    .filter(([id]) => (urls.get(id) || "").includes("/control/drop/"))
+    .map(([, w]) => w);
   out.live_after_attack = (await (await fetch(`${base}/api/v1/streams/live/test`)).json()).live;
   // The console itself still works with the same cookie.
   out.console_delete = await page.evaluate(async () =>
@@ -278,8 +295,8 @@ console.log(JSON.stringify(out));
 "##;
 
 /// Defect 3: a page on another port of the same host cannot drop a
-/// publisher with the console cookie (`<img>` on `/control/drop`, a
-/// `no-cors` DELETE), `HEAD` never drops, the token still scripts
+/// publisher with the console cookie (`<img>` and `no-cors` `fetch` on
+/// `/control/drop`), `HEAD` never drops, the token still scripts
 /// `/control/drop` like nginx-rtmp, and the console itself still kicks.
 #[test]
 fn another_origin_cannot_drop_a_publisher_with_the_console_cookie() {
@@ -321,6 +338,15 @@ fn another_origin_cannot_drop_a_publisher_with_the_console_cookie() {
     println!("csrf: {r}");
     assert_eq!(r["errors"], serde_json::json!([]), "{r}");
     assert_eq!(r["cookies"], serde_json::json!(["weir_session"]), "{r}");
+    let attack = r["attack"].as_array().unwrap();
+    assert_eq!(attack.len(), 3, "{r}");
+    for req in attack {
+        assert_eq!(
+            req["cookie"], true,
+            "the browser did not send the cookie: {r}"
+        );
+        assert_eq!(req["status"], 403, "{r}");
+    }
     assert_eq!(
         r["live_after_attack"], true,
         "the attacker's page dropped the publisher: {r}"
