@@ -81,15 +81,17 @@ pub(crate) struct LoginGate {
 }
 
 /// The address key: IPv6 by its /64, since one subscriber typically holds
-/// a whole /64 and could otherwise use a fresh address per attempt.
+/// a whole /64 and could otherwise use a fresh address per attempt. IPv4
+/// clients of a dual-stack listener arrive as `::ffff:a.b.c.d`, all in one
+/// /64: they are keyed by their IPv4 address instead.
 fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(bits.into())
-        }
-        v4 => v4,
+    let IpAddr::V6(v6) = ip else {
+        return ip;
+    };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
     }
+    IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())
 }
 
 impl LoginGate {
@@ -252,6 +254,11 @@ mod tests {
         let _c = g.enter(ip("2001:db8::1"), "x").unwrap();
         assert_eq!(g.enter(ip("2001:db8::2"), "y").err(), Some(Busy::Address));
         let _d = g.enter(ip("2001:db8:0:1::2"), "y").unwrap();
+        // IPv4 through a dual-stack listener: each address on its own.
+        let v4a = g.enter(ip("::ffff:192.0.2.7"), "p").unwrap();
+        let v4b = g.enter(ip("::ffff:192.0.2.8"), "q").unwrap();
+        assert_eq!(g.enter(ip("192.0.2.7"), "r").err(), Some(Busy::Address));
+        drop((v4a, v4b));
         let _e = g.enter(ip("10.0.0.3"), "admin").unwrap();
         let _f = g.enter(ip("10.0.0.4"), "admin").unwrap();
         assert_eq!(g.enter(ip("10.0.0.5"), "admin").err(), Some(Busy::User));
