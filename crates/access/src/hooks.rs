@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
+use weir_hub::log::peer as loggable;
 use weir_hub::{AccessRequest, ConnectInfo, Denied};
 
 /// Most notifications in flight at once; more are dropped (and logged)
@@ -114,7 +115,11 @@ impl Hooks {
         match sent {
             Err(_) => Err(timed_out()),
             Ok(Err(e)) if e.is_timeout() => Err(timed_out()),
-            Ok(Err(e)) => Err(Denied::new(format!("{} callback failed: {e}", body.action))),
+            Ok(Err(e)) => Err(Denied::new(format!(
+                "{} callback failed: {}",
+                body.action,
+                loggable(&e.to_string())
+            ))),
             Ok(Ok(resp)) if resp.status().is_success() => Ok(()),
             Ok(Ok(resp)) => Err(Denied::new(format!(
                 "{} callback answered {}",
@@ -133,7 +138,7 @@ impl Hooks {
         };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             warn!(
-                url,
+                url = %loggable(url),
                 action = body.action,
                 "callback dropped: {MAX_IN_FLIGHT} already in flight"
             );
@@ -158,17 +163,23 @@ impl Hooks {
                     .await;
                 match sent {
                     Ok(resp) if resp.status().is_success() => {
-                        debug!(url, action, "callback delivered");
+                        debug!(url = %loggable(&url), action, "callback delivered");
                         break;
                     }
                     Ok(resp) => warn!(
-                        url,
+                        url = %loggable(&url),
                         action,
                         status = resp.status().as_u16(),
                         attempt,
                         "callback refused"
                     ),
-                    Err(e) => warn!(url, action, error = %e, attempt, "callback failed"),
+                    Err(e) => warn!(
+                        url = %loggable(&url),
+                        action,
+                        error = %loggable(&e.to_string()),
+                        attempt,
+                        "callback failed"
+                    ),
                 }
             }
             drop(permit);

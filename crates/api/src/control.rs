@@ -5,7 +5,11 @@
 //! plain text (`0` when nothing matched). `addr` matches the client's IP
 //! (as `/stat` shows it) or `IP:port`; `clientid` its id. Unlike
 //! nginx-rtmp the call needs the same credential as the JSON API's
-//! mutations, since it disconnects people.
+//! mutations, since it disconnects people: the API token (what scripts
+//! send), or the console cookie from a page of this origin only. A `GET`
+//! that changes state is what an `<img>` on any page can trigger, hence
+//! the origin check; `HEAD` (which axum would otherwise run as the `GET`)
+//! is refused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +29,12 @@ enum Target {
     Publisher,
     Subscriber,
     Client,
+}
+
+/// `HEAD /control/drop/{what}`: `405`. A probe or prefetch must not
+/// disconnect anyone.
+pub(crate) async fn head() -> Response {
+    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")]).into_response()
 }
 
 /// `GET /control/drop/{what}`

@@ -18,8 +18,9 @@
 //!   scrape time from the live streams, so a stream that ends leaves no
 //!   series behind; the sampler forgets streams and clients that are gone.
 //! * **Mutations need a credential.** Kicks and drops need the console's
-//!   session cookie or `Authorization: Bearer <api token>`; with neither a
-//!   console password nor a token configured they are refused (403). The
+//!   session cookie (from a page of this origin only: no CSRF) or
+//!   `Authorization: Bearer <api token>`; with neither a console password
+//!   nor a token configured they are refused (403). `HEAD` never mutates. The
 //!   check is an [`ApiAuth`] the app builds and may also hand to routes of
 //!   other crates (chat moderation), so one login works everywhere.
 //! * **The pages are ours.** HTML, CSS and JS are embedded with
@@ -35,7 +36,9 @@
 
 mod auth;
 mod control;
+mod login;
 mod metrics;
+mod origin;
 mod pages;
 mod procstat;
 mod rest;
@@ -171,7 +174,10 @@ pub fn router(ctx: ApiContext) -> Router {
             get(rest::not_found).delete(rest::not_found),
         )
         .route("/stat", get(stat::stat))
-        .route("/control/drop/{what}", get(control::drop))
+        .route(
+            "/control/drop/{what}",
+            get(control::drop).head(control::head),
+        )
         .route("/metrics", get(metrics::metrics))
         .route("/console", get(pages::console))
         .route("/console/session", get(auth::session))

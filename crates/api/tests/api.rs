@@ -398,12 +398,27 @@ async fn console_login_sets_a_strict_cookie_that_authorizes() {
         call(&app, "DELETE", &uri, &[], "").await.status,
         StatusCode::UNAUTHORIZED
     );
-    let r = call(&app, "DELETE", &uri, &[("cookie", &pair)], "").await;
+    // The cookie alone, or from a page of another origin, is refused:
+    // only the console's own pages may use it (CSRF).
+    for browser in [
+        vec![("cookie", pair.as_str())],
+        vec![("cookie", pair.as_str()), ("sec-fetch-site", "same-site")],
+        vec![
+            ("cookie", pair.as_str()),
+            ("origin", "http://localhost:9999"),
+            ("host", "localhost:8080"),
+        ],
+    ] {
+        let r = call(&app, "DELETE", &uri, &browser, "").await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{browser:?}: {}", r.body);
+    }
+    let same_origin = [("cookie", pair.as_str()), ("sec-fetch-site", "same-origin")];
+    let r = call(&app, "DELETE", &uri, &same_origin, "").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 
     let r = call(&app, "POST", "/console/logout", &[("cookie", &pair)], "").await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = call(&app, "DELETE", &uri, &[("cookie", &pair)], "").await;
+    let r = call(&app, "DELETE", &uri, &same_origin, "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "logged out");
 }
 
@@ -434,6 +449,17 @@ async fn control_drop_behaves_like_nginx_rtmp() {
     )
     .await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "2"));
+    // HEAD never drops, even with the token.
+    let r = call(
+        &app,
+        "HEAD",
+        "/control/drop/publisher?app=live&name=test",
+        &bearer,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(f.hub.is_live(&StreamKey::new("live", "test").unwrap()));
     let r = call(
         &app,
         "GET",
@@ -646,8 +672,14 @@ async fn a_shared_api_auth_sees_console_logins_and_the_token() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let cookie = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
     let pair = cookie.split(';').next().unwrap().to_owned();
-    assert!(auth.allows(&headers("cookie", &pair)));
+    let mut from_console = headers("cookie", &pair);
+    from_console.insert("sec-fetch-site", "same-origin".parse().unwrap());
+    assert!(auth.allows(&from_console));
+    assert!(
+        !auth.allows(&headers("cookie", &pair)),
+        "no origin: no CSRF-able cookie use"
+    );
     call(&app, "POST", "/console/logout", &[("cookie", &pair)], "").await;
-    assert!(!auth.allows(&headers("cookie", &pair)));
+    assert!(!auth.allows(&from_console));
     assert!(!ApiAuth::new(AuthConfig::default()).enabled());
 }

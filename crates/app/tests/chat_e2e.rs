@@ -231,7 +231,9 @@ fn password_hash(password: &str) -> String {
 
 /// Chat moderation takes the console's session cookie like every other
 /// mutating call: with only a console password configured (no API token),
-/// a login through `/console/login` mutes and kicks.
+/// a login through `/console/login` mutes and kicks, from a request with
+/// this origin's `Origin` (what the console page sends); the cookie alone
+/// is refused (CSRF).
 #[test]
 fn chat_moderation_accepts_the_console_session_cookie() {
     let hash = password_hash("chat-pw");
@@ -241,6 +243,10 @@ fn chat_moderation_accepts_the_console_session_cookie() {
     assert_eq!(v["bad_login"], 401, "{v}");
     assert_eq!(v["login"], 200, "{v}");
     assert_eq!(v["forged"], 401, "{v}");
+    assert_eq!(
+        v["cookie_only"], 401,
+        "no Origin: the cookie is not enough {v}"
+    );
     assert_eq!(v["with_cookie"], 200, "{v}");
     assert!(v["until"].as_u64().is_some_and(|u| u > 0), "{v}");
     assert_eq!(v["mute_event"]["user"], "troll");

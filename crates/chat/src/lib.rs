@@ -41,5 +41,5 @@ pub use protocol::{parse_client, ClientMsg, ServerEvent};
 pub use room::{
     Action, ConnId, Greeting, IdSource, MemberInfo, Now, Refusal, Room, MAX_MUTE_MINUTES,
 };
-pub use text::{normalize_text, validate_nick, BannedWords};
+pub use text::{name_key, normalize_text, validate_nick, BannedWords};
 pub use token::{TokenKey, MAX_TOKEN_TTL_SECS};

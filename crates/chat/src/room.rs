@@ -12,7 +12,7 @@ use crate::config::Rules;
 use crate::error::{ChatError, CloseCode, ModError};
 use crate::limit::TokenBucket;
 use crate::protocol::{parse_client, ClientMsg, ServerEvent};
-use crate::text::{normalize_text, validate_nick, GUEST_PREFIX};
+use crate::text::{name_key, normalize_text, validate_nick, GUEST_PREFIX};
 
 /// Identifies a connection; the adapter allocates them, unique per server.
 pub type ConnId = u64;
@@ -199,9 +199,9 @@ impl<T> Room<T> {
         }
         let nick = format!("{GUEST_PREFIX}{conn}");
         if let Some(old) = self.members.remove(&conn) {
-            self.names.remove(&old.nick.to_lowercase());
+            self.names.remove(&name_key(&old.nick));
         }
-        self.names.insert(nick.clone(), conn);
+        self.names.insert(name_key(&nick), conn);
         let r = &self.rules;
         self.members.insert(
             conn,
@@ -234,7 +234,7 @@ impl<T> Room<T> {
         now: Now,
     ) -> Result<Greeting, Refusal> {
         let nick = validate_nick(nick, &self.rules.banned).map_err(Refusal::Nick)?;
-        let key = nick.to_lowercase();
+        let key = name_key(&nick);
         if self.names.get(&key).is_some_and(|&other| other != conn) {
             return Err(Refusal::Nick(ChatError::NickTaken(nick)));
         }
@@ -255,7 +255,7 @@ impl<T> Room<T> {
     /// `leave` event to broadcast. `None` if it was not a member (kicked).
     pub fn disconnect(&mut self, conn: ConnId, now: Now) -> Option<(T, Option<Bytes>)> {
         let m = self.members.remove(&conn)?;
-        self.names.remove(&m.nick.to_lowercase());
+        self.names.remove(&name_key(&m.nick));
         let leave = m.named.then(|| {
             ServerEvent::Leave {
                 user: &m.nick,
@@ -326,7 +326,7 @@ impl<T> Room<T> {
         let Some(m) = self.members.get_mut(&conn) else {
             return Ok(Action::default());
         };
-        let key = m.nick.to_lowercase();
+        let key = name_key(&m.nick);
         if let Some(&until) = self.mutes.get(&key) {
             if until > now.wall_ms {
                 return Err(ChatError::Muted { until_ms: until });
@@ -363,7 +363,7 @@ impl<T> Room<T> {
 
     fn join(&mut self, conn: ConnId, nick: &str, now: Now) -> Result<Action, ChatError> {
         let nick = validate_nick(nick, &self.rules.banned)?;
-        let key = nick.to_lowercase();
+        let key = name_key(&nick);
         let Some(m) = self.members.get_mut(&conn) else {
             return Ok(Action::default());
         };
@@ -373,7 +373,7 @@ impl<T> Room<T> {
         if self.names.get(&key).is_some_and(|&other| other != conn) {
             return Err(ChatError::NickTaken(nick));
         }
-        self.names.remove(&m.nick.to_lowercase());
+        self.names.remove(&name_key(&m.nick));
         self.names.insert(key, conn);
         m.nick = nick;
         m.named = true;
@@ -430,7 +430,7 @@ impl<T> Room<T> {
                 messages: m.messages,
                 muted_until: self
                     .mutes
-                    .get(&m.nick.to_lowercase())
+                    .get(&name_key(&m.nick))
                     .copied()
                     .filter(|until| *until > now.wall_ms),
             })
@@ -450,7 +450,7 @@ impl<T> Room<T> {
                 max: MAX_MUTE_MINUTES,
             });
         }
-        let key = user.trim().to_lowercase();
+        let key = name_key(user.trim());
         let Some(m) = self.names.get(&key).and_then(|c| self.members.get(c)) else {
             return Err(ModError::NoSuchUser(user.to_owned()));
         };
@@ -480,7 +480,7 @@ impl<T> Room<T> {
     /// (the adapter closes it with [`CloseCode::Kicked`]) and the `leave`
     /// event to broadcast.
     pub fn kick(&mut self, user: &str, now: Now) -> Result<(ConnId, T, Bytes), ModError> {
-        let key = user.trim().to_lowercase();
+        let key = name_key(user.trim());
         let Some(&conn) = self.names.get(&key) else {
             return Err(ModError::NoSuchUser(user.to_owned()));
         };

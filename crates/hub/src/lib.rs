@@ -51,6 +51,7 @@ pub mod egress;
 pub mod gate;
 pub mod hub;
 pub mod limits;
+pub mod log;
 
 pub use channel::{
     Channel, ChannelConfig, ChannelStats, Class, Closed, Entry, Offer, Parking, Receiver, Sink,

@@ -362,8 +362,9 @@ impl Conn {
                 info!(
                     id,
                     peer = %self.peer.addr,
-                    app = %app.name,
-                    tc_url = tc_url.as_deref().unwrap_or(""),
+                    app = %weir_hub::log::peer(&app.name),
+                    query = %weir_hub::log::peer(&app.query),
+                    tc_url = %weir_hub::log::peer(tc_url.as_deref().unwrap_or("")),
                     "rtmp connect"
                 );
                 self.app = Some(app);

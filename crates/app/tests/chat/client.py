@@ -262,11 +262,15 @@ async def cookie_moderation(base, password):
     bad_login, _ = console_login(base, "admin", "wrong")
     login, cookie = console_login(base, "admin", password)
     forged, _ = post_json(base, f"{path}/mute", mute, {"Cookie": "weir_session=forged"})
-    with_cookie, answer = post_json(base, f"{path}/mute", mute, {"Cookie": cookie})
+    # The cookie counts only with the browser's word that the call comes
+    # from this origin (CSRF); a page of the console sends this Origin.
+    cookie_only, _ = post_json(base, f"{path}/mute", mute, {"Cookie": cookie})
+    from_console = {"Cookie": cookie, "Origin": base}
+    with_cookie, answer = post_json(base, f"{path}/mute", mute, from_console)
     mute_event = await next_of(ws, "mute")
     await say(ws, "after the mute")
     after = await next_of(ws, ("chat", "error"))
-    kick, _ = post_json(base, f"{path}/kick", {"user": "troll"}, {"Cookie": cookie})
+    kick, _ = post_json(base, f"{path}/kick", {"user": "troll"}, from_console)
     closed = None
     try:
         while True:
@@ -278,6 +282,7 @@ async def cookie_moderation(base, password):
         "bad_login": bad_login,
         "login": login,
         "forged": forged,
+        "cookie_only": cookie_only,
         "with_cookie": with_cookie,
         "until": answer.get("until"),
         "mute_event": mute_event,
