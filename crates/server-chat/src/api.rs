@@ -177,7 +177,8 @@ pub(crate) fn valid_host(host: &str) -> bool {
         Some((name, port)) if !name.ends_with(':') && !port.contains(']') => (name, Some(port)),
         _ => (host, None),
     };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
     let name_ok = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
         Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
         None => {
@@ -348,7 +349,13 @@ mod tests {
 
     #[test]
     fn only_host_names_and_addresses_make_urls() {
-        for ok in ["example.com", "a.b-c.d:8080", "10.0.0.1:1", "[::1]", "[::1]:8080"] {
+        for ok in [
+            "example.com",
+            "a.b-c.d:8080",
+            "10.0.0.1:1",
+            "[::1]",
+            "[::1]:8080",
+        ] {
             assert!(valid_host(ok), "{ok}");
         }
         for bad in [
@@ -378,7 +385,12 @@ mod tests {
             ws_base("http://10.0.0.1:8080/weir").as_deref(),
             Some("ws://10.0.0.1:8080/weir")
         );
-        for bad in ["chat.example.com", "ftp://x", "https://x/?q", "https://us@x/"] {
+        for bad in [
+            "chat.example.com",
+            "ftp://x",
+            "https://x/?q",
+            "https://us@x/",
+        ] {
             assert_eq!(ws_base(bad), None, "{bad}");
         }
     }

@@ -16,11 +16,11 @@
 mod access;
 mod cors;
 mod error;
-mod headers;
 mod first_request;
 mod flv;
 mod flv_socket;
 mod fmp4;
+mod headers;
 mod hls;
 mod listener;
 mod path;
