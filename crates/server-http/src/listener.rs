@@ -257,13 +257,13 @@ where
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(ConnectInfo(peer));
         let deadline = tokio::time::Instant::now() + body_timeout;
-        let body = Deadline::new(body, deadline, clients.clone(), peer.ip());
+        let body = Deadline::wrap(body, deadline, clients.clone(), peer.ip());
         let req = hyper::Request::from_parts(parts, body);
         let (app, served) = (app.clone(), served.clone());
         async move {
             let resp = app.oneshot(req).await.unwrap_or_else(|e| match e {});
             served.answered();
-            Ok::<_, Infallible>(resp.map(|body| OnEnd::new(body, served)))
+            Ok::<_, Infallible>(resp.map(|body| OnEnd::wrap(body, served)))
         }
     });
     let conn = http1::Builder::new()

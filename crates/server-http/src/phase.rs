@@ -118,7 +118,7 @@ pub(crate) struct Deadline {
 impl Deadline {
     /// `inner` must be complete by `deadline`; a request without a body
     /// needs no timer.
-    pub(crate) fn new(inner: Incoming, deadline: Instant, clients: Clients, ip: IpAddr) -> Body {
+    pub(crate) fn wrap(inner: Incoming, deadline: Instant, clients: Clients, ip: IpAddr) -> Body {
         if inner.is_end_stream() {
             return Body::new(inner);
         }
@@ -170,7 +170,8 @@ pub(crate) struct OnEnd {
 }
 
 impl OnEnd {
-    pub(crate) fn new(inner: Body, waiting: std::sync::Arc<Waiting>) -> Body {
+    /// `inner`, marking `waiting` idle when it is over.
+    pub(crate) fn wrap(inner: Body, waiting: std::sync::Arc<Waiting>) -> Body {
         Body::new(OnEnd { inner, waiting })
     }
 }
@@ -198,5 +199,46 @@ impl hyper::body::Body for OnEnd {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    #[tokio::test]
+    async fn only_waiting_connections_count() {
+        let limits = WaitLimits::new(1);
+        let first = Arc::new(limits.start(IP).unwrap());
+        assert!(limits.start(IP).is_err(), "one incomplete request already");
+        // Serving a response: no longer waiting, so another may connect.
+        first.answered();
+        let second = Arc::new(limits.start(IP).unwrap());
+        // Both responses end: the first goes idle, the second is over the
+        // idle cap and told to close.
+        second.answered();
+        first.idle();
+        second.idle();
+        tokio::time::timeout(Duration::from_secs(1), second.over_cap())
+            .await
+            .expect("the second idle connection must close");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), first.over_cap())
+                .await
+                .is_err(),
+            "the first may stay"
+        );
+        // A new request on the idle one counts as incomplete again.
+        first.request();
+        assert!(limits.start(IP).is_err());
+        drop(first);
+        assert!(
+            limits.start(IP).is_ok(),
+            "a closed connection frees its place"
+        );
     }
 }

@@ -202,7 +202,11 @@ mod tests {
         let files = write_pair(dir.path(), "one.test");
         let store = CertStore::load(files.clone()).unwrap();
         let first = store.fingerprint();
-        assert_eq!(first.len(), 64);
+        // 32 bytes as `AB:` pairs, as openssl prints them.
+        assert_eq!(first.len(), 95);
+        assert!(first
+            .split(':')
+            .all(|b| b.len() == 2 && b.bytes().all(|c| matches!(c, b'0'..=b'9' | b'A'..=b'F'))));
         assert!(store.reload_if_changed().is_none(), "nothing changed yet");
 
         write_pair(dir.path(), "two.test");
