@@ -297,13 +297,15 @@ pub(crate) fn authorize(state: &State, headers: &HeaderMap) -> Result<(), ApiErr
     }
 }
 
-/// `GET /console/session`: what the console page should show.
+/// `GET /console/session`: what the console page should show. The user
+/// name only to its session: to anyone else it is half a login.
 pub(crate) async fn session(AxState(state): AxState<Arc<State>>, headers: HeaderMap) -> Response {
     let auth = state.ctx.auth.config();
+    let logged_in = state.ctx.auth.logged_in(&headers);
     Json(json!({
         "login_enabled": auth.console_password_hash.is_some(),
-        "logged_in": state.ctx.auth.logged_in(&headers),
-        "user": auth.console_user,
+        "logged_in": logged_in,
+        "user": logged_in.then_some(&auth.console_user),
         "version": state.ctx.app.version(),
     }))
     .into_response()

@@ -60,16 +60,26 @@ impl AppHooks for Hooks {
     }
 }
 
-/// The API's and the chat's routes, to pass to the HTTP server as its
-/// extra router. `hls_segments` is the HTTP server's count of HLS
-/// segments, for `/metrics`; `shutdown` ends the chat's connections.
-pub fn router(
+/// The routes the app adds to the HTTP server, by audience: each gets
+/// its own CORS there.
+pub struct Routes {
+    /// The API, `/stat`, `/metrics`, the console and pages.
+    pub operator: axum::Router,
+    /// The chat (WebSocket, endpoint, scripts): for viewers' pages on any
+    /// origin the media is allowed to.
+    pub viewer: axum::Router,
+}
+
+/// The API's and the chat's routes. `hls_segments` is the HTTP server's
+/// count of HLS segments, for `/metrics`; `shutdown` ends the chat's
+/// connections.
+pub fn routes(
     cfg: &Config,
     hub: Hub,
     started: Instant,
     hls_segments: HlsSegments,
     shutdown: CancellationToken,
-) -> anyhow::Result<axum::Router> {
+) -> anyhow::Result<Routes> {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let auth = ApiAuth::new(AuthConfig {
         console_user: cfg.api.console_user.clone(),
@@ -86,5 +96,8 @@ pub fn router(
             chat: chat.metrics(),
         }),
     });
-    Ok(api.merge(chat.router()))
+    Ok(Routes {
+        operator: api,
+        viewer: chat.router(),
+    })
 }

@@ -33,6 +33,7 @@ pub fn settings(c: &ChatSection) -> weir_server_chat::Config {
         send_queue: c.send_queue,
         write_pacing: std::time::Duration::from_millis(c.write_pacing_ms),
         tokens: token_key(c),
+        public_url: (!c.public_url.is_empty()).then(|| c.public_url.clone()),
         ..weir_server_chat::Config::default()
     }
 }

@@ -97,6 +97,10 @@ pub struct ChatSection {
     /// their nickname, minted by `weir chat-token`, `POST
     /// /api/v1/chat/token` or a site's backend (docs/chat.md).
     pub token_secret: String,
+    /// Base URL clients reach this server by (`https://chat.example.com`),
+    /// for the WebSocket URL `/api/v1/chat/endpoint` answers. Empty: the
+    /// request's own `Host` (checked to be a host name or address).
+    pub public_url: String,
 }
 
 impl Default for ChatSection {
@@ -112,6 +116,7 @@ impl Default for ChatSection {
             send_queue: 256,
             write_pacing_ms: 50,
             token_secret: String::new(),
+            public_url: String::new(),
         }
     }
 }
@@ -144,9 +149,13 @@ impl Default for ApiSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSection {
-    /// `Access-Control-Allow-Origin` for media and API responses; empty
-    /// disables CORS headers.
+    /// `Access-Control-Allow-Origin` for media responses (and chat, player
+    /// pages); empty disables CORS headers.
     pub allow_origin: String,
+    /// `Access-Control-Allow-Origin` for operator responses (`/api/v1/*`,
+    /// `/stat`, `/metrics`, `/console*`, `/control/*`); empty (the
+    /// default) sends none, so only pages of weir's own origin read them.
+    pub api_allow_origin: String,
     /// How long an HTTP viewer of a stream that is not live waits for a
     /// publisher before 404 (0 = answer 404 at once).
     pub play_wait_secs: f64,
@@ -163,18 +172,28 @@ pub struct HttpSection {
     pub max_ws_message_bytes: usize,
     /// Largest request head (request line + headers) accepted, in bytes.
     pub max_header_bytes: usize,
+    /// A request body must arrive in full within this many seconds of its
+    /// head; later, the request fails and the connection closes.
+    pub body_timeout_secs: f64,
+    /// Most connections from one address sending a request (more get 429)
+    /// and most idle between requests (more are closed); connections
+    /// serving media never count. 0 = no limit.
+    pub max_idle_per_ip: usize,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
         HttpSection {
             allow_origin: "*".into(),
+            api_allow_origin: String::new(),
             play_wait_secs: 0.0,
             max_lag_secs: 10.0,
             max_connections: 10_000,
             max_connections_per_ip: 0,
             max_ws_message_bytes: 64 * 1024,
             max_header_bytes: 16384,
+            body_timeout_secs: 10.0,
+            max_idle_per_ip: 64,
         }
     }
 }

@@ -62,12 +62,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     info!(addr = %http_listener.local_addr()?, "http listening");
     let http_cfg = http_config(&cfg, channel_for_http);
     let hls_segments = http_cfg.hls.produced.clone();
-    let http = weir_server_http::HttpServer::new(
-        hub.clone(),
-        http_cfg,
-        shutdown.clone(),
-        crate::api::router(&cfg, hub.clone(), started, hls_segments, shutdown.clone())?,
-    );
+    let routes = crate::api::routes(&cfg, hub.clone(), started, hls_segments, shutdown.clone())?;
+    let http =
+        weir_server_http::HttpServer::new(hub.clone(), http_cfg, shutdown.clone(), routes.viewer)
+            .with_operator_routes(routes.operator);
     let https = crate::tls::https_acceptor(tls.as_ref())?;
     let http_task = tokio::spawn(http.run(http_listener, https));
 
@@ -183,6 +181,7 @@ fn http_config(cfg: &Config, channel: ChannelConfig) -> weir_server_http::Config
         } else {
             Some(h.allow_origin.clone())
         },
+        api_allow_origin: (!h.api_allow_origin.is_empty()).then(|| h.api_allow_origin.clone()),
         play_wait: secs(h.play_wait_secs),
         max_lag: secs(h.max_lag_secs),
         channel,
@@ -190,6 +189,8 @@ fn http_config(cfg: &Config, channel: ChannelConfig) -> weir_server_http::Config
         max_connections_per_ip: h.max_connections_per_ip,
         max_ws_message_bytes: h.max_ws_message_bytes,
         max_header_bytes: h.max_header_bytes,
+        body_timeout: secs(h.body_timeout_secs),
+        max_idle_per_ip: h.max_idle_per_ip,
         hls: weir_server_http::HlsSettings {
             fragment: secs(cfg.hls.fragment_secs),
             window: secs(cfg.hls.window_secs),

@@ -117,26 +117,79 @@ pub(crate) async fn endpoint(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let key = key(&q.app, &q.stream)?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| ApiError::bad_request("the request has no usable Host header"))?;
-    let secure = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
-    let scheme = if secure { "wss" } else { "ws" };
+    let base = match shared.config.public_url.as_deref().and_then(ws_base) {
+        Some(base) => base,
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| valid_host(h))
+                .ok_or_else(|| ApiError::bad_request("the request has no usable Host header"))?;
+            let secure = headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+            let scheme = if secure { "wss" } else { "ws" };
+            format!("{scheme}://{host}")
+        }
+    };
     let members = shared.room(&key).map_or(0, |cell| cell.lock().len());
-    Ok(Json(json!({
-        "url": format!("{scheme}://{host}/chat/{}/{}", key.app(), key.stream()),
+    let answer = Json(json!({
+        "url": format!("{base}/chat/{}/{}", key.app(), key.stream()),
         "room": key.to_string(),
         "members": members,
         "heartbeat_secs": 10,
         "timeout_secs": shared.config.heartbeat_timeout.as_secs_f64(),
         "token_required": shared.config.tokens.is_some(),
-    }))
-    .into_response())
+    }));
+    // The answer depends on the Host header: no cache may hand one
+    // client's answer to another.
+    Ok((
+        [(header::CACHE_CONTROL, "no-store"), (header::VARY, "host")],
+        answer,
+    )
+        .into_response())
+}
+
+/// The WebSocket base URL (scheme and authority, and any path prefix,
+/// without a trailing `/`) for a configured public URL; `None` if it is
+/// not an absolute http(s) or ws(s) URL with a valid host.
+pub(crate) fn ws_base(public_url: &str) -> Option<String> {
+    let (scheme, rest) = public_url.split_once("://")?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        _ => return None,
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path_ok = path
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'\\'));
+    (valid_host(host) && path_ok).then(|| format!("{scheme}://{host}{path}"))
+}
+
+/// Whether a `Host` value is a host name, IPv4 or bracketed IPv6 address,
+/// with an optional port: nothing else may go into a URL built from it.
+pub(crate) fn valid_host(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        // A bare IPv6 literal without a port is all colons: bracketed only.
+        Some((name, port)) if !name.ends_with(':') && !port.contains(']') => (name, Some(port)),
+        _ => (host, None),
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let name_ok = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !name.is_empty()
+                && name.len() <= 253
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        }
+    };
+    port_ok && name_ok
 }
 
 /// `GET /api/v1/chat/{app}/{stream}`: the room's members and history ids.
@@ -288,4 +341,57 @@ pub(crate) async fn token(
         Json(json!({"token": token, "user": user, "room": room, "expires": expires}))
             .into_response(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_host_names_and_addresses_make_urls() {
+        for ok in [
+            "example.com",
+            "a.b-c.d:8080",
+            "10.0.0.1:1",
+            "[::1]",
+            "[::1]:8080",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.com/x",
+            "user@host",
+            "host:",
+            "host:123456",
+            "host:80?x",
+            "::1",
+            "[::1",
+            "[zz::1]:80",
+            "host#frag",
+            "a b",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn public_url_gives_the_websocket_base() {
+        assert_eq!(
+            ws_base("https://chat.example.com/").as_deref(),
+            Some("wss://chat.example.com")
+        );
+        assert_eq!(
+            ws_base("http://10.0.0.1:8080/weir").as_deref(),
+            Some("ws://10.0.0.1:8080/weir")
+        );
+        for bad in [
+            "chat.example.com",
+            "ftp://x",
+            "https://x/?q",
+            "https://us@x/",
+        ] {
+            assert_eq!(ws_base(bad), None, "{bad}");
+        }
+    }
 }

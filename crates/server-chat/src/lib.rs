@@ -90,6 +90,13 @@ pub struct Config {
     /// (`docs/chat.md`); `None`: anyone may chat, as a guest or under a
     /// nickname of their choice.
     pub tokens: Option<TokenKey>,
+    /// Base URL clients reach this server by (`https://chat.example.com`,
+    /// optionally with a path prefix), from which the endpoint API builds
+    /// the WebSocket URL (`wss://` for `https://`). `None`: the request's
+    /// `Host`, checked to be a host name or address with an optional port,
+    /// so a forged header can at most name another host, never inject a
+    /// path, user info or a query into the URL.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -101,6 +108,14 @@ impl Config {
                 field: "heartbeat_timeout_secs",
                 problem: "must be positive",
             });
+        }
+        if let Some(url) = &self.public_url {
+            if api::ws_base(url).is_none() {
+                return Err(ConfigError {
+                    field: "public_url",
+                    problem: "must be http(s)://host[:port][/path] (or ws(s)://), without query or fragment",
+                });
+            }
         }
         if self.send_queue < 4 {
             return Err(ConfigError {
@@ -121,6 +136,7 @@ impl Default for Config {
             tick: Duration::from_secs(1),
             write_pacing: Duration::from_millis(50),
             tokens: None,
+            public_url: None,
         }
     }
 }

@@ -1,9 +1,12 @@
-//! CORS, from one setting (`allow_origin`) for both ways a response
+//! CORS. Media has one setting (`allow_origin`) for both ways a response
 //! leaves this listener: hyper's routes get a [`CorsLayer`], HTTP-FLV
 //! served on the socket writes the same header lines itself. Both come
 //! from [`Cors`], so a player on another origin sees the same answer on
 //! either path (an origin that is not a valid header value is `*` on
-//! both, not `*` on one and the raw text on the other).
+//! both, not `*` on one and the raw text on the other). Operator routes
+//! (API, metrics, console) have their own setting (`api_allow_origin`,
+//! none by default): what a page may read about viewers is not what it may
+//! play.
 
 use std::time::Duration;
 
@@ -38,9 +41,25 @@ impl Cors {
         Some(Cors { origin })
     }
 
-    /// The one layer for every hyper route, so the header is never sent
-    /// twice.
+    /// The layer of the media routes (one per route set, so the header is
+    /// never sent twice): players only read.
     pub(crate) fn layer(&self) -> CorsLayer {
+        self.layer_for([Method::GET, Method::HEAD, Method::OPTIONS])
+    }
+
+    /// The layer of the operator routes: a dashboard on the allowed origin
+    /// also kicks and drops (`DELETE`, `POST`).
+    pub(crate) fn operator_layer(&self) -> CorsLayer {
+        self.layer_for([
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::POST,
+            Method::DELETE,
+        ])
+    }
+
+    fn layer_for<const N: usize>(&self, methods: [Method; N]) -> CorsLayer {
         let allow = if self.origin == "*" {
             AllowOrigin::any()
         } else {
@@ -48,7 +67,7 @@ impl Cors {
         };
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+            .allow_methods(methods)
             .allow_headers(tower_http::cors::Any)
             .expose_headers(EXPOSED)
             .max_age(Duration::from_secs(86400))

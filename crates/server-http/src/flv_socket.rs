@@ -32,6 +32,7 @@ use crate::access::admit;
 use crate::cors::Cors;
 use crate::first_request::FlvRequest;
 use crate::flv::{file_header, not_live, FlvEntry};
+use crate::headers::NOSNIFF_LINE;
 use crate::path::{only_track, parse, Asked};
 use crate::viewer::Viewer;
 use crate::Shared;
@@ -65,7 +66,7 @@ pub(crate) async fn serve(tcp: TcpStream, peer: SocketAddr, req: FlvRequest, sha
         return answer(&mut socket, not_live(&key), &cors).await;
     }
     let head = Bytes::from(format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: video/x-flv\r\ncache-control: no-cache\r\nconnection: close\r\n{cors}\r\n"
+        "HTTP/1.1 200 OK\r\ncontent-type: video/x-flv\r\ncache-control: no-cache\r\nconnection: close\r\n{NOSNIFF_LINE}{cors}\r\n"
     ));
     if req.head {
         let _ = write_all(&mut socket, &mut vec![head], ANSWER_TIMEOUT).await;
@@ -95,7 +96,7 @@ async fn answer(socket: &mut SharedTcp, resp: Response, cors: &str) {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("text/plain; charset=utf-8");
     let head = format!(
-        "HTTP/1.1 {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n{cors}\r\n",
+        "HTTP/1.1 {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n{NOSNIFF_LINE}{cors}\r\n",
         parts.status,
         body.len()
     );

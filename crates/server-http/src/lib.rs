@@ -15,13 +15,16 @@
 
 mod access;
 mod cors;
+mod error;
 mod first_request;
 mod flv;
 mod flv_socket;
 mod fmp4;
+mod headers;
 mod hls;
 mod listener;
 mod path;
+mod phase;
 mod range;
 mod viewer;
 
@@ -52,8 +55,14 @@ pub const CODECS_HEADER: &str = "x-codecs";
 /// HTTP adapter settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `Access-Control-Allow-Origin` value; `None` sends no CORS headers.
+    /// `Access-Control-Allow-Origin` of media responses (and of the extra
+    /// routes given to [`HttpServer::new`]); `None` sends no CORS headers.
     pub allow_origin: Option<String>,
+    /// `Access-Control-Allow-Origin` of the operator routes
+    /// ([`HttpServer::with_operator_routes`]: API, metrics, console);
+    /// `None` (the default) sends no CORS headers, so only pages of the
+    /// server's own origin can read them.
+    pub api_allow_origin: Option<String>,
     /// How long a viewer of a stream that is not live waits for a
     /// publisher before getting 404. Zero answers 404 at once.
     pub play_wait: Duration,
@@ -74,6 +83,14 @@ pub struct Config {
     /// Largest request head (request line and headers) accepted, in bytes;
     /// a larger one is refused with 431. At least 8192.
     pub max_header_bytes: usize,
+    /// A request body must arrive in full within this of its head; later,
+    /// the request fails and the connection closes.
+    pub body_timeout: Duration,
+    /// Most connections from one address that are sending a request (more
+    /// are answered 429), and most that are idle between requests (more
+    /// are closed); connections serving a response never count. 0 = no
+    /// limit.
+    pub max_idle_per_ip: usize,
     /// HLS settings.
     pub hls: HlsSettings,
     /// Adaptive write coalescing of HTTP-FLV and WS-FLV viewers, the rule
@@ -85,6 +102,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             allow_origin: Some("*".into()),
+            api_allow_origin: None,
             play_wait: Duration::ZERO,
             max_lag: Duration::from_secs(10),
             channel: ChannelConfig::default(),
@@ -92,6 +110,8 @@ impl Default for Config {
             max_connections_per_ip: 0,
             max_ws_message_bytes: 64 * 1024,
             max_header_bytes: 16 * 1024,
+            body_timeout: Duration::from_secs(10),
+            max_idle_per_ip: 64,
             hls: HlsSettings::default(),
             coalesce: Coalesce::default(),
         }
@@ -145,9 +165,11 @@ pub(crate) struct Shared {
     pub(crate) mp4: Egress<Mp4Muxer>,
     pub(crate) hls: hls::Hls,
     pub(crate) config: Config,
-    /// CORS from `config.allow_origin`, for the router's layer and for
-    /// HTTP-FLV served on the socket alike.
+    /// CORS from `config.allow_origin`, for the media routes' layer and
+    /// for HTTP-FLV served on the socket alike.
     pub(crate) cors: Option<cors::Cors>,
+    /// CORS of the operator routes, from `config.api_allow_origin`.
+    pub(crate) api_cors: Option<cors::Cors>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -155,12 +177,13 @@ pub(crate) struct Shared {
 pub struct HttpServer {
     shared: Arc<Shared>,
     extra: Router,
+    operator: Router,
 }
 
 impl HttpServer {
-    /// Builds the server. `extra` is merged into the router: the app adds
-    /// routes served by other crates (API, pages) without this crate
-    /// knowing them.
+    /// Builds the server. `extra` is merged into the router with the
+    /// media's CORS: the app adds routes served by other crates for
+    /// viewers (chat) without this crate knowing them.
     pub fn new(hub: Hub, config: Config, shutdown: CancellationToken, extra: Router) -> Self {
         let flv = Egress::with_coalesce(
             hub.clone(),
@@ -177,23 +200,42 @@ impl HttpServer {
                 mp4,
                 hls,
                 cors: cors::Cors::new(config.allow_origin.as_deref()),
+                api_cors: cors::Cors::new(config.api_allow_origin.as_deref()),
                 config,
                 shutdown,
             }),
             extra,
+            operator: Router::new(),
         }
     }
 
-    /// The router: media routes, the extra routes and CORS.
+    /// Adds routes for operators (API, metrics, console): merged into the
+    /// router with their own CORS (`api_allow_origin`), so that a page a
+    /// viewer opens on another origin can play media from this server but
+    /// not read who is watching.
+    pub fn with_operator_routes(mut self, operator: Router) -> Self {
+        self.operator = operator;
+        self
+    }
+
+    /// The router: media and extra routes with the media's CORS, operator
+    /// routes with theirs, and the headers every response carries.
     pub fn router(&self) -> Router {
         let media = Router::new()
             .route("/{app}/{file}", get(path::media))
-            .with_state(self.shared.clone());
-        let router = self.extra.clone().merge(media);
-        match &self.shared.cors {
-            None => router,
-            Some(cors) => router.layer(cors.layer()),
-        }
+            .with_state(self.shared.clone())
+            .merge(self.extra.clone());
+        let media = match &self.shared.cors {
+            None => media,
+            Some(cors) => media.layer(cors.layer()),
+        };
+        let operator = match &self.shared.api_cors {
+            None => self.operator.clone(),
+            Some(cors) => self.operator.clone().layer(cors.operator_layer()),
+        };
+        media
+            .merge(operator)
+            .layer(axum::middleware::map_response(headers::common))
     }
 
     /// HLS segmenters running now.
@@ -212,6 +254,8 @@ impl HttpServer {
             max_connections: self.shared.config.max_connections,
             max_connections_per_ip: self.shared.config.max_connections_per_ip,
             max_header_bytes: self.shared.config.max_header_bytes,
+            body_timeout: self.shared.config.body_timeout,
+            max_idle_per_ip: self.shared.config.max_idle_per_ip,
             clients: self.shared.hub.clients().clone(),
         };
         listener::serve(listener, self.router(), limits, tls, self.shared.clone()).await

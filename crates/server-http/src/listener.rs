@@ -24,7 +24,7 @@ use bytes::{Buf, Bytes};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +34,7 @@ use weir_hub::Clients;
 use weir_netio::{Accept, Conn};
 
 use crate::first_request::{first_request, First};
+use crate::phase::{Deadline, OnEnd, WaitLimits, Waiting};
 use crate::Shared;
 
 /// A client must send its whole request head within this time, so a
@@ -41,9 +42,13 @@ use crate::Shared;
 /// handshake gets as long again.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The whole answer to a connection over the per-address limit.
+/// The whole answer to a connection over a per-address limit.
 const TOO_MANY: &[u8] =
     b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+/// How long the 429 of a TLS connection over the waiting cap may take to
+/// write (a plain one is written without waiting).
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Listener limits.
 pub(crate) struct Limits {
@@ -52,6 +57,11 @@ pub(crate) struct Limits {
     /// answered 429 and closed.
     pub(crate) max_connections_per_ip: usize,
     pub(crate) max_header_bytes: usize,
+    /// A request body must arrive in full within this of its head.
+    pub(crate) body_timeout: Duration,
+    /// Most connections from one address sending a request, and most idle
+    /// between requests (0 = no limit; see `phase`).
+    pub(crate) max_idle_per_ip: usize,
     /// Where limit hits and bad requests are counted (and whether to log
     /// them is decided).
     pub(crate) clients: Clients,
@@ -81,16 +91,24 @@ pub(crate) async fn serve(
     };
     // hyper refuses a read buffer below 8 KiB.
     let max_buf = limits.max_header_bytes.max(8192);
-    let clients = limits.clients;
+    let conn_settings = Arc::new(Settings {
+        app,
+        max_buf,
+        body_timeout: limits.body_timeout,
+        clients: limits.clients,
+        shutdown: shared.shutdown.clone(),
+    });
+    let waits = WaitLimits::new(limits.max_idle_per_ip);
     weir_netio::serve(listener, accept, move |conn, peer, slot| {
-        let (app, shared, clients) = (app.clone(), shared.clone(), clients.clone());
+        let (settings, shared, waits) = (conn_settings.clone(), shared.clone(), waits.clone());
         async move {
+            let Some(waiting) = admit(&waits, &settings.clients, peer) else {
+                refuse(conn).await;
+                return;
+            };
             match conn {
-                Conn::Tcp(tcp) => plain(tcp, peer, app, max_buf, shared, clients).await,
-                Conn::Tls(tls) => {
-                    let shutdown = shared.shutdown.clone();
-                    connection(*tls, peer, app, max_buf, shutdown, clients).await
-                }
+                Conn::Tcp(tcp) => plain(tcp, peer, &settings, shared, waiting).await,
+                Conn::Tls(tls) => connection(*tls, peer, &settings, waiting).await,
             }
             drop(slot);
         }
@@ -98,28 +116,69 @@ pub(crate) async fn serve(
     .await
 }
 
+/// What every connection of the listener is served with.
+struct Settings {
+    app: Router,
+    max_buf: usize,
+    body_timeout: Duration,
+    clients: Clients,
+    shutdown: CancellationToken,
+}
+
+/// The connection's waiting state, or `None` (counted, and logged once a
+/// minute per peer) when its address has too many incomplete requests.
+fn admit(waits: &WaitLimits, clients: &Clients, peer: SocketAddr) -> Option<Arc<Waiting>> {
+    match waits.start(peer.ip()) {
+        Ok(waiting) => Some(Arc::new(waiting)),
+        Err(_) => {
+            if clients.report("http", "max_idle_per_ip", peer.ip()) {
+                warn!(%peer, limit = "max_idle_per_ip", "http connection refused (logged once a minute per peer)");
+            }
+            None
+        }
+    }
+}
+
+/// Answers 429 to a connection refused by the waiting cap, then closes it.
+async fn refuse(conn: Conn) {
+    match conn {
+        // A new socket has room: this never waits.
+        Conn::Tcp(tcp) => {
+            let _ = tcp.try_write(TOO_MANY);
+        }
+        Conn::Tls(mut tls) => {
+            let write = async {
+                tls.write_all(TOO_MANY).await?;
+                tls.shutdown().await
+            };
+            let _ = tokio::time::timeout(REFUSAL_TIMEOUT, write).await;
+        }
+    }
+}
+
 /// A plain-TCP connection: HTTP-FLV served here, the rest by hyper.
 async fn plain(
     mut tcp: TcpStream,
     peer: SocketAddr,
-    app: Router,
-    max_buf: usize,
+    settings: &Settings,
     shared: Arc<Shared>,
-    clients: Clients,
+    waiting: Arc<Waiting>,
 ) {
-    let shutdown = shared.shutdown.clone();
     let first = tokio::select! {
-        f = first_request(&mut tcp, max_buf, HEADER_READ_TIMEOUT) => f,
-        () = shutdown.cancelled() => return,
+        f = first_request(&mut tcp, settings.max_buf, HEADER_READ_TIMEOUT) => f,
+        () = settings.shutdown.cancelled() => return,
     };
     match first {
-        First::Flv(req) => crate::flv_socket::serve(tcp, peer, req, shared).await,
+        First::Flv(req) => {
+            waiting.answered();
+            crate::flv_socket::serve(tcp, peer, req, shared).await
+        }
         First::Other(read) => {
             let io = Prefixed { read, io: tcp };
-            connection(io, peer, app, max_buf, shutdown, clients).await
+            connection(io, peer, settings, waiting).await
         }
         First::TimedOut => {
-            if clients.report("http", "header_timeout", peer.ip()) {
+            if settings.clients.report("http", "header_timeout", peer.ip()) {
                 warn!(%peer, kind = "header_timeout", "http request refused (logged once a minute per peer)");
             }
         }
@@ -180,35 +239,52 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Prefixed<I> {
     }
 }
 
-async fn connection<I>(
-    io: I,
-    peer: SocketAddr,
-    app: Router,
-    max_buf: usize,
-    shutdown: CancellationToken,
-    clients: Clients,
-) where
+/// Serves a connection with hyper. The head of each request (and the
+/// idle wait before it) is bounded by hyper's header timeout, its body by
+/// [`Deadline`]; the connection's [`Waiting`] state follows each request.
+async fn connection<I>(io: I, peer: SocketAddr, settings: &Settings, waiting: Arc<Waiting>)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(app.oneshot(req).await.unwrap_or_else(|e| match e {})) }
+    let (app, clients, body_timeout) = (
+        settings.app.clone(),
+        settings.clients.clone(),
+        settings.body_timeout,
+    );
+    let served = waiting.clone();
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        served.request();
+        let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(ConnectInfo(peer));
+        let deadline = tokio::time::Instant::now() + body_timeout;
+        let body = Deadline::wrap(body, deadline, clients.clone(), peer.ip());
+        let req = hyper::Request::from_parts(parts, body);
+        let (app, served) = (app.clone(), served.clone());
+        async move {
+            let resp = app.oneshot(req).await.unwrap_or_else(|e| match e {});
+            served.answered();
+            Ok::<_, Infallible>(resp.map(|body| OnEnd::wrap(body, served)))
+        }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(max_buf)
+        .max_buf_size(settings.max_buf)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(conn);
     let res = tokio::select! {
         r = conn.as_mut() => r,
-        () = shutdown.cancelled() => {
+        () = settings.shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+        () = waiting.over_cap() => {
             conn.as_mut().graceful_shutdown();
             conn.await
         }
     };
+    let clients = &settings.clients;
     if let Err(e) = res {
         // Requests hyper refused before any route saw them: counted, and
         // logged once a minute per peer and kind.

@@ -92,9 +92,10 @@ impl CertStore {
         self.current.read().clone()
     }
 
-    /// SHA-256 of the leaf certificate in use (DER), as lowercase hex: what
-    /// `openssl x509 -fingerprint -sha256` prints, for log lines that tell
-    /// which certificate is live.
+    /// SHA-256 of the leaf certificate in use (DER), as upper-case hex
+    /// pairs joined by colons, exactly what `openssl x509 -noout
+    /// -fingerprint -sha256` prints after `=`: log lines that tell which
+    /// certificate is live can be compared to it by eye or by `grep`.
     pub fn fingerprint(&self) -> String {
         fingerprint(&self.current())
     }
@@ -181,8 +182,11 @@ pub(crate) fn fingerprint(key: &CertifiedKey) -> String {
     let leaf = key.cert.first().map(|c| c.as_ref()).unwrap_or_default();
     Sha256::digest(leaf)
         .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
+        .fold(String::with_capacity(95), |mut s, b| {
+            if !s.is_empty() {
+                s.push(':');
+            }
+            let _ = write!(s, "{b:02X}");
             s
         })
 }
@@ -198,7 +202,11 @@ mod tests {
         let files = write_pair(dir.path(), "one.test");
         let store = CertStore::load(files.clone()).unwrap();
         let first = store.fingerprint();
-        assert_eq!(first.len(), 64);
+        // 32 bytes as `AB:` pairs, as openssl prints them.
+        assert_eq!(first.len(), 95);
+        assert!(first
+            .split(':')
+            .all(|b| b.len() == 2 && b.bytes().all(|c| matches!(c, b'0'..=b'9' | b'A'..=b'F'))));
         assert!(store.reload_if_changed().is_none(), "nothing changed yet");
 
         write_pair(dir.path(), "two.test");
