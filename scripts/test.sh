@@ -28,7 +28,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-bad  # rtmp2sink, rtmp2src, h264parse
   gstreamer1.0-plugins-ugly # x264enc
   gstreamer1.0-libav        # avenc_aac, avdec_h264
-  openssl                   # s_client: which certificate a TLS listener serves
+  openssl                   # s_client, x509: which certificate is served and logged
   curl                      # HTTPS requests verified against a test CA
   hostname                  # hostname -I: a non-loopback address for access tests
   iproute2                  # ip addr: adds one to lo when the machine has none

@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use axum::http::header;
 use axum::Router;
 use bytes::{Buf, Bytes};
 use hyper::body::Incoming;
@@ -186,6 +187,34 @@ async fn plain(
     }
 }
 
+/// Whether the client asks to keep the connection open after this
+/// request (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
+/// `Connection: keep-alive`).
+fn keeps_alive<B>(req: &hyper::Request<B>) -> bool {
+    let has = |token: &str| {
+        req.headers()
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if req.version() == hyper::Version::HTTP_11 {
+        !has("close")
+    } else {
+        has("keep-alive")
+    }
+}
+
+/// Whether a response closes its connection (`Connection: close`).
+fn closes(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+}
+
 /// A socket with bytes already read from it in front, for hyper.
 struct Prefixed<I> {
     read: Bytes,
@@ -254,6 +283,7 @@ where
     let served = waiting.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         served.request();
+        let stays_open = keeps_alive(&req);
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(ConnectInfo(peer));
         let deadline = tokio::time::Instant::now() + body_timeout;
@@ -263,7 +293,14 @@ where
         async move {
             let resp = app.oneshot(req).await.unwrap_or_else(|e| match e {});
             served.answered();
-            Ok::<_, Infallible>(resp.map(|body| OnEnd::wrap(body, served)))
+            // A connection that closes after this response never waits
+            // again: it must not take an idle place from another.
+            let resp = if stays_open && !closes(resp.headers()) {
+                resp.map(|body| OnEnd::wrap(body, served))
+            } else {
+                resp
+            };
+            Ok::<_, Infallible>(resp)
         }
     });
     let conn = http1::Builder::new()
