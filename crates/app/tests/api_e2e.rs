@@ -18,7 +18,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::clients::require_ffmpeg;
+use common::clients::{password_hash, require_ffmpeg};
 use common::probe;
 use common::process::{Proc, Stdout};
 use common::server::Server;
@@ -115,27 +115,6 @@ fn http(srv: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: 
 
 fn get(srv: &Server, path: &str) -> Resp {
     http(srv, "GET", path, &[], "")
-}
-
-/// `weir passwd` with the password on stdin: the config's hash.
-fn password_hash(password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("passwd")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run weir passwd");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "weir passwd failed");
-    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert!(hash.starts_with("$argon2id$"), "{hash}");
-    hash
 }
 
 fn config_with_credentials() -> String {

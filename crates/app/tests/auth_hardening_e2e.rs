@@ -8,11 +8,10 @@
 #[allow(dead_code)] // each test binary uses part of the shared harness
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::clients::{ffmpeg_publisher, require_ffmpeg, require_tool};
+use common::clients::{ffmpeg_publisher, password_hash, require_ffmpeg, require_tool};
 use common::http::{browser_dir, require_browser, require_python_websockets, send};
 use common::probe;
 use common::process::{Proc, Stdout};
@@ -21,24 +20,6 @@ use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery";
 const TOKEN: &str = "hardening-token-0123456789";
-
-fn password_hash(password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("passwd")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run weir passwd");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "weir passwd failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 fn config() -> String {
     format!(

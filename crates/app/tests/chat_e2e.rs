@@ -19,7 +19,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::clients::{ffmpeg_publisher, require_tool};
+use common::clients::{ffmpeg_publisher, password_hash, require_tool};
 use common::process::{Proc, Stdout};
 use common::server::{free_port, Server};
 use serde_json::Value;
@@ -210,23 +210,6 @@ fn a_muted_user_is_refused() {
     assert_eq!(v["mute_event"]["user"], "troll");
     assert_eq!(v["after"]["type"], "error");
     assert_eq!(v["after"]["code"], "muted");
-}
-
-/// `weir passwd` with `password` on stdin: the hash for the config.
-fn password_hash(password: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("passwd")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run weir passwd");
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "weir passwd failed");
-    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert!(hash.starts_with("$argon2id$"), "{hash}");
-    hash
 }
 
 /// Chat moderation takes the console's session cookie like every other

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::clients::{ffmpeg_publisher, require_ffmpeg, require_tool};
+use common::clients::{ffmpeg_publisher, password_hash, require_ffmpeg, require_tool};
 use common::http::{self, get, send};
 use common::process::{Proc, Stdout};
 use common::server::Server;
@@ -396,20 +396,6 @@ fn api_allow_origin_admits_the_dashboard_only() {
         true,
     );
     assert_eq!(media.header("access-control-allow-origin"), Some("*"));
-}
-
-/// `weir passwd` with `password` on stdin: the hash for the config.
-fn password_hash(password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("passwd")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run weir passwd");
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "weir passwd failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// Defect 8, the small ones: `nosniff` on every response (hyper's routes

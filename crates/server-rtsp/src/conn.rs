@@ -396,9 +396,14 @@ impl Conn {
                 if wanted == fixed {
                     out.push(p.clone());
                 } else {
-                    let mut copy = p.to_vec();
-                    copy[1] = wanted + (copy[1] - fixed);
-                    out.push(Bytes::from(copy));
+                    // A player that chose other channel numbers gets its own
+                    // 4-byte frame header; the packet itself stays shared.
+                    let Ok(mut head) = <[u8; 4]>::try_from(p.get(..4).unwrap_or_default()) else {
+                        continue;
+                    };
+                    head[1] = wanted + (head[1] - fixed);
+                    out.push(Bytes::copy_from_slice(&head));
+                    out.push(p.slice(4..));
                 }
             }
         }

@@ -267,6 +267,24 @@ pub fn weir_publish(dir: &Path, file: &Path, url: &str) -> Proc {
     Proc::spawn("weir-publish", dir, cmd, Stdout::Null)
 }
 
+/// `weir passwd` with `password` on stdin: the argon2id hash for
+/// `api.console_password_hash`.
+pub fn password_hash(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("passwd")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run weir passwd");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "weir passwd failed");
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    hash
+}
+
 /// `weir play URL -o OUT --duration SECS`.
 pub fn weir_play(dir: &Path, url: &str, out: &Path, secs: u32) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));

@@ -318,6 +318,30 @@ pub struct BrowserResult {
     pub errors: Vec<String>,
 }
 
+/// Prints what each page of [`run_browser`] measured and asserts that it
+/// played: no error, at least 20 fps, `currentTime` advancing with the
+/// wall clock.
+pub fn assert_browsers_played(results: &[BrowserResult]) {
+    for r in results {
+        eprintln!(
+            "chromium {}: first frame after {:.2} s, {:.1} fps, currentTime +{:.2} s in {:.2} s, \
+             dropped {}, latency {:?} s",
+            r.kind, r.startup_s, r.fps, r.advanced_s, r.seconds, r.dropped, r.latency_s
+        );
+    }
+    for r in results {
+        assert!(r.errors.is_empty(), "{}: errors {:?}", r.kind, r.errors);
+        assert!(r.fps >= 20.0, "{}: {:.1} fps ({r:?})", r.kind, r.fps);
+        assert!(
+            r.advanced_s >= 0.8 * r.seconds,
+            "{}: currentTime advanced {:.2} s in {:.2} s",
+            r.kind,
+            r.advanced_s,
+            r.seconds
+        );
+    }
+}
+
 /// Runs `node run.mjs SECS kind=url...` and returns one result per case.
 pub fn run_browser(
     dir: &Path,
