@@ -11,7 +11,7 @@ import shutil
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CAPTURES = sorted(glob.glob(os.path.join(HERE, "..", "crates", "rtsp", "testdata", "*.rtsp")))
+CAPTURES = sorted(glob.glob(os.path.join(HERE, "..", "crates", "rtsp", "testdata", "ffmpeg_*.rtsp")))
 
 # Codec numbers of the rtp_depacketize control byte.
 CODEC = {"H264": 0, "H265": 1, "MPEG4-GENERIC": 2, "MP4A-LATM": 3, "OPUS": 4, "PCMA": 5}

@@ -92,6 +92,18 @@ impl Gate for Access {
         Box::pin(async move { hooks.decide(&url, &Body::for_request(action, &req)).await })
     }
 
+    fn password_keys(&self, req: &AccessRequest) -> Vec<String> {
+        let app = self.rules.app(req.key.app());
+        let rule = match req.action {
+            Action::Publish => &app.publish,
+            Action::Play => &app.play,
+        };
+        match rule.mode {
+            Mode::Keys => rule.keys.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     fn connected(&self, info: &ConnectInfo) {
         if let Some(url) = &self.rules.app(&info.app).on_connect {
             self.hooks.notify(url, &Body::for_connect(info));

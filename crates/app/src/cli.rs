@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// RTSP server RTCP port for UDP sessions (default 8001; 0 = TCP only).
     #[arg(long)]
     pub rtsp_rtcp_port: Option<u16>,
+    /// RTSPS (RTSP over TLS) listen address (default 0.0.0.0:8322 when a
+    /// TLS certificate is configured; an empty value turns RTSPS off).
+    #[arg(long)]
+    pub rtsps_listen: Option<String>,
     /// RTMPS (RTMP over TLS) listen address, e.g. 0.0.0.0:1936 (default:
     /// none). Needs a TLS certificate and key.
     #[arg(long)]

@@ -2,7 +2,7 @@
 //! by command-line flags. Unknown keys are errors, so a typo never silently
 //! falls back to a default.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -305,6 +305,19 @@ pub struct RtspSection {
     /// Most simultaneous RTSP connections from one IP address (0 = no
     /// limit).
     pub max_connections_per_ip: usize,
+    /// RTSPS (RTSP over TLS) listen address. Unset: "0.0.0.0:8322" when
+    /// `[tls]` is configured, else none; empty = no RTSPS; an address
+    /// needs `[tls]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_listen: Option<String>,
+    /// UDP multicast for players: the group range, "224.1.0.0/16" (a bare
+    /// address means its /24). Each stream gets two addresses (video,
+    /// audio). Empty (the default) = no multicast.
+    pub multicast: String,
+    /// RTP port of every multicast group (RTCP on the next).
+    pub multicast_port: u16,
+    /// Time to live of multicast datagrams (1 = this network only).
+    pub multicast_ttl: u8,
 }
 
 impl Default for RtspSection {
@@ -318,14 +331,22 @@ impl Default for RtspSection {
             player_write_timeout_secs: 15.0,
             max_connections: 10_000,
             max_connections_per_ip: 0,
+            tls_listen: None,
+            multicast: String::new(),
+            multicast_port: 8002,
+            multicast_ttl: 16,
         }
     }
 }
+
+/// RTSPS's port when `[tls]` is on and `rtsp.tls_listen` is unset.
+const DEFAULT_RTSPS_LISTEN: &str = "0.0.0.0:8322";
 
 impl RtspSection {
     /// Refuses values the listener cannot use.
     fn check(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
+        self.multicast_range()?;
         for (name, v) in [
             ("rtsp.session_timeout_secs", self.session_timeout_secs),
             ("rtsp.play_wait_secs", self.play_wait_secs),
@@ -360,6 +381,56 @@ impl RtspSection {
         let addr = listen.parse().with_context(|| {
             format!("rtsp.listen {listen:?} is not an address like 0.0.0.0:8554")
         })?;
+        Ok(Some(addr))
+    }
+
+    /// The multicast range as (first address, size), `None` when off.
+    pub fn multicast_range(&self) -> anyhow::Result<Option<(Ipv4Addr, u32)>> {
+        let range = self.multicast.trim();
+        if range.is_empty() {
+            return Ok(None);
+        }
+        let bad = || {
+            anyhow::anyhow!(
+                "rtsp.multicast {range:?} is not a multicast range like \"224.1.0.0/16\""
+            )
+        };
+        let (addr, bits) = match range.split_once('/') {
+            Some((a, b)) => (a, b.parse::<u32>().map_err(|_| bad())?),
+            None => (range, 24),
+        };
+        let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
+        anyhow::ensure!((4..=30).contains(&bits) && addr.is_multicast(), bad());
+        let mask = u32::MAX << (32 - bits);
+        let first = Ipv4Addr::from(u32::from(addr) & mask);
+        anyhow::ensure!(first.is_multicast(), bad());
+        anyhow::ensure!(
+            self.multicast_port > 0 && self.multicast_port < u16::MAX && self.multicast_ttl > 0,
+            "rtsp.multicast_port must be 1-65534 and rtsp.multicast_ttl at least 1"
+        );
+        Ok(Some((first, 1 << (32 - bits))))
+    }
+
+    /// The RTSPS listen address given whether TLS is configured: `None`
+    /// when RTSPS is off. An explicit address without TLS is an error, as
+    /// for `server.rtmps_listen`.
+    pub fn tls_listen_addr(&self, tls: bool) -> anyhow::Result<Option<SocketAddr>> {
+        let listen = match &self.tls_listen {
+            None if tls => DEFAULT_RTSPS_LISTEN,
+            None => return Ok(None),
+            Some(l) => l.trim(),
+        };
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        let addr = listen.parse().with_context(|| {
+            format!("rtsp.tls_listen {listen:?} is not an address like 0.0.0.0:8322")
+        })?;
+        anyhow::ensure!(
+            tls,
+            "rtsp.tls_listen ({addr}) needs a TLS certificate: set [tls] cert and key \
+             (or --tls-cert and --tls-key)"
+        );
         Ok(Some(addr))
     }
 }
@@ -492,6 +563,9 @@ impl Config {
         }
         if let Some(listen) = &args.rtsp_listen {
             cfg.rtsp.listen = listen.clone();
+        }
+        if let Some(listen) = &args.rtsps_listen {
+            cfg.rtsp.tls_listen = Some(listen.clone());
         }
         if let Some(port) = args.rtsp_rtp_port {
             cfg.rtsp.rtp_port = port;

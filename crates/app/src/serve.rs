@@ -94,15 +94,39 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 rtcp_port = cfg.rtsp.rtcp_port,
                 "rtsp listening"
             );
+            let multicast = match cfg.rtsp.multicast_range()? {
+                Some((first, size)) => {
+                    let socket = tokio::net::UdpSocket::bind((addr.ip(), 0))
+                        .await
+                        .context("binding the RTSP multicast sender")?;
+                    socket.set_multicast_ttl_v4(u32::from(cfg.rtsp.multicast_ttl))?;
+                    socket.set_multicast_loop_v4(true)?;
+                    info!(range = %cfg.rtsp.multicast, port = cfg.rtsp.multicast_port, "rtsp multicast");
+                    let config = weir_server_rtsp::MulticastConfig {
+                        first,
+                        size,
+                        port: cfg.rtsp.multicast_port,
+                        ttl: cfg.rtsp.multicast_ttl,
+                    };
+                    Some((config, socket))
+                }
+                None => None,
+            };
             let rtsp = weir_server_rtsp::RtspServer::new(
                 hub.clone(),
                 rtsp_config(&cfg, channel.clone()),
                 shutdown.clone(),
                 udp,
+                multicast,
             )?;
-            Some(tokio::spawn(rtsp.run(listener)))
+            let rtsps = crate::tls::start_rtsps(&cfg, tls.as_ref(), &rtsp).await?;
+            Some((tokio::spawn(rtsp.run(listener, None)), rtsps))
         }
         None => None,
+    };
+    let (rtsp_task, rtsps_task) = match rtsp_task {
+        Some((rtsp, rtsps)) => (Some(rtsp), rtsps),
+        None => (None, None),
     };
 
     wait_for_signal().await;
@@ -111,6 +135,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut listeners = vec![("rtmp", rtmp_task), ("http", http_task)];
     listeners.extend(rtmps_task.map(|task| ("rtmps", task)));
     listeners.extend(rtsp_task.map(|task| ("rtsp", task)));
+    listeners.extend(rtsps_task.map(|task| ("rtsps", task)));
     join_listeners(listeners).await;
     info!("bye");
     Ok(())

@@ -57,6 +57,28 @@ pub(crate) async fn start_rtmps(
     )))
 }
 
+/// Binds `rtsp.tls_listen` (default 0.0.0.0:8322 when TLS is on) and
+/// serves RTSPS there with the same server (streams, muxers, UDP ports) as
+/// plain RTSP.
+pub(crate) async fn start_rtsps(
+    cfg: &Config,
+    store: Option<&Arc<CertStore>>,
+    rtsp: &weir_server_rtsp::RtspServer,
+) -> anyhow::Result<Option<JoinHandle<std::io::Result<()>>>> {
+    let (Some(addr), Some(store)) = (cfg.rtsp.tls_listen_addr(store.is_some())?, store) else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding RTSPS listener on {addr}"))?;
+    // RTSP clients send no ALPN.
+    let acceptor = store.acceptor(&[])?;
+    info!(addr = %listener.local_addr()?, "rtsps listening");
+    Ok(Some(tokio::spawn(
+        rtsp.clone().run(listener, Some(acceptor)),
+    )))
+}
+
 /// The acceptor that turns the HTTP listener into HTTPS, if TLS is on.
 pub(crate) fn https_acceptor(
     store: Option<&Arc<CertStore>>,

@@ -101,6 +101,14 @@ pub trait Gate: Send + Sync + 'static {
     fn connected(&self, info: &ConnectInfo);
     /// A session [`Gate::check`] allowed has ended (fire and forget).
     fn ended(&self, req: &AccessRequest);
+    /// The stream keys that would let `req` through, for protocols whose
+    /// credentials prove a password without sending it (RTSP Digest): the
+    /// adapter finds the one a response proves and asks [`Gate::check`]
+    /// with it as `key=`. None by default (Digest then cannot succeed;
+    /// Basic, which sends the password, still can).
+    fn password_keys(&self, _req: &AccessRequest) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The gate of a hub built without a policy: everything is allowed, no

@@ -9,6 +9,8 @@
 //!
 //! - [`message`]: requests, responses and interleaved frames, with limits.
 //! - [`headers`]: `Transport`, `Session`, `Range`, `RTP-Info`.
+//! - [`server`]: one server connection (requests, answers, CSeq, session
+//!   ids, auth challenges, expiry) with events the adapter decides.
 //! - [`session`]: the server's per-session state machine (454/455/461).
 //! - [`auth`]: Basic and Digest (RFC 7616, MD5 and SHA-256).
 //! - [`sdp`]: ANNOUNCE bodies in, DESCRIBE answers out.
@@ -42,6 +44,7 @@ pub mod reorder;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod server;
 pub mod session;
 
 pub use error::RtspError;

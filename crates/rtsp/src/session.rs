@@ -32,10 +32,20 @@ pub enum State {
 pub struct TransportPolicy {
     /// UDP unicast is accepted.
     pub udp: bool,
-    /// UDP multicast is accepted (for play only).
-    pub multicast: bool,
     /// The server's RTP/RTCP port pair for UDP, shared by every session.
     pub server_ports: (u16, u16),
+}
+
+/// Where a track's multicast packets go: the adapter picks a group per
+/// stream and track, and a SETUP that asks for multicast is told it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MulticastGroup {
+    /// The group address (`destination=`).
+    pub destination: String,
+    /// The RTP and RTCP ports (`port=`).
+    pub ports: (u16, u16),
+    /// The packets' time to live (`ttl=`).
+    pub ttl: u8,
 }
 
 /// One set-up track.
@@ -49,7 +59,7 @@ pub struct TrackSetup {
 
 /// One RTSP session as the server sees it.
 #[derive(Debug, Clone)]
-pub struct ServerSession {
+pub struct Session {
     id: String,
     timeout: Duration,
     state: State,
@@ -58,11 +68,11 @@ pub struct ServerSession {
     last_seen: Instant,
 }
 
-impl ServerSession {
+impl Session {
     /// A new session with an id the caller chose (random, unguessable) and
     /// the idle timeout it advertises, created at `now`.
     pub fn new(id: impl Into<String>, timeout: Duration, now: Instant) -> Self {
-        ServerSession {
+        Session {
             id: id.into(),
             timeout,
             state: State::Init,
@@ -126,14 +136,17 @@ impl ServerSession {
     /// SETUP of `track` with the client's transport choices (in its order
     /// of preference). Returns the transport to answer with: TCP gets its
     /// interleaved channels (the client's, or the next free pair), UDP the
-    /// client's ports and the server's pair. Errors: 461 when nothing
-    /// offered is acceptable, 455 when a session mixes play and record or
-    /// sets up while streaming, 400 for a track index beyond the SDP bound.
+    /// client's ports and the server's pair, multicast (for play, when the
+    /// adapter has a `group` for the track) the group. Errors: 461 when
+    /// nothing offered is acceptable, 455 when a session mixes play and
+    /// record or sets up while streaming, 400 for a track index beyond the
+    /// SDP bound.
     pub fn setup(
         &mut self,
         track: usize,
         offered: &[Transport],
         policy: &TransportPolicy,
+        group: Option<&MulticastGroup>,
     ) -> Result<Transport, u16> {
         if track >= MAX_MEDIA {
             return Err(400);
@@ -156,7 +169,13 @@ impl ServerSession {
                 (LowerTransport::Udp, false) if policy.udp && t.client_port.is_some() => {
                     answer.server_port = Some(policy.server_ports);
                 }
-                (LowerTransport::Udp, true) if policy.multicast && mode == TransportMode::Play => {}
+                (LowerTransport::Udp, true) if mode == TransportMode::Play => {
+                    let Some(g) = group else { continue };
+                    answer.client_port = None;
+                    answer.destination = Some(g.destination.clone());
+                    answer.port = Some(g.ports);
+                    answer.ttl = Some(g.ttl);
+                }
                 _ => continue,
             }
             chosen = Some((answer, mode));
@@ -207,6 +226,20 @@ impl ServerSession {
             })
     }
 
+    /// Whether PLAY (`Play`) or RECORD (`Record`) would be valid now
+    /// (`Err(455)` otherwise), without changing state.
+    pub fn can_start(&self, mode: TransportMode) -> Result<(), u16> {
+        let to = match mode {
+            TransportMode::Play => State::Playing,
+            TransportMode::Record => State::Recording,
+        };
+        match self.state {
+            State::Ready if self.mode == Some(mode) => Ok(()),
+            s if s == to => Ok(()),
+            _ => Err(455),
+        }
+    }
+
     /// PLAY: valid when tracks are set up for playing (455 otherwise).
     pub fn play(&mut self) -> Result<(), u16> {
         self.start(TransportMode::Play, State::Playing)
@@ -218,14 +251,9 @@ impl ServerSession {
     }
 
     fn start(&mut self, mode: TransportMode, to: State) -> Result<(), u16> {
-        match self.state {
-            State::Ready if self.mode == Some(mode) => {
-                self.state = to;
-                Ok(())
-            }
-            s if s == to => Ok(()),
-            _ => Err(455),
-        }
+        self.can_start(mode)?;
+        self.state = to;
+        Ok(())
     }
 
     /// PAUSE: back to Ready (455 before any SETUP).
@@ -245,7 +273,6 @@ mod tests {
 
     const POLICY: TransportPolicy = TransportPolicy {
         udp: true,
-        multicast: false,
         server_ports: (8000, 8001),
     };
 
@@ -256,13 +283,14 @@ mod tests {
     #[test]
     fn publish_over_tcp() {
         let now = Instant::now();
-        let mut s = ServerSession::new("abc", Duration::from_secs(60), now);
+        let mut s = Session::new("abc", Duration::from_secs(60), now);
         assert_eq!(s.record(), Err(455));
         let t = s
             .setup(
                 0,
                 &offer("RTP/AVP/TCP;unicast;interleaved=0-1;mode=record"),
                 &POLICY,
+                None,
             )
             .unwrap();
         assert_eq!(t.interleaved, Some((0, 1)));
@@ -272,6 +300,7 @@ mod tests {
                 1,
                 &offer("RTP/AVP/TCP;unicast;interleaved=0-1;mode=record"),
                 &POLICY,
+                None,
             )
             .unwrap();
         assert_eq!(t.interleaved, Some((2, 3)));
@@ -285,7 +314,8 @@ mod tests {
             s.setup(
                 2,
                 &offer("RTP/AVP/TCP;interleaved=4-5;mode=record"),
-                &POLICY
+                &POLICY,
+                None
             ),
             Err(455)
         );
@@ -295,27 +325,47 @@ mod tests {
     #[test]
     fn play_over_udp_and_transport_choice() {
         let now = Instant::now();
-        let mut s = ServerSession::new("x", Duration::from_secs(30), now);
-        // Multicast refused by policy, so the second choice wins.
+        let mut s = Session::new("x", Duration::from_secs(30), now);
+        // No multicast group, so the second choice wins.
         let t = s
             .setup(
                 0,
                 &offer("RTP/AVP;multicast,RTP/AVP;unicast;client_port=5000-5001"),
                 &POLICY,
+                None,
             )
             .unwrap();
         assert_eq!(t.server_port, Some((8000, 8001)));
         assert_eq!(t.client_port, Some((5000, 5001)));
-        assert_eq!(s.setup(1, &offer("RTP/AVP;multicast"), &POLICY), Err(461));
+        assert_eq!(
+            s.setup(1, &offer("RTP/AVP;multicast"), &POLICY, None),
+            Err(461)
+        );
         // UDP without client ports cannot be served.
-        assert_eq!(s.setup(1, &offer("RTP/AVP;unicast"), &POLICY), Err(461));
+        assert_eq!(
+            s.setup(1, &offer("RTP/AVP;unicast"), &POLICY, None),
+            Err(461)
+        );
         assert_eq!(
             s.setup(
                 1,
                 &offer("RTP/AVP/TCP;interleaved=0-1;mode=record"),
-                &POLICY
+                &POLICY,
+                None
             ),
             Err(455)
+        );
+        let group = MulticastGroup {
+            destination: "224.1.0.2".into(),
+            ports: (5002, 5003),
+            ttl: 4,
+        };
+        let t = s
+            .setup(1, &offer("RTP/AVP;multicast"), &POLICY, Some(&group))
+            .unwrap();
+        assert_eq!(
+            t.to_string(),
+            "RTP/AVP;multicast;destination=224.1.0.2;port=5002-5003;ttl=4"
         );
         s.play().unwrap();
         s.pause().unwrap();
@@ -327,7 +377,7 @@ mod tests {
     #[test]
     fn session_check_and_timeout() {
         let t0 = Instant::now();
-        let mut s = ServerSession::new("id1", Duration::from_secs(60), t0);
+        let mut s = Session::new("id1", Duration::from_secs(60), t0);
         let mut r = Request::new(Method::Play, "rtsp://h/a", 4);
         assert_eq!(s.check(&r), Err(454));
         r.headers.append("Session", "other");
@@ -338,6 +388,9 @@ mod tests {
         assert!(s.expired(t0 + Duration::from_secs(61)));
         s.touch(t0 + Duration::from_secs(50));
         assert!(!s.expired(t0 + Duration::from_secs(100)));
-        assert_eq!(s.setup(MAX_MEDIA, &offer("RTP/AVP/TCP"), &POLICY), Err(400));
+        assert_eq!(
+            s.setup(MAX_MEDIA, &offer("RTP/AVP/TCP"), &POLICY, None),
+            Err(400)
+        );
     }
 }

@@ -11,27 +11,41 @@
 //!
 //! Transports: RTP interleaved on the RTSP TCP connection, and UDP unicast
 //! on one server socket pair shared by every session (when the app gives
-//! one). Multicast, RTSPS and RTSP Basic/Digest credentials are not built
-//! yet.
+//! one). The same server runs on a second listener with TLS (RTSPS), and
+//! RTSP Basic/Digest credentials stand in for stream keys (`auth.rs`).
+//!
+//! Each connection drives `weir_rtsp::server::ServerSession` (sans-IO:
+//! requests, answers, session state, challenges) and decides its events
+//! here: `answer.rs` (admission, DESCRIBE, SETUP routes, PLAY, RECORD),
+//! `record.rs` (publishers' RTP), `play.rs` (players' packets).
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod answer;
+mod auth;
 mod conn;
 mod describe;
 mod dts;
+mod multicast;
 mod muxer;
+mod play;
 mod publish;
+mod record;
 mod udp;
 mod url;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, UdpSocket};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use weir_hub::{ChannelConfig, Egress, Hub};
 use weir_netio::{Accept, Conn, Limits};
 
+use crate::multicast::Multicast;
+pub use crate::multicast::MulticastConfig;
 use crate::muxer::RtspMuxer;
 use crate::udp::Udp;
 
@@ -76,6 +90,11 @@ struct Shared {
     shutdown: CancellationToken,
     /// The RTP/RTCP socket pair, when UDP is on.
     udp: Option<Arc<Udp>>,
+    /// Multicast groups and senders, when a range is configured.
+    multicast: Option<Arc<Multicast>>,
+    /// Whether a listener started the UDP receivers (the first does:
+    /// RTSP and RTSPS share them).
+    udp_started: AtomicBool,
 }
 
 /// An RTSP server bound to one hub.
@@ -88,11 +107,15 @@ impl RtspServer {
     /// Builds a server; `shutdown` stops the accept loop and every
     /// connection. `udp` is the bound RTP and RTCP socket pair every UDP
     /// session shares; without it SETUPs offering only UDP get 461.
+    /// `multicast` is the range and the socket the multicast senders send
+    /// from (its TTL set); without it a SETUP asking only for multicast
+    /// gets 461.
     pub fn new(
         hub: Hub,
         config: Config,
         shutdown: CancellationToken,
         udp: Option<(UdpSocket, UdpSocket)>,
+        multicast: Option<(MulticastConfig, UdpSocket)>,
     ) -> std::io::Result<Self> {
         let udp = match udp {
             Some((rtp, rtcp)) => Some(Udp::new(rtp, rtcp)?),
@@ -109,36 +132,48 @@ impl RtspServer {
                 config,
                 shutdown,
                 udp,
+                multicast: multicast.map(|(c, socket)| Multicast::new(c, socket)),
+                udp_started: AtomicBool::new(false),
             }),
         })
     }
 
     /// Accepts connections until shutdown (`weir_netio::serve`: limits,
     /// backoff, errors counted under protocol `rtsp`); each runs in its own
-    /// task.
-    pub async fn run(self, listener: TcpListener) -> std::io::Result<()> {
+    /// task. With `tls` the listener is RTSPS: the handshake happens in
+    /// the accept loop, under a 10 s deadline. Both listeners may run on
+    /// one server (same streams, muxers and UDP ports).
+    pub async fn run(self, listener: TcpListener, tls: Option<TlsAcceptor>) -> std::io::Result<()> {
         let accept = Accept {
             protocol: "rtsp",
             limits: self.shared.limit.clone(),
             refusal: None,
-            tls: None,
+            tls,
             tls_timeout: Duration::from_secs(10),
             clients: self.shared.hub.clients().clone(),
             shutdown: self.shared.shutdown.clone(),
         };
         let shared = self.shared;
         if let Some(udp) = &shared.udp {
-            tokio::spawn(
-                udp.clone()
-                    .run(shared.hub.clients().clone(), shared.shutdown.clone()),
-            );
+            if !shared.udp_started.swap(true, Ordering::Relaxed) {
+                tokio::spawn(
+                    udp.clone()
+                        .run(shared.hub.clients().clone(), shared.shutdown.clone()),
+                );
+            }
         }
         weir_netio::serve(listener, accept, move |conn, peer, slot| {
             let shared = shared.clone();
             async move {
-                // No TLS acceptor is given, so every connection is plain.
-                if let Conn::Tcp(socket) = conn {
-                    conn::serve(socket, peer, shared).await;
+                match conn {
+                    Conn::Tcp(socket) => {
+                        let (r, w) = socket.into_split();
+                        conn::serve(Box::new(r), Box::new(w), false, peer, shared).await;
+                    }
+                    Conn::Tls(stream) => {
+                        let (r, w) = tokio::io::split(*stream);
+                        conn::serve(Box::new(r), Box::new(w), true, peer, shared).await;
+                    }
                 }
                 drop(slot);
             }

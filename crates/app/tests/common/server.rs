@@ -177,6 +177,11 @@ fn try_start(
         .arg(rtcp_port.to_string())
         .arg("--data-dir")
         .arg(&data_dir);
+    // With [tls], RTSPS would listen on its fixed default port 8322, which
+    // parallel tests cannot share: off unless the test names a port.
+    if !config.contains("tls_listen") {
+        cmd.arg("--rtsps-listen").arg("");
+    }
     if !config.is_empty() {
         let path = dir.join("weir.toml");
         fs::write(&path, config).expect("write config");

@@ -299,6 +299,26 @@ impl Hub {
         Ok(Admission::new(self.inner.gate.clone(), req))
     }
 
+    /// The stream keys the gate would accept for `action` on `key`
+    /// ([`crate::Gate::password_keys`]), for RTSP Digest, which proves a password
+    /// without sending it. The admission itself still goes through
+    /// [`Hub::admit`] with the proven key.
+    pub fn password_keys(
+        &self,
+        client: &ClientHandle,
+        action: Action,
+        key: &StreamKey,
+    ) -> Vec<String> {
+        self.inner.gate.password_keys(&AccessRequest {
+            action,
+            key: key.clone(),
+            client_id: client.id(),
+            addr: client.addr(),
+            protocol: client.protocol(),
+            query: String::new(),
+        })
+    }
+
     /// Registers a client that comes for one stream only (an HTTP viewer, a
     /// WHIP publisher) and asks the gate for it in one step; the refusal
     /// unregisters it again.
