@@ -16,6 +16,8 @@
 #   RTMP_PLAYERS="100 500 1000 2000"        RTMP scenarios
 #   HTTP_PLAYERS="1000"                     HTTP-FLV scenarios (servers that have it;
 #                                           set a list to "" to skip it)
+#   RTSP_PLAYERS="1000"                     RTSP (TCP interleaved) scenarios, weir only
+#                                           (published over RTMP, played over RTSP)
 #   MW_PLAYERS="1000 2000"                  weir-mwN scenarios (RTMP)
 #   C0_PLAYERS="1000"                       weir-c0 scenarios (RTMP and HTTP-FLV):
 #                                           weir with audio coalescing off
@@ -38,6 +40,7 @@ PEERS=${PEERS:-$ROOT/bench/.peers}
 SERVERS=${SERVERS:-"weir weir-c0 weir-mw40 weir-mw350 nginx-rtmp nms"}
 RTMP_PLAYERS=${RTMP_PLAYERS-"100 500 1000 2000"}
 HTTP_PLAYERS=${HTTP_PLAYERS-"1000"}
+RTSP_PLAYERS=${RTSP_PLAYERS-"1000"}
 MW_PLAYERS=${MW_PLAYERS-"1000 2000"}
 C0_PLAYERS=${C0_PLAYERS-"1000"}
 WEIR_BEFORE=${WEIR_BEFORE:-}
@@ -124,6 +127,7 @@ prio() {
 SERVER_PID=
 RTMP_PORT=
 HTTP_PORT=
+RTSP_PORT=
 
 start_server() {
     local name=$1 dir=$WORK/run/$1
@@ -132,20 +136,27 @@ start_server() {
     RTMP_PORT=$(free_port)
     HTTP_PORT=$(free_port)
     while [[ $HTTP_PORT == "$RTMP_PORT" ]]; do HTTP_PORT=$(free_port); done
+    RTSP_PORT=
     case $name in
     weir | weir-mw* | weir-c0)
         local mw=0 coalesce=40
         [[ $name == weir-mw* ]] && mw=${name#weir-mw}
         [[ $name == weir-c0 ]] && coalesce=0
+        RTSP_PORT=$(free_port)
+        while [[ $RTSP_PORT == "$RTMP_PORT" || $RTSP_PORT == "$HTTP_PORT" ]]; do RTSP_PORT=$(free_port); done
         cat >"$dir/weir.toml" <<EOF
 [rtmp]
 merge_write_ms = $mw
 max_connections = 20000
+[rtsp]
+max_connections = 20000
 [hub]
 coalesce_audio_ms = $coalesce
 EOF
+        # RTSP over TCP only: no UDP port pair to collide with anything.
         setsid taskset -c "$SERVER_CPU" "$WEIR" --log-format text serve -c "$dir/weir.toml" \
             --rtmp-listen "127.0.0.1:$RTMP_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
+            --rtsp-listen "127.0.0.1:$RTSP_PORT" --rtsp-rtp-port 0 --rtsp-rtcp-port 0 \
             --data-dir "$dir/data" >"$dir/server.log" 2>&1 &
         SERVER_PID=$!
         ;;
@@ -194,6 +205,7 @@ EOF
     prio "$SERVER_PID"
     wait_port "$RTMP_PORT"
     [[ -z $HTTP_PORT ]] || wait_port "$HTTP_PORT"
+    [[ -z $RTSP_PORT ]] || wait_port "$RTSP_PORT"
 }
 
 stop_server() {
@@ -219,6 +231,7 @@ run_one() {
     case $proto in
     rtmp) play=$publish ;;
     http-flv) play="http://127.0.0.1:$HTTP_PORT/live/bench.flv" ;;
+    rtsp) play="rtsp://127.0.0.1:$RTSP_PORT/live/bench" ;;
     esac
     file=$WORK/results/$(printf '%s-%s-%05d.json' "$name" "$proto" "$n")
     log "$name $proto x$n"
@@ -243,6 +256,7 @@ run_one() {
 }
 
 has_http() { [[ $1 != nginx-rtmp ]]; }
+has_rtsp() { [[ $1 == weir ]]; }
 
 main() {
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -269,6 +283,9 @@ main() {
         for n in $RTMP_PLAYERS; do run_one "$s" rtmp "$n"; done
         if has_http "$s"; then
             for n in $HTTP_PLAYERS; do run_one "$s" http-flv "$n"; done
+        fi
+        if has_rtsp "$s"; then
+            for n in $RTSP_PLAYERS; do run_one "$s" rtsp "$n"; done
         fi
     done
     write_doc

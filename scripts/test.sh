@@ -28,6 +28,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-bad  # rtmp2sink, rtmp2src, h264parse
   gstreamer1.0-plugins-ugly # x264enc
   gstreamer1.0-libav        # avenc_aac, avdec_h264
+  gstreamer1.0-rtsp         # rtspclientsink: GStreamer publishing over RTSP (rtsp_clients_e2e.rs)
   openssl                   # s_client, x509: which certificate is served and logged
   curl                      # HTTPS requests verified against a test CA
   hostname                  # hostname -I: a non-loopback address for access tests

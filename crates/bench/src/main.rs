@@ -3,7 +3,8 @@
 //!
 //! One publisher (weir's own RTMP client) sends an FLV file — or a
 //! constant-bitrate test stream made by ffmpeg — in real time, looped. N
-//! players connect over RTMP or HTTP-FLV, ramped at R per second. A small
+//! players connect over RTMP, HTTP-FLV or RTSP (TCP interleaved), ramped
+//! at R per second. A small
 //! subset decodes every message and times each video frame and each AAC
 //! frame, separately, against the instant the publisher sent it (matched by
 //! content, since servers may rewrite timestamps); the rest only count bytes, so the tool stays cheap
@@ -38,8 +39,9 @@ pub(crate) struct Args {
     /// Where the publisher sends, e.g. rtmp://127.0.0.1:1935/live/bench
     #[arg(long, default_value = "rtmp://127.0.0.1:1935/live/bench")]
     pub(crate) publish_url: String,
-    /// Where players play: rtmp://... or http://.../app/stream.flv
-    /// (default: the publish URL).
+    /// Where players play: rtmp://..., http://.../app/stream.flv or
+    /// rtsp://HOST:8554/app/stream (TCP interleaved) (default: the
+    /// publish URL).
     #[arg(long)]
     pub(crate) play_url: Option<String>,
     /// Concurrent players.

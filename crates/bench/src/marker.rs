@@ -86,7 +86,57 @@ pub(crate) fn audio_key(body: &[u8]) -> Option<FrameKey> {
     if first >> 4 != SOUND_AAC || body.get(1) != Some(&1) {
         return None;
     }
-    content_key(body.get(2..)?, Some(b"aac"))
+    aac_frame_key(body.get(2..)?)
+}
+
+/// The key of a raw AAC frame: what [`audio_key`] gives its FLV tag, for
+/// players that receive the frame without the FLV header (RTSP).
+pub(crate) fn aac_frame_key(raw: &[u8]) -> Option<FrameKey> {
+    content_key(raw, Some(b"aac"))
+}
+
+/// H.264 NAL unit types a server may add to or drop from an access unit
+/// without touching the picture: SPS, PPS and access unit delimiter.
+/// RTSP servers put parameter sets in band before keyframes, and a frame's
+/// RTP form carries no length prefixes, so an RTSP player's key is taken
+/// over the remaining NAL units ([`avc_nal_key`]).
+fn is_avc_framing(nal: &[u8]) -> bool {
+    nal.first().is_some_and(|b| matches!(b & 0x1f, 7..=9))
+}
+
+/// The key of an H.264 access unit given as NAL units without start codes
+/// or length prefixes: parameter sets and delimiters are left out, the rest
+/// is hashed in its AVCC form (4-byte lengths). For a frame without
+/// parameter sets or delimiters it equals [`frame_key`] of the FLV tag that
+/// carried it with 4-byte lengths, which is what ffmpeg and x264 write.
+pub(crate) fn avc_nal_key<'a>(nals: impl IntoIterator<Item = &'a [u8]>) -> Option<FrameKey> {
+    let mut avcc = Vec::new();
+    for nal in nals
+        .into_iter()
+        .filter(|n| !n.is_empty() && !is_avc_framing(n))
+    {
+        avcc.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+        avcc.extend_from_slice(nal);
+    }
+    content_key(&avcc, None)
+}
+
+/// The NAL units of an AVCC payload with `length_size`-byte prefixes, or
+/// `None` when the prefixes do not add up to the payload.
+pub(crate) fn split_avcc(mut data: &[u8], length_size: usize) -> Option<Vec<&[u8]>> {
+    if !(1..=4).contains(&length_size) {
+        return None;
+    }
+    let mut nals = Vec::new();
+    while !data.is_empty() {
+        let prefix = data.get(..length_size)?;
+        let len = prefix
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        nals.push(data.get(length_size..length_size + len)?);
+        data = &data[length_size + len..];
+    }
+    Some(nals)
 }
 
 /// Hash of a coded payload's length and ends, or `None` when it is empty.
@@ -189,6 +239,32 @@ mod tests {
         assert_ne!(
             frame_key(&[0x27, 1, 0, 0, 0, 0x21, 0x10, 0x05, 0x3c]),
             Some(key)
+        );
+    }
+
+    #[test]
+    fn rtsp_keys_match_the_flv_keys_without_in_band_parameter_sets() {
+        let idr: Vec<u8> = std::iter::once(0x65).chain(0..100u8).collect();
+        let sei = [0x06, 5, 1, 0x80];
+        let mut avcc = Vec::new();
+        for nal in [&sei[..], &idr] {
+            avcc.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+            avcc.extend_from_slice(nal);
+        }
+        let flv = frame_key(&avc(1, 0, &avcc));
+        assert!(flv.is_some());
+        assert_eq!(split_avcc(&avcc, 4), Some(vec![&sei[..], &idr[..]]));
+        assert_eq!(avc_nal_key([&sei[..], &idr[..]]), flv);
+        // What an RTSP server sends for a keyframe: AUD, SPS, PPS first.
+        let framed = [&[0x09, 0xf0][..], &[0x67, 1, 2], &[0x68, 3], &sei, &idr];
+        assert_eq!(avc_nal_key(framed), flv);
+        assert_ne!(avc_nal_key([&idr[..]]), flv);
+        assert_eq!(avc_nal_key([&[0x67, 1][..]]), None, "parameter sets only");
+        assert_eq!(split_avcc(&avcc[..avcc.len() - 1], 4), None);
+        assert_eq!(split_avcc(&avcc, 0), None);
+        assert_eq!(
+            aac_frame_key(&[0x21, 0x10]),
+            audio_key(&[0xaf, 1, 0x21, 0x10])
         );
     }
 

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use weir_rtmp::url::RtmpUrl;
 
 use crate::marker::{Kind, Markers};
-use crate::probe::{HttpFlvProbe, Probe, RtmpProbe};
+use crate::probe::{HttpFlvProbe, Probe, RtmpProbe, RtspProbe};
 
 /// Where players connect and how they ask for the stream.
 #[derive(Debug, Clone)]
@@ -28,11 +28,31 @@ pub(crate) enum Target {
         /// Path and query.
         path: String,
     },
+    /// `rtsp://host:port/app/stream`, played over TCP interleaved.
+    Rtsp {
+        /// `host:port` to connect to.
+        authority: String,
+        /// The whole URL, as DESCRIBE names it.
+        url: String,
+    },
 }
 
 impl Target {
-    /// Parses an `rtmp://` or `http://` play URL.
+    /// Parses an `rtmp://`, `http://` or `rtsp://` play URL.
     pub(crate) fn parse(url: &str) -> anyhow::Result<Target> {
+        if let Some(rest) = url.strip_prefix("rtsp://") {
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            anyhow::ensure!(!authority.is_empty(), "bad play URL {url}: no host");
+            let authority = if authority.contains(':') {
+                authority.to_owned()
+            } else {
+                format!("{authority}:554")
+            };
+            return Ok(Target::Rtsp {
+                authority,
+                url: url.to_owned(),
+            });
+        }
         if let Some(rest) = url.strip_prefix("http://") {
             let (authority, path) = match rest.find('/') {
                 Some(i) => (&rest[..i], &rest[i..]),
@@ -58,6 +78,7 @@ impl Target {
         match self {
             Target::Rtmp(_) => "rtmp",
             Target::HttpFlv { .. } => "http-flv",
+            Target::Rtsp { .. } => "rtsp",
         }
     }
 
@@ -65,7 +86,7 @@ impl Target {
         match self {
             Target::Rtmp(u) if u.host.contains(':') => format!("[{}]:{}", u.host, u.port),
             Target::Rtmp(u) => format!("{}:{}", u.host, u.port),
-            Target::HttpFlv { authority, .. } => authority.clone(),
+            Target::HttpFlv { authority, .. } | Target::Rtsp { authority, .. } => authority.clone(),
         }
     }
 
@@ -79,6 +100,7 @@ impl Target {
             Target::HttpFlv { authority, path } => {
                 Probe::HttpFlv(Box::new(HttpFlvProbe::new(authority, path, parse)))
             }
+            Target::Rtsp { url, .. } => Probe::Rtsp(Box::new(RtspProbe::new(url, parse))),
         }
     }
 }
@@ -211,6 +233,14 @@ mod tests {
         let t = Target::parse("rtmp://127.0.0.1:1936/live/b").unwrap();
         assert_eq!(t.protocol(), "rtmp");
         assert_eq!(t.addr(), "127.0.0.1:1936");
+        let t = Target::parse("rtsp://127.0.0.1:8554/live/b?key=k").unwrap();
+        assert_eq!(t.protocol(), "rtsp");
+        assert_eq!(t.addr(), "127.0.0.1:8554");
+        assert_eq!(
+            Target::parse("rtsp://cam/live/b").unwrap().addr(),
+            "cam:554"
+        );
+        assert!(Target::parse("rtsp:///live/b").is_err());
         assert!(Target::parse("ftp://x/y").is_err());
     }
 }

@@ -54,6 +54,9 @@ pub(crate) async fn run(
             tokio::time::sleep_until(due.into()).await;
             let late = Instant::now().saturating_duration_since(due).as_micros() as u64;
             counters.max_late_us.fetch_max(late, Ordering::Relaxed);
+            if let Some(key) = tag.rtsp_key {
+                markers.sent(key, Instant::now());
+            }
             send(
                 &mut client,
                 tag.tag_type,

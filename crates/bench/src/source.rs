@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use weir_flv::{Demuxer, TagType};
 
-use crate::marker::{audio_key, frame_key};
+use crate::marker::{audio_key, avc_nal_key, frame_key, split_avcc, FrameKey};
 
 /// Largest tag accepted from an input file.
 const MAX_TAG: u32 = 64 << 20;
@@ -31,6 +31,10 @@ pub(crate) struct SourceTag {
     /// Milliseconds from the first tag.
     pub(crate) time_ms: u32,
     pub(crate) body: Bytes,
+    /// An H.264 frame's key as an RTSP player computes it
+    /// ([`avc_nal_key`]), when it differs from the FLV one (the frame has
+    /// parameter sets or delimiters in band).
+    pub(crate) rtsp_key: Option<FrameKey>,
 }
 
 /// The whole input, held in memory so that the publisher never waits on
@@ -136,16 +140,23 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Source> {
     let mut tags = Vec::new();
     let mut base = None;
     let mut bytes = 0u64;
+    // AVCC length prefix size, from the last AVC sequence header.
+    let mut length_size = 4;
     while let Some(tag) = demux
         .poll()
         .with_context(|| format!("demuxing {}", path.display()))?
     {
         let base = *base.get_or_insert(tag.timestamp);
         bytes += tag.body.len() as u64;
+        let rtsp_key = match tag.tag_type {
+            TagType::Video => rtsp_key(&tag.body, &mut length_size),
+            _ => None,
+        };
         tags.push(SourceTag {
             tag_type: tag.tag_type,
             time_ms: tag.timestamp.wrapping_sub(base),
             body: tag.body,
+            rtsp_key,
         });
     }
     if !tags.iter().any(|t| t.tag_type == TagType::Video) {
@@ -168,6 +179,27 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Source> {
         duration_ms,
         bitrate_bps: bytes * 8 * 1000 / u64::from(duration_ms),
     })
+}
+
+/// The RTSP key of an AVC video tag body when it differs from its
+/// [`frame_key`]; a sequence header updates `length_size` instead.
+fn rtsp_key(body: &[u8], length_size: &mut usize) -> Option<FrameKey> {
+    // AVC (codec 7), not enhanced RTMP; byte 1 is the packet type.
+    if body.first()? & 0x8f != 7 {
+        return None;
+    }
+    match body.get(1)? {
+        0 => {
+            // AVCDecoderConfigurationRecord: lengthSizeMinusOne in byte 4.
+            *length_size = usize::from(body.get(5 + 4)? & 3) + 1;
+            None
+        }
+        1 => {
+            let key = avc_nal_key(split_avcc(body.get(5..)?, *length_size)?)?;
+            (Some(key) != frame_key(body)).then_some(key)
+        }
+        _ => None,
+    }
 }
 
 /// Keyed frames (video or AAC) whose content key an earlier frame of the
@@ -193,6 +225,7 @@ mod tests {
             tag_type,
             time_ms: 0,
             body: Bytes::from_static(body),
+            rtsp_key: None,
         }
     }
 
@@ -219,5 +252,33 @@ mod tests {
             tag(TagType::Audio, &[0xaf, 1, 1, 2]),
         ];
         assert_eq!(repeated_frames(&again), 1);
+    }
+
+    #[test]
+    fn rtsp_keys_only_where_they_differ_from_the_flv_keys() {
+        let mut size = 4;
+        let plain = [0x27, 1, 0, 0, 0, 0, 0, 0, 3, 0x41, 7, 8];
+        assert_eq!(rtsp_key(&plain, &mut size), None, "same as the FLV key");
+        let with_sps = [
+            0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x67, 1, 0, 0, 0, 3, 0x65, 7, 8,
+        ];
+        let key = rtsp_key(&with_sps, &mut size).expect("differs");
+        assert_eq!(Some(key), avc_nal_key([&[0x65, 7, 8][..]]));
+        assert_eq!(
+            rtsp_key(&[0x17, 1, 0, 0, 0, 0, 9], &mut size),
+            None,
+            "bad lengths"
+        );
+        assert_eq!(rtsp_key(&[0xaf, 1, 2], &mut size), None, "not AVC");
+        // A sequence header with 2-byte lengths (lengthSizeMinusOne = 1):
+        // every frame's RTSP key then differs (it hashes 4-byte lengths).
+        let config = [0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xfd];
+        assert_eq!(rtsp_key(&config, &mut size), None);
+        assert_eq!(size, 2);
+        let short = [0x27, 1, 0, 0, 0, 0, 3, 0x41, 7, 8];
+        assert_eq!(
+            rtsp_key(&short, &mut size),
+            avc_nal_key([&[0x41, 7, 8][..]])
+        );
     }
 }

@@ -14,10 +14,12 @@
 mod chunked;
 mod http;
 mod rtmp;
+mod rtsp;
 
 pub(crate) use chunked::ChunkedDecoder;
 pub(crate) use http::HttpFlvProbe;
 pub(crate) use rtmp::RtmpProbe;
+pub(crate) use rtsp::RtspProbe;
 
 use crate::marker::Seen;
 
@@ -49,6 +51,12 @@ pub(crate) enum ProbeError {
     /// The FLV stream inside the response is malformed.
     #[error("flv: {0}")]
     Flv(String),
+    /// Bad RTSP framing, SDP or RTP, or an answer out of turn.
+    #[error("rtsp: {0}")]
+    Rtsp(String),
+    /// The RTSP server answered with something other than 200.
+    #[error("rtsp status {0}")]
+    RtspStatus(u16),
 }
 
 /// One player's protocol state, whatever the protocol.
@@ -57,14 +65,18 @@ pub(crate) enum Probe {
     Rtmp(Box<RtmpProbe>),
     /// HTTP-FLV (plain or chunked response).
     HttpFlv(Box<HttpFlvProbe>),
+    /// RTSP over TCP interleaved.
+    Rtsp(Box<RtspProbe>),
 }
 
 impl Probe {
-    /// Bytes to send right after connecting (C0+C1, or the HTTP request).
+    /// Bytes to send right after connecting (C0+C1, the HTTP request or
+    /// the RTSP DESCRIBE).
     pub(crate) fn start(&mut self, reply: &mut Vec<u8>) {
         match self {
             Probe::Rtmp(p) => p.start(reply),
             Probe::HttpFlv(p) => p.start(reply),
+            Probe::Rtsp(p) => p.start(reply),
         }
     }
 
@@ -80,14 +92,17 @@ impl Probe {
         match self {
             Probe::Rtmp(p) => p.feed(data, reply, seen),
             Probe::HttpFlv(p) => p.feed(data, seen),
+            Probe::Rtsp(p) => p.feed(data, reply, seen),
         }
     }
 
-    /// Whether the server has started playback (Play.Start or a 200).
+    /// Whether the server has started playback (Play.Start, a 200 to the
+    /// GET or to PLAY).
     pub(crate) fn playing(&self) -> bool {
         match self {
             Probe::Rtmp(p) => p.playing(),
             Probe::HttpFlv(p) => p.playing(),
+            Probe::Rtsp(p) => p.playing(),
         }
     }
 }

@@ -1,0 +1,427 @@
+//! End-to-end RTSP with the clients rtsp_e2e.rs does not drive: GStreamer
+//! publishing with `rtspclientsink` (played back over RTMP and HLS),
+//! GStreamer's `rtspsrc` playing over UDP, and hostile input over raw TCP
+//! (a huge request line, thousands of headers, an SDP of 1,000 media
+//! sections, interleaved frames on channels nobody set up, garbage) while a
+//! normal player watches: each is refused or dropped, counted in
+//! `/metrics`, and the player never notices.
+
+#[allow(dead_code)]
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::clients::{ffmpeg_publisher, gst_decoded_frames, require_ffmpeg, require_gst_elements};
+use common::http::{get, gst_launch};
+use common::probe::{self, Analysis};
+use common::server::Server;
+
+/// How long a stream may take to become playable after its publisher starts.
+const PLAYABLE: Duration = Duration::from_secs(20);
+/// Extra time a client gets, beyond what it should need, before it counts as hung.
+const SLACK: Duration = Duration::from_secs(20);
+const TCP: &[&str] = &["-rtsp_transport", "tcp"];
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Waits (bounded) until the server's RTSP port accepts connections: the
+/// harness only waits for RTMP.
+fn wait_rtsp(srv: &Server) {
+    let deadline = Instant::now() + secs(10);
+    while TcpStream::connect(("127.0.0.1", srv.rtsp_port())).is_err() {
+        assert!(Instant::now() < deadline, "RTSP port never opened");
+        sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls ffprobe on `url` (with input options `opts`) until it reads video
+/// (bounded).
+fn wait_playable(srv: &Server, url: &str, opts: &[&str]) {
+    let deadline = Instant::now() + PLAYABLE;
+    loop {
+        let mut player = probe::spawn_player_with(srv.dir(), "wait-playable", url, 1, opts);
+        let ok = player.wait_exit(secs(15)).is_some_and(|s| s.success())
+            && Analysis::of(&mut player).video_count() > 0;
+        if ok {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not become playable within {PLAYABLE:?}; server log:\n{}",
+            srv.log()
+        );
+        sleep(Duration::from_millis(300));
+    }
+}
+
+/// The value of `weir_connection_errors_total{protocol="rtsp",kind="KIND"}`
+/// (0 when the series is absent).
+fn rtsp_errors(srv: &Server, kind: &str) -> u64 {
+    let metrics = get(srv.http_port(), "/metrics");
+    assert_eq!(metrics.status, 200, "/metrics answered {}", metrics.status);
+    let series = format!("weir_connection_errors_total{{protocol=\"rtsp\",kind=\"{kind}\"}} ");
+    String::from_utf8_lossy(&metrics.body)
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .map_or(0, |v| v.trim().parse().expect("counter value"))
+}
+
+/// Sends `raw` on a fresh connection (ignoring a write the server cut short
+/// by closing) and reads until the server closes, for at most 10 s.
+/// Returns what it answered, or panics if it kept the connection open.
+fn send_and_read_until_closed(srv: &Server, raw: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", srv.rtsp_port())).unwrap();
+    s.set_read_timeout(Some(secs(10))).unwrap();
+    let _ = s.write_all(raw);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "the server kept the connection open after {} bytes of bad input ({e}); it answered:\n{}",
+                raw.len(),
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One request and its response on an open connection (bounded read of the
+/// head and any `Content-Length` body; interleaved frames before it are
+/// skipped).
+fn exchange(s: &mut TcpStream, raw: &str) -> String {
+    s.write_all(raw.as_bytes()).unwrap();
+    let deadline = Instant::now() + secs(10);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        assert!(Instant::now() < deadline, "no answer to:\n{raw}");
+        // Drop interleaved frames ($, channel, 16-bit length) in front.
+        while out.first() == Some(&b'$') && out.len() >= 4 {
+            let len = 4 + usize::from(u16::from_be_bytes([out[2], out[3]]));
+            if out.len() < len {
+                break;
+            }
+            out.drain(..len);
+        }
+        let text = String::from_utf8_lossy(&out).into_owned();
+        if text.starts_with("RTSP/1.0") {
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if out.len() >= end + 4 + len {
+                    return String::from_utf8_lossy(&out[..end + 4 + len]).into_owned();
+                }
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) => panic!("connection closed before an answer to:\n{raw}"),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("no answer to:\n{raw}\n({e})"),
+        }
+    }
+}
+
+/// GStreamer publishes H.264 with `rtspclientsink` over RTSP (TCP
+/// interleaved); ffprobe plays it back over RTMP and HLS: 640x360 H.264, a
+/// keyframe first, monotonic DTS, 30 fps worth of frames.
+#[test]
+fn gstreamer_rtspclientsink_publishes_h264_and_plays_over_rtmp_and_hls() {
+    rtspclientsink_publish(false);
+}
+
+/// The same with AAC audio beside the video: rtspclientsink sets up the
+/// audio track (`stream=1`, interleaved 0-1) before the video (`stream=0`,
+/// interleaved 2-3).
+#[test]
+#[ignore = "bug: with rtspclientsink's H.264 + AAC, weir's outputs carry broken H.264 (ffprobe: \
+            non-existing PPS, truncated SEI); video alone is clean. Reported to the RTSP owners."]
+fn gstreamer_rtspclientsink_publishes_h264_and_aac_and_plays_over_rtmp_and_hls() {
+    rtspclientsink_publish(true);
+}
+
+fn rtspclientsink_publish(audio: bool) {
+    require_ffmpeg();
+    require_gst_elements(&[
+        "rtspclientsink",
+        "videotestsrc",
+        "audiotestsrc",
+        "x264enc",
+        "avenc_aac",
+    ]);
+    let srv = Server::start();
+    wait_rtsp(&srv);
+    let url = srv.rtsp_url("gst");
+    let mut pipeline = format!(
+        "rtspclientsink name=s location={url} protocols=tcp latency=0 \
+         videotestsrc is-live=true ! video/x-raw,format=I420,width=640,height=360,framerate=30/1 \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! h264parse ! s."
+    );
+    if audio {
+        pipeline.push_str(
+            " audiotestsrc is-live=true ! audioconvert ! audioresample ! avenc_aac ! aacparse ! s.",
+        );
+    }
+    let mut publisher = gst_launch(srv.dir(), "gst-rtspclientsink", &pipeline);
+    let rtmp = srv.rtmp_url("gst");
+    wait_playable(&srv, &rtmp, &[]);
+
+    let rtmp_player = probe::spawn_player(srv.dir(), "rtmp-player", &rtmp, 6);
+    let hls = format!("{}/live/gst.m3u8", srv.http_base());
+    let hls_player = probe::spawn_player(srv.dir(), "hls-player", &hls, 6);
+    for (what, player, timeout) in [
+        ("rtmp", rtmp_player, secs(6) + SLACK),
+        // HLS starts a few segments behind live and reads them as they come.
+        ("hls", hls_player, secs(20) + SLACK),
+    ] {
+        let analysis = probe::finish_player(player, timeout);
+        analysis.assert_clean(what);
+        if audio {
+            analysis.assert_test_codecs(what);
+        } else {
+            assert!(
+                analysis
+                    .stream("video")
+                    .is_some_and(|v| v.codec_name == "h264"
+                        && v.width == Some(640)
+                        && v.height == Some(360)),
+                "{what}: expected h264 640x360: {}",
+                analysis.summary()
+            );
+        }
+        analysis.assert_frames_delivered(what, 4.0, 0.9);
+    }
+    publisher.assert_running("rtspclientsink must stay connected");
+    publisher.stop(secs(10));
+}
+
+/// An RTMP publish plays over RTSP with RTP over UDP: GStreamer's rtspsrc
+/// (UDP only) decodes 640x360 H.264 at the source's frame rate.
+#[test]
+fn rtmp_publish_plays_over_rtsp_udp_in_gstreamer() {
+    require_ffmpeg();
+    require_gst_elements(&["rtspsrc", "rtph264depay", "h264parse", "avdec_h264"]);
+    let srv = Server::start();
+    wait_rtsp(&srv);
+    let mut publisher = ffmpeg_publisher(srv.dir(), "rtmp-publisher", &srv.rtmp_url("u"), 40, &[]);
+    let url = srv.rtsp_url("u");
+    wait_playable(&srv, &url, TCP);
+
+    let pipeline = format!(
+        "rtspsrc location={url} protocols=udp latency=200 ! application/x-rtp,media=video \
+         ! rtph264depay ! h264parse ! avdec_h264 ! fakesink name=vsink silent=false"
+    );
+    let mut gst = gst_launch(srv.dir(), "gst-rtsp-udp-player", &pipeline);
+    sleep(secs(8));
+    gst.assert_running("rtspsrc over UDP must keep playing a live stream");
+    gst.stop(secs(10));
+    let (pts, size_ok) = gst_decoded_frames(&mut gst);
+    assert!(
+        size_ok,
+        "avdec_h264 did not output 640x360 video; gst-launch stderr:\n{}",
+        gst.stderr_tail(30)
+    );
+    let span = match (pts.first(), pts.last()) {
+        (Some(first), Some(last)) => last - first,
+        _ => 0.0,
+    };
+    assert!(
+        span >= 4.0 && pts.len() as f64 >= 0.8 * 30.0 * span,
+        "GStreamer decoded {} frames spanning {span:.3} s over UDP",
+        pts.len()
+    );
+    let log = gst.stderr_text();
+    assert!(
+        !log.contains("Could not receive any UDP packets"),
+        "rtspsrc fell back from UDP: {log}"
+    );
+    publisher.assert_running("the RTMP publisher must stay connected");
+}
+
+/// Hostile input while an RTSP player watches: a 100 kB request line,
+/// thousands of headers and garbage get 400 (or a closed connection), an
+/// ANNOUNCE whose SDP has 1,000 media sections gets a 4xx, interleaved
+/// frames on channels no SETUP gave are dropped (before a session, and in
+/// a playing session, which goes on answering). Each is counted in
+/// `/metrics`; the watching player keeps receiving every frame and a new
+/// player starts cleanly afterwards.
+#[test]
+fn bad_input_is_refused_counted_and_harms_no_other_client() {
+    require_ffmpeg();
+    let mut srv = Server::start();
+    wait_rtsp(&srv);
+    let mut publisher = ffmpeg_publisher(srv.dir(), "rtmp-publisher", &srv.rtmp_url("b"), 40, &[]);
+    let url = srv.rtsp_url("b");
+    wait_playable(&srv, &url, TCP);
+    let bad_request_before = rtsp_errors(&srv, "bad_request");
+
+    let watcher = probe::spawn_player_with(srv.dir(), "watcher", &url, 10, TCP);
+    let attack_start = Instant::now();
+    sleep(secs(1));
+
+    // A 100 kB request line.
+    let long = format!(
+        "OPTIONS rtsp://h/{} RTSP/1.0\r\nCSeq: 1\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    let answer = send_and_read_until_closed(&srv, long.as_bytes());
+    assert!(
+        answer.is_empty() || answer.starts_with("RTSP/1.0 400"),
+        "100 kB request line: {answer}"
+    );
+
+    // Thousands of headers.
+    let mut many = format!("OPTIONS {url} RTSP/1.0\r\nCSeq: 2\r\n");
+    for i in 0..5000 {
+        many.push_str(&format!("X-Header-{i}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    let answer = send_and_read_until_closed(&srv, many.as_bytes());
+    assert!(
+        answer.is_empty() || answer.starts_with("RTSP/1.0 400"),
+        "5000 headers: {answer}"
+    );
+
+    // Garbage.
+    let garbage: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let answer = send_and_read_until_closed(&srv, &garbage);
+    assert!(
+        answer.is_empty() || answer.starts_with("RTSP/1.0 4"),
+        "garbage: {answer}"
+    );
+
+    // An SDP with 1,000 media sections (22 kB: under the body limit, so
+    // the SDP reader's own limit is what refuses it).
+    let mut sdp = String::from("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n");
+    for _ in 0..1000 {
+        sdp.push_str("m=video 0 RTP/AVP 96\r\n");
+    }
+    let bad_sdp_before = rtsp_errors(&srv, "bad_sdp");
+    let mut s = TcpStream::connect(("127.0.0.1", srv.rtsp_port())).unwrap();
+    s.set_read_timeout(Some(secs(10))).unwrap();
+    let answer = exchange(
+        &mut s,
+        &format!(
+            "ANNOUNCE {} RTSP/1.0\r\nCSeq: 3\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            srv.rtsp_url("many"),
+            sdp.len()
+        ),
+    );
+    assert!(
+        answer.starts_with("RTSP/1.0 4"),
+        "ANNOUNCE with 1,000 media sections: {answer}"
+    );
+    drop(s);
+
+    // Interleaved frames on channels nobody set up: before any session,
+    // and in a playing session (channels 0-3 are its own).
+    let unknown_before = rtsp_errors(&srv, "unknown_channel");
+    let mut s = TcpStream::connect(("127.0.0.1", srv.rtsp_port())).unwrap();
+    s.set_read_timeout(Some(secs(10))).unwrap();
+    let mut frames = Vec::new();
+    for channel in [5u8, 17, 200] {
+        frames.extend_from_slice(&[b'$', channel, 0, 12]);
+        frames.extend_from_slice(&[0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+    }
+    s.write_all(&frames).unwrap();
+    let answer = exchange(
+        &mut s,
+        &format!("OPTIONS {url} RTSP/1.0\r\nCSeq: 1\r\n\r\n"),
+    );
+    assert!(
+        answer.starts_with("RTSP/1.0 200"),
+        "OPTIONS after junk frames: {answer}"
+    );
+    let describe = exchange(
+        &mut s,
+        &format!("DESCRIBE {url} RTSP/1.0\r\nCSeq: 2\r\n\r\n"),
+    );
+    assert!(describe.starts_with("RTSP/1.0 200"), "{describe}");
+    let control = describe
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=control:"))
+        .find(|c| c.contains("trackID"))
+        .unwrap_or_else(|| panic!("no track control in the DESCRIBE answer:\n{describe}"))
+        .trim()
+        .to_owned();
+    let setup = exchange(
+        &mut s,
+        &format!(
+            "SETUP {control} RTSP/1.0\r\nCSeq: 3\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n"
+        ),
+    );
+    assert!(setup.starts_with("RTSP/1.0 200"), "{setup}");
+    let session = setup
+        .lines()
+        .find_map(|l| l.strip_prefix("Session: "))
+        .expect("Session header")
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let play = exchange(
+        &mut s,
+        &format!("PLAY {url} RTSP/1.0\r\nCSeq: 4\r\nSession: {session}\r\n\r\n"),
+    );
+    assert!(play.starts_with("RTSP/1.0 200"), "{play}");
+    s.write_all(&frames).unwrap();
+    let alive = exchange(
+        &mut s,
+        &format!("GET_PARAMETER {url} RTSP/1.0\r\nCSeq: 5\r\nSession: {session}\r\n\r\n"),
+    );
+    assert!(
+        alive.starts_with("RTSP/1.0 200"),
+        "the session must go on after frames on unknown channels: {alive}"
+    );
+    drop(s);
+    // The attacks take milliseconds: watch the player a little longer.
+    sleep(secs(2));
+    let attack_end = Instant::now();
+
+    let watched = probe::finish_player(watcher, secs(10) + SLACK);
+    watched.assert_clean("player watching during the attacks");
+    watched.assert_frames_delivered("player watching during the attacks", 8.0, 0.9);
+    watched.assert_flowing(
+        "player watching during the attacks",
+        attack_start,
+        attack_end,
+        0.8,
+    );
+    let after = probe::spawn_player_with(srv.dir(), "after", &url, 4, TCP);
+    let after = probe::finish_player(after, secs(4) + SLACK);
+    after.assert_clean("player starting after the attacks");
+    after.assert_test_codecs("player starting after the attacks");
+    after.assert_frames_delivered("player starting after the attacks", 3.0, 0.9);
+
+    assert!(
+        rtsp_errors(&srv, "bad_request") >= bad_request_before + 2,
+        "the long line and the 5000 headers are not counted as bad_request"
+    );
+    assert!(
+        rtsp_errors(&srv, "bad_sdp") > bad_sdp_before,
+        "the 1,000-section SDP is not counted as bad_sdp"
+    );
+    assert!(
+        rtsp_errors(&srv, "unknown_channel") >= unknown_before + 6,
+        "6 frames on unknown channels, counted {}",
+        rtsp_errors(&srv, "unknown_channel") - unknown_before
+    );
+    srv.assert_running();
+    publisher.assert_running("the RTMP publisher must not be affected");
+}
