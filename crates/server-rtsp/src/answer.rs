@@ -80,6 +80,11 @@ impl Conn {
             return Ok(());
         }
         self.stream.reorder = tracks.iter().map(|_| ReorderBuffer::new(REORDER)).collect();
+        self.stream.announced_controls = sdp
+            .media
+            .iter()
+            .map(|m| url::parse(&m.control_url(&ask.uri)).and_then(|t| t.track_name))
+            .collect();
         self.stream.announced = Some(tracks);
         self.rtsp.accept();
         Ok(())
@@ -90,7 +95,17 @@ impl Conn {
             self.rtsp.refuse(404);
             return Ok(());
         };
-        let track = target.track.unwrap_or(0);
+        // A publisher's SETUP names one of its announced controls; a
+        // player's names ours (`trackID=N`, N the SDP index).
+        let track = target
+            .track_name
+            .as_ref()
+            .and_then(|name| {
+                let controls = &self.stream.announced_controls;
+                controls.iter().position(|c| c.as_ref() == Some(name))
+            })
+            .or(target.track)
+            .unwrap_or(0);
         if self.stream.key.as_ref().is_some_and(|k| *k != target.key) {
             self.rtsp.refuse(459);
             return Ok(());

@@ -64,6 +64,10 @@ pub(crate) struct Stream {
     pub(crate) admission: Option<Admission>,
     /// Publish: the announced tracks weir reads, by SDP index.
     pub(crate) announced: Option<Vec<Option<InTrack>>>,
+    /// Publish: each announced track's control segment (`stream=1`), by
+    /// SDP index; SETUP URIs are matched against these, since a client may
+    /// number its controls in any order (rtspclientsink does).
+    pub(crate) announced_controls: Vec<Option<String>>,
     /// Publish over UDP: a reorder buffer per announced track.
     pub(crate) reorder: Vec<ReorderBuffer>,
     /// Play: the described tracks, by SDP index.

@@ -12,6 +12,9 @@ pub(crate) struct Target {
     pub(crate) key: StreamKey,
     /// The track index, for SETUP.
     pub(crate) track: Option<usize>,
+    /// The track segment as written (`stream=1`): what a publisher's SETUP
+    /// is matched against its ANNOUNCE's `a=control` values by.
+    pub(crate) track_name: Option<String>,
     /// The query string, without `?` (empty when none).
     pub(crate) query: String,
 }
@@ -32,15 +35,19 @@ pub(crate) fn parse(uri: &str) -> Option<Target> {
         query = q;
         segments.push(track);
     }
-    let track = match segments.len() {
-        2 => None,
-        3 => Some(track_index(segments[2])?),
+    let (track, track_name) = match segments.len() {
+        2 => (None, None),
+        3 => (
+            Some(track_index(segments[2])?),
+            Some(segments[2].to_owned()),
+        ),
         _ => return None,
     };
     let key = StreamKey::new(segments[0], segments[1]).ok()?;
     Some(Target {
         key,
         track,
+        track_name,
         query: query.to_owned(),
     })
 }
@@ -85,6 +92,7 @@ mod tests {
         assert_eq!((t.track, t.query.as_str()), (Some(0), "sign=x"));
         let t = parse("rtsp://h/live/cam?key=x/trackID=2").unwrap();
         assert_eq!((t.track, t.query.as_str()), (Some(2), "key=x"));
+        assert_eq!(t.track_name.as_deref(), Some("trackID=2"));
         assert_eq!(authority("rtsp://h:1/live/cam?x"), Some("h:1"));
     }
 
