@@ -10,6 +10,8 @@
 
 #![no_main]
 
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use weir_rtsp::depacketize::{Depacketizer, MAX_AUDIO_FRAME, MAX_NALS, MAX_VIDEO_UNIT};
@@ -47,7 +49,12 @@ fuzz_target!(|data: &[u8]| {
         control: None,
     };
     let mut d = Depacketizer::new(&media).expect("every codec here has a depacketizer");
-    let mut reorder = (control & 8 != 0).then(|| ReorderBuffer::new(8));
+    // Packets "arrive" 1 ms apart, so the reorder buffer's time bound
+    // (5 ms) is exercised as well as its count bound.
+    let mut reorder =
+        (control & 8 != 0).then(|| ReorderBuffer::new(8, Duration::from_millis(5)));
+    let start = Instant::now();
+    let mut arrived = 0u64;
     let mut out = Vec::new();
     while input.len() >= 2 {
         let len = usize::from(u16::from_be_bytes([input[0], input[1]])).min(input.len() - 2);
@@ -61,8 +68,10 @@ fuzz_target!(|data: &[u8]| {
                 let _ = d.handle_packet(&packet, &mut out);
             }
             Some(r) => {
-                r.push(packet);
-                while let Some(p) = r.pop() {
+                arrived += 1;
+                let now = start + Duration::from_millis(arrived);
+                r.push(now, packet);
+                while let Some(p) = r.pop(now) {
                     let _ = d.handle_packet(&p, &mut out);
                 }
             }

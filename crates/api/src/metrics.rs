@@ -181,6 +181,29 @@ impl Collector for Stats {
             None,
             &by_protocol(|t| t.dropped),
         )?;
+        // RTP clients only (RTSP): the publishers' received packets and
+        // the players' sent ones; losses as the receiving side saw them.
+        let rtp = |f: fn(&weir_hub::ProtocolTotals) -> u64| -> Vec<(Labels, u64)> {
+            totals
+                .iter()
+                .filter(|t| t.packets > 0)
+                .map(|t| (vec![("protocol", t.protocol.to_owned())], f(t)))
+                .collect()
+        };
+        counters(
+            &mut enc,
+            "rtp_packets",
+            "RTP packets received from publishers and sent to players, by protocol.",
+            None,
+            &rtp(|t| t.packets),
+        )?;
+        counters(
+            &mut enc,
+            "rtp_packets_lost",
+            "RTP packets lost on the way (publishers: by sequence numbers; players: by their receiver reports), by protocol.",
+            None,
+            &rtp(|t| t.packets_lost),
+        )?;
         let errors: Vec<(Labels, u64)> = hub
             .clients()
             .errors()

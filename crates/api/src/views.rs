@@ -335,6 +335,19 @@ pub(crate) struct ClientView {
     in_bps: u64,
     out_bps: u64,
     dropped_frames: u64,
+    /// RTP clients (RTSP): packets received from a publisher or sent to a
+    /// player, packets lost (a player's by its receiver reports) and
+    /// interarrival jitter in milliseconds; absent for other protocols.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packets: Option<PacketsView>,
+}
+
+/// Packet-level quality of an RTP client.
+#[derive(Serialize)]
+pub(crate) struct PacketsView {
+    total: u64,
+    lost: u64,
+    jitter_ms: f64,
 }
 
 pub(crate) fn client_view(state: &State, c: &ClientSnapshot) -> ClientView {
@@ -356,6 +369,11 @@ pub(crate) fn client_view(state: &State, c: &ClientSnapshot) -> ClientView {
         in_bps: bw.in_bps,
         out_bps: bw.out_bps,
         dropped_frames: c.dropped,
+        packets: c.packets.map(|p| PacketsView {
+            total: p.packets,
+            lost: p.lost,
+            jitter_ms: p.jitter_us as f64 / 1000.0,
+        }),
     }
 }
 

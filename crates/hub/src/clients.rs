@@ -57,6 +57,22 @@ pub struct ClientSnapshot {
     pub dropped: u64,
     /// When the client registered.
     pub connected_at: SystemTime,
+    /// Packet-level quality, for clients that speak RTP.
+    pub packets: Option<PacketStats>,
+}
+
+/// Packet-level quality of a client that speaks RTP (RTSP, and WebRTC
+/// later): packets received from a publisher, or sent to a player; losses
+/// as seen by the receiving side (for a player, what its receiver reports
+/// say) and the interarrival jitter (RFC 3550 §6.4.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PacketStats {
+    /// Packets received (publisher) or sent (player).
+    pub packets: u64,
+    /// Packets lost on the way.
+    pub lost: u64,
+    /// Interarrival jitter, the worst track's, in microseconds.
+    pub jitter_us: u64,
 }
 
 /// Everything one protocol's clients did since the registry was created,
@@ -75,6 +91,10 @@ pub struct ProtocolTotals {
     pub bytes_out: u64,
     /// Frames or messages they missed.
     pub dropped: u64,
+    /// RTP packets received from or sent to them.
+    pub packets: u64,
+    /// RTP packets lost on the way.
+    pub packets_lost: u64,
 }
 
 /// How often connections of one protocol failed in one way.
@@ -98,6 +118,7 @@ struct Client {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     dropped: AtomicU64,
+    packets: Mutex<Option<PacketStats>>,
     kicked: AtomicBool,
     kick: Notify,
 }
@@ -115,6 +136,7 @@ impl Client {
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             connected_at: self.connected_at,
+            packets: *self.packets.lock(),
         }
     }
 }
@@ -150,6 +172,7 @@ impl Clients {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            packets: Mutex::new(None),
             kicked: AtomicBool::new(false),
             kick: Notify::new(),
         });
@@ -216,6 +239,10 @@ impl Clients {
             t.bytes_in += c.bytes_in.load(Ordering::Relaxed);
             t.bytes_out += c.bytes_out.load(Ordering::Relaxed);
             t.dropped += c.dropped.load(Ordering::Relaxed);
+            if let Some(p) = *c.packets.lock() {
+                t.packets += p.packets;
+                t.packets_lost += p.lost;
+            }
         }
         drop(clients);
         let mut list: Vec<ProtocolTotals> = totals.into_values().collect();
@@ -338,6 +365,13 @@ impl ClientHandle {
         self.client.dropped.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Records the client's latest packet statistics (cumulative figures:
+    /// each call replaces the last). Callers update it about once a second
+    /// or per receiver report, not per packet.
+    pub fn set_packets(&self, stats: PacketStats) {
+        *self.client.packets.lock() = Some(stats);
+    }
+
     /// Resolves once [`Clients::kick`] names this client (at once if it
     /// already did). Meant for a `select!` in the connection task.
     pub async fn kicked(&self) {
@@ -368,6 +402,10 @@ impl Drop for ClientHandle {
         t.bytes_in += c.bytes_in.load(Ordering::Relaxed);
         t.bytes_out += c.bytes_out.load(Ordering::Relaxed);
         t.dropped += c.dropped.load(Ordering::Relaxed);
+        if let Some(p) = *c.packets.lock() {
+            t.packets += p.packets;
+            t.packets_lost += p.lost;
+        }
     }
 }
 
@@ -401,6 +439,14 @@ mod tests {
         b.add_out(50);
         b.add_dropped(2);
         c.add_out(7);
+        let stats = |packets, lost| PacketStats {
+            packets,
+            lost,
+            jitter_us: 0,
+        };
+        a.set_packets(stats(10, 1));
+        b.set_packets(stats(5, 0));
+        b.set_packets(stats(20, 3));
         drop(b);
         let totals = clients.totals();
         assert_eq!(totals.len(), 2);
@@ -413,6 +459,8 @@ mod tests {
                 bytes_in: 100,
                 bytes_out: 50,
                 dropped: 2,
+                packets: 30,
+                packets_lost: 4,
             }
         );
         assert_eq!((totals[0].protocol, totals[0].bytes_out), ("http-flv", 7));

@@ -57,7 +57,8 @@ pub use channel::{
     Channel, ChannelConfig, ChannelStats, Class, Closed, Entry, Offer, Parking, Receiver, Sink,
 };
 pub use clients::{
-    ClientHandle, ClientInfo, ClientSnapshot, Clients, ErrorCount, OutCounter, ProtocolTotals, Role,
+    ClientHandle, ClientInfo, ClientSnapshot, Clients, ErrorCount, OutCounter, PacketStats,
+    ProtocolTotals, Role,
 };
 pub use coalesce::Coalesce;
 pub use egress::{Egress, Muxer};

@@ -18,7 +18,9 @@
 //! - [`packetize`]: access units to RTP packets, once per stream and track.
 //! - [`rtcp`]: sender reports out, receiver statistics, reports in.
 //! - [`rtp`]: packets and wrap-safe timestamps; [`reorder`]: the UDP
-//!   reorder buffer.
+//!   reorder buffer (bounded in packets and in time).
+//! - [`sync`]: a publisher's tracks on one timeline from its sender
+//!   reports (A/V sync).
 //!
 //! Peer input never panics, and every buffer a peer can grow has a limit.
 //!
@@ -46,5 +48,6 @@ pub mod rtp;
 pub mod sdp;
 pub mod server;
 pub mod session;
+pub mod sync;
 
 pub use error::RtspError;

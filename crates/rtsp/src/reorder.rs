@@ -1,14 +1,17 @@
 //! A small reorder buffer for RTP over UDP.
 //!
 //! UDP may deliver packets out of order; depacketizers need them in order
-//! and treat a gap as a loss. This buffer holds at most `capacity` packets
-//! waiting for a missing one; when it is full the gap is declared lost
-//! (counted) and delivery moves on, so a lost packet costs at most
-//! `capacity` packets of delay and never unbounded memory. Over TCP it is
-//! not needed. It reads no clock: a caller that wants a time bound calls
-//! [`ReorderBuffer::pop_forced`] when its own timer fires.
+//! and treat a gap as a loss. This buffer holds packets waiting for a
+//! missing one, bounded twice: by count (when more than `capacity` wait,
+//! the gap is declared lost) and by time (when the oldest waiting packet
+//! has waited `max_delay`, likewise). A lost packet therefore costs at most
+//! `max_delay` of latency and never unbounded memory; every gap given up is
+//! counted. Over TCP it is not needed. No clock is read: the caller passes
+//! arrival times and asks [`ReorderBuffer::poll_timeout`] when to call
+//! [`ReorderBuffer::pop`] again if nothing else arrives.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use crate::rtp::{seq_delta, Packet};
 
@@ -23,15 +26,18 @@ pub struct ReorderStats {
     pub duplicates: u64,
     /// Times the sequence jumped so far that the buffer restarted.
     pub resets: u64,
+    /// Packets that arrived out of order and were put back in place.
+    pub reordered: u64,
 }
 
 /// Reorders packets by sequence number within a bounded window.
 #[derive(Debug, Clone)]
 pub struct ReorderBuffer {
     capacity: usize,
+    max_delay: Duration,
     next: Option<u16>,
-    // Sorted by distance from `next`.
-    pending: VecDeque<Packet>,
+    // Sorted by distance from `next`, each with its arrival time.
+    pending: VecDeque<(Instant, Packet)>,
     stats: ReorderStats,
 }
 
@@ -39,10 +45,12 @@ pub struct ReorderBuffer {
 const RESTART_DISTANCE: i16 = 0x1000;
 
 impl ReorderBuffer {
-    /// A buffer holding at most `capacity` (at least 1) waiting packets.
-    pub fn new(capacity: usize) -> Self {
+    /// A buffer holding at most `capacity` (at least 1) waiting packets,
+    /// none longer than `max_delay`.
+    pub fn new(capacity: usize, max_delay: Duration) -> Self {
         ReorderBuffer {
             capacity: capacity.max(1),
+            max_delay,
             next: None,
             pending: VecDeque::new(),
             stats: ReorderStats::default(),
@@ -54,9 +62,9 @@ impl ReorderBuffer {
         self.stats
     }
 
-    /// Adds a received packet; then call [`ReorderBuffer::pop`] until it
-    /// returns `None`.
-    pub fn push(&mut self, packet: Packet) {
+    /// Adds a packet that arrived at `now`; then call
+    /// [`ReorderBuffer::pop`] until it returns `None`.
+    pub fn push(&mut self, now: Instant, packet: Packet) {
         let next = *self.next.get_or_insert(packet.seq);
         let d = seq_delta(next, packet.seq);
         if d < 0 {
@@ -67,34 +75,63 @@ impl ReorderBuffer {
             // Deliver what we hold (in order, gaps counted) and restart.
             self.stats.resets += 1;
             self.next = Some(packet.seq);
-            let mut held: Vec<Packet> = self.pending.drain(..).collect();
-            held.retain(|p| seq_delta(packet.seq, p.seq) > 0);
-            self.pending.push_back(packet);
+            let mut held: Vec<(Instant, Packet)> = self.pending.drain(..).collect();
+            held.retain(|(_, p)| seq_delta(packet.seq, p.seq) > 0);
+            self.pending.push_back((now, packet));
             self.pending.extend(held);
             return;
         }
-        let pos = self.pending.partition_point(|p| seq_delta(next, p.seq) < d);
-        if self.pending.get(pos).is_some_and(|p| p.seq == packet.seq) {
+        let pos = self
+            .pending
+            .partition_point(|(_, p)| seq_delta(next, p.seq) < d);
+        if self
+            .pending
+            .get(pos)
+            .is_some_and(|(_, p)| p.seq == packet.seq)
+        {
             self.stats.duplicates += 1;
             return;
         }
-        self.pending.insert(pos, packet);
+        if pos < self.pending.len() {
+            self.stats.reordered += 1;
+        }
+        self.pending.insert(pos, (now, packet));
     }
 
     /// The next packet in order, or `None` while waiting for a missing one
-    /// with room left in the buffer.
-    pub fn pop(&mut self) -> Option<Packet> {
+    /// with room and time left.
+    pub fn pop(&mut self, now: Instant) -> Option<Packet> {
         let next = self.next?;
-        if self.pending.front()?.seq == next || self.pending.len() > self.capacity {
+        let (_, front) = self.pending.front()?;
+        if front.seq == next
+            || self.pending.len() > self.capacity
+            || self.give_up_at().is_some_and(|at| at <= now)
+        {
             return self.pop_forced();
         }
         None
     }
 
+    /// When [`ReorderBuffer::pop`] gives up on the current gap, if packets
+    /// wait behind one.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let next = self.next?;
+        match self.pending.front() {
+            Some((_, p)) if p.seq != next => self.give_up_at(),
+            _ => None,
+        }
+    }
+
+    /// The oldest waiting packet's arrival plus the delay bound.
+    fn give_up_at(&self) -> Option<Instant> {
+        let oldest = self.pending.iter().map(|(at, _)| *at).min()?;
+        Some(oldest + self.max_delay)
+    }
+
     /// The earliest held packet even if some before it are missing (which
-    /// are counted as lost): for a caller's timeout.
+    /// are counted as lost): what is left when the sender stops.
     pub fn pop_forced(&mut self) -> Option<Packet> {
-        let p = self.pending.pop_front()?;
+        let (_, p) = self.pending.pop_front()?;
         if let Some(next) = self.next {
             self.stats.lost += seq_delta(next, p.seq).max(0) as u64;
         }
@@ -120,30 +157,37 @@ mod tests {
         }
     }
 
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn t0() -> Instant {
+        static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *T0.get_or_init(Instant::now)
+    }
+
     fn drain(b: &mut ReorderBuffer) -> Vec<u16> {
-        std::iter::from_fn(|| b.pop()).map(|p| p.seq).collect()
+        std::iter::from_fn(|| b.pop(t0())).map(|p| p.seq).collect()
     }
 
     #[test]
     fn reorders_across_wrap() {
-        let mut b = ReorderBuffer::new(8);
+        let mut b = ReorderBuffer::new(8, SECOND);
         let mut out = Vec::new();
         for s in [65534u16, 0, 65535, 2, 2, 1, 3] {
-            b.push(pkt(s));
+            b.push(t0(), pkt(s));
             out.extend(drain(&mut b));
         }
         assert_eq!(out, vec![65534, 65535, 0, 1, 2, 3]);
         assert_eq!(b.stats().duplicates, 1);
-        b.push(pkt(0));
+        b.push(t0(), pkt(0));
         assert_eq!(b.stats().late, 1);
     }
 
     #[test]
     fn full_buffer_declares_loss() {
-        let mut b = ReorderBuffer::new(2);
+        let mut b = ReorderBuffer::new(2, SECOND);
         let mut out = Vec::new();
         for s in [10u16, 12, 13, 14, 15] {
-            b.push(pkt(s));
+            b.push(t0(), pkt(s));
             out.extend(drain(&mut b));
         }
         assert_eq!(out, vec![10, 12, 13, 14, 15]);
@@ -152,12 +196,37 @@ mod tests {
 
     #[test]
     fn big_jump_restarts() {
-        let mut b = ReorderBuffer::new(4);
-        b.push(pkt(1));
+        let mut b = ReorderBuffer::new(4, SECOND);
+        b.push(t0(), pkt(1));
         assert_eq!(drain(&mut b), vec![1]);
-        b.push(pkt(30000));
-        b.push(pkt(30001));
+        b.push(t0(), pkt(30000));
+        b.push(t0(), pkt(30001));
         assert_eq!(drain(&mut b), vec![30000, 30001]);
         assert_eq!(b.stats().resets, 1);
+    }
+
+    #[test]
+    fn a_gap_is_given_up_after_the_delay_bound() {
+        let t = t0();
+        let ms = Duration::from_millis;
+        let mut b = ReorderBuffer::new(64, ms(100));
+        b.push(t, pkt(1));
+        assert_eq!(b.pop(t).map(|p| p.seq), Some(1));
+        b.push(t + ms(10), pkt(3));
+        b.push(t + ms(30), pkt(4));
+        assert_eq!(b.pop(t + ms(30)), None);
+        // The oldest waiting packet (3) arrived at 10 ms.
+        assert_eq!(b.poll_timeout(), Some(t + ms(110)));
+        assert_eq!(b.pop(t + ms(109)), None);
+        assert_eq!(b.pop(t + ms(110)).map(|p| p.seq), Some(3));
+        assert_eq!(b.pop(t + ms(110)).map(|p| p.seq), Some(4));
+        assert_eq!(b.poll_timeout(), None);
+        assert_eq!(b.stats().lost, 1);
+        // A late arrival of the missing packet within the bound is put back.
+        b.push(t + ms(200), pkt(6));
+        b.push(t + ms(220), pkt(5));
+        assert_eq!(drain(&mut b), vec![5, 6]);
+        assert_eq!(b.stats().reordered, 1);
+        assert_eq!(b.poll_timeout(), None);
     }
 }

@@ -4,6 +4,7 @@
 //! comes out is exactly one that went in (never a corrupt one).
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -120,11 +121,15 @@ fn run(
         }
     }
     let mut d = Depacketizer::new(&media(codec.clone(), 90000)).unwrap();
-    let mut reorder = ReorderBuffer::new(4);
+    // Packets arrive 1 ms apart; a gap is given up after 4 waiting packets
+    // or 3 ms, so both bounds are exercised.
+    let mut reorder = ReorderBuffer::new(4, Duration::from_millis(3));
     let mut out = Vec::new();
-    for bytes in wire {
-        reorder.push(Packet::parse(bytes).unwrap());
-        while let Some(pkt) = reorder.pop() {
+    let start = Instant::now();
+    for (i, bytes) in wire.into_iter().enumerate() {
+        let now = start + Duration::from_millis(i as u64);
+        reorder.push(now, Packet::parse(bytes).unwrap());
+        while let Some(pkt) = reorder.pop(now) {
             let _ = d.handle_packet(&pkt, &mut out);
         }
     }

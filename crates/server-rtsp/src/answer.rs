@@ -11,21 +11,17 @@ use tracing::{debug, info};
 use weir_hub::{Action, HubError};
 use weir_media::TrackKind;
 use weir_rtsp::headers::{LowerTransport, Transport, TransportMode};
-use weir_rtsp::reorder::ReorderBuffer;
 use weir_rtsp::sdp::SessionDescription;
 use weir_rtsp::server::Ask;
 use weir_rtsp::session::MulticastGroup;
 
 use crate::conn::{Conn, End};
 use crate::play::{Channels, Dest};
-use crate::publish::InTrack;
+use crate::publish::Publishing;
+use crate::reports::PlayerReports;
 use crate::udp::QUEUE;
 use crate::url::{self, Target};
 use crate::{auth, describe};
-
-/// Packets a UDP publisher's track may be out of order by before the gap
-/// counts as lost.
-const REORDER: usize = 64;
 
 impl Conn {
     pub(crate) async fn describe(&mut self, ask: Ask) -> Result<(), End> {
@@ -56,7 +52,7 @@ impl Conn {
             shared.config.play_wait,
         )
         .await?;
-        self.stream.described = tracks.iter().map(|(k, _)| *k).collect();
+        self.stream.described = tracks.iter().map(|(k, m)| (*k, m.clock_rate)).collect();
         let base = url::stream_base(&host, &target.key);
         let sdp = describe::sdp(&tracks, &base, &target.query, &host);
         Some((Bytes::from(sdp), base))
@@ -70,22 +66,20 @@ impl Conn {
         if !self.admit(Action::Publish, &target, &ask).await? {
             return Ok(());
         }
-        let tracks: Vec<Option<InTrack>> = sdp.media.iter().map(InTrack::new).collect();
-        if tracks.iter().all(Option::is_none) {
+        let Some(publishing) = Publishing::new(&sdp, std::time::Instant::now()) else {
             self.shared
                 .hub
                 .clients()
                 .count_error("rtsp", "unsupported_codec");
             self.rtsp.refuse(415);
             return Ok(());
-        }
-        self.stream.reorder = tracks.iter().map(|_| ReorderBuffer::new(REORDER)).collect();
+        };
         self.stream.announced_controls = sdp
             .media
             .iter()
             .map(|m| url::parse(&m.control_url(&ask.uri)).and_then(|t| t.track_name))
             .collect();
-        self.stream.announced = Some(tracks);
+        self.stream.publishing = Some(publishing);
         self.rtsp.accept();
         Ok(())
     }
@@ -110,8 +104,8 @@ impl Conn {
             self.rtsp.refuse(459);
             return Ok(());
         }
-        let count = match &self.stream.announced {
-            Some(tracks) => tracks.len(),
+        let count = match &self.stream.publishing {
+            Some(publishing) => publishing.len(),
             None => {
                 if self.stream.admission.is_none() {
                     // SETUP without DESCRIBE: describe now.
@@ -139,18 +133,19 @@ impl Conn {
         {
             let ip = self.addr.ip();
             let (rtp, rtcp) = (SocketAddr::new(ip, a), SocketAddr::new(ip, b));
-            if answer.mode == Some(TransportMode::Record) {
-                let tx = match &self.stream.udp_tx {
-                    Some(tx) => tx.clone(),
-                    None => {
-                        let (tx, rx) = mpsc::channel(QUEUE);
-                        self.udp_in = Some(rx);
-                        self.stream.udp_tx = Some(tx.clone());
-                        tx
-                    }
-                };
-                self.stream.routes.push(udp.register(rtp, rtcp, track, tx));
-            } else {
+            // A publisher's media and RTCP, or a player's receiver
+            // reports, come back to this session.
+            let tx = match &self.stream.udp_tx {
+                Some(tx) => tx.clone(),
+                None => {
+                    let (tx, rx) = mpsc::channel(QUEUE);
+                    self.udp_in = Some(rx);
+                    self.stream.udp_tx = Some(tx.clone());
+                    tx
+                }
+            };
+            self.stream.routes.push(udp.register(rtp, rtcp, track, tx));
+            if answer.mode != Some(TransportMode::Record) {
                 self.stream.udp_dest.retain(|d| d.0 != track);
                 self.stream.udp_dest.push((track, rtp, rtcp));
             }
@@ -166,7 +161,7 @@ impl Conn {
         if !offered.iter().any(|t| t.multicast) {
             return None;
         }
-        let kind = *self.stream.described.get(track)?;
+        let (kind, _) = *self.stream.described.get(track)?;
         if self.stream.multicast.is_none() {
             self.stream.multicast = multicast.groups(self.stream.key.as_ref()?);
         }
@@ -188,13 +183,17 @@ impl Conn {
                 _ => None,
             };
             multicast |= t.transport.multicast;
-            match self.stream.described.get(t.track) {
+            match self.stream.described.get(t.track).map(|d| d.0) {
                 Some(TrackKind::Video) => ch.video = dest,
                 Some(TrackKind::Audio) => ch.audio = dest,
                 _ => {}
             }
         }
         self.channels = ch;
+        if self.reports.is_none() {
+            let clocks = self.stream.described.iter().map(|d| d.1);
+            self.reports = Some(PlayerReports::new(clocks));
+        }
         info!(id = self.client.id(), peer = %self.addr, stream = %admission.key(), multicast, "rtsp play");
         if multicast && self.stream.multicast_player.is_none() {
             if let Some(groups) = &self.stream.multicast {

@@ -19,14 +19,14 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 use weir_hub::{Admission, ClientHandle, ClientInfo, Publisher, Receiver};
 use weir_media::{StreamKey, TrackKind};
-use weir_rtsp::reorder::ReorderBuffer;
 use weir_rtsp::server::{ServerConfig, ServerEvent, ServerOutput, ServerSession};
 use weir_rtsp::session::TransportPolicy;
 
 use crate::multicast::{self, Groups};
 use crate::muxer::Rtp;
 use crate::play::Channels;
-use crate::publish::InTrack;
+use crate::publish::Publishing;
+use crate::reports::PlayerReports;
 use crate::udp::{RouteGuard, UdpIn};
 use crate::Shared;
 
@@ -35,6 +35,8 @@ const MAX_BATCH: usize = 256;
 const READ_BUF: usize = 16 * 1024;
 /// How long a Digest nonce stays valid.
 const NONCE_LIFETIME: Duration = Duration::from_secs(60);
+/// How often a session's packet statistics reach the client registry.
+const STATS_EVERY: Duration = Duration::from_secs(1);
 
 /// A connection's byte stream halves: plain TCP or TLS (RTSPS).
 pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -62,16 +64,14 @@ pub(crate) enum End {
 pub(crate) struct Stream {
     pub(crate) key: Option<StreamKey>,
     pub(crate) admission: Option<Admission>,
-    /// Publish: the announced tracks weir reads, by SDP index.
-    pub(crate) announced: Option<Vec<Option<InTrack>>>,
+    /// Publish: the announced tracks, once ANNOUNCE gave them.
+    pub(crate) publishing: Option<Publishing>,
     /// Publish: each announced track's control segment (`stream=1`), by
     /// SDP index; SETUP URIs are matched against these, since a client may
     /// number its controls in any order (rtspclientsink does).
     pub(crate) announced_controls: Vec<Option<String>>,
-    /// Publish over UDP: a reorder buffer per announced track.
-    pub(crate) reorder: Vec<ReorderBuffer>,
-    /// Play: the described tracks, by SDP index.
-    pub(crate) described: Vec<TrackKind>,
+    /// Play: the described tracks and their clock rates, by SDP index.
+    pub(crate) described: Vec<(TrackKind, u32)>,
     /// Play over UDP: the client's RTP and RTCP addresses by SDP index.
     pub(crate) udp_dest: Vec<(usize, SocketAddr, SocketAddr)>,
     /// Publish over UDP: where the session's datagrams are routed.
@@ -102,6 +102,8 @@ pub(crate) struct Conn {
     /// 403 and closes the connection.
     pub(crate) auth_failures: u8,
     pub(crate) frames: Vec<weir_media::Frame>,
+    /// Playing: what the player's receiver reports say.
+    pub(crate) reports: Option<PlayerReports>,
 }
 
 /// Serves one connection to its end and logs how it went. `tls` says it
@@ -144,6 +146,7 @@ pub(crate) async fn serve(
         channels: Channels::default(),
         auth_failures: 0,
         frames: Vec::new(),
+        reports: None,
     };
     let end = conn.run(reader).await;
     let key = conn
@@ -152,13 +155,19 @@ pub(crate) async fn serve(
         .as_ref()
         .map(ToString::to_string)
         .unwrap_or_default();
-    if let Some(tracks) = &conn.stream.announced {
-        let (lost, dropped) = tracks
-            .iter()
-            .flatten()
-            .map(InTrack::losses)
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-        info!(id, stream = %key, lost, dropped, "rtsp publish ended");
+    conn.report_stats();
+    if let Some(p) = &conn.stream.publishing {
+        let stats = p.stats();
+        info!(
+            id,
+            stream = %key,
+            packets = stats.packets,
+            lost = stats.lost,
+            dropped_units = p.dropped_units(),
+            jitter_ms = stats.jitter_us as f64 / 1000.0,
+            synced = p.synced(),
+            "rtsp publish ended"
+        );
     }
     match &end {
         End::Protocol(kind, why) if shared.hub.clients().report("rtsp", kind, addr.ip()) => {
@@ -213,12 +222,20 @@ impl Conn {
         let mut buf = vec![0u8; READ_BUF];
         let mut batch = Vec::new();
         let mut reported_dropped = 0;
+        let mut stats_due = std::time::Instant::now() + STATS_EVERY;
         let shutdown = self.shared.shutdown.clone();
         loop {
             let deadline = match self.drain().await {
                 Ok(deadline) => deadline,
                 Err(end) => return self.finish(end).await,
             };
+            // A UDP publisher's reorder buffers give up on gaps in time.
+            let reorder = self
+                .stream
+                .publishing
+                .as_ref()
+                .and_then(Publishing::poll_timeout);
+            let deadline = reorder.map_or(deadline, |r| deadline.min(Instant::from_std(r)));
             let wake = tokio::select! {
                 _ = shutdown.cancelled() => Wake::Shutdown,
                 _ = self.client.kicked() => Wake::Kicked,
@@ -233,7 +250,10 @@ impl Conn {
                 Wake::Shutdown => return End::Shutdown,
                 Wake::Kicked => return End::Kicked,
                 Wake::PublisherClosed => return End::TakenOver,
-                Wake::Timer => self.rtsp.handle_timeout(now),
+                Wake::Timer => {
+                    self.rtsp.handle_timeout(now);
+                    self.publish_released(now);
+                }
                 Wake::Batch(false) => return End::Closed,
                 Wake::Batch(true) => {
                     if let Err(e) = self.write_batch(&mut batch).await {
@@ -250,7 +270,7 @@ impl Conn {
                 Wake::Udp(None) => self.udp_in = None,
                 Wake::Udp(Some(datagram)) => {
                     self.rtsp.touch(now);
-                    self.on_udp(datagram);
+                    self.on_udp(now, datagram);
                 }
                 Wake::Read(Err(e)) => return End::Io(e),
                 Wake::Read(Ok(0)) => return End::Closed,
@@ -259,7 +279,21 @@ impl Conn {
                     self.rtsp.handle_input(now, &buf[..n]);
                 }
             }
+            if now >= stats_due {
+                self.report_stats();
+                stats_due = now + STATS_EVERY;
+            }
         }
+    }
+
+    /// Hands the session's packet statistics to the client registry.
+    pub(crate) fn report_stats(&self) {
+        let stats = match (&self.stream.publishing, &self.reports) {
+            (Some(p), _) => p.stats(),
+            (None, Some(r)) => r.stats(),
+            (None, None) => return,
+        };
+        self.client.set_packets(stats);
     }
 
     /// Writes the session's transmits and decides its events until it

@@ -48,6 +48,25 @@ impl<T> DtsDeriver<T> {
         self.last_dts
     }
 
+    /// Hands out every queued unit at once (decode time: the smallest
+    /// presentation time not handed out yet) and starts over, as at the
+    /// start of a stream. For a keyframe after a loss: the units before the
+    /// gap must not lend their times to the ones after it, which would put
+    /// the gap's length between a frame's decode and presentation times.
+    pub(crate) fn restart(&mut self) -> Vec<(i64, i64, T)> {
+        let mut out = Vec::with_capacity(self.queue.len());
+        while let Some((pts, unit)) = self.queue.pop_front() {
+            let Reverse(smallest) = self.heap.pop().unwrap_or(Reverse(pts));
+            let dts = smallest.min(pts);
+            let dts = self.last_dts.map_or(dts, |l| dts.max(l + 1));
+            self.last_dts = Some(dts);
+            out.push((dts, pts.max(dts), unit));
+        }
+        self.heap.clear();
+        self.sorted.clear();
+        out
+    }
+
     /// Takes a unit with presentation time `pts` (in decoding order) and
     /// returns the unit that is now ready, with its `(dts, pts)`.
     pub(crate) fn push(&mut self, pts: i64, unit: T) -> Option<(i64, i64, T)> {
@@ -115,6 +134,30 @@ mod tests {
         for (i, (dts, p)) in out.iter().enumerate().skip(DEPTH) {
             assert_eq!(*p, pts[i]);
             assert_eq!(*dts, pts[i - DEPTH]);
+        }
+    }
+
+    #[test]
+    fn a_restart_keeps_a_gap_out_of_the_composition_offsets() {
+        let mut d = DtsDeriver::new();
+        let frame = 33_333;
+        let mut out: Vec<(i64, i64, u32)> = Vec::new();
+        for i in 0..4 {
+            out.extend(d.push(i * frame, i as u32));
+        }
+        // Frames 4..100 were lost: frame 100 is a keyframe.
+        out.extend(d.restart());
+        for i in 100..104 {
+            out.extend(d.push(i * frame, i as u32));
+        }
+        out.extend(d.restart());
+        let ids: Vec<u32> = out.iter().map(|o| o.2).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 100, 101, 102, 103]);
+        for w in out.windows(2) {
+            assert!(w[1].0 > w[0].0, "decode times increase: {out:?}");
+        }
+        for (dts, pts, _) in &out {
+            assert!(pts - dts <= 2 * frame, "no gap-sized offset: {out:?}");
         }
     }
 }

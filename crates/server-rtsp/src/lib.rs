@@ -31,6 +31,7 @@ mod muxer;
 mod play;
 mod publish;
 mod record;
+mod reports;
 mod udp;
 mod url;
 

@@ -21,7 +21,7 @@ use weir_hub::{Egress, Hub};
 use weir_media::{StreamKey, TrackKind};
 use weir_rtsp::session::MulticastGroup;
 
-use crate::muxer::{Rtp, RtspMuxer, AUDIO_CHANNEL, VIDEO_CHANNEL};
+use crate::muxer::{route, Rtp, RtspMuxer};
 
 /// Entries taken from the egress channel per wakeup.
 const MAX_BATCH: usize = 256;
@@ -169,17 +169,14 @@ async fn send(
             },
         }
         for entry in batch.drain(..) {
-            let Rtp::Media { kind, packets, .. } = entry else {
+            let Rtp::Media { packets, .. } = entry else {
                 continue;
             };
-            let fixed = match kind {
-                TrackKind::Video => VIDEO_CHANNEL,
-                TrackKind::Audio => AUDIO_CHANNEL,
-                TrackKind::Data => continue,
-            };
-            let ip = groups.address(kind);
             for p in packets.iter() {
-                let rtcp = p.get(1) != Some(&fixed);
+                let Some((kind, rtcp)) = route(p) else {
+                    continue;
+                };
+                let ip = groups.address(kind);
                 let to = SocketAddr::from((ip, if rtcp { port.wrapping_add(1) } else { port }));
                 // Datagrams: a full socket buffer drops, as the network would.
                 let _ = socket.try_send_to(p.get(4..).unwrap_or_default(), to);

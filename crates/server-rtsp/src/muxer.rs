@@ -180,33 +180,83 @@ impl RtspMuxer {
         if track.packetizer.packetize(ts, &units, &mut rtp).is_err() {
             return Vec::new();
         }
-        let mut out: Vec<Bytes> = rtp.iter().map(|p| framed(channel, p)).collect();
-        let due = track
-            .last_sr_us
-            .is_none_or(|last| time - last >= SR_INTERVAL_US);
-        if due {
-            track.last_sr_us = Some(time);
-            let (ntp0, t0) = *self.anchor.get_or_insert_with(|| {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or(Duration::ZERO);
-                (ntp_from_unix(now), time)
-            });
-            let ntp = ntp_plus(ntp0, time - t0);
-            let (packets, octets) = track.packetizer.counts();
-            let rtp_ts = track.packetizer.rtp_timestamp(ts);
-            if let Ok(sr) = sender_report(
-                track.packetizer.ssrc(),
-                ntp,
-                rtp_ts,
-                packets,
-                octets,
-                &self.cname,
-            ) {
-                out.push(framed(channel + 1, &sr));
+        let mut out = Vec::with_capacity(rtp.len() + 2);
+        if frame.kind == TrackKind::Video && frame.key {
+            // Players join at keyframes: a report for every track in front
+            // of one gives a new player the tracks' common timeline before
+            // its first packet (ffmpeg otherwise times its first packet
+            // alone and the next by the report, a step back).
+            for kind in [TrackKind::Video, TrackKind::Audio] {
+                out.extend(self.sender_report(kind, time));
             }
+            out.extend(rtp.iter().map(|p| framed(channel, p)));
+            return out;
+        }
+        out.extend(rtp.iter().map(|p| framed(channel, p)));
+        let due = match frame.kind {
+            TrackKind::Video => self.video.as_ref(),
+            _ => self.audio.as_ref(),
+        }
+        .is_some_and(|t| {
+            t.last_sr_us
+                .is_none_or(|last| time - last >= SR_INTERVAL_US)
+        });
+        if due {
+            out.extend(self.sender_report(frame.kind, time));
         }
         out
+    }
+
+    /// An RTCP sender report for the `kind` track at media time `time`
+    /// (µs), framed on the track's RTCP channel.
+    fn sender_report(&mut self, kind: TrackKind, time: i64) -> Option<Bytes> {
+        let (ntp0, t0) = *self.anchor.get_or_insert_with(|| {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO);
+            (ntp_from_unix(now), time)
+        });
+        let (track, channel) = match kind {
+            TrackKind::Video => (self.video.as_mut()?, VIDEO_CHANNEL),
+            TrackKind::Audio => (self.audio.as_mut()?, AUDIO_CHANNEL),
+            TrackKind::Data => return None,
+        };
+        track.last_sr_us = Some(time);
+        let ntp = ntp_plus(ntp0, time - t0);
+        let (packets, octets) = track.packetizer.counts();
+        let ts = rescale(time.max(0), US_HZ, track.clock) as u64;
+        let rtp_ts = track.packetizer.rtp_timestamp(ts);
+        let sr = sender_report(
+            track.packetizer.ssrc(),
+            ntp,
+            rtp_ts,
+            packets,
+            octets,
+            &self.cname,
+        )
+        .ok()?;
+        Some(framed(channel + 1, &sr))
+    }
+}
+
+/// Which track and whether RTCP an entry's packet is, by its fixed
+/// interleaved channel (an entry may carry other tracks' reports).
+pub(crate) fn route(packet: &[u8]) -> Option<(TrackKind, bool)> {
+    match *packet.get(1)? {
+        VIDEO_CHANNEL => Some((TrackKind::Video, false)),
+        c if c == VIDEO_CHANNEL + 1 => Some((TrackKind::Video, true)),
+        AUDIO_CHANNEL => Some((TrackKind::Audio, false)),
+        c if c == AUDIO_CHANNEL + 1 => Some((TrackKind::Audio, true)),
+        _ => None,
+    }
+}
+
+/// The fixed interleaved RTP channel of a track kind.
+pub(crate) fn channel_of(kind: TrackKind) -> Option<u8> {
+    match kind {
+        TrackKind::Video => Some(VIDEO_CHANNEL),
+        TrackKind::Audio => Some(AUDIO_CHANNEL),
+        TrackKind::Data => None,
     }
 }
 
@@ -439,16 +489,17 @@ mod tests {
             panic!("no media entry");
         };
         assert_eq!(class, Class::Key);
-        // SPS, PPS (in band before the keyframe), IDR, SEI, then a sender
-        // report on the RTCP channel.
+        // A keyframe: a sender report on the RTCP channel first (no audio
+        // track, so no audio report), then SPS, PPS (in band before the
+        // keyframe), IDR, SEI.
         assert_eq!(packets.len(), 5);
-        for p in &packets[..4] {
+        assert_eq!(route(&packets[0]), Some((TrackKind::Video, true)));
+        for p in &packets[1..] {
             assert_eq!((p[0], p[1]), (b'$', VIDEO_CHANNEL));
             assert_eq!(usize::from(u16::from_be_bytes([p[2], p[3]])), p.len() - 4);
         }
-        assert_eq!(packets[0][4 + 12], 0x67);
-        assert_eq!(packets[2][4 + 12], 0x65);
-        assert_eq!(packets[4][1], VIDEO_CHANNEL + 1);
+        assert_eq!(packets[1][4 + 12], 0x67);
+        assert_eq!(packets[3][4 + 12], 0x65);
         m.mux(&StreamEvent::Replaced, Class::Reset, &mut out);
         assert!(matches!(out.pop(), Some(Rtp::Reset)));
     }

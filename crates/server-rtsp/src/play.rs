@@ -8,7 +8,7 @@ use weir_media::TrackKind;
 use weir_netio::write_all_vectored;
 
 use crate::conn::{Conn, End};
-use crate::muxer::{Rtp, AUDIO_CHANNEL, VIDEO_CHANNEL};
+use crate::muxer::{channel_of, route, Rtp};
 
 /// Where a player's packets of one track go.
 #[derive(Debug, Clone, Copy)]
@@ -31,47 +31,53 @@ impl Conn {
     pub(crate) async fn write_batch(&mut self, batch: &mut Vec<Rtp>) -> Result<(), End> {
         let ch = self.channels;
         let mut out: Vec<Bytes> = Vec::new();
+        let mut sent = 0u64;
         for entry in batch.drain(..) {
-            let Rtp::Media { kind, packets, .. } = entry else {
+            let Rtp::Media { packets, .. } = entry else {
                 continue;
             };
-            let (Some(dest), fixed) = (match kind {
-                TrackKind::Video => (ch.video, VIDEO_CHANNEL),
-                TrackKind::Audio => (ch.audio, AUDIO_CHANNEL),
-                TrackKind::Data => (None, 0),
-            }) else {
-                continue;
-            };
-            let wanted = match dest {
-                Dest::Tcp(channel) => channel,
-                Dest::Udp(rtp, rtcp) => {
-                    let Some(udp) = &self.shared.udp else {
-                        continue;
-                    };
-                    for p in packets.iter() {
-                        let is_rtcp = p[1] != fixed;
+            for p in packets.iter() {
+                // Routed by channel: a keyframe's entry also carries the
+                // other track's sender report.
+                let Some((kind, is_rtcp)) = route(p) else {
+                    continue;
+                };
+                let dest = match kind {
+                    TrackKind::Video => ch.video,
+                    TrackKind::Audio => ch.audio,
+                    TrackKind::Data => None,
+                };
+                match (dest, channel_of(kind)) {
+                    (Some(Dest::Udp(rtp, rtcp)), _) => {
+                        let Some(udp) = &self.shared.udp else {
+                            continue;
+                        };
                         let to = if is_rtcp { rtcp } else { rtp };
                         if udp.send(is_rtcp, to, &p[4..]) {
                             self.client.add_out((p.len() - 4) as u64);
+                            sent += u64::from(!is_rtcp);
                         }
                     }
-                    continue;
-                }
-            };
-            for p in packets.iter() {
-                if wanted == fixed {
-                    out.push(p.clone());
-                } else {
-                    // A player that chose other channel numbers gets its own
-                    // 4-byte frame header; the packet itself stays shared.
-                    let Ok(mut head) = <[u8; 4]>::try_from(p.get(..4).unwrap_or_default()) else {
-                        continue;
-                    };
-                    head[1] = wanted + (head[1] - fixed);
-                    out.push(Bytes::copy_from_slice(&head));
-                    out.push(p.slice(4..));
+                    (Some(Dest::Tcp(wanted)), Some(fixed)) => {
+                        sent += u64::from(!is_rtcp);
+                        if wanted == fixed {
+                            out.push(p.clone());
+                        } else {
+                            // A player that chose other channel numbers gets
+                            // its own 4-byte frame header; the packet itself
+                            // stays shared.
+                            let mut head = [p[0], p[1], p[2], p[3]];
+                            head[1] = wanted + (head[1] - fixed);
+                            out.push(Bytes::copy_from_slice(&head));
+                            out.push(p.slice(4..));
+                        }
+                    }
+                    _ => {}
                 }
             }
+        }
+        if let Some(reports) = &mut self.reports {
+            reports.add_sent(sent);
         }
         if out.is_empty() {
             return Ok(());

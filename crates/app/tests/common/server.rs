@@ -22,10 +22,22 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local_addr").port()
 }
 
-/// A UDP port that was free a moment ago (RTSP's RTP/RTCP ports).
-pub fn free_udp_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp 127.0.0.1:0");
-    socket.local_addr().expect("local_addr").port()
+/// An even UDP port that was free a moment ago with the next one free
+/// too: RTSP's RTP and RTCP ports. Clients (ffmpeg among them) send their
+/// RTCP to the RTP port + 1 whatever `server_port` says, as RFC 3550 §11
+/// expects, so the pair must be adjacent.
+pub fn free_udp_pair() -> (u16, u16) {
+    for _ in 0..100 {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp 127.0.0.1:0");
+        let port = socket.local_addr().expect("local_addr").port();
+        let rtp = port & !1;
+        let free = |p: u16| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok();
+        drop(socket);
+        if rtp < u16::MAX - 1 && free(rtp) && free(rtp + 1) {
+            return (rtp, rtp + 1);
+        }
+    }
+    panic!("no adjacent pair of free UDP ports");
 }
 
 /// A running `weir serve`, killed on drop. On a failing test its stderr tail
@@ -156,11 +168,7 @@ fn try_start(
     while rtsp_port == rtmp_port || rtsp_port == http_port {
         rtsp_port = free_port();
     }
-    let rtp_port = free_udp_port();
-    let mut rtcp_port = free_udp_port();
-    while rtcp_port == rtp_port {
-        rtcp_port = free_udp_port();
-    }
+    let (rtp_port, rtcp_port) = free_udp_pair();
     let data_dir = dir.join("data");
     fs::create_dir_all(&data_dir).expect("create data dir");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
