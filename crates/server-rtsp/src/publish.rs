@@ -11,7 +11,7 @@
 //!   LATM StreamMuxConfig), Opus an `OpusHead`, G.711 needs none.
 //! - Time: each track's RTP clock, relative to its first packet, rescaled
 //!   to microseconds ([`weir_media::rescale`]) plus [`LEAD_US`]; video
-//!   decode times come from [`crate::dts`]. A/V sync therefore assumes
+//!   decode times come from [`weir_media::dts`]. A/V sync therefore assumes
 //!   the tracks' first packets were taken together (true of encoders;
 //!   RTCP sender reports are not used yet).
 
@@ -23,7 +23,7 @@ use weir_rtsp::depacketize::{latm_audio_specific_config, AccessUnit, Depacketize
 use weir_rtsp::rtp::Packet;
 use weir_rtsp::sdp::{Codec as SdpCodec, Media, MediaKind};
 
-use crate::dts::DtsDeriver;
+use weir_media::DtsDeriver;
 
 /// Added to every timestamp, so that the derived decode times of the first
 /// video frames (which precede the first presentation time) stay
