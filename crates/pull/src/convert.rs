@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(out.len(), 3);
         assert!(out[0].config && out[0].data == asc && out[0].codec == Codec::Aac);
         assert_eq!(out[1].dts_us, LEAD_US + 23_220);
-        assert_eq!(out[2].dts_us - out[1].dts_us, 23_219);
+        assert_eq!(out[2].dts_us - out[1].dts_us, 23_220);
 
         let mut pcma = AudioTrack::g711(true, 8000, 1);
         let mut out = Vec::new();
