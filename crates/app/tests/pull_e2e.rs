@@ -74,6 +74,19 @@ impl Camera {
     /// Like [`Camera::start`]; `creds` (user, password) make the camera
     /// ask for Basic auth.
     fn start_with(dir: &Path, name: &str, port: u16, kind: &str, creds: &[&str]) -> Camera {
+        Camera::start_env(dir, name, port, kind, creds, false)
+    }
+
+    /// Like [`Camera::start_with`]; `tcp_only` makes the camera refuse RTP
+    /// over UDP (461), like one behind a firewall.
+    fn start_env(
+        dir: &Path,
+        name: &str,
+        port: u16,
+        kind: &str,
+        creds: &[&str],
+        tcp_only: bool,
+    ) -> Camera {
         let deadline = Instant::now() + secs(30);
         let mut attempt = 0;
         loop {
@@ -85,7 +98,8 @@ impl Camera {
             ))
             .arg(port.to_string())
             .arg(kind)
-            .args(creds);
+            .args(creds)
+            .env("CAMERA_TCP_ONLY", if tcp_only { "1" } else { "0" });
             let mut proc = Proc::spawn(&format!("{name}-{attempt}"), dir, cmd, Stdout::Lines);
             loop {
                 if proc.lines().iter().any(|(_, l)| l == "ready") {
@@ -404,4 +418,53 @@ fn pulls_api_adds_lists_and_removes() {
         assert!(Instant::now() < deadline, "the camera never saw the pull leave");
         sleep(Duration::from_millis(100));
     }
+}
+
+/// `transport = "udp"` pulls RTP over UDP; `transport = "auto"` tries UDP
+/// first and, against a camera that refuses UDP (461), falls back to TCP
+/// at once.
+#[test]
+fn udp_and_auto_transports() {
+    require_camera();
+    let dir = tempfile::tempdir().unwrap();
+    let udp_cam = Camera::start(dir.path(), "camera-udp", free_port(), "h264-aac");
+    let tcp_cam = Camera::start_env(dir.path(), "camera-tcp", free_port(), "h264-aac", &[], true);
+    let srv = Server::start_with_config(&config(&format!(
+        "[[pull]]\napp = \"live\"\nstream = \"udp\"\nurl = \"{}\"\ntransport = \"udp\"\n\
+         on_demand = false\n\n\
+         [[pull]]\napp = \"live\"\nstream = \"auto\"\nurl = \"{}\"\ntransport = \"auto\"\n\
+         on_demand = false\n",
+        udp_cam.url(),
+        tcp_cam.url()
+    )));
+    let udp = wait_state(&srv, "udp", "running", secs(20));
+    assert_eq!(udp["reconnects"], 0, "{udp}");
+    let auto = wait_state(&srv, "auto", "running", secs(20));
+    let log = srv.log();
+    let refused = log
+        .lines()
+        .find(|l| l.contains("stream=live/auto") && l.contains("udp=true"))
+        .unwrap_or_else(|| panic!("no UDP attempt of live/auto logged:\n{log}"));
+    assert!(refused.contains("461"), "the camera refused UDP: {refused}");
+    assert!(
+        log.contains("no media over UDP: switching to TCP stream=live/auto"),
+        "{log}"
+    );
+    assert!(
+        !log.lines()
+            .skip_while(|l| !l.contains("switching to TCP"))
+            .any(|l| l.contains("stream=live/auto") && l.contains("udp=true")),
+        "after the switch, only TCP: {log}"
+    );
+    for stream in ["udp", "auto"] {
+        let mut player =
+            probe::spawn_player(srv.dir(), &format!("ffprobe-{stream}"), &srv.rtmp_url(stream), 3);
+        let status = player.wait_exit(secs(30)).expect("player finished");
+        assert!(status.success(), "ffprobe: {}", player.stderr_tail(20));
+        let a = Analysis::of(&mut player);
+        a.assert_clean(stream);
+        a.assert_frames_delivered(stream, 2.0, 0.8);
+        println!("{stream}: {}", a.summary());
+    }
+    println!("auto: {auto}");
 }

@@ -39,8 +39,12 @@ enum Track {
     Audio(AudioTrack),
 }
 
+/// Retina's message without the connection and packet context it
+/// appends after a blank line (addresses and times, for its own logs).
 fn rtsp(e: retina::Error) -> PullError {
-    PullError::Rtsp(e.to_string())
+    let text = e.to_string();
+    let first = text.split("\n\n").next().unwrap_or_default().trim();
+    PullError::Rtsp(first.to_owned())
 }
 
 /// Runs one session of `url` feeding `key` until it ends; frames go to a

@@ -6,17 +6,22 @@ Run with Debian's /usr/bin/python3 (python3-gi, gir1.2-gst-rtsp-server-1.0):
 
     /usr/bin/python3 rtsp_camera.py PORT h264-aac|h265-pcma|h265-pcmu [USER PASSWORD]
 
+With CAMERA_TCP_ONLY=1 in the environment it refuses RTP over UDP (461),
+like a camera behind a firewall.
+
 Prints "ready" once it listens, and "client" / "client-closed" each time
 an RTSP client connects / goes away (the test counts them).
 """
 
+import os
 import sys
 
 import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 VIDEO = "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! "
 PIPELINES = {
@@ -47,6 +52,8 @@ def main():
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch("( " + PIPELINES[kind] + " )")
     factory.set_shared(True)
+    if os.environ.get("CAMERA_TCP_ONLY") == "1":
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
     if len(sys.argv) >= 5:
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
