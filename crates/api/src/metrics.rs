@@ -231,7 +231,12 @@ fn encode_pulls(
         .flat_map(|p| {
             ["idle", "connecting", "running", "retrying"]
                 .into_iter()
-                .map(move |s| (vec![stream(p), ("state", s.to_owned())], u64::from(p.state == s)))
+                .map(move |s| {
+                    (
+                        vec![stream(p), ("state", s.to_owned())],
+                        u64::from(p.state == s),
+                    )
+                })
         })
         .collect();
     gauges(

@@ -208,9 +208,8 @@ pub(crate) async fn add_pull(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     auth::authorize(&state, &headers)?;
-    let new: crate::NewPull = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, format!("bad pull JSON: {e}"))
-    })?;
+    let new: crate::NewPull = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad pull JSON: {e}")))?;
     let key = stream_key(&new.app, &new.stream)?;
     match state.ctx.app.add_pull(new) {
         Ok(()) => {
@@ -243,6 +242,9 @@ pub(crate) async fn remove_pull(
         tracing::info!(stream = %key, "camera pull removed through the API");
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, format!("no pull of {key}")))
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no pull of {key}"),
+        ))
     }
 }

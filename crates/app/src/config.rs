@@ -809,7 +809,10 @@ mod tests {
             let cfg = Config::parse(bad).unwrap();
             assert!(cfg.validate().is_err(), "{bad}");
         }
-        assert!(Config::parse("[[pull]]\napp = \"live\"\nstream = \"a\"\nurl = \"rtsp://x/\"\nport = 1\n").is_err());
+        assert!(Config::parse(
+            "[[pull]]\napp = \"live\"\nstream = \"a\"\nurl = \"rtsp://x/\"\nport = 1\n"
+        )
+        .is_err());
     }
 
     #[test]

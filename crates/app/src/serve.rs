@@ -160,7 +160,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     join_listeners(listeners).await;
     // The pulls end with the shutdown token; their sessions are dropped
     // (TEARDOWN sent where retina does) within the same grace.
-    if tokio::time::timeout(SHUTDOWN_GRACE, pulls.wait()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, pulls.wait())
+        .await
+        .is_err()
+    {
         warn!("camera pulls did not stop in time");
     }
     info!("bye");

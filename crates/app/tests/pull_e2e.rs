@@ -203,7 +203,11 @@ fn on_demand_pull_starts_with_a_viewer_and_stops_when_idle() {
     assert_eq!(idle["on_demand"], true);
     assert_eq!(idle["transport"], "tcp");
     sleep(secs(1));
-    assert_eq!(cam.clients().0, 0, "nobody watches: the camera is not pulled");
+    assert_eq!(
+        cam.clients().0,
+        0,
+        "nobody watches: the camera is not pulled"
+    );
 
     let mut player = probe::spawn_player(srv.dir(), "ffprobe-rtmp", &srv.rtmp_url("door"), 6);
     let running = wait_state(&srv, "door", "running", secs(20));
@@ -238,10 +242,16 @@ fn on_demand_pull_starts_with_a_viewer_and_stops_when_idle() {
     let left = Instant::now();
     let stopped = wait_state(&srv, "door", "idle", secs(15));
     let took = left.elapsed();
-    assert!(took >= secs(1), "stopped {took:?} after the viewer left, before idle_secs");
+    assert!(
+        took >= secs(1),
+        "stopped {took:?} after the viewer left, before idle_secs"
+    );
     let deadline = Instant::now() + secs(10);
     while cam.clients().1 < 1 {
-        assert!(Instant::now() < deadline, "the camera never saw the pull leave");
+        assert!(
+            Instant::now() < deadline,
+            "the camera never saw the pull leave"
+        );
         sleep(Duration::from_millis(100));
     }
     println!("idle: stopped {took:?} after the viewer left: {stopped}");
@@ -274,7 +284,8 @@ fn always_on_h265_and_g711_play_over_rtsp() {
         a.summary()
     );
     assert!(
-        a.stream("audio").is_some_and(|s| s.codec_name == "pcm_alaw"),
+        a.stream("audio")
+            .is_some_and(|s| s.codec_name == "pcm_alaw"),
         "{}",
         a.summary()
     );
@@ -395,7 +406,10 @@ fn pulls_api_adds_lists_and_removes() {
     let r = api(&srv, "POST", "/api/v1/pulls", Some(&body), true);
     assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
     let bad = r#"{"app":"live","stream":"x","url":"http://127.0.0.1/cam"}"#;
-    assert_eq!(api(&srv, "POST", "/api/v1/pulls", Some(bad), true).status, 400);
+    assert_eq!(
+        api(&srv, "POST", "/api/v1/pulls", Some(bad), true).status,
+        400
+    );
     let running = wait_state(&srv, "lobby", "running", secs(20));
     let url = running["url"].as_str().unwrap();
     assert!(!url.contains("secret") && url.contains("***"), "{running}");
@@ -411,11 +425,17 @@ fn pulls_api_adds_lists_and_removes() {
     );
     let r = api(&srv, "DELETE", "/api/v1/pulls/live/lobby", None, true);
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(api(&srv, "DELETE", "/api/v1/pulls/live/lobby", None, true).status, 404);
+    assert_eq!(
+        api(&srv, "DELETE", "/api/v1/pulls/live/lobby", None, true).status,
+        404
+    );
     assert!(pull(&srv, "lobby").is_none());
     let deadline = Instant::now() + secs(10);
     while cam.clients().1 < 1 {
-        assert!(Instant::now() < deadline, "the camera never saw the pull leave");
+        assert!(
+            Instant::now() < deadline,
+            "the camera never saw the pull leave"
+        );
         sleep(Duration::from_millis(100));
     }
 }
@@ -457,8 +477,12 @@ fn udp_and_auto_transports() {
         "after the switch, only TCP: {log}"
     );
     for stream in ["udp", "auto"] {
-        let mut player =
-            probe::spawn_player(srv.dir(), &format!("ffprobe-{stream}"), &srv.rtmp_url(stream), 3);
+        let mut player = probe::spawn_player(
+            srv.dir(),
+            &format!("ffprobe-{stream}"),
+            &srv.rtmp_url(stream),
+            3,
+        );
         let status = player.wait_exit(secs(30)).expect("player finished");
         assert!(status.success(), "ffprobe: {}", player.stderr_tail(20));
         let a = Analysis::of(&mut player);

@@ -54,11 +54,10 @@ mod tests {
     #[test]
     fn doubles_from_one_second_to_thirty() {
         let mut b = Backoff::new();
-        let steps: Vec<u64> = (0..8).map(|_| b.next_delay(0.5).as_millis() as u64).collect();
-        assert_eq!(
-            steps,
-            [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
-        );
+        let steps: Vec<u64> = (0..8)
+            .map(|_| b.next_delay(0.5).as_millis() as u64)
+            .collect();
+        assert_eq!(steps, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
         b.reset();
         assert_eq!(b.next_delay(0.5), FIRST);
     }

@@ -161,7 +161,7 @@ pub(crate) fn camera_url(raw: &str) -> Result<(url::Url, Option<Creds>), PullErr
     if url.scheme() != "rtsp" {
         return Err(bad("the scheme must be rtsp://"));
     }
-    if !url.host_str().is_some_and(|h| !h.is_empty()) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("no host"));
     }
     let creds = if url.username().is_empty() && url.password().is_none() {
@@ -180,7 +180,8 @@ pub(crate) fn camera_url(raw: &str) -> Result<(url::Url, Option<Creds>), PullErr
             username: plain(url.username()),
             password: plain(url.password().unwrap_or("")),
         };
-        url.set_username("").map_err(|()| bad("cannot remove the user name"))?;
+        url.set_username("")
+            .map_err(|()| bad("cannot remove the user name"))?;
         url.set_password(None)
             .map_err(|()| bad("cannot remove the password"))?;
         Some(creds)
@@ -231,7 +232,10 @@ mod tests {
         let (url, creds) = camera_url(&door.url).unwrap();
         assert_eq!(url.as_str(), "rtsp://10.0.0.5:554/Streaming/Channels/101");
         let creds = creds.unwrap();
-        assert_eq!((creds.username.as_str(), creds.password.as_str()), ("admin", "s@cret+1"));
+        assert_eq!(
+            (creds.username.as_str(), creds.password.as_str()),
+            ("admin", "s@cret+1")
+        );
         assert!(!format!("{creds:?}").contains("cret"));
 
         assert_eq!(yard.transport, Transport::Auto);
@@ -252,18 +256,60 @@ mod tests {
         };
         base.check().unwrap();
         for (field, bad) in [
-            ("url", PullConfig { url: "http://cam/".into(), ..base.clone() }),
-            ("url", PullConfig { url: "rtsp://u:pw@".into(), ..base.clone() }),
-            ("url", PullConfig { url: "not a url".into(), ..base.clone() }),
-            ("name", PullConfig { stream: "a/b".into(), ..base.clone() }),
-            ("idle", PullConfig { idle_secs: -1.0, ..base.clone() }),
-            ("idle", PullConfig { idle_secs: f64::NAN, ..base.clone() }),
+            (
+                "url",
+                PullConfig {
+                    url: "http://cam/".into(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "url",
+                PullConfig {
+                    url: "rtsp://u:pw@".into(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "url",
+                PullConfig {
+                    url: "not a url".into(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "name",
+                PullConfig {
+                    stream: "a/b".into(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "idle",
+                PullConfig {
+                    idle_secs: -1.0,
+                    ..base.clone()
+                },
+            ),
+            (
+                "idle",
+                PullConfig {
+                    idle_secs: f64::NAN,
+                    ..base.clone()
+                },
+            ),
         ] {
             let err = bad.check().unwrap_err();
             assert!(!err.to_string().contains("pw"), "{field}: {err}");
         }
-        assert!(toml::from_str::<File>("[[pull]]\napp='a'\nstream='b'\nurl='rtsp://c/'\ntransport='sctp'\n").is_err());
-        assert!(toml::from_str::<File>("[[pull]]\napp='a'\nstream='b'\nurl='rtsp://c/'\nondemand=true\n").is_err());
+        assert!(toml::from_str::<File>(
+            "[[pull]]\napp='a'\nstream='b'\nurl='rtsp://c/'\ntransport='sctp'\n"
+        )
+        .is_err());
+        assert!(toml::from_str::<File>(
+            "[[pull]]\napp='a'\nstream='b'\nurl='rtsp://c/'\nondemand=true\n"
+        )
+        .is_err());
         assert_eq!("auto".parse::<Transport>().unwrap(), Transport::Auto);
         assert_eq!(redact("garbage with secret"), "…");
     }

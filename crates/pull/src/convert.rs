@@ -44,7 +44,11 @@ impl VideoTrack {
     /// H.264 (`hevc = false`) or H.265 with an RTP clock of `clock` Hz.
     pub fn new(hevc: bool, clock: u32) -> Self {
         VideoTrack {
-            syntax: if hevc { NalSyntax::Hevc } else { NalSyntax::Avc },
+            syntax: if hevc {
+                NalSyntax::Hevc
+            } else {
+                NalSyntax::Avc
+            },
             clock: clock.max(1),
             sent: None,
             dts: DtsDeriver::new(),
@@ -233,7 +237,9 @@ mod tests {
         assert_eq!(out.len(), 1, "two frames of reorder delay");
         t.frame(6000, false, &lp(&[&[0x41, 4]]), &mut out);
         t.frame(9000, false, &lp(&[&[0x41, 5]]), &mut out);
-        let [_, idr, p] = &out[..] else { panic!("{out:?}") };
+        let [_, idr, p] = &out[..] else {
+            panic!("{out:?}")
+        };
         assert!(idr.key && !idr.config);
         assert_eq!(&idr.data[..], &[0, 0, 0, 3, 0x65, 1, 2], "AUD dropped");
         assert_eq!(idr.pts_us(), LEAD_US);
@@ -287,6 +293,9 @@ mod tests {
         let mut pcmu = AudioTrack::g711(false, 8000, 0);
         pcmu.frame(-5, &[0xff], &mut out);
         assert!(matches!(out[1].codec, Codec::Pcmu { channels: 1, .. }));
-        assert_eq!(out[1].dts_us, LEAD_US, "negative elapsed clamps to the start");
+        assert_eq!(
+            out[1].dts_us, LEAD_US,
+            "negative elapsed clamps to the start"
+        );
     }
 }
