@@ -257,6 +257,28 @@ fn on_demand_pull_starts_with_a_viewer_and_stops_when_idle() {
     println!("idle: stopped {took:?} after the viewer left: {stopped}");
     let gone = api(&srv, "GET", "/api/v1/streams/live/door", None, false);
     assert_eq!(gone.status, 404, "the stream is gone with its pull");
+
+    // A second viewer, over RTSP this time: its DESCRIBE waits while the
+    // pull starts again.
+    let mut player =
+        probe::spawn_player_with(srv.dir(), "ffprobe-rtsp", &srv.rtsp_url("door"), 3, TCP);
+    let status = player.wait_exit(secs(40)).expect("player finished");
+    assert!(status.success(), "ffprobe: {}", player.stderr_tail(20));
+    let a = Analysis::of(&mut player);
+    a.assert_clean("rtsp player of a restarted on-demand pull");
+    assert!(
+        a.stream("video").is_some_and(|s| s.codec_name == "h264")
+            && a.stream("audio").is_some_and(|s| s.codec_name == "aac"),
+        "{}",
+        a.summary()
+    );
+    a.assert_frames_delivered("rtsp player of a restarted on-demand pull", 2.0, 0.8);
+    assert_eq!(
+        cam.clients().0,
+        2,
+        "a second camera session for the second viewer"
+    );
+    println!("second viewer over RTSP: {}", a.summary());
 }
 
 /// Always-on H.265 + G.711 A-law: pulled at start with no viewer, played
@@ -423,6 +445,23 @@ fn pulls_api_adds_lists_and_removes() {
         text.contains("weir_pull_state{stream=\"live/lobby\",state=\"running\"} 1"),
         "{text}"
     );
+    // Kicking the publisher ends the session; the pull reconnects.
+    let kicked = api(&srv, "DELETE", "/api/v1/streams/live/lobby", None, true);
+    assert!(
+        kicked.status < 300,
+        "{}",
+        String::from_utf8_lossy(&kicked.body)
+    );
+    let deadline = Instant::now() + secs(20);
+    let again = loop {
+        let p = pull(&srv, "lobby").unwrap();
+        if p["state"] == "running" && p["reconnects"].as_u64() >= Some(1) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no reconnect after a kick: {p}");
+        sleep(Duration::from_millis(200));
+    };
+    assert_eq!(again["last_error"], "publisher closed: kicked", "{again}");
     let r = api(&srv, "DELETE", "/api/v1/pulls/live/lobby", None, true);
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(
@@ -431,7 +470,8 @@ fn pulls_api_adds_lists_and_removes() {
     );
     assert!(pull(&srv, "lobby").is_none());
     let deadline = Instant::now() + secs(10);
-    while cam.clients().1 < 1 {
+    // The kicked session and the deleted one both left.
+    while cam.clients().1 < 2 {
         assert!(
             Instant::now() < deadline,
             "the camera never saw the pull leave"

@@ -257,6 +257,68 @@ mod tests {
         assert_eq!(out.len(), before);
     }
 
+    // Captured from the e2e test camera (`crates/app/tests/cameras/
+    // rtsp_camera.py`, gst-rtsp-server 1.22): the `sprop-*` of its
+    // DESCRIBE answers, which retina reports as the tracks' parameters.
+    // h264-aac: x264enc tune=zerolatency speed-preset=ultrafast, 320x240.
+    const H264_SPS: [u8; 27] = [
+        0x67, 0x42, 0xc0, 0x15, 0xda, 0x05, 0x07, 0xec, 0x05, 0xa8, 0x30, 0x30, 0x35, 0x28, 0x00,
+        0x00, 0x03, 0x00, 0x08, 0x00, 0x00, 0x03, 0x01, 0xe4, 0x78, 0xb1, 0x75,
+    ];
+    const H264_PPS: [u8; 4] = [0x68, 0xce, 0x3c, 0x80];
+    // h265-pcma: x265enc tune=zerolatency speed-preset=ultrafast, 320x240.
+    const H265_VPS: [u8; 23] = [
+        0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x04, 0x08, 0x00, 0x00, 0x03, 0x00, 0x98, 0x08, 0x00,
+        0x00, 0x03, 0x00, 0x00, 0x3f, 0xba, 0x02, 0x40,
+    ];
+    const H265_SPS: [u8; 49] = [
+        0x42, 0x01, 0x01, 0x04, 0x08, 0x00, 0x00, 0x03, 0x00, 0x98, 0x08, 0x00, 0x00, 0x03, 0x00,
+        0x00, 0x3f, 0x90, 0x01, 0x41, 0x01, 0xe2, 0x29, 0x4b, 0x74, 0x94, 0x98, 0x5f, 0xfe, 0x00,
+        0x02, 0x00, 0x02, 0xd4, 0x18, 0x18, 0x18, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
+        0x03, 0x01, 0xe0, 0x80,
+    ];
+    const H265_PPS: [u8; 8] = [0x44, 0x01, 0xc0, 0x70, 0x30, 0x60, 0x31, 0x20];
+
+    #[test]
+    fn captured_camera_parameter_sets_make_avcc_and_hvcc() {
+        let mut out = Vec::new();
+        let mut h264 = VideoTrack::new(false, 90_000);
+        h264.params(&[], &H264_SPS, &H264_PPS, &mut out);
+        let mut h265 = VideoTrack::new(true, 90_000);
+        h265.params(&H265_VPS, &H265_SPS, &H265_PPS, &mut out);
+        let [avc, hevc] = &out[..] else {
+            panic!("{out:?}")
+        };
+
+        assert_eq!((avc.codec, avc.config), (Codec::H264, true));
+        let avcc = weir_codec::avc::parse_avc_config(&avc.data).unwrap();
+        assert_eq!(
+            (avcc.profile, avcc.level),
+            (66, 21),
+            "Constrained Baseline 2.1"
+        );
+        assert_eq!(&avcc.pps[0][..], &H264_PPS);
+        let sps = weir_codec::avc::parse_sps(&avcc.sps[0]).unwrap();
+        assert_eq!((sps.width, sps.height), (320, 240));
+
+        assert_eq!((hevc.codec, hevc.config), (Codec::H265, true));
+        let hvcc = weir_codec::hevc::parse_hevc_config(&hevc.data).unwrap();
+        assert_eq!(hvcc.nal_length_size, 4);
+        assert_eq!(&hvcc.vps[0][..], &H265_VPS);
+        let sps = weir_codec::hevc::parse_hevc_sps(&hvcc.sps[0]).unwrap();
+        assert_eq!((sps.width, sps.height), (320, 240));
+
+        // An IRAP (type 19, IDR_W_RADL) access unit then plays.
+        let mut frames = Vec::new();
+        for (i, nal) in [[0x26u8, 0x01, 0xaf], [0x02, 0x01, 0xd0], [0x02, 0x01, 0xd1]]
+            .iter()
+            .enumerate()
+        {
+            h265.frame(3000 * i as i64, i == 0, &lp(&[nal]), &mut frames);
+        }
+        assert!(frames[0].key && frames[0].codec == Codec::H265);
+    }
+
     #[test]
     fn bad_parameter_sets_make_no_config() {
         let mut t = VideoTrack::new(true, 90_000);
