@@ -225,17 +225,18 @@ fn encode_pulls(
     enc: &mut DescriptorEncoder,
     pulls: &[crate::PullView],
 ) -> Result<(), std::fmt::Error> {
-    let stream = |p: &crate::PullView| ("stream", format!("{}/{}", p.app, p.stream));
+    let labels = |p: &crate::PullView| -> Labels {
+        vec![("app", p.app.clone()), ("stream", p.stream.clone())]
+    };
     let states: Vec<(Labels, u64)> = pulls
         .iter()
         .flat_map(|p| {
             ["idle", "connecting", "running", "retrying"]
                 .into_iter()
                 .map(move |s| {
-                    (
-                        vec![stream(p), ("state", s.to_owned())],
-                        u64::from(p.state == s),
-                    )
+                    let mut l = labels(p);
+                    l.push(("state", s.to_owned()));
+                    (l, u64::from(p.state == s))
                 })
         })
         .collect();
@@ -246,10 +247,7 @@ fn encode_pulls(
         None,
         &states,
     )?;
-    let reconnects: Vec<(Labels, u64)> = pulls
-        .iter()
-        .map(|p| (vec![stream(p)], p.reconnects))
-        .collect();
+    let reconnects: Vec<(Labels, u64)> = pulls.iter().map(|p| (labels(p), p.reconnects)).collect();
     counters(
         enc,
         "pull_reconnects",

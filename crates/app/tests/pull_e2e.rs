@@ -442,7 +442,7 @@ fn pulls_api_adds_lists_and_removes() {
     let metrics = api(&srv, "GET", "/metrics", None, false);
     let text = String::from_utf8_lossy(&metrics.body);
     assert!(
-        text.contains("weir_pull_state{stream=\"live/lobby\",state=\"running\"} 1"),
+        text.contains("weir_pull_state{app=\"live\",stream=\"lobby\",state=\"running\"} 1"),
         "{text}"
     );
     // Kicking the publisher ends the session; the pull reconnects.
