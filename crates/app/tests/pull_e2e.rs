@@ -74,18 +74,20 @@ impl Camera {
     /// Like [`Camera::start`]; `creds` (user, password) make the camera
     /// ask for Basic auth.
     fn start_with(dir: &Path, name: &str, port: u16, kind: &str, creds: &[&str]) -> Camera {
-        Camera::start_env(dir, name, port, kind, creds, false)
+        Camera::start_env(dir, name, port, kind, creds, &[])
     }
 
-    /// Like [`Camera::start_with`]; `tcp_only` makes the camera refuse RTP
-    /// over UDP (461), like one behind a firewall.
+    /// Like [`Camera::start_with`], with environment variables for the
+    /// script: `CAMERA_TCP_ONLY=1` makes the camera refuse RTP over UDP
+    /// (461), like one behind a firewall; `CAMERA_AUTH=digest` makes it ask
+    /// for Digest only.
     fn start_env(
         dir: &Path,
         name: &str,
         port: u16,
         kind: &str,
         creds: &[&str],
-        tcp_only: bool,
+        env: &[(&str, &str)],
     ) -> Camera {
         let deadline = Instant::now() + secs(30);
         let mut attempt = 0;
@@ -99,7 +101,7 @@ impl Camera {
             .arg(port.to_string())
             .arg(kind)
             .args(creds)
-            .env("CAMERA_TCP_ONLY", if tcp_only { "1" } else { "0" });
+            .envs(env.iter().copied());
             let mut proc = Proc::spawn(&format!("{name}-{attempt}"), dir, cmd, Stdout::Lines);
             loop {
                 if proc.lines().iter().any(|(_, l)| l == "ready") {
@@ -281,16 +283,27 @@ fn on_demand_pull_starts_with_a_viewer_and_stops_when_idle() {
     println!("second viewer over RTSP: {}", a.summary());
 }
 
-/// Always-on H.265 + G.711 A-law: pulled at start with no viewer, played
-/// out of weir over RTSP as hevc + pcm_alaw.
+/// Always-on H.265 + G.711 A-law from a camera that asks for Digest auth:
+/// pulled at start with no viewer, played out of weir over RTSP as hevc +
+/// pcm_alaw.
 #[test]
 fn always_on_h265_and_g711_play_over_rtsp() {
     require_camera();
     let dir = tempfile::tempdir().unwrap();
-    let mut cam = Camera::start(dir.path(), "camera", free_port(), "h265-pcma");
+    // A camera that asks for Digest only, credentials in the [[pull]] URL
+    // (percent-encoded, as URLs want them).
+    let mut cam = Camera::start_env(
+        dir.path(),
+        "camera",
+        free_port(),
+        "h265-pcma",
+        &["admin", "p@ss word"],
+        &[("CAMERA_AUTH", "digest")],
+    );
     let srv = Server::start_with_config(&config(&format!(
-        "[[pull]]\napp = \"live\"\nstream = \"yard\"\nurl = \"{}\"\non_demand = false\n",
-        cam.url()
+        "[[pull]]\napp = \"live\"\nstream = \"yard\"\n\
+         url = \"rtsp://admin:p%40ss%20word@127.0.0.1:{}/cam\"\non_demand = false\n",
+        cam.port
     )));
     let running = wait_state(&srv, "yard", "running", secs(20));
     assert_eq!(running["on_demand"], false);
@@ -488,7 +501,14 @@ fn udp_and_auto_transports() {
     require_camera();
     let dir = tempfile::tempdir().unwrap();
     let udp_cam = Camera::start(dir.path(), "camera-udp", free_port(), "h264-aac");
-    let tcp_cam = Camera::start_env(dir.path(), "camera-tcp", free_port(), "h264-aac", &[], true);
+    let tcp_cam = Camera::start_env(
+        dir.path(),
+        "camera-tcp",
+        free_port(),
+        "h264-aac",
+        &[],
+        &[("CAMERA_TCP_ONLY", "1")],
+    );
     let srv = Server::start_with_config(&config(&format!(
         "[[pull]]\napp = \"live\"\nstream = \"udp\"\nurl = \"{}\"\ntransport = \"udp\"\n\
          on_demand = false\n\n\

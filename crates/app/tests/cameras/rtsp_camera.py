@@ -6,7 +6,8 @@ Run with Debian's /usr/bin/python3 (python3-gi, gir1.2-gst-rtsp-server-1.0):
 
     /usr/bin/python3 rtsp_camera.py PORT h264-aac|h265-pcma|h265-pcmu [USER PASSWORD]
 
-With CAMERA_TCP_ONLY=1 in the environment it refuses RTP over UDP (461),
+With USER and PASSWORD the camera asks for Basic auth, or Digest only
+with CAMERA_AUTH=digest. With CAMERA_TCP_ONLY=1 in the environment it refuses RTP over UDP (461),
 like a camera behind a firewall.
 
 Prints "ready" once it listens, and "client" / "client-closed" each time
@@ -58,7 +59,11 @@ def main():
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
         token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
-        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(sys.argv[3], sys.argv[4]), token)
+        if os.environ.get("CAMERA_AUTH") == "digest":
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+            auth.add_digest(sys.argv[3], sys.argv[4], token)
+        else:
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(sys.argv[3], sys.argv[4]), token)
         server.set_auth(auth)
         permissions = GstRtspServer.RTSPPermissions()
         permissions.add_role("viewer")
