@@ -552,3 +552,57 @@ fn udp_and_auto_transports() {
     }
     println!("auto: {auto}");
 }
+
+/// `transport = "auto"` against a camera whose network loses 5 % of its
+/// video packets: the UDP session is given up after
+/// `weir_pull::LOSS_LIMIT` losses and the pull goes on over TCP (where
+/// this camera still drops packets, so players see what they would with
+/// a bad camera: the stream keeps flowing).
+#[test]
+fn auto_transport_moves_from_a_lossy_udp_session_to_tcp() {
+    require_camera();
+    let dir = tempfile::tempdir().unwrap();
+    let cam = Camera::start_env(
+        dir.path(),
+        "camera-lossy",
+        free_port(),
+        "h264-aac",
+        &[],
+        &[("CAMERA_LOSS", "0.05")],
+    );
+    let srv = Server::start_with_config(&config(&format!(
+        "[[pull]]\napp = \"live\"\nstream = \"lossy\"\nurl = \"{}\"\ntransport = \"auto\"\n\
+         on_demand = false\n",
+        cam.url()
+    )));
+    let deadline = Instant::now() + secs(30);
+    while !srv
+        .log()
+        .contains("packet loss over UDP: switching to TCP stream=live/lossy")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no switch to TCP within 30 s: {}",
+            srv.log()
+        );
+        sleep(Duration::from_millis(200));
+    }
+    let p = wait_state(&srv, "lossy", "running", secs(20));
+    assert!(
+        p["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("lost over UDP")),
+        "{p}"
+    );
+    let log = srv.log();
+    let after: Vec<&str> = log
+        .lines()
+        .skip_while(|l| !l.contains("switching to TCP"))
+        .filter(|l| l.contains("camera pull running"))
+        .collect();
+    assert!(
+        after.iter().all(|l| l.contains("udp=false")) && !after.is_empty(),
+        "after the switch, TCP: {log}"
+    );
+    println!("lossy: {p}");
+}

@@ -17,8 +17,9 @@ pub enum Transport {
     Tcp,
     /// RTP/UDP: lower latency on a clean LAN; lost packets drop frames.
     Udp,
-    /// UDP first; when its SETUP fails or no media arrives within
-    /// [`crate::STALL_TIMEOUT`], TCP from then on.
+    /// UDP first; when its SETUP fails, no media arrives within
+    /// [`crate::STALL_TIMEOUT`], or [`crate::LOSS_LIMIT`] packets are lost
+    /// within [`crate::LOSS_WINDOW`], TCP from then on.
     Auto,
 }
 

@@ -48,6 +48,15 @@ pub enum PullError {
     /// G.711 audio).
     #[error("the camera offers no track weir reads (SDP media: {0})")]
     NoTracks(String),
+    /// Transport `auto`: RTP over UDP lost too many packets (the pull
+    /// switches to TCP).
+    #[error("{lost} RTP packets lost over UDP within {within:?}")]
+    UdpLoss {
+        /// Packets lost.
+        lost: u64,
+        /// The window they were lost in.
+        within: Duration,
+    },
     /// The camera closed the stream.
     #[error("the camera ended the stream")]
     Ended,

@@ -31,5 +31,5 @@ mod status;
 pub use config::{redact, PullConfig, Transport, DEFAULT_IDLE_SECS};
 pub use error::PullError;
 pub use manager::Pulls;
-pub use session::{CONNECT_TIMEOUT, PROTOCOL, STALL_TIMEOUT};
+pub use session::{CONNECT_TIMEOUT, LOSS_LIMIT, LOSS_WINDOW, PROTOCOL, STALL_TIMEOUT};
 pub use status::{PullState, PullStatus};

@@ -215,8 +215,9 @@ async fn unwatched(hub: &Hub, entry: &Entry) {
 
 /// Sessions forever: each failure waits out the backoff (1 s doubling to
 /// 30 s, jittered; back to 1 s after a good session). With transport
-/// `auto`, a UDP session that never delivered a frame switches the pull
-/// to TCP at once, for good.
+/// `auto`, a UDP session that never delivered a frame, or lost
+/// [`session::LOSS_LIMIT`] packets within [`session::LOSS_WINDOW`],
+/// switches the pull to TCP at once, for good.
 async fn sessions(hub: &Hub, entry: &Entry, auto_tcp: &mut bool) {
     let mut backoff = Backoff::new();
     let redacted = entry.cfg.redacted_url();
@@ -232,7 +233,11 @@ async fn sessions(hub: &Hub, entry: &Entry, auto_tcp: &mut bool) {
         }
         first = false;
         entry.status.set_state(PullState::Connecting);
-        let outcome = session::run(hub, &entry.key, &entry.cfg.url, udp, &entry.status).await;
+        let mode = session::Mode {
+            udp,
+            loss_limit: entry.cfg.transport == Transport::Auto,
+        };
+        let outcome = session::run(hub, &entry.key, &entry.cfg.url, mode, &entry.status).await;
         tracing::warn!(
             stream = %entry.key,
             url = %redacted,
@@ -242,10 +247,17 @@ async fn sessions(hub: &Hub, entry: &Entry, auto_tcp: &mut bool) {
             "camera pull session ended"
         );
         entry.status.set_error(outcome.error.to_string());
-        if entry.cfg.transport == Transport::Auto && udp && outcome.ran.is_zero() {
-            tracing::info!(stream = %entry.key, "no media over UDP: switching to TCP");
-            *auto_tcp = true;
-            continue;
+        if entry.cfg.transport == Transport::Auto && udp {
+            if outcome.ran.is_zero() {
+                tracing::info!(stream = %entry.key, "no media over UDP: switching to TCP");
+                *auto_tcp = true;
+                continue;
+            }
+            if matches!(outcome.error, PullError::UdpLoss { .. }) {
+                tracing::info!(stream = %entry.key, "packet loss over UDP: switching to TCP");
+                *auto_tcp = true;
+                continue;
+            }
         }
         if outcome.ran >= GOOD_SESSION {
             backoff.reset();

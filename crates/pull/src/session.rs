@@ -23,6 +23,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A session that delivers no frame for this long is given up (a camera
 /// that died without closing the connection, UDP packets that never come).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Transport `auto` over UDP: this many RTP packets lost within
+/// [`LOSS_WINDOW`] end the session, and the pull goes on over TCP.
+pub const LOSS_LIMIT: u64 = 20;
+/// See [`LOSS_LIMIT`].
+pub const LOSS_WINDOW: Duration = Duration::from_secs(10);
 /// The protocol name a pull is listed with among the clients.
 pub const PROTOCOL: &str = "rtsp-pull";
 
@@ -47,17 +52,54 @@ fn rtsp(e: retina::Error) -> PullError {
     PullError::Rtsp(first.to_owned())
 }
 
+/// How one session is made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mode {
+    /// RTP over UDP rather than interleaved.
+    pub(crate) udp: bool,
+    /// End the session when UDP loses [`LOSS_LIMIT`] packets within
+    /// [`LOSS_WINDOW`] (transport `auto`).
+    pub(crate) loss_limit: bool,
+}
+
+/// Counts lost packets over a sliding window.
+#[derive(Debug, Default)]
+pub(crate) struct LossWindow {
+    /// (when, packets) of each loss still inside the window.
+    events: std::collections::VecDeque<(Instant, u64)>,
+    total: u64,
+}
+
+impl LossWindow {
+    /// Records `lost` packets at `now`; the packets lost within
+    /// [`LOSS_WINDOW`] before `now`, when that reaches [`LOSS_LIMIT`].
+    pub(crate) fn add(&mut self, now: Instant, lost: u64) -> Option<u64> {
+        if lost > 0 {
+            self.events.push_back((now, lost));
+            self.total += lost;
+        }
+        while let Some(&(at, n)) = self.events.front() {
+            if now.duration_since(at) <= LOSS_WINDOW {
+                break;
+            }
+            self.events.pop_front();
+            self.total -= n;
+        }
+        (self.total >= LOSS_LIMIT).then_some(self.total)
+    }
+}
+
 /// Runs one session of `url` feeding `key` until it ends; frames go to a
 /// publisher of `key` that exists from PLAY on.
 pub(crate) async fn run(
     hub: &Hub,
     key: &StreamKey,
     url: &str,
-    udp: bool,
+    mode: Mode,
     status: &Status,
 ) -> Outcome {
     let mut ran = None;
-    let error = match session(hub, key, url, udp, status, &mut ran).await {
+    let error = match session(hub, key, url, mode, status, &mut ran).await {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -73,10 +115,11 @@ async fn session(
     hub: &Hub,
     key: &StreamKey,
     raw_url: &str,
-    udp: bool,
+    mode: Mode,
     status: &Status,
     first_frame: &mut Option<Instant>,
 ) -> Result<Never, PullError> {
+    let udp = mode.udp;
     let (url, creds) = camera_url(raw_url)?;
     let addr = peer_addr(&url).await;
     let options = SessionOptions::default()
@@ -170,6 +213,7 @@ async fn session(
     }
 
     let mut window = (Instant::now(), 0u64);
+    let mut losses = LossWindow::default();
     loop {
         for frame in out.drain(..) {
             let len = frame.data.len() as u64;
@@ -208,6 +252,19 @@ async fn session(
             Ok(Some(Err(e))) => return Err(rtsp(e)),
             Ok(Some(Ok(item))) => item,
         };
+        let lost = match &item {
+            CodecItem::VideoFrame(f) => f.loss(),
+            CodecItem::AudioFrame(f) => f.loss(),
+            _ => 0,
+        };
+        if mode.udp && mode.loss_limit {
+            if let Some(lost) = losses.add(Instant::now(), u64::from(lost)) {
+                return Err(PullError::UdpLoss {
+                    lost,
+                    within: LOSS_WINDOW,
+                });
+            }
+        }
         match item {
             CodecItem::VideoFrame(f) => {
                 let id = f.stream_id();
@@ -258,5 +315,23 @@ async fn peer_addr(url: &url::Url) -> SocketAddr {
             .and_then(|mut a| a.next())
             .unwrap_or(unknown),
         None => unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_counts_within_the_window_only() {
+        let t0 = Instant::now();
+        let mut w = LossWindow::default();
+        assert_eq!(w.add(t0, 0), None);
+        assert_eq!(w.add(t0, LOSS_LIMIT - 1), None);
+        // The old losses leave the window before the next ones come.
+        let later = t0 + LOSS_WINDOW + Duration::from_millis(1);
+        assert_eq!(w.add(later, 5), None);
+        assert_eq!(w.add(later, LOSS_LIMIT - 6), None);
+        assert_eq!(w.add(later + Duration::from_secs(1), 1), Some(LOSS_LIMIT));
     }
 }

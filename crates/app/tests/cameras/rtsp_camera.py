@@ -7,7 +7,9 @@ Run with Debian's /usr/bin/python3 (python3-gi, gir1.2-gst-rtsp-server-1.0):
     /usr/bin/python3 rtsp_camera.py PORT h264-aac|h265-pcma|h265-pcmu [USER PASSWORD]
 
 With USER and PASSWORD the camera asks for Basic auth, or Digest only
-with CAMERA_AUTH=digest. With CAMERA_TCP_ONLY=1 in the environment it refuses RTP over UDP (461),
+with CAMERA_AUTH=digest. With CAMERA_LOSS=0.05 it drops that share of its video RTP packets
+before they leave (over TCP as over UDP), like a lossy network. With
+CAMERA_TCP_ONLY=1 in the environment it refuses RTP over UDP (461),
 like a camera behind a firewall.
 
 Prints "ready" once it listens, and "client" / "client-closed" each time
@@ -15,6 +17,7 @@ an RTSP client connects / goes away (the test counts them).
 """
 
 import os
+import random
 import sys
 
 import gi
@@ -70,6 +73,21 @@ def main():
         permissions.add_permission_for_role("viewer", "media.factory.access", True)
         permissions.add_permission_for_role("viewer", "media.factory.construct", True)
         factory.set_permissions(permissions)
+    loss = float(os.environ.get("CAMERA_LOSS", "0"))
+    if loss > 0:
+
+        def drop(_pad, _info):
+            if random.random() < loss:
+                return Gst.PadProbeReturn.DROP
+            return Gst.PadProbeReturn.OK
+
+        def on_configure(_factory, media):
+            pay = media.get_element().get_by_name("pay0")
+            pay.get_static_pad("src").add_probe(
+                Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST, drop
+            )
+
+        factory.connect("media-configure", on_configure)
     server.get_mount_points().add_factory("/cam", factory)
 
     def on_client(_server, client):
