@@ -25,10 +25,12 @@ APT_PACKAGES=(
   gstreamer1.0-tools        # gst-launch-1.0, gst-inspect-1.0
   gstreamer1.0-plugins-base # videotestsrc, audiotestsrc, audioconvert
   gstreamer1.0-plugins-good # flvmux, flvdemux, rtspsrc, rtph264depay
-  gstreamer1.0-plugins-bad  # rtmp2sink, rtmp2src, h264parse
+  gstreamer1.0-plugins-bad  # rtmp2sink, rtmp2src, h264parse, x265enc (the pull_e2e.rs camera)
   gstreamer1.0-plugins-ugly # x264enc
   gstreamer1.0-libav        # avenc_aac, avdec_h264
   gstreamer1.0-rtsp         # rtspclientsink: GStreamer publishing over RTSP (rtsp_clients_e2e.rs)
+  gir1.2-gst-rtsp-server-1.0 # gst-rtsp-server bindings: the simulated camera of pull_e2e.rs
+  python3-gi                # GObject introspection for Debian's /usr/bin/python3 (the camera script)
   openssl                   # s_client, x509: which certificate is served and logged
   curl                      # HTTPS requests verified against a test CA
   hostname                  # hostname -I: a non-loopback address for access tests

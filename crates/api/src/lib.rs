@@ -49,7 +49,7 @@ mod views;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use weir_hub::Hub;
 use weir_media::StreamKey;
@@ -74,6 +74,80 @@ pub trait AppHooks: Send + Sync + 'static {
     fn chat(&self) -> Option<ChatStats> {
         None
     }
+    /// The camera pulls (`GET /api/v1/pulls`, `weir_pull_*` in
+    /// `/metrics`), or `None` when the app runs none (the routes then
+    /// answer 404).
+    fn pulls(&self) -> Option<Vec<PullView>> {
+        None
+    }
+    /// Adds a camera pull (`POST /api/v1/pulls`, already authorized).
+    fn add_pull(&self, _pull: NewPull) -> Result<(), PullRefusal> {
+        Err(PullRefusal::Unsupported)
+    }
+    /// Stops and removes the pull of `key` (`DELETE /api/v1/pulls/...`,
+    /// already authorized); false if there is none.
+    fn remove_pull(&self, _key: &StreamKey) -> bool {
+        false
+    }
+}
+
+/// A camera pull as the API shows it: the app copies its pulls' status
+/// into it, so this crate needs no pull crate.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PullView {
+    /// App of the stream it feeds.
+    pub app: String,
+    /// Name of the stream it feeds.
+    pub stream: String,
+    /// Camera URL, password redacted.
+    pub url: String,
+    /// `"tcp"`, `"udp"` or `"auto"`.
+    pub transport: &'static str,
+    /// Pulled only while watched.
+    pub on_demand: bool,
+    /// Seconds an on-demand pull outlives its last viewer.
+    pub idle_secs: f64,
+    /// Added through the API (gone at restart) rather than `[[pull]]`.
+    pub from_api: bool,
+    /// `"idle"`, `"connecting"`, `"running"` or `"retrying"`.
+    pub state: &'static str,
+    /// Since when (Unix seconds).
+    pub since: u64,
+    /// Why the last session ended, if one did.
+    pub last_error: Option<String>,
+    /// Media bit rate while running.
+    pub bitrate_kbps: u64,
+    /// Connection attempts after a failed or ended session.
+    pub reconnects: u64,
+}
+
+/// The body of `POST /api/v1/pulls`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPull {
+    /// App of the stream to feed.
+    pub app: String,
+    /// Name of the stream to feed.
+    pub stream: String,
+    /// `rtsp://user:password@camera/path`.
+    pub url: String,
+    /// `"tcp"` (default), `"udp"` or `"auto"`.
+    pub transport: Option<String>,
+    /// Default true.
+    pub on_demand: Option<bool>,
+    /// Default 10.
+    pub idle_secs: Option<f64>,
+}
+
+/// Why a pull was not added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullRefusal {
+    /// The app runs no pulls.
+    Unsupported,
+    /// A pull of that stream exists (409).
+    Exists(String),
+    /// A field is wrong (400); the message says which.
+    Invalid(String),
 }
 
 /// Chat counters as `/metrics` exports them.
@@ -165,6 +239,8 @@ pub fn router(ctx: ApiContext) -> Router {
             get(rest::stream).delete(rest::drop_stream),
         )
         .route("/api/v1/clients", get(rest::clients))
+        .route("/api/v1/pulls", get(rest::pulls).post(rest::add_pull))
+        .route("/api/v1/pulls/{app}/{stream}", delete(rest::remove_pull))
         .route(
             "/api/v1/clients/{id}",
             get(rest::client).delete(rest::kick_client),

@@ -235,8 +235,49 @@ impl Collector for Stats {
         if let Some(chat) = self.ctx.app.chat() {
             encode_chat(&mut enc, &chat)?;
         }
+        if let Some(pulls) = self.ctx.app.pulls() {
+            encode_pulls(&mut enc, &pulls)?;
+        }
         self.encode_streams(&mut enc)
     }
+}
+
+/// `weir_pull_*`: each camera pull's state (1 for the current one) and
+/// reconnects, produced at scrape time (a removed pull leaves no series).
+fn encode_pulls(
+    enc: &mut DescriptorEncoder,
+    pulls: &[crate::PullView],
+) -> Result<(), std::fmt::Error> {
+    let labels = |p: &crate::PullView| -> Labels {
+        vec![("app", p.app.clone()), ("stream", p.stream.clone())]
+    };
+    let states: Vec<(Labels, u64)> = pulls
+        .iter()
+        .flat_map(|p| {
+            ["idle", "connecting", "running", "retrying"]
+                .into_iter()
+                .map(move |s| {
+                    let mut l = labels(p);
+                    l.push(("state", s.to_owned()));
+                    (l, u64::from(p.state == s))
+                })
+        })
+        .collect();
+    gauges(
+        enc,
+        "pull_state",
+        "Camera pulls by state: 1 for the state each is in.",
+        None,
+        &states,
+    )?;
+    let reconnects: Vec<(Labels, u64)> = pulls.iter().map(|p| (labels(p), p.reconnects)).collect();
+    counters(
+        enc,
+        "pull_reconnects",
+        "Connection attempts of each camera pull after a failed or ended session.",
+        None,
+        &reconnects,
+    )
 }
 
 /// `weir_chat_*`: the live chat's rooms, members and message counters.

@@ -188,3 +188,63 @@ pub(crate) async fn not_found() -> ApiError {
         "no such API endpoint; see docs/api.md",
     )
 }
+
+/// `GET /api/v1/pulls`: the camera pulls and what each is doing.
+pub(crate) async fn pulls(AxState(state): Shared) -> Result<Response, ApiError> {
+    let pulls = state.ctx.app.pulls().ok_or_else(no_pulls)?;
+    Ok(Json(json!({ "pulls": pulls })).into_response())
+}
+
+fn no_pulls() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "this server runs no camera pulls")
+}
+
+/// `POST /api/v1/pulls` with a JSON [`crate::NewPull`]: adds a camera pull
+/// until it is deleted or the server restarts. 201, 400 for a bad field,
+/// 409 if the stream already has a pull.
+pub(crate) async fn add_pull(
+    AxState(state): Shared,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    auth::authorize(&state, &headers)?;
+    let new: crate::NewPull = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad pull JSON: {e}")))?;
+    let key = stream_key(&new.app, &new.stream)?;
+    match state.ctx.app.add_pull(new) {
+        Ok(()) => {
+            tracing::info!(stream = %key, "camera pull added through the API");
+            let view = state
+                .ctx
+                .app
+                .pulls()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|p| p.app == key.app() && p.stream == key.stream());
+            Ok((StatusCode::CREATED, Json(json!({ "pull": view }))).into_response())
+        }
+        Err(crate::PullRefusal::Unsupported) => Err(no_pulls()),
+        Err(crate::PullRefusal::Exists(m)) => Err(ApiError::new(StatusCode::CONFLICT, m)),
+        Err(crate::PullRefusal::Invalid(m)) => Err(ApiError::new(StatusCode::BAD_REQUEST, m)),
+    }
+}
+
+/// `DELETE /api/v1/pulls/{app}/{stream}`: stops the pull and forgets it
+/// (a `[[pull]]` entry comes back at the next start). 204 or 404.
+pub(crate) async fn remove_pull(
+    AxState(state): Shared,
+    headers: HeaderMap,
+    Path((app, stream)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    auth::authorize(&state, &headers)?;
+    let key = stream_key(&app, &stream)?;
+    if state.ctx.app.remove_pull(&key) {
+        tracing::info!(stream = %key, "camera pull removed through the API");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no pull of {key}"),
+        ))
+    }
+}

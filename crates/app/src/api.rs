@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
-use weir_api::{ApiAuth, ApiContext, AppHooks, AuthConfig, ChatStats, Playback};
+use weir_api::{
+    ApiAuth, ApiContext, AppHooks, AuthConfig, ChatStats, NewPull, Playback, PullRefusal, PullView,
+};
 use weir_hub::Hub;
 use weir_media::StreamKey;
 use weir_server_chat::ChatMetrics;
@@ -21,6 +23,7 @@ use crate::config::Config;
 struct Hooks {
     hls_segments: HlsSegments,
     chat: Arc<ChatMetrics>,
+    pulls: weir_pull::Pulls,
 }
 
 impl AppHooks for Hooks {
@@ -58,6 +61,56 @@ impl AppHooks for Hooks {
             timeouts: m.timeouts,
         })
     }
+
+    fn pulls(&self) -> Option<Vec<PullView>> {
+        let list = self.pulls.list();
+        Some(
+            list.into_iter()
+                .map(|p| PullView {
+                    app: p.app,
+                    stream: p.stream,
+                    url: p.url,
+                    transport: p.transport.as_str(),
+                    on_demand: p.on_demand,
+                    idle_secs: p.idle_secs,
+                    from_api: p.from_api,
+                    state: p.state.as_str(),
+                    since: p
+                        .since
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                    last_error: p.last_error,
+                    bitrate_kbps: p.bitrate_kbps,
+                    reconnects: p.reconnects,
+                })
+                .collect(),
+        )
+    }
+
+    fn add_pull(&self, new: NewPull) -> Result<(), PullRefusal> {
+        let transport = match new.transport.as_deref() {
+            None => weir_pull::Transport::default(),
+            Some(t) => t
+                .parse()
+                .map_err(|e: weir_pull::PullError| PullRefusal::Invalid(e.to_string()))?,
+        };
+        let cfg = weir_pull::PullConfig {
+            app: new.app,
+            stream: new.stream,
+            url: new.url,
+            transport,
+            on_demand: new.on_demand.unwrap_or(true),
+            idle_secs: new.idle_secs.unwrap_or(weir_pull::DEFAULT_IDLE_SECS),
+        };
+        self.pulls.add(cfg).map_err(|e| match e {
+            weir_pull::PullError::AlreadyExists(_) => PullRefusal::Exists(e.to_string()),
+            other => PullRefusal::Invalid(other.to_string()),
+        })
+    }
+
+    fn remove_pull(&self, key: &StreamKey) -> bool {
+        self.pulls.remove(key)
+    }
 }
 
 /// The routes the app adds to the HTTP server, by audience: each gets
@@ -71,13 +124,15 @@ pub struct Routes {
 }
 
 /// The API's and the chat's routes. `hls_segments` is the HTTP server's
-/// count of HLS segments, for `/metrics`; `shutdown` ends the chat's
+/// count of HLS segments, for `/metrics`; `pulls` the camera pulls the
+/// API lists, adds and removes; `shutdown` ends the chat's
 /// connections.
 pub fn routes(
     cfg: &Config,
     hub: Hub,
     started: Instant,
     hls_segments: HlsSegments,
+    pulls: weir_pull::Pulls,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Routes> {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
@@ -94,6 +149,7 @@ pub fn routes(
         app: Arc::new(Hooks {
             hls_segments,
             chat: chat.metrics(),
+            pulls,
         }),
     });
     Ok(Routes {

@@ -35,6 +35,9 @@ pub struct Config {
     pub auth: weir_access::AuthConfig,
     /// RTSP listener (publish and play over RTSP).
     pub rtsp: RtspSection,
+    /// Cameras weir pulls over RTSP (`[[pull]]`, docs/rtsp.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pull: Vec<weir_pull::PullConfig>,
     /// What the file said in an old way that still works (a deprecated
     /// key, and where it moved), for `serve` to log once at start and
     /// `check-config` to show; empty for the defaults and current files.
@@ -616,6 +619,16 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         self.auth.check()?;
         self.rtsp.check()?;
+        let mut pulled = std::collections::HashSet::new();
+        for pull in &self.pull {
+            pull.check()?;
+            anyhow::ensure!(
+                pulled.insert(pull.key()?),
+                "two [[pull]] entries feed {}/{}",
+                pull.app,
+                pull.stream
+            );
+        }
         let r = &self.rtmp;
         anyhow::ensure!(
             (128..=0x7fff_ffff).contains(&r.chunk_size),
@@ -774,6 +787,32 @@ mod tests {
         let default = Config::parse("").unwrap();
         assert!(default.hub.takeover);
         assert!(default.deprecations.is_empty());
+    }
+
+    #[test]
+    fn pull_entries_parse_and_are_checked() {
+        let cfg = Config::parse(
+            "[[pull]]\napp = \"live\"\nstream = \"door\"\nurl = \"rtsp://u:p@10.0.0.5/1\"\n\n\
+             [[pull]]\napp = \"live\"\nstream = \"yard\"\nurl = \"rtsp://10.0.0.6/\"\n\
+             transport = \"udp\"\non_demand = false\n",
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.pull.len(), 2);
+        assert!(cfg.pull[0].on_demand && !cfg.pull[1].on_demand);
+        assert!(cfg.to_toml().unwrap().contains("[[pull]]"));
+        for bad in [
+            "[[pull]]\napp = \"live\"\nstream = \"a\"\nurl = \"http://x/\"\n",
+            "[[pull]]\napp = \"live\"\nstream = \"a\"\nurl = \"rtsp://x/\"\n\
+             [[pull]]\napp = \"live\"\nstream = \"a\"\nurl = \"rtsp://y/\"\n",
+        ] {
+            let cfg = Config::parse(bad).unwrap();
+            assert!(cfg.validate().is_err(), "{bad}");
+        }
+        assert!(Config::parse(
+            "[[pull]]\napp = \"live\"\nstream = \"a\"\nurl = \"rtsp://x/\"\nport = 1\n"
+        )
+        .is_err());
     }
 
     #[test]

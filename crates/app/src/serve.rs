@@ -39,6 +39,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         std::sync::Arc::new(access),
     );
 
+    // Camera pulls: always-on ones start now, on-demand ones when their
+    // stream gets a viewer (the hub's demand watcher).
+    let pulls = weir_pull::Pulls::start(hub.clone(), &cfg.pull, shutdown.clone())?;
+    if !cfg.pull.is_empty() {
+        info!(pulls = cfg.pull.len(), "camera pulls configured");
+    }
+    if cfg.pull.iter().any(|p| p.on_demand) && cfg.http.play_wait_secs <= 0.0 {
+        warn!(
+            "on-demand camera pulls: HTTP viewers (HTTP-FLV, WS-FLV, fMP4) of a pull that \
+             is not running get 404 at once while [http] play_wait_secs = 0; set it to a \
+             few seconds so they wait for the camera (RTMP and RTSP viewers wait already)"
+        );
+    }
+
     let rtmp_listener = TcpListener::bind(cfg.server.rtmp_listen)
         .await
         .with_context(|| format!("binding RTMP listener on {}", cfg.server.rtmp_listen))?;
@@ -62,7 +76,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     info!(addr = %http_listener.local_addr()?, "http listening");
     let http_cfg = http_config(&cfg, channel_for_http);
     let hls_segments = http_cfg.hls.produced.clone();
-    let routes = crate::api::routes(&cfg, hub.clone(), started, hls_segments, shutdown.clone())?;
+    let routes = crate::api::routes(
+        &cfg,
+        hub.clone(),
+        started,
+        hls_segments,
+        pulls.clone(),
+        shutdown.clone(),
+    )?;
     let http =
         weir_server_http::HttpServer::new(hub.clone(), http_cfg, shutdown.clone(), routes.viewer)
             .with_operator_routes(routes.operator);
@@ -137,6 +158,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     listeners.extend(rtsp_task.map(|task| ("rtsp", task)));
     listeners.extend(rtsps_task.map(|task| ("rtsps", task)));
     join_listeners(listeners).await;
+    // The pulls end with the shutdown token; their sessions are dropped
+    // (TEARDOWN sent where retina does) within the same grace.
+    if tokio::time::timeout(SHUTDOWN_GRACE, pulls.wait())
+        .await
+        .is_err()
+    {
+        warn!("camera pulls did not stop in time");
+    }
     info!("bye");
     Ok(())
 }

@@ -64,7 +64,7 @@ pub use coalesce::Coalesce;
 pub use egress::{Egress, Muxer};
 pub use gate::{AccessRequest, Action, Admission, ConnectInfo, Denied, Gate, OpenGate, Verdict};
 pub use hub::{
-    AudioParams, Classifier, CloseReason, Hub, HubConfig, HubError, Publisher, StreamEvent,
-    StreamInfo, Subscription, VideoParams,
+    AudioParams, Classifier, CloseReason, Demand, DemandWatch, Hub, HubConfig, HubError, Publisher,
+    StreamEvent, StreamInfo, Subscription, VideoParams,
 };
 pub use limits::{ConnLimitHit, ConnLimits, ConnSlot, LogThrottle};

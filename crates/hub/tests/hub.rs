@@ -367,3 +367,46 @@ fn admissions_report_their_end_and_internal_readers_stay_silent() {
     drop((internal, sub, sub2));
     assert_eq!((gate.checked.load(SeqCst), gate.ended.load(SeqCst)), (1, 1));
 }
+
+#[tokio::test]
+async fn demand_is_reported_when_subscribers_leave_and_reach_zero() {
+    let hub = Hub::new(HubConfig::default());
+    let mut watch = hub.watch_demand();
+    let k = key("cam");
+    assert_eq!(hub.subscribers(&k), 0);
+    let a = subscribe(&hub, &k);
+    let b = subscribe(&hub, &k);
+    assert_eq!(hub.subscribers(&k), 2);
+    let first = watch.recv().await.unwrap();
+    assert_eq!((first.key.clone(), first.subscribers), (k.clone(), 1));
+    drop(a);
+    drop(b);
+    let last = watch.recv().await.unwrap();
+    assert_eq!((last.key, last.subscribers), (k.clone(), 0));
+    // A player waiting for a publisher is demand too.
+    let waiting = tokio::spawn({
+        let hub = hub.clone();
+        let k = k.clone();
+        async move { hub.wait_live(&k, Duration::from_millis(50)).await }
+    });
+    assert_eq!(watch.recv().await.unwrap().subscribers, 1);
+    assert!(!waiting.await.unwrap());
+    assert_eq!(watch.recv().await.unwrap().subscribers, 0);
+}
+
+#[tokio::test]
+async fn a_source_publishes_without_asking_the_gate() {
+    let hub = Hub::new(HubConfig::default());
+    let client = hub.clients().register(weir_hub::ClientInfo {
+        protocol: "rtsp-pull",
+        addr: "127.0.0.1:554".parse().unwrap(),
+        role: None,
+    });
+    let k = key("cam");
+    let admission = hub.admit_source(&client, &k);
+    let _publisher = hub.publish(&admission).unwrap();
+    assert!(hub.is_live(&k));
+    assert_eq!(hub.stream(&k).unwrap().publisher, Some(client.id()));
+    let listed = hub.clients().get(client.id()).unwrap();
+    assert_eq!(listed.stream, Some(k));
+}

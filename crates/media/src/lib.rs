@@ -10,9 +10,11 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod dts;
 mod key;
 mod time;
 
+pub use dts::DtsDeriver;
 pub use key::{StreamKey, StreamKeyError, MAX_NAME_LEN};
 pub use time::{ms_to_us, rescale, us_to_ms, Unwrapper, US_HZ};
 

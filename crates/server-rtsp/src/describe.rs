@@ -49,7 +49,15 @@ pub(crate) async fn tracks(
                     TrackKind::Audio => audio = Some(media),
                     TrackKind::Data => {}
                 },
-                Rtp::Media { class, .. } if !matches!(class, Class::Header(_)) => break 'read,
+                // G.711 has no config frame: the muxer makes its header
+                // from the first audio frame, which may follow the first
+                // video frame of the replayed GOP. Keep reading for it.
+                Rtp::Media { class, .. }
+                    if !matches!(class, Class::Header(_))
+                        && (audio.is_some() || !g711_expected(hub, admission)) =>
+                {
+                    break 'read
+                }
                 _ => {}
             }
         }
@@ -59,6 +67,17 @@ pub(crate) async fn tracks(
         .filter_map(|(k, m)| Some((k, (*m?).clone())))
         .collect();
     (!tracks.is_empty()).then_some(tracks)
+}
+
+/// The stream's audio is G.711, whose description comes with its first
+/// frame rather than a config frame.
+fn g711_expected(hub: &Hub, admission: &Admission) -> bool {
+    hub.stream(admission.key()).is_some_and(|s| {
+        matches!(
+            s.audio_codec,
+            Some(weir_media::Codec::Pcma { .. } | weir_media::Codec::Pcmu { .. })
+        )
+    })
 }
 
 /// The SDP text for `tracks`, with absolute controls

@@ -25,7 +25,6 @@ mod answer;
 mod auth;
 mod conn;
 mod describe;
-mod dts;
 mod multicast;
 mod muxer;
 mod play;

@@ -13,7 +13,7 @@
 //!   to microseconds ([`weir_media::rescale`]) plus [`LEAD_US`], until the
 //!   publisher's RTCP sender reports put the tracks on one wall-clock
 //!   timeline ([`weir_rtsp::sync`]: A/V sync); video decode times come
-//!   from [`crate::dts`]. Audio times never step back: when its first
+//!   from [`weir_media::dts`]. Audio times never step back: when its first
 //!   report moves a track back, the frames that overlap are dropped.
 //! - UDP: packets go through a reorder buffer bounded in packets and time
 //!   ([`REORDER_PACKETS`], [`REORDER_DELAY`]); TCP needs none.
@@ -34,7 +34,7 @@ use weir_rtsp::rtp::Packet;
 use weir_rtsp::sdp::{Codec as SdpCodec, Media, MediaKind, SessionDescription};
 use weir_rtsp::sync::SenderSync;
 
-use crate::dts::DtsDeriver;
+use weir_media::DtsDeriver;
 
 /// Packets a UDP publisher's track may wait behind a gap before the gap
 /// counts as lost.

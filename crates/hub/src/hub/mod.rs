@@ -10,11 +10,13 @@
 //! Lock order, everywhere: the stream map, then a stream's state, then its
 //! channel. Publishing frames takes only the last two.
 
+mod demand;
 mod event;
 mod params;
 mod publisher;
 mod subscription;
 
+pub use demand::{Demand, DemandWatch};
 pub use event::{Classifier, StreamEvent, SLOT_AUDIO_CONFIG, SLOT_DATA, SLOT_VIDEO_CONFIG};
 pub use params::{AudioParams, VideoParams};
 pub use publisher::{CloseReason, Publisher};
@@ -128,6 +130,9 @@ pub(crate) struct HubInner {
     gate: Arc<dyn Gate>,
     streams: Mutex<HashMap<StreamKey, Arc<Stream>>>,
     clients: Clients,
+    /// Where subscriber counts leaving or reaching zero are reported
+    /// ([`Hub::watch_demand`]). Locked after the stream map, never before.
+    demand: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Demand>>>,
 }
 
 /// One key's stream.
@@ -224,6 +229,22 @@ impl Stream {
 }
 
 impl HubInner {
+    /// Reports a subscriber count that left or reached zero to the demand
+    /// watcher, if any. Call with the stream map locked, so that reports
+    /// keep the order of the changes.
+    fn report_demand(&self, key: &StreamKey, subscribers: usize) {
+        let mut demand = self.demand.lock();
+        if let Some(tx) = demand.as_ref() {
+            let sent = tx.send(Demand {
+                key: key.clone(),
+                subscribers,
+            });
+            if sent.is_err() {
+                *demand = None;
+            }
+        }
+    }
+
     /// Removes `stream` from the map if nobody uses it any more. Call with
     /// the map locked.
     fn remove_if_unused(streams: &mut HashMap<StreamKey, Arc<Stream>>, stream: &Arc<Stream>) {
@@ -253,6 +274,7 @@ impl Hub {
                 gate,
                 streams: Mutex::new(HashMap::new()),
                 clients: Clients::default(),
+                demand: Mutex::new(None),
             }),
         }
     }
@@ -439,10 +461,49 @@ impl Hub {
             .entry(key.clone())
             .or_insert_with(|| Arc::new(Stream::new(key.clone(), self.inner.cfg.channel.clone())))
             .clone();
-        stream.subscribers.fetch_add(1, Ordering::Relaxed);
+        if stream.subscribers.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.inner.report_demand(key, 1);
+        }
         let rx = stream.chan.subscribe();
         drop(streams);
         Subscription::new(self.inner.clone(), stream, rx)
+    }
+
+    /// An admission to publish `key` for a source the server runs itself
+    /// on the operator's behalf (a camera pull from `[[pull]]` or the
+    /// API), registered as `client` so that the API lists it like any
+    /// publisher. The gate is not asked and hears nothing: the operator
+    /// configured the source, no outside client asked. Never use it for a
+    /// connection from outside.
+    pub fn admit_source(&self, client: &ClientHandle, key: &StreamKey) -> Admission {
+        client.set_stream(key.clone(), Action::Publish);
+        Admission::internal(AccessRequest {
+            action: Action::Publish,
+            key: key.clone(),
+            client_id: client.id(),
+            addr: client.addr(),
+            protocol: client.protocol(),
+            query: String::new(),
+        })
+    }
+
+    /// Registers the one demand watcher (replacing an earlier one): it
+    /// hears every time a stream's subscriber count leaves or reaches zero,
+    /// see [`Demand`].
+    pub fn watch_demand(&self) -> DemandWatch {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.inner.demand.lock() = Some(tx);
+        DemandWatch { rx }
+    }
+
+    /// Subscribers of `key` now (players, egress muxers, players waiting
+    /// for a publisher); 0 if the stream does not exist.
+    pub fn subscribers(&self, key: &StreamKey) -> usize {
+        self.inner
+            .streams
+            .lock()
+            .get(key)
+            .map_or(0, |s| s.subscribers.load(Ordering::Relaxed))
     }
 
     /// A publisher is attached to `key`.

@@ -87,7 +87,9 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut streams = self.hub.streams.lock();
-        self.stream.subscribers.fetch_sub(1, Ordering::Relaxed);
+        if self.stream.subscribers.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.hub.report_demand(&self.stream.key, 0);
+        }
         HubInner::remove_if_unused(&mut streams, &self.stream);
     }
 }

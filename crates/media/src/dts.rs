@@ -13,17 +13,20 @@
 //! The price is latency: a unit goes out once [`DEPTH`] later units are in,
 //! two frames (67 ms at 30 fps), for streams with or without B-frames,
 //! since we cannot know in advance which kind a publisher sends.
+//!
+//! Shared by every RTP ingest: the RTSP server's publishers
+//! (`weir-server-rtsp`) and camera pulls (`weir-pull`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 /// Frames a unit may be out of presentation order; also the delay in
 /// frames.
-pub(crate) const DEPTH: usize = 2;
+pub const DEPTH: usize = 2;
 
 /// Orders video units and gives each a decode time.
 #[derive(Debug)]
-pub(crate) struct DtsDeriver<T> {
+pub struct DtsDeriver<T> {
     /// Units waiting for [`DEPTH`] successors, with their presentation time.
     queue: VecDeque<(i64, T)>,
     /// Presentation times not yet handed out as decode times.
@@ -33,8 +36,15 @@ pub(crate) struct DtsDeriver<T> {
     last_dts: Option<i64>,
 }
 
+impl<T> Default for DtsDeriver<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T> DtsDeriver<T> {
-    pub(crate) fn new() -> Self {
+    /// An empty deriver.
+    pub fn new() -> Self {
         DtsDeriver {
             queue: VecDeque::new(),
             heap: BinaryHeap::new(),
@@ -44,7 +54,7 @@ impl<T> DtsDeriver<T> {
     }
 
     /// The last decode time handed out.
-    pub(crate) fn last_dts(&self) -> Option<i64> {
+    pub fn last_dts(&self) -> Option<i64> {
         self.last_dts
     }
 
@@ -53,7 +63,7 @@ impl<T> DtsDeriver<T> {
     /// start of a stream. For a keyframe after a loss: the units before the
     /// gap must not lend their times to the ones after it, which would put
     /// the gap's length between a frame's decode and presentation times.
-    pub(crate) fn restart(&mut self) -> Vec<(i64, i64, T)> {
+    pub fn restart(&mut self) -> Vec<(i64, i64, T)> {
         let mut out = Vec::with_capacity(self.queue.len());
         while let Some((pts, unit)) = self.queue.pop_front() {
             let Reverse(smallest) = self.heap.pop().unwrap_or(Reverse(pts));
@@ -69,7 +79,7 @@ impl<T> DtsDeriver<T> {
 
     /// Takes a unit with presentation time `pts` (in decoding order) and
     /// returns the unit that is now ready, with its `(dts, pts)`.
-    pub(crate) fn push(&mut self, pts: i64, unit: T) -> Option<(i64, i64, T)> {
+    pub fn push(&mut self, pts: i64, unit: T) -> Option<(i64, i64, T)> {
         self.queue.push_back((pts, unit));
         self.heap.push(Reverse(pts));
         if self.queue.len() <= DEPTH {

@@ -1,0 +1,317 @@
+//! A `[[pull]]` entry: which camera feeds which stream, and how.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use weir_media::StreamKey;
+
+use crate::PullError;
+
+/// How RTP comes from the camera.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Interleaved on the RTSP connection: works through NAT and
+    /// firewalls and never loses packets. The default.
+    #[default]
+    Tcp,
+    /// RTP/UDP: lower latency on a clean LAN; lost packets drop frames.
+    Udp,
+    /// UDP first; when its SETUP fails, no media arrives within
+    /// [`crate::STALL_TIMEOUT`], or [`crate::LOSS_LIMIT`] packets are lost
+    /// within [`crate::LOSS_WINDOW`], TCP from then on.
+    Auto,
+}
+
+impl Transport {
+    /// `"tcp"`, `"udp"` or `"auto"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Transport {
+    type Err = PullError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tcp" => Ok(Transport::Tcp),
+            "udp" => Ok(Transport::Udp),
+            "auto" => Ok(Transport::Auto),
+            other => Err(PullError::BadSetting(format!(
+                "transport {other:?} is not tcp, udp or auto"
+            ))),
+        }
+    }
+}
+
+/// Seconds an on-demand pull keeps running after its last viewer left.
+pub const DEFAULT_IDLE_SECS: f64 = 10.0;
+
+fn default_on_demand() -> bool {
+    true
+}
+
+fn default_idle_secs() -> f64 {
+    DEFAULT_IDLE_SECS
+}
+
+/// One `[[pull]]` entry (or a `POST /api/v1/pulls` body).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullConfig {
+    /// App of the stream the camera feeds.
+    pub app: String,
+    /// Name of the stream the camera feeds.
+    pub stream: String,
+    /// `rtsp://user:password@host:554/path`: the camera's URL, with its
+    /// credentials if it wants any (Basic or Digest, as it asks).
+    pub url: String,
+    /// How RTP comes from the camera.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Pull only while somebody watches (the default), or always.
+    #[serde(default = "default_on_demand")]
+    pub on_demand: bool,
+    /// On demand: seconds the pull keeps running after the last viewer
+    /// left, so a viewer who reloads finds it running.
+    #[serde(default = "default_idle_secs")]
+    pub idle_secs: f64,
+}
+
+impl PullConfig {
+    /// The stream it feeds.
+    pub fn key(&self) -> Result<StreamKey, PullError> {
+        StreamKey::new(&self.app, &self.stream).map_err(|source| PullError::BadName {
+            app: self.app.clone(),
+            stream: self.stream.clone(),
+            source,
+        })
+    }
+
+    /// Checks every field; the error says which is wrong.
+    pub fn check(&self) -> Result<(), PullError> {
+        self.key()?;
+        camera_url(&self.url)?;
+        if !(self.idle_secs.is_finite() && (0.0..=86_400.0).contains(&self.idle_secs)) {
+            return Err(PullError::BadSetting(format!(
+                "idle_secs {} of {}/{} must be 0 to 86400",
+                self.idle_secs, self.app, self.stream
+            )));
+        }
+        Ok(())
+    }
+
+    /// The URL with its password replaced by `***`, for logs and the API.
+    pub fn redacted_url(&self) -> String {
+        redact(&self.url)
+    }
+}
+
+/// The URL with its password replaced by `***` (unparsable URLs are
+/// shown only up to their scheme, in case they hide one).
+pub fn redact(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => match raw.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://…"),
+            None => "…".to_owned(),
+        },
+    }
+}
+
+/// User name and password taken out of a camera URL.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Creds {
+    pub(crate) username: String,
+    pub(crate) password: String,
+}
+
+impl fmt::Debug for Creds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Creds")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses a camera URL: `rtsp://` only (retina speaks no RTSPS), with a
+/// host; credentials come out (percent-decoded) so that they travel in
+/// `Authorization` only, never in a request line.
+pub(crate) fn camera_url(raw: &str) -> Result<(url::Url, Option<Creds>), PullError> {
+    let bad = |reason: &str| PullError::BadUrl {
+        url: redact(raw),
+        reason: reason.to_owned(),
+    };
+    let mut url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+    if url.scheme() != "rtsp" {
+        return Err(bad("the scheme must be rtsp://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    let creds = if url.username().is_empty() && url.password().is_none() {
+        None
+    } else {
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        // `form_urlencoded` would turn `+` into a space; credentials are
+        // percent-encoded in URLs, so protect a literal plus first.
+        let plain = |s: &str| decode(&s.replace('+', "%2B"));
+        let creds = Creds {
+            username: plain(url.username()),
+            password: plain(url.password().unwrap_or("")),
+        };
+        url.set_username("")
+            .map_err(|()| bad("cannot remove the user name"))?;
+        url.set_password(None)
+            .map_err(|()| bad("cannot remove the password"))?;
+        Some(creds)
+    };
+    Ok((url, creds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct File {
+        pull: Vec<PullConfig>,
+    }
+
+    #[test]
+    fn entries_parse_with_defaults() {
+        let file: File = toml::from_str(
+            r#"
+            [[pull]]
+            app = "live"
+            stream = "door"
+            url = "rtsp://admin:s%40cret+1@10.0.0.5:554/Streaming/Channels/101"
+
+            [[pull]]
+            app = "live"
+            stream = "yard"
+            url = "rtsp://10.0.0.6/h265"
+            transport = "auto"
+            on_demand = false
+            idle_secs = 3
+            "#,
+        )
+        .unwrap();
+        let [door, yard] = &file.pull[..] else {
+            panic!("{:?}", file.pull)
+        };
+        assert_eq!(door.transport, Transport::Tcp);
+        assert!(door.on_demand);
+        assert_eq!(door.idle_secs, DEFAULT_IDLE_SECS);
+        door.check().unwrap();
+        assert_eq!(door.key().unwrap().to_string(), "live/door");
+        assert_eq!(
+            door.redacted_url(),
+            "rtsp://admin:***@10.0.0.5:554/Streaming/Channels/101"
+        );
+        let (url, creds) = camera_url(&door.url).unwrap();
+        assert_eq!(url.as_str(), "rtsp://10.0.0.5:554/Streaming/Channels/101");
+        let creds = creds.unwrap();
+        assert_eq!(
+            (creds.username.as_str(), creds.password.as_str()),
+            ("admin", "s@cret+1")
+        );
+        assert!(!format!("{creds:?}").contains("cret"));
+
+        assert_eq!(yard.transport, Transport::Auto);
+        assert!(!yard.on_demand);
+        assert_eq!(yard.idle_secs, 3.0);
+        assert_eq!(camera_url(&yard.url).unwrap().1, None);
+    }
+
+    #[test]
+    fn bad_entries_are_refused() {
+        let base = PullConfig {
+            app: "live".into(),
+            stream: "cam".into(),
+            url: "rtsp://cam/".into(),
+            transport: Transport::Tcp,
+            on_demand: true,
+            idle_secs: 10.0,
+        };
+        base.check().unwrap();
+        for (field, bad) in [
+            (
+                "url",
+                PullConfig {
+                    url: "http://cam/".into(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "url",
+                PullConfig {
+                    url: "rtsp://u:pw@".into(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "url",
+                PullConfig {
+                    url: "not a url".into(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "name",
+                PullConfig {
+                    stream: "a/b".into(),
+                    ..base.clone()
+                },
+            ),
+            (
+                "idle",
+                PullConfig {
+                    idle_secs: -1.0,
+                    ..base.clone()
+                },
+            ),
+            (
+                "idle",
+                PullConfig {
+                    idle_secs: f64::NAN,
+                    ..base.clone()
+                },
+            ),
+        ] {
+            let err = bad.check().unwrap_err();
+            assert!(!err.to_string().contains("pw"), "{field}: {err}");
+        }
+        assert!(toml::from_str::<File>(
+            "[[pull]]\napp='a'\nstream='b'\nurl='rtsp://c/'\ntransport='sctp'\n"
+        )
+        .is_err());
+        assert!(toml::from_str::<File>(
+            "[[pull]]\napp='a'\nstream='b'\nurl='rtsp://c/'\nondemand=true\n"
+        )
+        .is_err());
+        assert_eq!("auto".parse::<Transport>().unwrap(), Transport::Auto);
+        assert_eq!(redact("garbage with secret"), "…");
+    }
+}

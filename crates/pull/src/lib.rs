@@ -1,0 +1,35 @@
+//! RTSP camera pull: weir connects to a camera (or any RTSP server) and
+//! publishes what it sends into the hub, so every output plays it.
+//!
+//! The RTSP client is [`retina`] (made for IP cameras: odd SDP, Digest
+//! auth, interleaved TCP and UDP); this adapter only maps its demuxed
+//! frames to hub [`weir_media::Frame`]s ([`convert`]) and keeps the
+//! session going ([`Pulls`]):
+//!
+//! - **On demand** (the default): a pull starts when its stream gets its
+//!   first subscriber — a player waiting for the publisher counts
+//!   ([`weir_hub::Demand`]) — and stops `idle_secs` after the last one
+//!   left. **Always-on** pulls start at once and run until removed.
+//! - **Reconnect**: a session that fails or ends is retried after 1 s,
+//!   doubling to 30 s, jittered ([`backoff`]); a session whose frames
+//!   flowed for 5 s resets the schedule. A session with no frame for
+//!   [`STALL_TIMEOUT`] is given up.
+//! - **Access**: a pull publishes through [`weir_hub::Hub::admit_source`]
+//!   and is listed among the clients as `rtsp-pull`, so the API shows it
+//!   like any publisher (and can kick it: it then reconnects).
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod backoff;
+mod config;
+pub mod convert;
+mod error;
+mod manager;
+mod session;
+mod status;
+
+pub use config::{redact, PullConfig, Transport, DEFAULT_IDLE_SECS};
+pub use error::PullError;
+pub use manager::Pulls;
+pub use session::{CONNECT_TIMEOUT, LOSS_LIMIT, LOSS_WINDOW, PROTOCOL, STALL_TIMEOUT};
+pub use status::{PullState, PullStatus};

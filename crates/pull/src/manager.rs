@@ -1,0 +1,268 @@
+//! The pulls of a server: one supervisor task per pull, started by demand
+//! or at once, reconnecting with backoff while wanted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use weir_hub::Hub;
+use weir_media::StreamKey;
+
+use crate::backoff::Backoff;
+use crate::session;
+use crate::status::{PullState, PullStatus, Status};
+use crate::{PullConfig, PullError, Transport};
+
+/// A session whose frames flowed this long was good: the backoff starts
+/// over at 1 s after it.
+const GOOD_SESSION: Duration = Duration::from_secs(5);
+
+/// The server's camera pulls; cheap to clone, all clones share them.
+#[derive(Clone)]
+pub struct Pulls {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    hub: Hub,
+    shutdown: CancellationToken,
+    entries: Mutex<HashMap<StreamKey, Arc<Entry>>>,
+    tasks: TaskTracker,
+}
+
+struct Entry {
+    cfg: PullConfig,
+    key: StreamKey,
+    from_api: bool,
+    /// Poked when the stream's subscriber count leaves or reaches zero.
+    wake: Notify,
+    /// Ends this pull (removal, shutdown).
+    cancel: CancellationToken,
+    status: Status,
+}
+
+impl Pulls {
+    /// Starts the pulls of `configs` (on demand ones wait for viewers) and
+    /// the demand watcher of `hub`. Runs until `shutdown`; call inside a
+    /// tokio runtime.
+    pub fn start(
+        hub: Hub,
+        configs: &[PullConfig],
+        shutdown: CancellationToken,
+    ) -> Result<Pulls, PullError> {
+        let pulls = Pulls {
+            shared: Arc::new(Shared {
+                hub: hub.clone(),
+                shutdown: shutdown.clone(),
+                entries: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+            }),
+        };
+        for cfg in configs {
+            pulls.insert(cfg.clone(), false)?;
+        }
+        let mut watch = hub.watch_demand();
+        let weak = Arc::downgrade(&pulls.shared);
+        pulls.shared.tasks.spawn(async move {
+            loop {
+                let demand = tokio::select! {
+                    d = watch.recv() => d,
+                    () = shutdown.cancelled() => None,
+                };
+                let (Some(demand), Some(shared)) = (demand, weak.upgrade()) else {
+                    break;
+                };
+                let entry = shared.entries.lock().get(&demand.key).cloned();
+                if let Some(entry) = entry {
+                    entry.wake.notify_one();
+                }
+            }
+        });
+        for entry in pulls.shared.entries.lock().values() {
+            pulls.spawn(entry.clone());
+        }
+        Ok(pulls)
+    }
+
+    /// Adds a pull at run time (`POST /api/v1/pulls`); it lasts until
+    /// removed or the server stops.
+    pub fn add(&self, cfg: PullConfig) -> Result<(), PullError> {
+        let entry = self.insert(cfg, true)?;
+        self.spawn(entry);
+        Ok(())
+    }
+
+    fn insert(&self, cfg: PullConfig, from_api: bool) -> Result<Arc<Entry>, PullError> {
+        cfg.check()?;
+        let key = cfg.key()?;
+        let mut entries = self.shared.entries.lock();
+        if entries.contains_key(&key) {
+            return Err(PullError::AlreadyExists(key));
+        }
+        let entry = Arc::new(Entry {
+            cfg,
+            key: key.clone(),
+            from_api,
+            wake: Notify::new(),
+            cancel: self.shared.shutdown.child_token(),
+            status: Status::new(),
+        });
+        entries.insert(key, entry.clone());
+        Ok(entry)
+    }
+
+    fn spawn(&self, entry: Arc<Entry>) {
+        let hub = self.shared.hub.clone();
+        self.shared.tasks.spawn(async move {
+            tokio::select! {
+                () = entry.cancel.cancelled() => {}
+                () = supervise(&hub, &entry) => {}
+            }
+            entry.status.set_state(PullState::Idle);
+            tracing::info!(stream = %entry.key, "camera pull removed");
+        });
+    }
+
+    /// Stops and forgets the pull of `key` (a `[[pull]]` entry comes back
+    /// at the next start). False if there is none.
+    pub fn remove(&self, key: &StreamKey) -> bool {
+        let entry = self.shared.entries.lock().remove(key);
+        entry.map(|e| e.cancel.cancel()).is_some()
+    }
+
+    /// Every pull, by stream name.
+    pub fn list(&self) -> Vec<PullStatus> {
+        let entries: Vec<Arc<Entry>> = self.shared.entries.lock().values().cloned().collect();
+        let mut list: Vec<PullStatus> = entries
+            .iter()
+            .map(|e| {
+                let mut s = PullStatus {
+                    app: e.cfg.app.clone(),
+                    stream: e.cfg.stream.clone(),
+                    url: e.cfg.redacted_url(),
+                    transport: e.cfg.transport,
+                    on_demand: e.cfg.on_demand,
+                    idle_secs: e.cfg.idle_secs,
+                    from_api: e.from_api,
+                    state: PullState::Idle,
+                    since: SystemTime::now(),
+                    last_error: None,
+                    bitrate_kbps: 0,
+                    reconnects: 0,
+                };
+                e.status.fill(&mut s);
+                s
+            })
+            .collect();
+        list.sort_by(|a, b| (&a.app, &a.stream).cmp(&(&b.app, &b.stream)));
+        list
+    }
+
+    /// Waits (after the shutdown token was cancelled) until every pull
+    /// task has ended and dropped its camera session.
+    pub async fn wait(&self) {
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+    }
+}
+
+/// One pull's life: wait for demand (on demand) or start at once, run
+/// sessions with backoff, stop when nobody watched for `idle_secs`.
+async fn supervise(hub: &Hub, entry: &Entry) {
+    let mut auto_tcp = false;
+    loop {
+        if entry.cfg.on_demand {
+            entry.status.set_state(PullState::Idle);
+            while hub.subscribers(&entry.key) == 0 {
+                entry.wake.notified().await;
+            }
+            tracing::info!(stream = %entry.key, "viewer arrived: starting camera pull");
+        }
+        tokio::select! {
+            () = sessions(hub, entry, &mut auto_tcp) => {}
+            () = unwatched(hub, entry), if entry.cfg.on_demand => {
+                tracing::info!(
+                    stream = %entry.key,
+                    idle_secs = entry.cfg.idle_secs,
+                    "no viewers: stopping camera pull"
+                );
+            }
+        }
+    }
+}
+
+/// Resolves once `entry`'s stream has had no subscriber for `idle_secs`.
+async fn unwatched(hub: &Hub, entry: &Entry) {
+    let idle = Duration::from_secs_f64(entry.cfg.idle_secs);
+    loop {
+        while hub.subscribers(&entry.key) > 0 {
+            entry.wake.notified().await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(idle) => {
+                if hub.subscribers(&entry.key) == 0 {
+                    return;
+                }
+            }
+            () = entry.wake.notified() => {}
+        }
+    }
+}
+
+/// Sessions forever: each failure waits out the backoff (1 s doubling to
+/// 30 s, jittered; back to 1 s after a good session). With transport
+/// `auto`, a UDP session that never delivered a frame, or lost
+/// [`session::LOSS_LIMIT`] packets within [`session::LOSS_WINDOW`],
+/// switches the pull to TCP at once, for good.
+async fn sessions(hub: &Hub, entry: &Entry, auto_tcp: &mut bool) {
+    let mut backoff = Backoff::new();
+    let redacted = entry.cfg.redacted_url();
+    let mut first = true;
+    loop {
+        let udp = match entry.cfg.transport {
+            Transport::Tcp => false,
+            Transport::Udp => true,
+            Transport::Auto => !*auto_tcp,
+        };
+        if !first {
+            entry.status.count_reconnect();
+        }
+        first = false;
+        entry.status.set_state(PullState::Connecting);
+        let mode = session::Mode {
+            udp,
+            loss_limit: entry.cfg.transport == Transport::Auto,
+        };
+        let outcome = session::run(hub, &entry.key, &entry.cfg.url, mode, &entry.status).await;
+        tracing::warn!(
+            stream = %entry.key,
+            url = %redacted,
+            udp,
+            ran_secs = outcome.ran.as_secs(),
+            error = %outcome.error,
+            "camera pull session ended"
+        );
+        entry.status.set_error(outcome.error.to_string());
+        if entry.cfg.transport == Transport::Auto && udp {
+            if outcome.ran.is_zero() {
+                tracing::info!(stream = %entry.key, "no media over UDP: switching to TCP");
+                *auto_tcp = true;
+                continue;
+            }
+            if matches!(outcome.error, PullError::UdpLoss { .. }) {
+                tracing::info!(stream = %entry.key, "packet loss over UDP: switching to TCP");
+                *auto_tcp = true;
+                continue;
+            }
+        }
+        if outcome.ran >= GOOD_SESSION {
+            backoff.reset();
+        }
+        entry.status.set_state(PullState::Retrying);
+        tokio::time::sleep(backoff.next_delay(rand::random())).await;
+    }
+}
