@@ -45,13 +45,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !cfg.pull.is_empty() {
         info!(pulls = cfg.pull.len(), "camera pulls configured");
     }
-    if cfg.pull.iter().any(|p| p.on_demand) && cfg.http.play_wait_secs <= 0.0 {
-        warn!(
-            "on-demand camera pulls: HTTP viewers (HTTP-FLV, WS-FLV, fMP4) of a pull that \
-             is not running get 404 at once while [http] play_wait_secs = 0; set it to a \
-             few seconds so they wait for the camera (RTMP and RTSP viewers wait already)"
-        );
-    }
 
     let rtmp_listener = TcpListener::bind(cfg.server.rtmp_listen)
         .await

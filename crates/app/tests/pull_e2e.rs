@@ -349,11 +349,10 @@ fn pull_reconnects_after_the_camera_restarts_and_the_player_sees_frames_again() 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cam = Camera::start(dir.path(), "camera-a", port, "h264-aac");
-    // HTTP viewers wait for a publisher only with http.play_wait_secs > 0
-    // (default 0: 404 at once), and an on-demand pull needs that wait.
+    // Default HTTP settings (no wait for publishers): the HTTP-FLV viewer
+    // still waits for the on-demand pull its arrival starts.
     let srv = Server::start_with_config(&config(&format!(
-        "[http]\nplay_wait_secs = 10\n\n\
-         [[pull]]\napp = \"live\"\nstream = \"gate\"\nurl = \"{}\"\n",
+        "[[pull]]\napp = \"live\"\nstream = \"gate\"\nurl = \"{}\"\n",
         cam.url()
     )));
     let flv = format!("{}/live/gate.flv", srv.http_base());

@@ -394,6 +394,31 @@ async fn demand_is_reported_when_subscribers_leave_and_reach_zero() {
     assert_eq!(watch.recv().await.unwrap().subscribers, 0);
 }
 
+/// A viewer that would not wait at all still waits for a source its
+/// arrival starts, as long as [`Hub::expect_source`] says.
+#[tokio::test(start_paused = true)]
+async fn viewers_wait_for_an_expected_source() {
+    let hub = Hub::new(HubConfig::default());
+    let k = key("cam");
+    assert!(!hub.wait_live(&k, Duration::ZERO).await);
+    hub.expect_source(&k, Duration::from_secs(10));
+    let waiting = tokio::spawn({
+        let hub = hub.clone();
+        let k = k.clone();
+        async move { hub.wait_live(&k, Duration::ZERO).await }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let client = hub.clients().register(weir_hub::ClientInfo {
+        protocol: "rtsp-pull",
+        addr: "127.0.0.1:554".parse().unwrap(),
+        role: None,
+    });
+    let _publisher = hub.publish(&hub.admit_source(&client, &k)).unwrap();
+    assert!(waiting.await.unwrap(), "the viewer saw the source go live");
+    hub.forget_source(&k);
+    assert!(!hub.wait_live(&key("other"), Duration::ZERO).await);
+}
+
 #[tokio::test]
 async fn a_source_publishes_without_asking_the_gate() {
     let hub = Hub::new(HubConfig::default());

@@ -20,6 +20,9 @@ use crate::{PullConfig, PullError, Transport};
 /// A session whose frames flowed this long was good: the backoff starts
 /// over at 1 s after it.
 const GOOD_SESSION: Duration = Duration::from_secs(5);
+/// How long a viewer of an on-demand pull waits for the camera at least:
+/// the connect bound and the first keyframe's time, with some room.
+const VIEWER_WAIT: Duration = session::CONNECT_TIMEOUT.saturating_add(Duration::from_secs(5));
 
 /// The server's camera pulls; cheap to clone, all clones share them.
 #[derive(Clone)]
@@ -111,6 +114,11 @@ impl Pulls {
             cancel: self.shared.shutdown.child_token(),
             status: Status::new(),
         });
+        if entry.cfg.on_demand {
+            // Viewers of every protocol wait for the camera their arrival
+            // starts (HTTP's own wait for a publisher is 0 by default).
+            self.shared.hub.expect_source(&key, VIEWER_WAIT);
+        }
         entries.insert(key, entry.clone());
         Ok(entry)
     }
@@ -131,6 +139,7 @@ impl Pulls {
     /// at the next start). False if there is none.
     pub fn remove(&self, key: &StreamKey) -> bool {
         let entry = self.shared.entries.lock().remove(key);
+        self.shared.hub.forget_source(key);
         entry.map(|e| e.cancel.cancel()).is_some()
     }
 

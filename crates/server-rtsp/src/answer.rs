@@ -168,7 +168,7 @@ impl Conn {
         Some(self.stream.multicast.as_ref()?.group(kind))
     }
 
-    pub(crate) fn play(&mut self) -> Result<(), End> {
+    pub(crate) async fn play(&mut self) -> Result<(), End> {
         let Some(admission) = self.stream.admission.as_ref() else {
             self.rtsp.refuse(455);
             return Ok(());
@@ -204,8 +204,12 @@ impl Conn {
         }
         // Multicast tracks are sent by the stream's sender; this
         // connection writes the others.
-        if self.rx.is_none() && (ch.video.is_some() || ch.audio.is_some()) {
-            self.rx = Some(self.shared.egress.subscribe(admission));
+        if self.feed.receiver().is_none()
+            && !self.feed.is_parked()
+            && (ch.video.is_some() || ch.audio.is_some())
+        {
+            let rx = self.shared.egress.subscribe(admission);
+            self.set_receiver(Some(rx)).await?;
         }
         self.rtsp.accept();
         Ok(())

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use rand::Rng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -19,12 +20,13 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 use weir_hub::{Admission, ClientHandle, ClientInfo, Publisher, Receiver};
 use weir_media::{StreamKey, TrackKind};
+use weir_netio::{write_all_vectored, Feed, Next, SharedTcp, SocketSink};
 use weir_rtsp::server::{ServerConfig, ServerEvent, ServerOutput, ServerSession};
 use weir_rtsp::session::TransportPolicy;
 
 use crate::multicast::{self, Groups};
 use crate::muxer::Rtp;
-use crate::play::Channels;
+use crate::play::{Channels, Parked};
 use crate::publish::Publishing;
 use crate::reports::PlayerReports;
 use crate::udp::{RouteGuard, UdpIn};
@@ -89,12 +91,19 @@ pub(crate) struct Conn {
     pub(crate) shared: Arc<Shared>,
     pub(crate) client: ClientHandle,
     pub(crate) addr: SocketAddr,
-    writer: Writer,
+    /// The writer, and the stream's shared RTP packets while playing:
+    /// taken from the receiver by this task, or written by the stream's
+    /// write pass while the player is parked (see `play.rs`).
+    pub(crate) feed: Feed<Rtp, Parked, Writer>,
+    /// The plain TCP socket a parked player's write pass writes to
+    /// (`None` for RTSPS: TLS records are per connection).
+    pub(crate) parks_on: Option<SharedTcp>,
+    /// Bytes to write before anything else: what a write pass handed
+    /// back unsent.
+    pub(crate) pending: Vec<Bytes>,
     pub(crate) rtsp: ServerSession,
     pub(crate) stream: Stream,
     pub(crate) publisher: Option<Publisher>,
-    /// Playing: the stream's shared RTP packets.
-    pub(crate) rx: Option<Receiver<Rtp>>,
     /// Publishing over UDP: the datagrams routed to this session.
     pub(crate) udp_in: Option<mpsc::Receiver<UdpIn>>,
     pub(crate) channels: Channels,
@@ -111,6 +120,7 @@ pub(crate) struct Conn {
 pub(crate) async fn serve(
     reader: Reader,
     writer: Writer,
+    parks_on: Option<SharedTcp>,
     tls: bool,
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -137,11 +147,12 @@ pub(crate) async fn serve(
         shared: shared.clone(),
         client,
         addr,
-        writer,
+        feed: Feed::new(writer, None),
+        parks_on,
+        pending: Vec::new(),
         rtsp: ServerSession::new(config, session_id, Instant::now().into_std()),
         stream: Stream::default(),
         publisher: None,
-        rx: None,
         udp_in: None,
         channels: Channels::default(),
         auth_failures: 0,
@@ -186,7 +197,7 @@ pub(crate) async fn serve(
 /// What woke the connection.
 enum Wake {
     Read(std::io::Result<usize>),
-    Batch(bool),
+    Feed(Next<Rtp, Parked>),
     Udp(Option<UdpIn>),
     PublisherClosed,
     Timer,
@@ -199,13 +210,6 @@ async fn publisher_closed(p: &Option<Publisher>) {
         Some(p) => {
             p.closed().await;
         }
-        None => std::future::pending().await,
-    }
-}
-
-async fn next_batch(rx: &mut Option<Receiver<Rtp>>, batch: &mut Vec<Rtp>) -> bool {
-    match rx {
-        Some(rx) => rx.recv_batch(batch, MAX_BATCH).await.is_ok(),
         None => std::future::pending().await,
     }
 }
@@ -241,7 +245,7 @@ impl Conn {
                 _ = self.client.kicked() => Wake::Kicked,
                 _ = publisher_closed(&self.publisher) => Wake::PublisherClosed,
                 n = reader.read(&mut buf) => Wake::Read(n),
-                ok = next_batch(&mut self.rx, &mut batch) => Wake::Batch(ok),
+                next = self.feed.next(&mut batch, MAX_BATCH) => Wake::Feed(next),
                 u = next_udp(&mut self.udp_in) => Wake::Udp(u),
                 _ = tokio::time::sleep_until(deadline) => Wake::Timer,
             };
@@ -254,17 +258,25 @@ impl Conn {
                     self.rtsp.handle_timeout(now);
                     self.publish_released(now);
                 }
-                Wake::Batch(false) => return End::Closed,
-                Wake::Batch(true) => {
+                Wake::Feed(Next::Closed) => return End::Closed,
+                Wake::Feed(Next::Batch) => {
                     if let Err(e) = self.write_batch(&mut batch).await {
                         return e;
                     }
-                    if let Some(rx) = &self.rx {
+                    if let Some(rx) = self.feed.receiver() {
                         let dropped = rx.dropped();
                         if dropped > reported_dropped {
                             self.client.add_dropped(dropped - reported_dropped);
                             reported_dropped = dropped;
                         }
+                    }
+                    self.try_park();
+                }
+                Wake::Feed(Next::Returned(pair)) => {
+                    // Full socket or a pass that needs the task: write
+                    // what it left, then go on from the receiver.
+                    if let Err(e) = self.returned(pair).await {
+                        return e;
                     }
                 }
                 Wake::Udp(None) => self.udp_in = None,
@@ -333,13 +345,12 @@ impl Conn {
             ServerEvent::Describe(ask) => self.describe(ask).await,
             ServerEvent::Announce { ask, sdp } => self.announce(ask, *sdp).await,
             ServerEvent::Setup { ask, offered } => self.setup(ask, &offered).await,
-            ServerEvent::Play(_) => self.play(),
+            ServerEvent::Play(_) => self.play().await,
             ServerEvent::Record(_) => self.record(),
             ServerEvent::Pause => {
                 // Resuming starts at the latest keyframe, like a new player.
-                self.rx = None;
                 self.stream.multicast_player = None;
-                Ok(())
+                self.set_receiver(None).await
             }
             ServerEvent::Teardown => Err(End::Teardown),
             ServerEvent::Interleaved { track, rtcp, data } => {
@@ -362,27 +373,63 @@ impl Conn {
         }
     }
 
-    /// Writes a response (or any bytes of the session) under the write
-    /// timeout; TLS is flushed so the answer leaves rustls's buffer.
+    /// Writes a response (or any bytes of the session) after whatever a
+    /// write pass left, under the write timeout.
     pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<(), End> {
-        self.client.add_out(bytes.len() as u64);
+        let mut out = std::mem::take(&mut self.pending);
+        out.push(Bytes::copy_from_slice(bytes));
+        self.write_out(out).await
+    }
+
+    /// Writes `out` with the connection's own writer (taking a parked
+    /// player back from the write pass first; what the pass left unsent
+    /// goes in front), under the write timeout; TLS is flushed so the
+    /// bytes leave rustls's buffer.
+    pub(crate) async fn write_out(&mut self, mut out: Vec<Bytes>) -> Result<(), End> {
+        let writer = match self.feed.reclaim(&mut out).await {
+            Ok(w) => w,
+            Err(e) => return Err(End::Protocol("write_pass", e.to_string())),
+        };
+        if out.is_empty() {
+            return Ok(());
+        }
         let timeout = self.shared.config.player_write_timeout;
         let write = async {
-            self.writer.write_all(bytes).await?;
-            self.writer.flush().await
+            let n = write_all_vectored(writer, &mut out).await?;
+            writer.flush().await.map(|()| n)
         };
         match tokio::time::timeout(timeout, write).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(n)) => {
+                self.client.add_out(n);
+                Ok(())
+            }
             Ok(Err(e)) => Err(End::Io(e)),
             Err(_) => Err(End::Protocol(
                 "slow_player",
-                "response not written in time".into(),
+                "player's socket accepted nothing in time".into(),
             )),
         }
     }
 
-    /// The writer, for the players' batches.
-    pub(crate) fn writer(&mut self) -> &mut Writer {
-        &mut self.writer
+    /// Starts (`Some`) or stops (`None`) taking the stream's packets,
+    /// taking a parked player back first.
+    pub(crate) async fn set_receiver(&mut self, rx: Option<Receiver<Rtp>>) -> Result<(), End> {
+        let mut out = std::mem::take(&mut self.pending);
+        let result = self.feed.set_receiver(rx, &mut out).await;
+        self.pending = out;
+        result.map_err(|e| End::Protocol("write_pass", e.to_string()))
+    }
+
+    /// A player the write pass handed back: what it left unsent goes out
+    /// first.
+    async fn returned(
+        &mut self,
+        pair: Option<(Receiver<Rtp>, SocketSink<Parked>)>,
+    ) -> Result<(), End> {
+        let mut out = std::mem::take(&mut self.pending);
+        if let Err(e) = self.feed.returned(pair, &mut out) {
+            return Err(End::Protocol("write_pass", e.to_string()));
+        }
+        self.write_out(out).await
     }
 }

@@ -42,7 +42,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use weir_hub::{ChannelConfig, Egress, Hub};
-use weir_netio::{Accept, Conn, Limits};
+use weir_netio::{Accept, Conn, Limits, SharedTcp};
 
 use crate::multicast::Multicast;
 pub use crate::multicast::MulticastConfig;
@@ -167,12 +167,15 @@ impl RtspServer {
             async move {
                 match conn {
                     Conn::Tcp(socket) => {
-                        let (r, w) = socket.into_split();
-                        conn::serve(Box::new(r), Box::new(w), false, peer, shared).await;
+                        // Shared so that a parked player's write pass can
+                        // write to it too.
+                        let socket = SharedTcp::new(socket);
+                        let (r, w) = (Box::new(socket.clone()), Box::new(socket.clone()));
+                        conn::serve(r, w, Some(socket), false, peer, shared).await;
                     }
                     Conn::Tls(stream) => {
                         let (r, w) = tokio::io::split(*stream);
-                        conn::serve(Box::new(r), Box::new(w), true, peer, shared).await;
+                        conn::serve(Box::new(r), Box::new(w), None, true, peer, shared).await;
                     }
                 }
                 drop(slot);

@@ -55,8 +55,13 @@ pub(crate) enum Rtp {
         /// Fan-out class.
         class: Class,
         /// Interleaved frames (`$`, channel, length, packet), RTP and
-        /// RTCP, each on the track's fixed channel; empty for headers.
+        /// RTCP, each on its track's fixed channel, back to back: what a
+        /// TCP player on those channels writes; empty for headers.
+        wire: Bytes,
+        /// The same frames one by one (views into `wire`).
         packets: Arc<[Bytes]>,
+        /// How many of them are RTP (the rest are RTCP).
+        rtp: u32,
         /// A header's SDP media section (control left unset).
         media: Option<Arc<Media>>,
     },
@@ -74,7 +79,7 @@ impl Entry for Rtp {
 
     fn byte_len(&self) -> usize {
         match self {
-            Rtp::Media { packets, .. } => packets.iter().map(Bytes::len).sum(),
+            Rtp::Media { wire, .. } => wire.len(),
             Rtp::Reset => 0,
         }
     }
@@ -149,14 +154,15 @@ impl RtspMuxer {
         Some(media)
     }
 
-    fn packets(&mut self, frame: &Frame) -> Vec<Bytes> {
+    fn packets(&mut self, frame: &Frame) -> Wire {
+        let mut out = Wire::default();
         let (track, channel) = match frame.kind {
             TrackKind::Video => (self.video.as_mut(), VIDEO_CHANNEL),
             TrackKind::Audio => (self.audio.as_mut(), AUDIO_CHANNEL),
             TrackKind::Data => (None, 0),
         };
         let Some(track) = track else {
-            return Vec::new();
+            return out;
         };
         let time = if frame.kind == TrackKind::Video {
             frame.pts_us()
@@ -167,7 +173,7 @@ impl RtspMuxer {
         let units: Vec<Bytes> = match &track.nal {
             Some(cfg) => {
                 let Ok(nals) = split_length_prefixed(&frame.data, cfg.length_size) else {
-                    return Vec::new();
+                    return out;
                 };
                 access_unit(cfg, &nals, frame.key, false)
                     .into_iter()
@@ -178,21 +184,24 @@ impl RtspMuxer {
         };
         let mut rtp = Vec::new();
         if track.packetizer.packetize(ts, &units, &mut rtp).is_err() {
-            return Vec::new();
+            return out;
         }
-        let mut out = Vec::with_capacity(rtp.len() + 2);
         if frame.kind == TrackKind::Video && frame.key {
             // Players join at keyframes: a report for every track in front
             // of one gives a new player the tracks' common timeline before
             // its first packet (ffmpeg otherwise times its first packet
             // alone and the next by the report, a step back).
             for kind in [TrackKind::Video, TrackKind::Audio] {
-                out.extend(self.sender_report(kind, time));
+                self.sender_report(kind, time, &mut out);
             }
-            out.extend(rtp.iter().map(|p| framed(channel, p)));
+            for p in &rtp {
+                out.push(channel, p, false);
+            }
             return out;
         }
-        out.extend(rtp.iter().map(|p| framed(channel, p)));
+        for p in &rtp {
+            out.push(channel, p, false);
+        }
         let due = match frame.kind {
             TrackKind::Video => self.video.as_ref(),
             _ => self.audio.as_ref(),
@@ -202,14 +211,18 @@ impl RtspMuxer {
                 .is_none_or(|last| time - last >= SR_INTERVAL_US)
         });
         if due {
-            out.extend(self.sender_report(frame.kind, time));
+            self.sender_report(frame.kind, time, &mut out);
         }
         out
     }
 
     /// An RTCP sender report for the `kind` track at media time `time`
-    /// (µs), framed on the track's RTCP channel.
-    fn sender_report(&mut self, kind: TrackKind, time: i64) -> Option<Bytes> {
+    /// (µs), on the track's RTCP channel.
+    fn sender_report(&mut self, kind: TrackKind, time: i64, out: &mut Wire) {
+        let _ = self.try_sender_report(kind, time, out);
+    }
+
+    fn try_sender_report(&mut self, kind: TrackKind, time: i64, out: &mut Wire) -> Option<()> {
         let (ntp0, t0) = *self.anchor.get_or_insert_with(|| {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -235,7 +248,48 @@ impl RtspMuxer {
             &self.cname,
         )
         .ok()?;
-        Some(framed(channel + 1, &sr))
+        out.push(channel + 1, &sr, true);
+        Some(())
+    }
+}
+
+/// An entry's interleaved frames (`$`, channel, length, packet) written
+/// back to back into one buffer: a TCP player on the fixed channels writes
+/// the whole entry as one slice (what a parked player's `sendmsg` takes),
+/// and each packet is a view into it for everyone else.
+#[derive(Debug, Default)]
+struct Wire {
+    buf: Vec<u8>,
+    /// Where each frame ends.
+    ends: Vec<usize>,
+    /// RTP packets among them (the rest are RTCP).
+    rtp: u32,
+}
+
+impl Wire {
+    fn push(&mut self, channel: u8, packet: &[u8], rtcp: bool) {
+        let len = u16::try_from(packet.len()).unwrap_or(u16::MAX);
+        self.buf
+            .extend_from_slice(&interleaved_header(channel, len));
+        self.buf.extend_from_slice(&packet[..usize::from(len)]);
+        self.ends.push(self.buf.len());
+        self.rtp += u32::from(!rtcp);
+    }
+
+    /// The whole buffer and one view per frame.
+    fn finish(self) -> (Bytes, Vec<Bytes>, u32) {
+        let wire = Bytes::from(self.buf);
+        let mut start = 0;
+        let packets = self
+            .ends
+            .iter()
+            .map(|&end| {
+                let p = wire.slice(start..end);
+                start = end;
+                p
+            })
+            .collect();
+        (wire, packets, self.rtp)
     }
 }
 
@@ -277,15 +331,6 @@ fn shared(data: &Bytes, part: &[u8]) -> Bytes {
     } else {
         Bytes::copy_from_slice(part)
     }
-}
-
-/// A packet behind its 4-byte interleaved frame header.
-fn framed(channel: u8, packet: &[u8]) -> Bytes {
-    let len = u16::try_from(packet.len()).unwrap_or(u16::MAX);
-    let mut b = Vec::with_capacity(4 + packet.len());
-    b.extend_from_slice(&interleaved_header(channel, len));
-    b.extend_from_slice(&packet[..usize::from(len)]);
-    Bytes::from(b)
 }
 
 /// The SDP section (and, for video, the NAL layout) of a config frame;
@@ -381,7 +426,9 @@ impl Muxer for RtspMuxer {
                     } else {
                         class
                     },
+                    wire: Bytes::new(),
                     packets: Arc::from(Vec::new()),
+                    rtp: 0,
                     media: Some(Arc::new(media)),
                 });
             }
@@ -389,14 +436,16 @@ impl Muxer for RtspMuxer {
                 return;
             }
         }
-        let packets = self.packets(frame);
+        let (wire, packets, rtp) = self.packets(frame).finish();
         if packets.is_empty() {
             return;
         }
         out.push(Rtp::Media {
             kind: frame.kind,
             class,
+            wire,
             packets: Arc::from(packets),
+            rtp,
             media: None,
         });
     }
@@ -485,10 +534,23 @@ mod tests {
             Class::Key,
             &mut out,
         );
-        let Some(Rtp::Media { packets, class, .. }) = out.pop() else {
+        let Some(Rtp::Media {
+            packets,
+            class,
+            wire,
+            rtp,
+            ..
+        }) = out.pop()
+        else {
             panic!("no media entry");
         };
         assert_eq!(class, Class::Key);
+        assert_eq!(
+            wire,
+            packets.concat(),
+            "the packets are views of the wire bytes"
+        );
+        assert_eq!(rtp, 4, "one RTCP report, four RTP packets");
         // A keyframe: a sender report on the RTCP channel first (no audio
         // track, so no audio report), then SPS, PPS (in band before the
         // keyframe), IDR, SEI.

@@ -3,6 +3,9 @@
 //! client's [`PacketStats`], so the API shows a UDP player's losses and
 //! jitter as weir's own counters never could.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use weir_hub::PacketStats;
 use weir_rtsp::rtcp::{parse_rtcp, ReportInfo, RtcpEvent};
 
@@ -11,8 +14,9 @@ use weir_rtsp::rtcp::{parse_rtcp, ReportInfo, RtcpEvent};
 pub(crate) struct PlayerReports {
     /// By SDP index: the track's clock rate and its latest report.
     tracks: Vec<(u32, Option<ReportInfo>)>,
-    /// RTP packets sent to this player.
-    sent: u64,
+    /// RTP packets sent to this player, by its task or, while it is
+    /// parked, by the stream's write pass.
+    sent: Arc<AtomicU64>,
 }
 
 impl PlayerReports {
@@ -20,13 +24,18 @@ impl PlayerReports {
     pub(crate) fn new(clocks: impl IntoIterator<Item = u32>) -> Self {
         PlayerReports {
             tracks: clocks.into_iter().map(|c| (c.max(1), None)).collect(),
-            sent: 0,
+            sent: Arc::new(AtomicU64::new(0)),
         }
     }
 
     /// Counts packets sent to the player.
-    pub(crate) fn add_sent(&mut self, packets: u64) {
-        self.sent += packets;
+    pub(crate) fn add_sent(&self, packets: u64) {
+        self.sent.fetch_add(packets, Ordering::Relaxed);
+    }
+
+    /// The sent-packets counter, for the write pass of a parked player.
+    pub(crate) fn sent_counter(&self) -> Arc<AtomicU64> {
+        self.sent.clone()
     }
 
     /// An RTCP packet from the player on `track`'s channel. Returns
@@ -54,7 +63,7 @@ impl PlayerReports {
     /// jitter.
     pub(crate) fn stats(&self) -> PacketStats {
         let mut stats = PacketStats {
-            packets: self.sent,
+            packets: self.sent.load(Ordering::Relaxed),
             ..PacketStats::default()
         };
         for (clock, report) in &self.tracks {
@@ -89,7 +98,8 @@ mod tests {
         let rr = rx
             .receiver_report(7, 1, Duration::from_secs(1), "player")
             .unwrap();
-        let mut reports = PlayerReports::new([90_000, 48_000]);
+        let reports = PlayerReports::new([90_000, 48_000]);
+        let mut reports = reports;
         reports.add_sent(10);
         assert_eq!(reports.on_rtcp(0, &rr), Ok(true));
         assert_eq!(reports.on_rtcp(5, &rr), Ok(false));

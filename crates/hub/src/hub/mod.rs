@@ -133,6 +133,10 @@ pub(crate) struct HubInner {
     /// Where subscriber counts leaving or reaching zero are reported
     /// ([`Hub::watch_demand`]). Locked after the stream map, never before.
     demand: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Demand>>>,
+    /// Streams a source of the server's own starts when a viewer comes
+    /// (an on-demand camera pull), with how long such a viewer waits for
+    /// it at least ([`Hub::expect_source`]).
+    sources: Mutex<HashMap<StreamKey, std::time::Duration>>,
 }
 
 /// One key's stream.
@@ -275,6 +279,7 @@ impl Hub {
                 streams: Mutex::new(HashMap::new()),
                 clients: Clients::default(),
                 demand: Mutex::new(None),
+                sources: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -515,14 +520,32 @@ impl Hub {
             .is_some_and(|s| s.live.load(Ordering::Acquire))
     }
 
-    /// True as soon as `key` is live, false if it is not within `timeout`:
-    /// for viewers that arrive before the encoder. Waits on the stream's
-    /// live signal (no polling).
+    /// True as soon as `key` is live, false if it is not within `timeout`
+    /// (or the wait [`Hub::expect_source`] set for it, if longer): for
+    /// viewers that arrive before the encoder, or before the source their
+    /// arrival starts. Waits on the stream's live signal (no polling).
     pub async fn wait_live(&self, key: &StreamKey, timeout: std::time::Duration) -> bool {
         if self.is_live(key) {
             return true;
         }
+        let timeout = match self.inner.sources.lock().get(key) {
+            Some(wait) => timeout.max(*wait),
+            None => timeout,
+        };
         !timeout.is_zero() && self.subscribe_key(key).wait_live(timeout).await
+    }
+
+    /// Says that a viewer's arrival starts a source for `key` (the
+    /// server's own, e.g. an on-demand camera pull), which takes up to
+    /// `wait` to go live: every viewer then waits that long at least,
+    /// whatever its protocol's own wait for a publisher.
+    pub fn expect_source(&self, key: &StreamKey, wait: std::time::Duration) {
+        self.inner.sources.lock().insert(key.clone(), wait);
+    }
+
+    /// Undoes [`Hub::expect_source`].
+    pub fn forget_source(&self, key: &StreamKey) {
+        self.inner.sources.lock().remove(key);
     }
 
     /// Detaches the publisher of `key` at once (subscribers see
