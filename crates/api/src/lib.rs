@@ -106,6 +106,7 @@ pub struct PullView {
     /// Pulled only while watched.
     pub on_demand: bool,
     /// Seconds an on-demand pull outlives its last viewer.
+    #[serde(rename = "close_after_secs")]
     pub idle_secs: f64,
     /// Added through the API (gone at restart) rather than `[[pull]]`.
     pub from_api: bool,
@@ -125,9 +126,10 @@ pub struct PullView {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPull {
-    /// App of the stream to feed.
+    /// App of the stream to feed (or name both in `stream`).
+    #[serde(default)]
     pub app: String,
-    /// Name of the stream to feed.
+    /// The stream to feed: `"live/cam"`, or its name with `app`.
     pub stream: String,
     /// `rtsp://user:password@camera/path`.
     pub url: String,
@@ -135,7 +137,8 @@ pub struct NewPull {
     pub transport: Option<String>,
     /// Default true.
     pub on_demand: Option<bool>,
-    /// Default 10.
+    /// Default 10 (`idle_secs` is read too).
+    #[serde(rename = "close_after_secs", alias = "idle_secs")]
     pub idle_secs: Option<f64>,
 }
 

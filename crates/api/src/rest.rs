@@ -210,7 +210,11 @@ pub(crate) async fn add_pull(
     auth::authorize(&state, &headers)?;
     let new: crate::NewPull = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad pull JSON: {e}")))?;
-    let key = stream_key(&new.app, &new.stream)?;
+    // `"stream": "live/cam"`, or `app` and `stream` apart.
+    let key = match (new.app.as_str(), new.stream.split_once('/')) {
+        ("", Some((app, stream))) => stream_key(app, stream)?,
+        (app, _) => stream_key(app, &new.stream)?,
+    };
     match state.ctx.app.add_pull(new) {
         Ok(()) => {
             tracing::info!(stream = %key, "camera pull added through the API");

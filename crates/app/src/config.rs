@@ -624,9 +624,8 @@ impl Config {
             pull.check()?;
             anyhow::ensure!(
                 pulled.insert(pull.key()?),
-                "two [[pull]] entries feed {}/{}",
-                pull.app,
-                pull.stream
+                "two [[pull]] entries feed {}",
+                pull.key()?
             );
         }
         let r = &self.rtmp;

@@ -190,14 +190,14 @@ fn wait_state(srv: &Server, stream: &str, state: &str, within: Duration) -> Valu
 
 /// On demand: the camera is untouched until a viewer arrives; the viewer
 /// gets H.264 + AAC from a keyframe at the camera's 30 fps; the pull stops
-/// `idle_secs` after the viewer left.
+/// `close_after_secs` after the viewer left.
 #[test]
 fn on_demand_pull_starts_with_a_viewer_and_stops_when_idle() {
     require_camera();
     let dir = tempfile::tempdir().unwrap();
     let mut cam = Camera::start(dir.path(), "camera", free_port(), "h264-aac");
     let srv = Server::start_with_config(&config(&format!(
-        "[[pull]]\napp = \"live\"\nstream = \"door\"\nurl = \"{}\"\nidle_secs = 2\n",
+        "[[pull]]\nstream = \"live/door\"\nurl = \"{}\"\nclose_after_secs = 2\n",
         cam.url()
     )));
     let idle = pull(&srv, "door").expect("the [[pull]] entry is listed");
@@ -239,14 +239,14 @@ fn on_demand_pull_starts_with_a_viewer_and_stops_when_idle() {
         a.video_dts_span()
     );
 
-    // Nobody watches: stopped after idle_secs (2 s), the camera sees its
+    // Nobody watches: stopped after close_after_secs (2 s), the camera sees its
     // client leave.
     let left = Instant::now();
     let stopped = wait_state(&srv, "door", "idle", secs(15));
     let took = left.elapsed();
     assert!(
         took >= secs(1),
-        "stopped {took:?} after the viewer left, before idle_secs"
+        "stopped {took:?} after the viewer left, before close_after_secs"
     );
     let deadline = Instant::now() + secs(10);
     while cam.clients().1 < 1 {
@@ -430,7 +430,7 @@ fn pulls_api_adds_lists_and_removes() {
     );
     let srv = Server::start_with_config(&config(""));
     let body = format!(
-        r#"{{"app":"live","stream":"lobby","url":"rtsp://admin:secret@127.0.0.1:{}/cam","on_demand":false}}"#,
+        r#"{{"stream":"live/lobby","url":"rtsp://admin:secret@127.0.0.1:{}/cam","on_demand":false}}"#,
         cam.port
     );
     let r = api(&srv, "POST", "/api/v1/pulls", Some(&body), false);

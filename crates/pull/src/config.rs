@@ -70,9 +70,12 @@ fn default_idle_secs() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullConfig {
-    /// App of the stream the camera feeds.
+    /// App of the stream the camera feeds; may be left out when
+    /// `stream` names both (`stream = "live/cam"`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub app: String,
-    /// Name of the stream the camera feeds.
+    /// The stream the camera feeds: `"live/cam"`, or its name alone with
+    /// `app` set.
     pub stream: String,
     /// `rtsp://user:password@host:554/path`: the camera's URL, with its
     /// credentials if it wants any (Basic or Digest, as it asks).
@@ -84,17 +87,26 @@ pub struct PullConfig {
     #[serde(default = "default_on_demand")]
     pub on_demand: bool,
     /// On demand: seconds the pull keeps running after the last viewer
-    /// left, so a viewer who reloads finds it running.
-    #[serde(default = "default_idle_secs")]
+    /// left, so a viewer who reloads finds it running
+    /// (`close_after_secs`; `idle_secs` is read too).
+    #[serde(
+        rename = "close_after_secs",
+        alias = "idle_secs",
+        default = "default_idle_secs"
+    )]
     pub idle_secs: f64,
 }
 
 impl PullConfig {
     /// The stream it feeds.
     pub fn key(&self) -> Result<StreamKey, PullError> {
-        StreamKey::new(&self.app, &self.stream).map_err(|source| PullError::BadName {
-            app: self.app.clone(),
-            stream: self.stream.clone(),
+        let (app, stream) = match (self.app.as_str(), self.stream.split_once('/')) {
+            ("", Some((app, stream))) => (app, stream),
+            (app, _) => (app, self.stream.as_str()),
+        };
+        StreamKey::new(app, stream).map_err(|source| PullError::BadName {
+            app: app.to_owned(),
+            stream: stream.to_owned(),
             source,
         })
     }
@@ -105,8 +117,8 @@ impl PullConfig {
         camera_url(&self.url)?;
         if !(self.idle_secs.is_finite() && (0.0..=86_400.0).contains(&self.idle_secs)) {
             return Err(PullError::BadSetting(format!(
-                "idle_secs {} of {}/{} must be 0 to 86400",
-                self.idle_secs, self.app, self.stream
+                "close_after_secs {} of {} must be 0 to 86400",
+                self.idle_secs, self.stream
             )));
         }
         Ok(())
@@ -209,12 +221,11 @@ mod tests {
             url = "rtsp://admin:s%40cret+1@10.0.0.5:554/Streaming/Channels/101"
 
             [[pull]]
-            app = "live"
-            stream = "yard"
+            stream = "live/yard"
             url = "rtsp://10.0.0.6/h265"
             transport = "auto"
             on_demand = false
-            idle_secs = 3
+            close_after_secs = 3
             "#,
         )
         .unwrap();
@@ -242,6 +253,12 @@ mod tests {
         assert_eq!(yard.transport, Transport::Auto);
         assert!(!yard.on_demand);
         assert_eq!(yard.idle_secs, 3.0);
+        assert_eq!(yard.key().unwrap().to_string(), "live/yard");
+        // The older name of close_after_secs is read too.
+        let old: File =
+            toml::from_str("[[pull]]\nstream = \"a/b\"\nurl = \"rtsp://c/\"\nidle_secs = 4\n")
+                .unwrap();
+        assert_eq!(old.pull[0].idle_secs, 4.0);
         assert_eq!(camera_url(&yard.url).unwrap().1, None);
     }
 

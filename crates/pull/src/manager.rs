@@ -150,8 +150,8 @@ impl Pulls {
             .iter()
             .map(|e| {
                 let mut s = PullStatus {
-                    app: e.cfg.app.clone(),
-                    stream: e.cfg.stream.clone(),
+                    app: e.key.app().to_owned(),
+                    stream: e.key.stream().to_owned(),
                     url: e.cfg.redacted_url(),
                     transport: e.cfg.transport,
                     on_demand: e.cfg.on_demand,

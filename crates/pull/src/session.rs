@@ -22,7 +22,7 @@ use crate::PullError;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A session that delivers no frame for this long is given up (a camera
 /// that died without closing the connection, UDP packets that never come).
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Transport `auto` over UDP: this many RTP packets lost within
 /// [`LOSS_WINDOW`] end the session, and the pull goes on over TCP.
 pub const LOSS_LIMIT: u64 = 20;
