@@ -89,6 +89,8 @@ pub(crate) struct Conn {
     pub(crate) shared: Arc<Shared>,
     pub(crate) client: ClientHandle,
     pub(crate) addr: SocketAddr,
+    /// RTSPS: the SDP's controls say `rtsps://`.
+    pub(crate) tls: bool,
     writer: Writer,
     pub(crate) rtsp: ServerSession,
     pub(crate) stream: Stream,
@@ -137,6 +139,7 @@ pub(crate) async fn serve(
         shared: shared.clone(),
         client,
         addr,
+        tls,
         writer,
         rtsp: ServerSession::new(config, session_id, Instant::now().into_std()),
         stream: Stream::default(),
