@@ -2,17 +2,19 @@
 //!
 //! RTSPS: weir with a self-signed certificate for 127.0.0.1 (rcgen) and
 //! `[rtsp] tls_listen` on a free port; ffprobe plays `rtsps://` over TCP
-//! interleaved (ffmpeg does not verify certificates unless told to), GStreamer's
-//! rtspsrc plays it with `tls-validation-flags=0`, and ffmpeg publishes
-//! over `rtsps://` for an HTTP-FLV player.
+//! interleaved (ffmpeg 5.1 does not verify an RTSPS certificate, not even
+//! with `-tls_verify 1 -ca_file`), GStreamer's rtspsrc plays it with
+//! `tls-validation-flags=0` (it refuses the self-signed certificate
+//! otherwise), ffmpeg publishes over `rtsps://` for an RTMP and an RTSPS
+//! player, and the API lists them as `rtsps`.
 //!
 //! Multicast: weir with `[rtsp] multicast` set to a random /24 of
-//! 224.0.0.0/4; two ffprobe players with `-rtsp_transport udp_multicast`
+//! 239.0.0.0/8; two ffprobe players with `-rtsp_transport udp_multicast`
 //! (and GStreamer's rtspsrc with `protocols=udp-mcast`) play, a listener
 //! of the test joins the groups too and sees every RTP packet once, and
 //! the sender stops when the last player leaves. Loopback has to carry
 //! multicast: the test turns it on (`ip link set lo multicast on`, `ip
-//! route add 224.0.0.0/4 dev lo`), which needs root.
+//! route add 224.0.0.0/4 dev lo`, kept when a route exists), which needs root.
 //!
 //! Run with `cargo test -p weir --release --test rtsp_secure_e2e`.
 
@@ -276,10 +278,19 @@ fn loopback_multicast() {
         ok,
         "multicast tests need root to run `ip link set lo multicast on`: {err}"
     );
-    let (ok, err) = run(&["route", "replace", "224.0.0.0/4", "dev", "lo"]);
+    let (ok, err) = run(&["route", "add", "224.0.0.0/4", "dev", "lo"]);
     assert!(
-        ok,
-        "multicast tests need root to run `ip route replace 224.0.0.0/4 dev lo`: {err}"
+        ok || err.contains("File exists"),
+        "multicast tests need root to run `ip route add 224.0.0.0/4 dev lo`: {err}"
+    );
+    let out = Command::new("ip")
+        .args(["route", "get", "239.1.2.3"])
+        .output()
+        .expect("ip route get");
+    let route = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        route.contains("dev lo"),
+        "multicast to 224.0.0.0/4 is routed elsewhere than lo: {route}"
     );
 }
 
