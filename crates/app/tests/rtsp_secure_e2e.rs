@@ -321,7 +321,7 @@ fn listen(groups: [Ipv4Addr; 2], port: u16, stop: Arc<AtomicBool>) -> thread::Jo
     let threads: Vec<thread::JoinHandle<Heard>> = groups
         .iter()
         .map(|g| {
-            let s = socket2_bind(*g, port);
+            let s = bind_shared(*g, port);
             s.join_multicast_v4(g, &Ipv4Addr::UNSPECIFIED)
                 .expect("join group");
             s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
@@ -357,7 +357,7 @@ fn listen(groups: [Ipv4Addr; 2], port: u16, stop: Arc<AtomicBool>) -> thread::Jo
 
 /// A UDP socket bound to `group:port` with SO_REUSEADDR, as players bind
 /// theirs (the port is shared with them).
-fn socket2_bind(group: Ipv4Addr, port: u16) -> UdpSocket {
+fn bind_shared(group: Ipv4Addr, port: u16) -> UdpSocket {
     use socket2::{Domain, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::DGRAM, None).expect("udp socket");
     s.set_reuse_address(true).expect("SO_REUSEADDR");
