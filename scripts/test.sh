@@ -34,7 +34,8 @@ APT_PACKAGES=(
   openssl                   # s_client, x509: which certificate is served and logged
   curl                      # HTTPS requests verified against a test CA
   hostname                  # hostname -I: a non-loopback address for access tests
-  iproute2                  # ip addr: adds one to lo when the machine has none
+  iproute2                  # ip addr: adds one to lo when the machine has none; ip link/route: multicast on lo (rtsp_secure_e2e.rs)
+  glib-networking           # GIO's TLS backend: rtspsrc over rtsps:// (rtsp_secure_e2e.rs)
   vlc-bin                   # cvlc: VLC 3 as a player (players_e2e.rs)
   vlc-plugin-base           # VLC's own demuxers (mp4, ts, HLS) and access modules
   util-linux                # runuser: runs VLC (which refuses root) as nobody

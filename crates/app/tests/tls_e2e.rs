@@ -23,6 +23,7 @@ use common::clients::{ffmpeg_publisher, require_ffmpeg, require_tool};
 use common::http;
 use common::probe::{self, Analysis};
 use common::server::{free_port, Server};
+use common::tls::write_cert;
 
 /// How long a stream may take to become playable after its publisher starts.
 const PLAYABLE: Duration = Duration::from_secs(20);
@@ -33,23 +34,6 @@ const RELOAD: Duration = Duration::from_secs(10);
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-/// A certificate and key for 127.0.0.1 and localhost, with `name` as its
-/// common name, written (key first, as a renewal would) over `dir`'s
-/// `cert.pem` and `key.pem`. Returns the certificate's PEM.
-fn write_cert(dir: &Path, name: &str) -> String {
-    let key = rcgen::KeyPair::generate().expect("generate key");
-    let mut params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .expect("certificate params");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let cert = params.self_signed(&key).expect("self-sign");
-    fs::write(dir.join("key.pem"), key.serialize_pem()).expect("write key");
-    fs::write(dir.join("cert.pem"), cert.pem()).expect("write cert");
-    cert.pem()
 }
 
 /// A server with TLS on: HTTPS on its HTTP port, RTMPS on `rtmps_port`,

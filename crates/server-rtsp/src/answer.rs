@@ -53,7 +53,7 @@ impl Conn {
         )
         .await?;
         self.stream.described = tracks.iter().map(|(k, m)| (*k, m.clock_rate)).collect();
-        let base = url::stream_base(&host, &target.key);
+        let base = url::stream_base(url::scheme(self.tls), &host, &target.key);
         let sdp = describe::sdp(&tracks, &base, &target.query, &host);
         Some((Bytes::from(sdp), base))
     }

@@ -91,6 +91,8 @@ pub(crate) struct Conn {
     pub(crate) shared: Arc<Shared>,
     pub(crate) client: ClientHandle,
     pub(crate) addr: SocketAddr,
+    /// RTSPS: the SDP's controls say `rtsps://`.
+    pub(crate) tls: bool,
     /// The writer, and the stream's shared RTP packets while playing:
     /// taken from the receiver by this task, or written by the stream's
     /// write pass while the player is parked (see `play.rs`).
@@ -147,6 +149,7 @@ pub(crate) async fn serve(
         shared: shared.clone(),
         client,
         addr,
+        tls,
         feed: Feed::new(writer, None),
         parks_on,
         pending: Vec::new(),

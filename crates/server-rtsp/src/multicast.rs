@@ -17,6 +17,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 use weir_hub::{Egress, Hub};
 use weir_media::{StreamKey, TrackKind};
 use weir_rtsp::session::MulticastGroup;
@@ -158,15 +159,24 @@ async fn send(
 ) {
     let port = groups.multicast.config.port;
     let socket = groups.multicast.socket.clone();
+    let video = groups.address(TrackKind::Video);
+    let audio = groups.address(TrackKind::Audio);
+    info!(stream = %groups.key, %video, %audio, port, "rtsp multicast sender started");
+    let (mut datagrams, mut bytes, mut failed) = (0u64, 0u64, 0u64);
+    let mut warned = false;
     let mut batch = Vec::new();
     loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            got = rx.recv_batch(&mut batch, MAX_BATCH) => if got.is_err() {
+        let why = tokio::select! {
+            _ = stop.cancelled() => Some("no multicast player left"),
+            got = rx.recv_batch(&mut batch, MAX_BATCH) => got.is_err().then(|| {
                 // The stream is gone: the next multicast PLAY starts anew.
                 stop.cancel();
-                return;
-            },
+                "stream ended"
+            }),
+        };
+        if let Some(why) = why {
+            info!(stream = %groups.key, datagrams, bytes, failed, why, "rtsp multicast sender stopped");
+            return;
         }
         for entry in batch.drain(..) {
             let Rtp::Media { packets, .. } = entry else {
@@ -179,7 +189,23 @@ async fn send(
                 let ip = groups.address(kind);
                 let to = SocketAddr::from((ip, if rtcp { port.wrapping_add(1) } else { port }));
                 // Datagrams: a full socket buffer drops, as the network would.
-                let _ = socket.try_send_to(p.get(4..).unwrap_or_default(), to);
+                let data = p.get(4..).unwrap_or_default();
+                match socket.try_send_to(data, to) {
+                    Ok(n) => {
+                        datagrams += 1;
+                        bytes += n as u64;
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        // A full buffer is the network dropping; anything
+                        // else (typically no route to the range from the
+                        // listen address) is said once per sender.
+                        if e.kind() != std::io::ErrorKind::WouldBlock && !warned {
+                            warned = true;
+                            warn!(stream = %groups.key, %to, error = %e, "rtsp multicast send failed");
+                        }
+                    }
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
-//! What an RTSP request URI names: `rtsp://host[:port]/{app}/{stream}`,
+//! What an RTSP request URI names: `rtsp://host[:port]/{app}/{stream}`
+//! (or `rtsps://`, the same over TLS),
 //! optionally a track (`/trackID=N`, `/streamid=N`, `/stream=N`: each
 //! client names the SDP controls its own way) and a query string (stream
 //! keys, signed URLs) for the access check.
@@ -52,9 +53,20 @@ pub(crate) fn parse(uri: &str) -> Option<Target> {
     })
 }
 
+/// The URI after `rtsp://` or `rtsps://` (RTSPS clients name their
+/// requests `rtsps://`; some send `rtsp://` on the TLS connection too).
 fn strip_scheme(uri: &str) -> Option<&str> {
     let (scheme, rest) = uri.split_once("://")?;
-    scheme.eq_ignore_ascii_case("rtsp").then_some(rest)
+    (scheme.eq_ignore_ascii_case("rtsp") || scheme.eq_ignore_ascii_case("rtsps")).then_some(rest)
+}
+
+/// The scheme our answers use: `rtsps` over TLS, else `rtsp`.
+pub(crate) fn scheme(tls: bool) -> &'static str {
+    if tls {
+        "rtsps"
+    } else {
+        "rtsp"
+    }
 }
 
 /// The number at the end of a track segment (`trackID=1` → 1).
@@ -66,9 +78,10 @@ fn track_index(segment: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
-/// The URI without query and track: what our SDP's controls build on.
-pub(crate) fn stream_base(host: &str, key: &StreamKey) -> String {
-    format!("rtsp://{host}/{}/{}", key.app(), key.stream())
+/// The URI without query and track: what our SDP's controls build on
+/// (`scheme` is the connection's: see [`scheme`]).
+pub(crate) fn stream_base(scheme: &str, host: &str, key: &StreamKey) -> String {
+    format!("{scheme}://{host}/{}/{}", key.app(), key.stream())
 }
 
 /// The authority part of a URI (`host:port`), for the controls we write.
@@ -94,12 +107,20 @@ mod tests {
         assert_eq!((t.track, t.query.as_str()), (Some(2), "key=x"));
         assert_eq!(t.track_name.as_deref(), Some("trackID=2"));
         assert_eq!(authority("rtsp://h:1/live/cam?x"), Some("h:1"));
+        let t = parse("rtsps://h:8322/live/cam/trackID=1?key=k").unwrap();
+        assert_eq!((t.key.to_string(), t.track), ("live/cam".into(), Some(1)));
+        assert_eq!(authority("RTSPS://h:8322/live/cam"), Some("h:8322"));
+        assert_eq!(
+            stream_base(scheme(true), "h:8322", &t.key),
+            "rtsps://h:8322/live/cam"
+        );
     }
 
     #[test]
     fn refuses_what_names_no_stream() {
         for bad in [
             "http://h/live/cam",
+            "rtspu://h/live/cam",
             "rtsp://h/live",
             "rtsp://h",
             "rtsp://h/a/b/c/d",

@@ -16,3 +16,4 @@ pub mod probe;
 pub mod process;
 pub mod server;
 pub mod tcp;
+pub mod tls;
