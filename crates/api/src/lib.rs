@@ -52,7 +52,7 @@ use std::time::Instant;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use weir_hub::Hub;
-use weir_media::StreamKey;
+use weir_media::{Codec, StreamKey};
 
 pub use auth::{check_password_hash, hash_password, ApiAuth};
 
@@ -63,6 +63,12 @@ pub trait AppHooks: Send + Sync + 'static {
     /// Where a browser can play `key` on the HTTP listener, preferred
     /// format first. Only formats the app actually serves.
     fn playback(&self, key: &StreamKey) -> Vec<Playback>;
+
+    /// The outputs and whether each carries these codecs (none known:
+    /// empty).
+    fn outputs(&self, _video: Option<Codec>, _audio: Option<Codec>) -> Vec<Output> {
+        Vec::new()
+    }
     /// HLS segments produced since start (`weir_hls_segments_total`), or
     /// `None` when the app serves no HLS (the series is then left out).
     fn hls_segments(&self) -> Option<u64> {
@@ -174,6 +180,18 @@ pub struct ChatStats {
     pub dropped: u64,
     /// Connections closed by the heartbeat timeout.
     pub timeouts: u64,
+}
+
+/// One output format and whether it carries a stream's codecs (a codec
+/// the others cannot carry is still served where it can be).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Output {
+    /// `"rtmp"`, `"http-flv"`, `"ws-flv"`, `"hls"`, `"fmp4"`, `"rtsp"`.
+    pub name: &'static str,
+    /// Whether it carries the stream's video (`None`: the stream has none).
+    pub video: Option<bool>,
+    /// Whether it carries the stream's audio (`None`: the stream has none).
+    pub audio: Option<bool>,
 }
 
 /// One way to play a stream from a browser.

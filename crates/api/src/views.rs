@@ -9,7 +9,7 @@ use serde::Serialize;
 use weir_hub::{ClientSnapshot, Role, StreamInfo};
 use weir_media::{Codec, StreamKey};
 
-use crate::{procstat, Playback, State};
+use crate::{procstat, Output, Playback, State};
 
 /// The hub as it is now.
 pub(crate) struct Snapshot {
@@ -136,6 +136,9 @@ pub(crate) struct StreamView {
     dropped_frames: u64,
     /// Where a browser can play it.
     playback: Vec<Playback>,
+    /// Every output format and whether it carries the stream's video and
+    /// audio codecs (`null` where the stream has no such track).
+    outputs: Vec<Output>,
     /// `[unix seconds, bit/s]` every 5 s, last 10 minutes (single-stream
     /// view only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -306,6 +309,7 @@ pub(crate) fn stream_view(state: &State, snap: &Snapshot, info: &StreamInfo) -> 
         } else {
             Vec::new()
         },
+        outputs: state.ctx.app.outputs(info.video_codec, info.audio_codec),
         bitrate_history: None,
     }
 }

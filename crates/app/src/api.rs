@@ -10,10 +10,11 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 use weir_api::{
-    ApiAuth, ApiContext, AppHooks, AuthConfig, ChatStats, NewPull, Playback, PullRefusal, PullView,
+    ApiAuth, ApiContext, AppHooks, AuthConfig, ChatStats, NewPull, Output, Playback, PullRefusal,
+    PullView,
 };
 use weir_hub::Hub;
-use weir_media::StreamKey;
+use weir_media::{Codec, StreamKey};
 use weir_server_chat::ChatMetrics;
 use weir_server_http::HlsSegments;
 
@@ -39,6 +40,26 @@ impl AppHooks for Hooks {
             .map(|(format, ext)| Playback {
                 format,
                 url: format!("/{}/{}.{ext}", key.app(), key.stream()),
+            })
+            .collect()
+    }
+
+    fn outputs(&self, video: Option<Codec>, audio: Option<Codec>) -> Vec<Output> {
+        type Carries = fn(Codec) -> bool;
+        let formats: [(&'static str, Carries); 6] = [
+            ("rtmp", weir_flv::carries),
+            ("http-flv", weir_flv::carries),
+            ("ws-flv", weir_flv::carries),
+            ("hls", weir_mpegts::carries),
+            ("fmp4", weir_fmp4::carries),
+            ("rtsp", weir_server_rtsp::carries),
+        ];
+        formats
+            .into_iter()
+            .map(|(name, carries)| Output {
+                name,
+                video: video.map(carries),
+                audio: audio.map(carries),
             })
             .collect()
     }

@@ -244,6 +244,16 @@ fn api_shows_a_live_stream_and_drops_its_publisher() {
     assert_eq!(s["audio"]["channels"], 2);
     assert_eq!(s["publisher"]["protocol"], "rtmp");
     assert_eq!(s["keyframe_interval_ms"], 2000);
+    // H.264 + AAC: every output carries both tracks.
+    let outputs = s["outputs"].as_array().expect("outputs");
+    let names: Vec<&str> = outputs.iter().filter_map(|o| o["name"].as_str()).collect();
+    assert_eq!(names, ["rtmp", "http-flv", "ws-flv", "hls", "fmp4", "rtsp"]);
+    assert!(
+        outputs
+            .iter()
+            .all(|o| o["video"] == true && o["audio"] == true),
+        "{outputs:?}"
+    );
     let api_bps = s["bitrate_in_bps"].as_f64().unwrap();
     let sent_bps = ffmpeg_bitrate(&mut publisher, Duration::from_secs(10));
     let ratio = api_bps / sent_bps;

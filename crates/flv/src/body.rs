@@ -537,6 +537,17 @@ fn cts_us(b: &[u8]) -> i32 {
     ms.clamp(-MAX_CTS_MS, MAX_CTS_MS) * 1000
 }
 
+/// Whether FLV (and so RTMP, HTTP-FLV and WS-FLV) carries `codec`: H.264,
+/// AAC, MP3 and G.711 at 8 kHz (the only rate FLV gives it) in classic
+/// tags, H.265 and Opus in Enhanced RTMP ones (ffmpeg 6.1+, OBS 30+).
+pub fn carries(codec: Codec) -> bool {
+    match codec {
+        Codec::H264 | Codec::H265 | Codec::Aac | Codec::Mp3 { .. } | Codec::Opus => true,
+        Codec::Pcma { sample_rate, .. } | Codec::Pcmu { sample_rate, .. } => sample_rate == 8000,
+        Codec::Amf0 => true,
+    }
+}
+
 #[cfg(test)]
 #[path = "body_tests.rs"]
 mod tests;

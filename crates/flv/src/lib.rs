@@ -22,7 +22,8 @@ mod error;
 mod tag;
 
 pub use body::{
-    frame_from_tag, is_on_metadata, tag_header, tag_timestamp, write_frame_tag, TagBodyHeader,
+    carries, frame_from_tag, is_on_metadata, tag_header, tag_timestamp, write_frame_tag,
+    TagBodyHeader,
 };
 pub use demux::{Demuxer, DEFAULT_MAX_TAG_SIZE};
 pub use error::{FlvError, UnsupportedCodec};

@@ -66,6 +66,15 @@ use weir_media::{ms_to_us, rescale, Codec, Frame, TrackKind, US_HZ};
 
 pub use rebase::Rebaser;
 
+/// Whether weir's fragmented MP4 (live `.mp4`, MSE) carries `codec`:
+/// H.264 (`avc1`), H.265 (`hvc1`) and AAC (`mp4a`).
+pub fn carries(codec: weir_media::Codec) -> bool {
+    matches!(
+        codec,
+        weir_media::Codec::H264 | weir_media::Codec::H265 | weir_media::Codec::Aac
+    )
+}
+
 use boxes::{Run, Sample, AUDIO_TRACK_ID, VIDEO_TRACK_ID};
 use tracks::{AudioTrack, VideoTrack, VIDEO_TIMESCALE};
 

@@ -92,6 +92,11 @@ pub enum StreamType {
     Mpeg2Audio,
 }
 
+/// Whether MPEG-TS (and so the TS HLS playlist) carries `codec`.
+pub fn carries(codec: Codec) -> bool {
+    StreamType::of(&codec).is_some()
+}
+
 impl StreamType {
     /// The stream type for a codec, or `None` when MPEG-TS can't carry it
     /// here. Lets callers skip frames before muxing.

@@ -46,6 +46,7 @@ use weir_netio::{Accept, Conn, Limits, SharedTcp};
 
 use crate::multicast::Multicast;
 pub use crate::multicast::MulticastConfig;
+pub use crate::muxer::carries;
 use crate::muxer::RtspMuxer;
 use crate::udp::Udp;
 

@@ -399,6 +399,12 @@ fn media_of(frame: &Frame) -> Option<(Media, Option<NalConfig>)> {
     })
 }
 
+/// Whether weir serves `codec` over RTSP: H.264, H.265, AAC, Opus and
+/// G.711 (MP3 is not offered).
+pub fn carries(codec: Codec) -> bool {
+    !matches!(codec, Codec::Mp3 { .. } | Codec::Amf0)
+}
+
 impl Muxer for RtspMuxer {
     type Out = Rtp;
 
