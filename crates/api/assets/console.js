@@ -148,21 +148,43 @@ function renderClients(page) {
   const rows = page.clients.map((c) => el("tr", {},
     el("td", {}, c.id),
     el("td", {}, c.address),
-    el("td", {}, el("span", { class: "pill" }, c.protocol)),
+    el("td", {}, el("span", { class: "pill" }, c.transport ? `${c.protocol}/${c.transport}` : c.protocol)),
     el("td", {}, c.role || "–"),
     el("td", {}, c.app ? `${c.app}/${c.stream}` : "–"),
     el("td", {}, fmtDuration(c.connected_secs)),
     el("td", {}, fmtBits(c.in_bps)),
     el("td", {}, fmtBits(c.out_bps)),
     el("td", {}, c.dropped_frames),
+    el("td", {}, c.packets
+      ? `${c.packets.total} · ${c.packets.lost} lost · ${c.packets.jitter_ms} ms jitter`
+      : "–"),
     el("td", {}, state.canMutate
       ? el("button", { class: "danger", onclick: () => act(`Kick client ${c.id}`, `/api/v1/clients/${c.id}`) }, "Kick")
       : null)));
   $("clients").replaceChildren(...(rows.length ? rows
-    : [el("tr", {}, el("td", { class: "empty", colspan: 10 }, "No clients connected."))]));
+    : [el("tr", {}, el("td", { class: "empty", colspan: 11 }, "No clients connected."))]));
   $("page").textContent = `page ${page.page} of ${Math.max(1, page.pages)} · ${page.total} clients`;
   $("prev").disabled = page.page <= 1;
   $("next").disabled = page.page >= page.pages;
+}
+
+// Camera pulls: shown only when the server runs any (the list answers 404
+// on a server without pulls).
+function renderPulls(pulls) {
+  $("pulls-section").hidden = !pulls || !pulls.length;
+  if (!pulls) return;
+  $("pulls").replaceChildren(...pulls.map((p) => el("tr", {},
+    el("td", {}, `${p.app}/${p.stream}`),
+    el("td", {}, p.url),
+    el("td", {}, p.transport),
+    el("td", {}, p.on_demand ? `on demand (${p.close_after_secs} s)` : "always on"),
+    el("td", {}, el("span", { class: "pill" }, p.state)),
+    el("td", {}, fmtBits(p.bitrate_kbps * 1000)),
+    el("td", {}, p.reconnects),
+    el("td", {}, p.last_error || "–"),
+    el("td", {}, state.canMutate && p.from_api
+      ? el("button", { class: "danger", onclick: () => act(`Remove pull ${p.app}/${p.stream}`, `/api/v1/pulls/${p.app}/${p.stream}`) }, "Remove")
+      : null))));
 }
 
 function preview(s) {
@@ -196,6 +218,7 @@ async function refresh() {
     renderSummary(summary);
     renderStreams(streams.streams);
     renderClients(clients);
+    renderPulls(await api("/api/v1/pulls").then((r) => r.pulls, () => null));
   } catch (e) {
     $("action-error").textContent = "refresh failed: " + e.message;
   }

@@ -344,6 +344,9 @@ pub(crate) struct ClientView {
     /// interarrival jitter in milliseconds; absent for other protocols.
     #[serde(skip_serializing_if = "Option::is_none")]
     packets: Option<PacketsView>,
+    /// RTSP: `"tcp"`, `"udp"` or `"multicast"`; absent elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<&'static str>,
 }
 
 /// Packet-level quality of an RTP client.
@@ -378,6 +381,7 @@ pub(crate) fn client_view(state: &State, c: &ClientSnapshot) -> ClientView {
             lost: p.lost,
             jitter_ms: p.jitter_us as f64 / 1000.0,
         }),
+        transport: c.transport,
     }
 }
 

@@ -432,3 +432,157 @@ fn bad_input_is_refused_counted_and_harms_no_other_client() {
     srv.assert_running();
     publisher.assert_running("the RTMP publisher must not be affected");
 }
+
+/// The resident set size of a process, in KiB, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A publisher that set up RTP over UDP sends ~100 Mbit/s of junk to the
+/// server's RTP port for 3 s (bogus versions, lengths past the end, random
+/// bytes, and RTP-looking packets whose FU-A fragments never end), and an
+/// address nobody set up sends the same: the junk is dropped and counted
+/// (`bad_rtp`, `udp_unknown_source`, or `udp_queue_full` when it comes
+/// faster than the session reads), the server's memory stays bounded, the
+/// publisher's session still answers, and a player of another stream
+/// never notices.
+#[test]
+fn a_flood_of_junk_udp_harms_nobody() {
+    require_ffmpeg();
+    let mut srv = Server::start();
+    wait_rtsp(&srv);
+    let mut publisher = ffmpeg_publisher(srv.dir(), "rtmp-publisher", &srv.rtmp_url("f"), 40, &[]);
+    let url = srv.rtsp_url("f");
+    wait_playable(&srv, &url, TCP);
+    let watcher = probe::spawn_player_with(srv.dir(), "watcher", &url, 8, TCP);
+
+    // A UDP publisher of another stream, by hand: ANNOUNCE, SETUP, RECORD.
+    let rtp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rtcp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (a, b) = (
+        rtp.local_addr().unwrap().port(),
+        rtcp.local_addr().unwrap().port(),
+    );
+    let mut s = RtspConn::connect(&srv);
+    let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n\
+               m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+               a=fmtp:96 packetization-mode=1\r\na=control:trackID=0\r\n";
+    let announce = s.exchange(&format!(
+        "ANNOUNCE {} RTSP/1.0\r\nCSeq: 1\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        srv.rtsp_url("junk"),
+        sdp.len()
+    ));
+    assert!(announce.starts_with("RTSP/1.0 200"), "{announce}");
+    let setup = s.exchange(&format!(
+        "SETUP {}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\n\
+         Transport: RTP/AVP;unicast;client_port={a}-{b};mode=record\r\n\r\n",
+        srv.rtsp_url("junk")
+    ));
+    assert!(setup.starts_with("RTSP/1.0 200"), "{setup}");
+    let session = setup
+        .lines()
+        .find_map(|l| l.strip_prefix("Session: "))
+        .expect("Session header")
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned();
+    let server_rtp: u16 = setup
+        .split("server_port=")
+        .nth(1)
+        .and_then(|p| p.split(['-', ';', '\r']).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no server_port in {setup}"));
+    let record = s.exchange(&format!(
+        "RECORD {} RTSP/1.0\r\nCSeq: 3\r\nSession: {session}\r\n\r\n",
+        srv.rtsp_url("junk")
+    ));
+    assert!(record.starts_with("RTSP/1.0 200"), "{record}");
+
+    let bad_rtp_before = rtsp_errors(&srv, "bad_rtp");
+    let unknown_before = rtsp_errors(&srv, "udp_unknown_source");
+    let rss_before = rss_kib(srv.pid());
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = ("127.0.0.1", server_rtp);
+    let attack_start = Instant::now();
+    let (mut sent, mut i) = (0u64, 0u32);
+    let mut junk = vec![0u8; 1400];
+    while attack_start.elapsed() < secs(3) {
+        i = i.wrapping_add(1);
+        for (j, byte) in junk.iter_mut().enumerate() {
+            *byte = (i.wrapping_mul(2_654_435_761) >> (j % 24)) as u8;
+        }
+        match i % 4 {
+            // RTP version 2, FU-A start fragments that never end, each on
+            // its own timestamp and growing sequence numbers.
+            0 => {
+                junk[0] = 0x80;
+                junk[1] = 96;
+                junk[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+                junk[4..8].copy_from_slice(&i.to_be_bytes());
+                junk[12] = 28;
+                junk[13] = 0x85;
+            }
+            // A CSRC count and an extension length past the end.
+            1 => {
+                junk[0] = 0x9F;
+                junk.truncate(20);
+            }
+            // Version 0 garbage.
+            _ => junk[0] &= 0x3F,
+        }
+        let _ = rtp.send_to(&junk, to);
+        let _ = stranger.send_to(&junk, to);
+        sent += 2 * junk.len() as u64;
+        junk.resize(1400, 0);
+    }
+    let secs_taken = attack_start.elapsed().as_secs_f64();
+    println!(
+        "junk: {:.0} Mbit/s for {secs_taken:.1} s",
+        sent as f64 * 8.0 / secs_taken / 1e6
+    );
+    sleep(secs(1));
+    let rss_after = rss_kib(srv.pid());
+    // The session still answers on its RTSP connection.
+    let alive = s.exchange(&format!(
+        "GET_PARAMETER {} RTSP/1.0\r\nCSeq: 4\r\nSession: {session}\r\n\r\n",
+        srv.rtsp_url("junk")
+    ));
+    assert!(alive.starts_with("RTSP/1.0 200"), "{alive}");
+    let attack_end = Instant::now();
+
+    let watched = probe::finish_player(watcher, secs(8) + SLACK);
+    watched.assert_clean("player watching during the flood");
+    watched.assert_frames_delivered("player watching during the flood", 6.0, 0.9);
+    watched.assert_flowing(
+        "player watching during the flood",
+        attack_start,
+        attack_end,
+        0.8,
+    );
+    let bad_rtp = rtsp_errors(&srv, "bad_rtp") - bad_rtp_before;
+    let unknown = rtsp_errors(&srv, "udp_unknown_source") - unknown_before;
+    let queue_full = rtsp_errors(&srv, "udp_queue_full");
+    println!(
+        "counted: bad_rtp {bad_rtp}, udp_unknown_source {unknown}, udp_queue_full {queue_full}; \
+         RSS {rss_before} -> {rss_after} KiB"
+    );
+    assert!(
+        bad_rtp + queue_full > 1000,
+        "the publisher's junk is not counted"
+    );
+    assert!(unknown > 1000, "the stranger's junk is not counted");
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "memory grew from {rss_before} to {rss_after} KiB"
+    );
+    srv.assert_running();
+    publisher.assert_running("the RTMP publisher must not be affected");
+}

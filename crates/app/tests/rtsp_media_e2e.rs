@@ -184,6 +184,7 @@ fn lossy_udp_publish_drops_damaged_frames_and_counts_losses() {
         watched.summary()
     );
     let stats = rtsp_client(&srv, "publish", "lossy").expect("the publisher in the API");
+    assert_eq!(stats["transport"], "udp", "{stats:#}");
     let packets = &stats["packets"];
     assert!(
         packets["total"].as_u64().unwrap_or(0) > 200
@@ -258,6 +259,7 @@ fn udp_player_receiver_reports_show_losses_in_the_api() {
         );
         sleep(Duration::from_millis(250));
     };
+    assert_eq!(stats["transport"], "udp", "{stats:#}");
     let packets = &stats["packets"];
     let (total, lost) = (
         packets["total"].as_u64().unwrap(),

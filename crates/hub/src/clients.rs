@@ -59,6 +59,9 @@ pub struct ClientSnapshot {
     pub connected_at: SystemTime,
     /// Packet-level quality, for clients that speak RTP.
     pub packets: Option<PacketStats>,
+    /// How the media travels, where a protocol has several ways (RTSP:
+    /// `"tcp"`, `"udp"`, `"multicast"`).
+    pub transport: Option<&'static str>,
 }
 
 /// Packet-level quality of a client that speaks RTP (RTSP, and WebRTC
@@ -119,6 +122,7 @@ struct Client {
     bytes_out: AtomicU64,
     dropped: AtomicU64,
     packets: Mutex<Option<PacketStats>>,
+    transport: Mutex<Option<&'static str>>,
     kicked: AtomicBool,
     kick: Notify,
 }
@@ -137,6 +141,7 @@ impl Client {
             dropped: self.dropped.load(Ordering::Relaxed),
             connected_at: self.connected_at,
             packets: *self.packets.lock(),
+            transport: *self.transport.lock(),
         }
     }
 }
@@ -173,6 +178,7 @@ impl Clients {
             bytes_out: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             packets: Mutex::new(None),
+            transport: Mutex::new(None),
             kicked: AtomicBool::new(false),
             kick: Notify::new(),
         });
@@ -370,6 +376,12 @@ impl ClientHandle {
     /// or per receiver report, not per packet.
     pub fn set_packets(&self, stats: PacketStats) {
         *self.client.packets.lock() = Some(stats);
+    }
+
+    /// Records how the client's media travels (RTSP: `"tcp"`, `"udp"` or
+    /// `"multicast"`).
+    pub fn set_transport(&self, transport: &'static str) {
+        *self.client.transport.lock() = Some(transport);
     }
 
     /// Resolves once [`Clients::kick`] names this client (at once if it

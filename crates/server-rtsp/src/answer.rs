@@ -173,6 +173,7 @@ impl Conn {
             self.rtsp.refuse(455);
             return Ok(());
         };
+        self.client.set_transport(self.session_transport());
         let mut ch = Channels::default();
         let mut multicast = false;
         for t in self.rtsp.session().map(|s| s.tracks()).unwrap_or_default() {
@@ -215,11 +216,25 @@ impl Conn {
         Ok(())
     }
 
+    /// How the session's media travels, for the client list: `"tcp"`
+    /// (interleaved), `"multicast"` or `"udp"`.
+    fn session_transport(&self) -> &'static str {
+        let tracks = self.rtsp.session().map(|s| s.tracks()).unwrap_or_default();
+        if tracks.iter().any(|t| t.transport.interleaved.is_some()) {
+            "tcp"
+        } else if tracks.iter().any(|t| t.transport.multicast) {
+            "multicast"
+        } else {
+            "udp"
+        }
+    }
+
     pub(crate) fn record(&mut self) -> Result<(), End> {
         let Some(admission) = self.stream.admission.as_ref() else {
             self.rtsp.refuse(455);
             return Ok(());
         };
+        self.client.set_transport(self.session_transport());
         if self.publisher.is_none() {
             match self.shared.hub.publish(admission) {
                 Ok(p) => {
