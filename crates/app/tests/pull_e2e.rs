@@ -1,8 +1,9 @@
 //! End-to-end camera pull: a simulated IP camera (gst-rtsp-server, run by
 //! `tests/cameras/rtsp_camera.py` with Debian's /usr/bin/python3) is pulled
 //! by weir on demand and always-on, played with ffprobe over RTMP, RTSP
-//! and HTTP-FLV, killed and restarted while a player stays, and managed
-//! through `/api/v1/pulls`.
+//! and HTTP-FLV, killed and restarted while players stay, and managed
+//! through `/api/v1/pulls`; an RTMP source (ffmpeg publishing to weir
+//! itself) is pulled over `rtmp://` the same way.
 
 #[allow(dead_code)]
 mod common;
@@ -12,7 +13,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::clients::{require_ffmpeg, require_gst_elements};
+use common::clients::{ffmpeg_publisher, require_ffmpeg, require_gst_elements};
 use common::http::{request, Response};
 use common::probe::{self, Analysis, Media};
 use common::process::{Proc, Stdout};
@@ -340,11 +341,12 @@ fn always_on_h265_and_g711_play_over_rtsp() {
     assert_eq!(cam.clients(), (1, 0), "one session all along");
 }
 
-/// The camera dies while a player watches over HTTP-FLV and comes back on
-/// the same port 2 s later: the pull reconnects (backoff) and the player,
-/// which stayed connected, gets frames again with rising timestamps.
+/// The camera dies while players watch over HTTP-FLV and RTMP and comes
+/// back on the same port 2 s later: the pull reconnects (backoff) and keeps
+/// its hub publisher meanwhile, so both players stay connected and get
+/// frames again, every track's DTS non-decreasing across the outage.
 #[test]
-fn pull_reconnects_after_the_camera_restarts_and_the_player_sees_frames_again() {
+fn pull_reconnects_after_the_camera_restarts_and_the_players_see_frames_again() {
     require_camera();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -356,7 +358,11 @@ fn pull_reconnects_after_the_camera_restarts_and_the_player_sees_frames_again() 
         cam.url()
     )));
     let flv = format!("{}/live/gate.flv", srv.http_base());
-    let mut player = probe::spawn_player(srv.dir(), "ffprobe-flv", &flv, 120);
+    let mut players = [
+        probe::spawn_player(srv.dir(), "ffprobe-flv", &flv, 120),
+        probe::spawn_player(srv.dir(), "ffprobe-rtmp", &srv.rtmp_url("gate"), 120),
+    ];
+    let names = ["HTTP-FLV", "RTMP"];
     wait_state(&srv, "gate", "running", secs(20));
     // Play for 6 s (a good session: the backoff starts over at 1 s).
     sleep(secs(6));
@@ -364,6 +370,12 @@ fn pull_reconnects_after_the_camera_restarts_and_the_player_sees_frames_again() 
     drop(cam);
     let retrying = wait_state(&srv, "gate", "retrying", secs(10));
     println!("camera killed: {retrying}");
+    // The pull still publishes while it retries: the stream stays live.
+    let stream = api(&srv, "GET", "/api/v1/streams/live/gate", None, false);
+    assert_eq!(
+        stream.status, 200,
+        "the stream stays while the pull retries"
+    );
     sleep(secs(2).saturating_sub(killed.elapsed()));
     let mut cam = Camera::start(dir.path(), "camera-b", port, "h264-aac");
     let restarted = Instant::now();
@@ -375,42 +387,52 @@ fn pull_reconnects_after_the_camera_restarts_and_the_player_sees_frames_again() 
         "{back}"
     );
     assert!(cam.clients().0 >= 1);
-    // The player stayed: count its frames that arrived after the restart.
+    // The players stayed: count their frames that arrived after the restart.
     let deadline = Instant::now() + secs(30);
-    loop {
-        assert!(
-            player.is_running(),
-            "the player left across the restart: {}",
-            player.stderr_tail(20)
-        );
-        let after = Analysis::of(&mut player).video_arrivals(restarted, Instant::now());
-        if after >= 90 {
-            break;
+    for (player, name) in players.iter_mut().zip(names) {
+        loop {
+            assert!(
+                player.is_running(),
+                "the {name} player left across the restart: {}",
+                player.stderr_tail(20)
+            );
+            let after = Analysis::of(player).video_arrivals(restarted, Instant::now());
+            if after >= 90 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {after} frames reached the {name} player after the camera came back"
+            );
+            sleep(Duration::from_millis(200));
         }
-        assert!(
-            Instant::now() < deadline,
-            "only {after} frames reached the player after the camera came back"
-        );
-        sleep(Duration::from_millis(200));
     }
-    player.kill();
-    let a = Analysis::of(&mut player);
-    a.assert_clean("HTTP-FLV player across a camera restart");
-    let before = a.video_arrivals(killed - secs(6), killed);
-    let after = a.video_arrivals(restarted, Instant::now());
-    let outage: Vec<f64> = a
-        .of_media(Media::Video)
-        .filter_map(|p| p.dts)
-        .collect::<Vec<_>>()
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .collect();
-    let biggest_gap = outage.iter().copied().fold(0.0, f64::max);
-    println!(
-        "reconnect: {before} frames in the 6 s before the kill, {after} after the restart; \
-         running again {reconnected:?} after the camera restarted; largest DTS step \
-         {biggest_gap:.3} s; API {back}"
-    );
+    for (player, name) in players.iter_mut().zip(names) {
+        player.kill();
+        let a = Analysis::of(player);
+        a.assert_clean(&format!("{name} player across a camera restart"));
+        let before = a.video_arrivals(killed - secs(6), killed);
+        let after = a.video_arrivals(restarted, Instant::now());
+        let steps: Vec<f64> = a
+            .of_media(Media::Video)
+            .filter_map(|p| p.dts)
+            .collect::<Vec<_>>()
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .collect();
+        let biggest = steps.iter().copied().fold(0.0, f64::max);
+        // The timeline goes on by about the wall-clock outage, not back
+        // to zero and not by nothing.
+        assert!(
+            biggest >= 1.0 && biggest <= killed.elapsed().as_secs_f64(),
+            "{name}: largest DTS step {biggest:.3} s"
+        );
+        println!(
+            "reconnect, {name} player: {before} frames in the 6 s before the kill, {after} after \
+             the restart; running again {reconnected:?} after the camera restarted; largest \
+             DTS step {biggest:.3} s; API {back}"
+        );
+    }
 }
 
 /// `POST /api/v1/pulls` adds an always-on pull of a camera that asks for
@@ -604,4 +626,117 @@ fn auto_transport_moves_from_a_lossy_udp_session_to_tcp() {
         "after the switch, TCP: {log}"
     );
     println!("lossy: {p}");
+}
+
+/// `rtmp://` pull: ffmpeg publishes `live/src` to weir over RTMP and a
+/// pull added through the API plays it into `live/copy` with weir's RTMP
+/// client: on demand (untouched until a viewer comes, stopped
+/// `close_after_secs` after it left), listed as `rtmp-pull`, H.264 + AAC
+/// from a keyframe at 30 fps; the source publisher killed and restarted
+/// while an RTMP player of the copy stays: the pull reconnects and the
+/// player gets frames again with non-decreasing DTS.
+#[test]
+fn rtmp_pull_on_demand_and_across_a_source_restart() {
+    require_ffmpeg();
+    let srv = Server::start_with_config(&config(""));
+    let src = srv.rtmp_url("src");
+    let mut publisher = ffmpeg_publisher(srv.dir(), "ffmpeg-src-a", &src, 300, &[]);
+    probe::wait_until_playable(srv.dir(), &src, secs(20));
+
+    let rtmps = r#"{"stream":"live/x","url":"rtmps://127.0.0.1/live/src"}"#;
+    let r = api(&srv, "POST", "/api/v1/pulls", Some(rtmps), true);
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("rtmps://"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let body = format!(r#"{{"stream":"live/copy","url":"{src}","close_after_secs":2}}"#);
+    let r = api(&srv, "POST", "/api/v1/pulls", Some(&body), true);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    sleep(secs(1));
+    let idle = pull(&srv, "copy").expect("the pull is listed");
+    assert_eq!(idle["state"], "idle", "{idle}");
+    let clients = |srv: &Server| {
+        let r = api(srv, "GET", "/api/v1/clients?per_page=100", None, false);
+        String::from_utf8_lossy(&r.body).into_owned()
+    };
+    assert!(
+        !clients(&srv).contains("rtmp-pull"),
+        "nobody watches: not pulled"
+    );
+
+    // A viewer over HTTP-FLV starts it.
+    let flv = format!("{}/live/copy.flv", srv.http_base());
+    let mut player = probe::spawn_player(srv.dir(), "ffprobe-flv", &flv, 6);
+    let running = wait_state(&srv, "copy", "running", secs(20));
+    assert!(clients(&srv).contains("\"rtmp-pull\""), "{}", clients(&srv));
+    let status = player.wait_exit(secs(40)).expect("player finished");
+    assert!(status.success(), "ffprobe: {}", player.stderr_tail(20));
+    let a = Analysis::of(&mut player);
+    a.assert_clean("HTTP-FLV player of an RTMP pull");
+    a.assert_test_codecs("HTTP-FLV player of an RTMP pull");
+    assert!(a.audio_count() > 50, "{}", a.summary());
+    a.assert_frames_delivered("HTTP-FLV player of an RTMP pull", 5.0, 0.9);
+    println!("rtmp pull on demand: {}; API {running}", a.summary());
+
+    let left = Instant::now();
+    let stopped = wait_state(&srv, "copy", "idle", secs(15));
+    let took = left.elapsed();
+    assert!(
+        took >= secs(1),
+        "stopped {took:?} after the viewer left, before close_after_secs"
+    );
+    println!("rtmp pull idle {took:?} after the viewer left: {stopped}");
+
+    // An RTMP viewer starts it again and stays while the source restarts.
+    let mut player = probe::spawn_player(srv.dir(), "ffprobe-rtmp", &srv.rtmp_url("copy"), 120);
+    wait_state(&srv, "copy", "running", secs(20));
+    sleep(secs(6));
+    let killed = Instant::now();
+    publisher.kill();
+    let retrying = wait_state(&srv, "copy", "retrying", secs(10));
+    println!("source killed: {retrying}");
+    sleep(secs(2).saturating_sub(killed.elapsed()));
+    let _publisher = ffmpeg_publisher(srv.dir(), "ffmpeg-src-b", &src, 300, &[]);
+    let restarted = Instant::now();
+    let deadline = Instant::now() + secs(40);
+    let back = loop {
+        let p = pull(&srv, "copy").unwrap();
+        if p["state"] == "running" && p["reconnects"].as_u64() >= Some(1) {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reconnect after the source came back: {p}; log:\n{}",
+            srv.log()
+        );
+        sleep(Duration::from_millis(200));
+    };
+    let reconnected = restarted.elapsed();
+    let deadline = Instant::now() + secs(30);
+    loop {
+        assert!(
+            player.is_running(),
+            "the RTMP player left across the source restart: {}",
+            player.stderr_tail(20)
+        );
+        let after = Analysis::of(&mut player).video_arrivals(restarted, Instant::now());
+        if after >= 90 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {after} frames reached the RTMP player after the source came back"
+        );
+        sleep(Duration::from_millis(200));
+    }
+    player.kill();
+    let a = Analysis::of(&mut player);
+    a.assert_clean("RTMP player of an RTMP pull across a source restart");
+    assert!(a.audio_count() > 0, "{}", a.summary());
+    println!(
+        "rtmp pull reconnect: running again {reconnected:?} after the source restarted; {}; API {back}",
+        a.summary()
+    );
 }

@@ -78,9 +78,11 @@ pub struct PullConfig {
     /// `app` set.
     pub stream: String,
     /// `rtsp://user:password@host:554/path`: the camera's URL, with its
-    /// credentials if it wants any (Basic or Digest, as it asks).
+    /// credentials if it wants any (Basic or Digest, as it asks); or
+    /// `rtmp://host[:port]/app/stream[?query]`: a stream another RTMP
+    /// server plays.
     pub url: String,
-    /// How RTP comes from the camera.
+    /// How RTP comes from the camera (RTSP; an RTMP pull is TCP).
     #[serde(default)]
     pub transport: Transport,
     /// Pull only while somebody watches (the default), or always.
@@ -114,7 +116,14 @@ impl PullConfig {
     /// Checks every field; the error says which is wrong.
     pub fn check(&self) -> Result<(), PullError> {
         self.key()?;
-        camera_url(&self.url)?;
+        if let SourceUrl::Rtmp(_) = source_url(&self.url)? {
+            if self.transport != Transport::Tcp {
+                return Err(PullError::BadSetting(format!(
+                    "transport {} of {} applies to rtsp:// pulls only (RTMP is TCP)",
+                    self.transport, self.stream
+                )));
+            }
+        }
         if !(self.idle_secs.is_finite() && (0.0..=86_400.0).contains(&self.idle_secs)) {
             return Err(PullError::BadSetting(format!(
                 "close_after_secs {} of {} must be 0 to 86400",
@@ -162,9 +171,52 @@ impl fmt::Debug for Creds {
     }
 }
 
-/// Parses a camera URL: `rtsp://` only (retina speaks no RTSPS), with a
-/// host; credentials come out (percent-decoded) so that they travel in
-/// `Authorization` only, never in a request line.
+/// A source URL, checked, by protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SourceUrl {
+    /// A camera (retina): the URL without its credentials, and them.
+    Rtsp { url: url::Url, creds: Option<Creds> },
+    /// A stream another RTMP server plays (weir's RTMP client), as given.
+    Rtmp(String),
+}
+
+/// Parses a source URL: `rtsp://` (retina speaks no RTSPS) or `rtmp://`
+/// (weir's RTMP client speaks no TLS, so no `rtmps://`), with a host.
+pub(crate) fn source_url(raw: &str) -> Result<SourceUrl, PullError> {
+    let bad = |reason: &str| PullError::BadUrl {
+        url: redact(raw),
+        reason: reason.to_owned(),
+    };
+    let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+    match url.scheme() {
+        "rtsp" => camera_url(raw).map(|(url, creds)| SourceUrl::Rtsp { url, creds }),
+        "rtmp" => {
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(bad("no host"));
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(bad(
+                    "RTMP URLs carry no credentials: put a key in the stream's query \
+                     (rtmp://host/app/stream?key=...)",
+                ));
+            }
+            weir_rtmp::url::RtmpUrl::parse(raw)
+                .map_err(|_| bad("an RTMP URL is rtmp://host[:port]/app/stream[?query]"))?;
+            Ok(SourceUrl::Rtmp(raw.to_owned()))
+        }
+        "rtmps" => Err(bad(
+            "rtmps:// is not supported: weir's RTMP client speaks no TLS yet",
+        )),
+        "rtsps" => Err(bad(
+            "rtsps:// is not supported: the RTSP client speaks no TLS",
+        )),
+        _ => Err(bad("the scheme must be rtsp:// or rtmp://")),
+    }
+}
+
+/// Parses a camera URL: `rtsp://` only, with a host; credentials come
+/// out (percent-decoded) so that they travel in `Authorization` only,
+/// never in a request line.
 pub(crate) fn camera_url(raw: &str) -> Result<(url::Url, Option<Creds>), PullError> {
     let bad = |reason: &str| PullError::BadUrl {
         url: redact(raw),
@@ -330,5 +382,52 @@ mod tests {
         .is_err());
         assert_eq!("auto".parse::<Transport>().unwrap(), Transport::Auto);
         assert_eq!(redact("garbage with secret"), "…");
+    }
+
+    #[test]
+    fn rtmp_sources_are_read_and_checked() {
+        let base = PullConfig {
+            app: String::new(),
+            stream: "live/copy".into(),
+            url: "rtmp://127.0.0.1:19350/live/src?key=k1".into(),
+            transport: Transport::Tcp,
+            on_demand: true,
+            idle_secs: 10.0,
+        };
+        base.check().unwrap();
+        assert_eq!(
+            source_url(&base.url).unwrap(),
+            SourceUrl::Rtmp(base.url.clone())
+        );
+        assert!(matches!(
+            source_url("rtsp://u:p@cam/x").unwrap(),
+            SourceUrl::Rtsp { creds: Some(_), .. }
+        ));
+        for (url, says) in [
+            ("rtmps://cdn.example/live/src", "rtmps:// is not supported"),
+            ("rtmp://u:pw@host/live/src", "carry no credentials"),
+            ("rtmp://host/live", "rtmp://host[:port]/app/stream"),
+            ("rtmp:///live/src", "no host"),
+            ("rtsps://cam/x", "rtsps:// is not supported"),
+            ("srt://host:9000", "rtsp:// or rtmp://"),
+        ] {
+            let err = PullConfig {
+                url: url.into(),
+                ..base.clone()
+            }
+            .check()
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(says), "{url}: {err}");
+            assert!(!err.contains("pw"), "{url}: {err}");
+        }
+        // RTMP is TCP: a transport setting for RTP is a mistake.
+        let err = PullConfig {
+            transport: Transport::Udp,
+            ..base.clone()
+        }
+        .check()
+        .unwrap_err();
+        assert!(err.to_string().contains("rtsp:// pulls only"), "{err}");
     }
 }

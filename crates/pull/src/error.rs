@@ -18,7 +18,7 @@ pub enum PullError {
         /// Why it is not a name.
         source: StreamKeyError,
     },
-    /// The camera URL is not an `rtsp://` URL.
+    /// The source URL is not an `rtsp://` or `rtmp://` URL weir can pull.
     #[error("invalid camera URL {url}: {reason}")]
     BadUrl {
         /// The URL, password redacted.
@@ -36,6 +36,10 @@ pub enum PullError {
     /// stream); retina's message.
     #[error("rtsp: {0}")]
     Rtsp(String),
+    /// The RTMP client failed (connection, handshake, `connect`/`play`
+    /// refused, a bad message) or the source server ended the stream.
+    #[error("rtmp: {0}")]
+    Rtmp(String),
     /// A step took too long.
     #[error("{what} timed out after {after:?}")]
     Timeout {
@@ -57,8 +61,9 @@ pub enum PullError {
         /// The window they were lost in.
         within: Duration,
     },
-    /// The camera closed the stream.
-    #[error("the camera ended the stream")]
+    /// The source closed the stream (the camera, or the RTMP server's
+    /// publisher left).
+    #[error("the source ended the stream")]
     Ended,
     /// Another publisher took the stream over, or the API kicked the pull.
     #[error("publisher closed: {0}")]

@@ -13,6 +13,7 @@ use weir_hub::Hub;
 use weir_media::StreamKey;
 
 use crate::backoff::Backoff;
+use crate::feed::Feed;
 use crate::session;
 use crate::status::{PullState, PullStatus, Status};
 use crate::{PullConfig, PullError, Transport};
@@ -225,9 +226,14 @@ async fn unwatched(hub: &Hub, entry: &Entry) {
 /// Sessions forever: each failure waits out the backoff (1 s doubling to
 /// 30 s, jittered; back to 1 s after a good session). With transport
 /// `auto`, a UDP session that never delivered a frame, or lost
-/// [`session::LOSS_LIMIT`] packets within [`session::LOSS_WINDOW`],
+/// [`crate::LOSS_LIMIT`] packets within [`crate::LOSS_WINDOW`],
 /// switches the pull to TCP at once, for good.
+///
+/// The [`Feed`] (the hub publisher) outlives the sessions: players stay
+/// connected while the pull reconnects, and it is dropped with this
+/// future when the pull stops.
 async fn sessions(hub: &Hub, entry: &Entry, auto_tcp: &mut bool) {
+    let mut feed = Feed::new(hub, &entry.key, &entry.status);
     let mut backoff = Backoff::new();
     let redacted = entry.cfg.redacted_url();
     let mut first = true;
@@ -246,7 +252,7 @@ async fn sessions(hub: &Hub, entry: &Entry, auto_tcp: &mut bool) {
             udp,
             loss_limit: entry.cfg.transport == Transport::Auto,
         };
-        let outcome = session::run(hub, &entry.key, &entry.cfg.url, mode, &entry.status).await;
+        let outcome = session::run(&mut feed, &entry.cfg.url, mode).await;
         tracing::warn!(
             stream = %entry.key,
             url = %redacted,
