@@ -126,6 +126,12 @@ fn write_stream(x: &mut String, state: &State, snap: &Snapshot, info: &StreamInf
     let timestamp = info.last_dts_us.map_or(0, us_to_ms);
     for c in &clients {
         let publishing = info.publisher == Some(c.id);
+        // nginx-rtmp's Flash version field names the protocol (and the
+        // transport where there are several: `rtsp/udp`).
+        let flashver = match c.transport {
+            Some(t) => format!("{}/{t}", c.protocol),
+            None => c.protocol.to_owned(),
+        };
         let _ = write!(
             x,
             "<client><id>{}</id><address>{}</address><time>{}</time><flashver>{}</flashver>\
@@ -133,7 +139,7 @@ fn write_stream(x: &mut String, state: &State, snap: &Snapshot, info: &StreamInf
             c.id,
             esc(&c.addr.ip().to_string()),
             age_ms(c.connected_at),
-            esc(c.protocol),
+            esc(&flashver),
             c.dropped,
         );
         if publishing {
