@@ -217,6 +217,7 @@ fn rtsp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtsp::Config
         max_connections: r.max_connections,
         max_connections_per_ip: r.max_connections_per_ip,
         channel,
+        coalesce: coalesce(cfg),
     }
 }
 

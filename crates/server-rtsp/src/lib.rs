@@ -41,7 +41,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use weir_hub::{ChannelConfig, Egress, Hub};
+use weir_hub::{ChannelConfig, Coalesce, Egress, Hub};
 use weir_netio::{Accept, Conn, Limits, SharedTcp};
 
 use crate::multicast::Multicast;
@@ -67,6 +67,9 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// Queue and GOP cache settings of the per-stream muxer channels.
     pub channel: ChannelConfig,
+    /// When the muxer wakes its players: audio waits for the next video
+    /// frame on busy streams, as for RTMP (see [`Coalesce`]).
+    pub coalesce: Coalesce,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             max_connections: 10_000,
             max_connections_per_ip: 0,
             channel: ChannelConfig::default(),
+            coalesce: Coalesce::default(),
         }
     }
 }
@@ -122,9 +126,12 @@ impl RtspServer {
             Some((rtp, rtcp)) => Some(Udp::new(rtp, rtcp)?),
             None => None,
         };
-        let egress = Egress::new(hub.clone(), config.channel.clone(), |key| {
-            RtspMuxer::new(format!("weir/{key}"))
-        });
+        let egress = Egress::with_coalesce(
+            hub.clone(),
+            config.channel.clone(),
+            config.coalesce,
+            |key| RtspMuxer::new(format!("weir/{key}")),
+        );
         Ok(RtspServer {
             shared: Arc::new(Shared {
                 limit: Limits::refusing(config.max_connections, config.max_connections_per_ip),
