@@ -10,20 +10,18 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::clients::{
     ffmpeg_rtsp_publisher, gst_decoded_frames, require_ffmpeg, require_gst_elements,
 };
 use common::http::gst_launch;
-use common::probe::{self, Analysis};
+use common::probe;
+use common::rtsp::{wait_playable, TCP};
 use common::server::Server;
 
-/// How long a stream may take to become playable after its publisher starts.
-const PLAYABLE: Duration = Duration::from_secs(20);
 /// Extra time a client gets, beyond what it should need, before it counts as hung.
 const SLACK: Duration = Duration::from_secs(20);
-const TCP: &[&str] = &["-rtsp_transport", "tcp"];
 const CONFIG: &str = r#"
 [auth.apps.live.publish]
 mode = "keys"
@@ -46,25 +44,6 @@ fn url_with(srv: &Server, user: &str, password: &str, key: &str) -> String {
     )
 }
 
-/// Polls ffprobe over RTSP/TCP until the stream plays (bounded).
-fn wait_playable(srv: &Server, url: &str) {
-    let deadline = Instant::now() + PLAYABLE;
-    loop {
-        let mut player = probe::spawn_player_with(srv.dir(), "rtsp-wait", url, 1, TCP);
-        let ok = player.wait_exit(secs(15)).is_some_and(|s| s.success())
-            && Analysis::of(&mut player).video_count() > 0;
-        if ok {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{url} did not become playable within {PLAYABLE:?}; server log:\n{}",
-            srv.log()
-        );
-        sleep(Duration::from_millis(300));
-    }
-}
-
 /// ffmpeg publishes and ffprobe plays with passwords in the URL (Digest);
 /// GStreamer's rtspsrc plays with `user-id`/`user-pw`.
 #[test]
@@ -81,7 +60,7 @@ fn digest_credentials_publish_and_play() {
         &[],
     );
     let play_url = url_with(&srv, "viewer", "other-key", "sec");
-    wait_playable(&srv, &play_url);
+    wait_playable(&srv, &play_url, TCP);
 
     let ffprobe = probe::spawn_player_with(srv.dir(), "rtsp-digest-player", &play_url, 5, TCP);
     let pipeline = format!(

@@ -15,60 +15,16 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::clients::{ffmpeg_publisher, gst_decoded_frames, require_ffmpeg, require_gst_elements};
-use common::http::{get, gst_launch};
-use common::probe::{self, Analysis};
+use common::http::gst_launch;
+use common::probe;
+use common::rtsp::{rtsp_errors, wait_playable, wait_rtsp, TCP};
 use common::server::Server;
 
-/// How long a stream may take to become playable after its publisher starts.
-const PLAYABLE: Duration = Duration::from_secs(20);
 /// Extra time a client gets, beyond what it should need, before it counts as hung.
 const SLACK: Duration = Duration::from_secs(20);
-const TCP: &[&str] = &["-rtsp_transport", "tcp"];
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-/// Waits (bounded) until the server's RTSP port accepts connections: the
-/// harness only waits for RTMP.
-fn wait_rtsp(srv: &Server) {
-    let deadline = Instant::now() + secs(10);
-    while TcpStream::connect(("127.0.0.1", srv.rtsp_port())).is_err() {
-        assert!(Instant::now() < deadline, "RTSP port never opened");
-        sleep(Duration::from_millis(50));
-    }
-}
-
-/// Polls ffprobe on `url` (with input options `opts`) until it reads video
-/// (bounded).
-fn wait_playable(srv: &Server, url: &str, opts: &[&str]) {
-    let deadline = Instant::now() + PLAYABLE;
-    loop {
-        let mut player = probe::spawn_player_with(srv.dir(), "wait-playable", url, 1, opts);
-        let ok = player.wait_exit(secs(15)).is_some_and(|s| s.success())
-            && Analysis::of(&mut player).video_count() > 0;
-        if ok {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{url} did not become playable within {PLAYABLE:?}; server log:\n{}",
-            srv.log()
-        );
-        sleep(Duration::from_millis(300));
-    }
-}
-
-/// The value of `weir_connection_errors_total{protocol="rtsp",kind="KIND"}`
-/// (0 when the series is absent).
-fn rtsp_errors(srv: &Server, kind: &str) -> u64 {
-    let metrics = get(srv.http_port(), "/metrics");
-    assert_eq!(metrics.status, 200, "/metrics answered {}", metrics.status);
-    let series = format!("weir_connection_errors_total{{protocol=\"rtsp\",kind=\"{kind}\"}} ");
-    String::from_utf8_lossy(&metrics.body)
-        .lines()
-        .find_map(|l| l.strip_prefix(series.as_str()))
-        .map_or(0, |v| v.trim().parse().expect("counter value"))
 }
 
 /// Sends `raw` on a fresh connection (ignoring a write the server cut short

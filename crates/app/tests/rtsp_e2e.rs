@@ -9,55 +9,22 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::clients::{
     ffmpeg_publisher, ffmpeg_rtsp_publisher, gst_decoded_frames, require_ffmpeg,
     require_gst_elements,
 };
 use common::http::gst_launch;
-use common::probe::{self, Analysis};
+use common::probe;
+use common::rtsp::{wait_playable, wait_rtsp, TCP, UDP};
 use common::server::Server;
 
-/// How long a stream may take to become playable after its publisher starts.
-const PLAYABLE: Duration = Duration::from_secs(20);
 /// Extra time a client gets, beyond what it should need, before it counts as hung.
 const SLACK: Duration = Duration::from_secs(20);
-const TCP: &[&str] = &["-rtsp_transport", "tcp"];
-const UDP: &[&str] = &["-rtsp_transport", "udp"];
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-/// Waits (bounded) until the server's RTSP port accepts connections: the
-/// harness only waits for RTMP.
-fn wait_rtsp(srv: &Server) {
-    let deadline = Instant::now() + secs(10);
-    while TcpStream::connect(("127.0.0.1", srv.rtsp_port())).is_err() {
-        assert!(Instant::now() < deadline, "RTSP port never opened");
-        sleep(Duration::from_millis(50));
-    }
-}
-
-/// Polls ffprobe over RTSP/TCP until the stream plays (bounded).
-fn wait_playable_rtsp(srv: &Server, url: &str) {
-    let deadline = Instant::now() + PLAYABLE;
-    loop {
-        let player = probe::spawn_player_with(srv.dir(), "rtsp-wait", url, 1, TCP);
-        let mut player = player;
-        let ok = player.wait_exit(secs(15)).is_some_and(|s| s.success())
-            && Analysis::of(&mut player).video_count() > 0;
-        if ok {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{url} did not become playable over RTSP within {PLAYABLE:?}; server log:\n{}",
-            srv.log()
-        );
-        sleep(Duration::from_millis(300));
-    }
 }
 
 /// One RTSP request on a fresh connection; returns the response head and body.
@@ -112,7 +79,7 @@ fn ffmpeg_publishes_over_rtsp_and_plays_back_over_rtsp_and_flv() {
     let url = srv.rtsp_url("cam");
     let mut publisher =
         ffmpeg_rtsp_publisher(srv.dir(), "rtsp-publisher", &url, 40, "tcp", &["-bf", "2"]);
-    wait_playable_rtsp(&srv, &url);
+    wait_playable(&srv, &url, TCP);
 
     let rtsp = probe::spawn_player_with(srv.dir(), "rtsp-player", &url, 6, TCP);
     let flv_url = format!("{}/live/cam.flv", srv.http_base());
@@ -135,7 +102,7 @@ fn ffmpeg_publishes_and_plays_over_udp() {
     wait_rtsp(&srv);
     let url = srv.rtsp_url("udp");
     let mut publisher = ffmpeg_rtsp_publisher(srv.dir(), "udp-publisher", &url, 40, "udp", &[]);
-    wait_playable_rtsp(&srv, &url);
+    wait_playable(&srv, &url, TCP);
     let udp = probe::spawn_player_with(srv.dir(), "udp-player", &url, 5, UDP);
     let tcp = probe::spawn_player_with(srv.dir(), "tcp-player", &url, 5, TCP);
     for (what, player) in [("rtsp udp", udp), ("rtsp tcp", tcp)] {
@@ -174,7 +141,7 @@ fn h265_over_rtsp_in_and_out() {
         "tcp",
         &["-c:v", "libx265", "-x265-params", "log-level=error"],
     );
-    wait_playable_rtsp(&srv, &url);
+    wait_playable(&srv, &url, TCP);
     let player = probe::spawn_player_with(srv.dir(), "hevc-rtsp-player", &url, 5, TCP);
     let analysis = probe::finish_player(player, secs(5) + SLACK);
     analysis.assert_clean("hevc rtsp");
@@ -206,7 +173,7 @@ fn rtmp_publish_plays_over_rtsp_with_ffprobe_and_gstreamer() {
     wait_rtsp(&srv);
     let mut publisher = ffmpeg_publisher(srv.dir(), "rtmp-publisher", &srv.rtmp_url("r"), 40, &[]);
     let url = srv.rtsp_url("r");
-    wait_playable_rtsp(&srv, &url);
+    wait_playable(&srv, &url, TCP);
 
     let ffprobe = probe::spawn_player_with(srv.dir(), "rtsp-player", &url, 5, TCP);
     let pipeline = format!(

@@ -35,15 +35,13 @@ use common::clients::{
 };
 use common::http::{get, gst_launch};
 use common::probe::{self, Analysis, Media};
+use common::rtsp::{wait_playable, TCP};
 use common::server::{free_port, Server};
 use common::tls::write_cert;
 use serde_json::Value;
 
-/// How long a stream may take to become playable after its publisher starts.
-const PLAYABLE: Duration = Duration::from_secs(20);
 /// Extra time a client gets, beyond what it should need, before it counts as hung.
 const SLACK: Duration = Duration::from_secs(20);
-const TCP: &[&str] = &["-rtsp_transport", "tcp"];
 const MULTICAST: &[&str] = &["-rtsp_transport", "udp_multicast"];
 
 fn secs(s: u64) -> Duration {
@@ -56,25 +54,6 @@ fn wait_for_port(port: u16) {
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         sleep(Duration::from_millis(50));
-    }
-}
-
-/// Polls ffprobe with `opts` until `url` plays video (bounded).
-fn wait_playable(srv: &Server, url: &str, opts: &[&str]) {
-    let deadline = Instant::now() + PLAYABLE;
-    loop {
-        let mut player = probe::spawn_player_with(srv.dir(), "wait", url, 1, opts);
-        let ok = player.wait_exit(secs(15)).is_some_and(|s| s.success())
-            && Analysis::of(&mut player).video_count() > 0;
-        if ok {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{url} did not become playable within {PLAYABLE:?}; server log:\n{}",
-            srv.log()
-        );
-        sleep(Duration::from_millis(300));
     }
 }
 

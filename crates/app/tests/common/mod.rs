@@ -14,6 +14,7 @@ pub mod clients;
 pub mod http;
 pub mod probe;
 pub mod process;
+pub mod rtsp;
 pub mod server;
 pub mod tcp;
 pub mod tls;
