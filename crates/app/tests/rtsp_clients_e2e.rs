@@ -51,6 +51,19 @@ fn send_and_read_until_closed(srv: &Server, raw: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The session id a SETUP answer gives (without `;timeout=`).
+fn session_id(setup: &str) -> String {
+    setup
+        .lines()
+        .find_map(|l| l.strip_prefix("Session: "))
+        .expect("Session header")
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
 /// A hand-driven RTSP connection. Bytes read past one response (the start
 /// of the interleaved frames a playing session receives) are kept for the
 /// next exchange, so the reader never loses its place in the stream.
@@ -331,15 +344,7 @@ fn bad_input_is_refused_counted_and_harms_no_other_client() {
         ),
     );
     assert!(setup.starts_with("RTSP/1.0 200"), "{setup}");
-    let session = setup
-        .lines()
-        .find_map(|l| l.strip_prefix("Session: "))
-        .expect("Session header")
-        .split(';')
-        .next()
-        .unwrap()
-        .trim()
-        .to_owned();
+    let session = session_id(&setup);
     let play = s.exchange(&format!(
         "PLAY {url} RTSP/1.0\r\nCSeq: 4\r\nSession: {session}\r\n\r\n"
     ));
@@ -441,15 +446,7 @@ fn a_flood_of_junk_udp_harms_nobody() {
         srv.rtsp_url("junk")
     ));
     assert!(setup.starts_with("RTSP/1.0 200"), "{setup}");
-    let session = setup
-        .lines()
-        .find_map(|l| l.strip_prefix("Session: "))
-        .expect("Session header")
-        .split(';')
-        .next()
-        .unwrap()
-        .trim()
-        .to_owned();
+    let session = session_id(&setup);
     let server_rtp: u16 = setup
         .split("server_port=")
         .nth(1)

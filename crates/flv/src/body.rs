@@ -369,18 +369,7 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
             }
         }
         format @ (SOUND_ALAW | SOUND_MULAW) => {
-            let (sample_rate, channels) = (G711_RATE, 1 + (b0 & 1));
-            if format == SOUND_ALAW {
-                Codec::Pcma {
-                    sample_rate,
-                    channels,
-                }
-            } else {
-                Codec::Pcmu {
-                    sample_rate,
-                    channels,
-                }
-            }
+            Codec::g711(format == SOUND_ALAW, G711_RATE, 1 + (b0 & 1))
         }
         format => return Err(FlvError::UnsupportedCodec(UnsupportedCodec::Audio(format))),
     };

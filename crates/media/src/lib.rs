@@ -104,6 +104,22 @@ pub struct Frame {
 }
 
 impl Codec {
+    /// G.711 at `sample_rate` Hz with `channels`: A-law (PCMA) when `alaw`,
+    /// else µ-law (PCMU).
+    pub fn g711(alaw: bool, sample_rate: u32, channels: u8) -> Codec {
+        if alaw {
+            Codec::Pcma {
+                sample_rate,
+                channels,
+            }
+        } else {
+            Codec::Pcmu {
+                sample_rate,
+                channels,
+            }
+        }
+    }
+
     /// Sampling rate (Hz) and channel count, for the audio codecs whose
     /// payload has no configuration record to read them from (MP3, G.711);
     /// `None` for the others, whose config frame says it (AAC, Opus), and

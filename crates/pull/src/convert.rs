@@ -163,17 +163,7 @@ impl AudioTrack {
     pub fn g711(alaw: bool, rate: u32, channels: u16) -> Self {
         let sample_rate = rate.max(1);
         let channels = channels.clamp(1, 8) as u8;
-        let codec = if alaw {
-            Codec::Pcma {
-                sample_rate,
-                channels,
-            }
-        } else {
-            Codec::Pcmu {
-                sample_rate,
-                channels,
-            }
-        };
+        let codec = Codec::g711(alaw, sample_rate, channels);
         AudioTrack {
             codec,
             clock: sample_rate,
