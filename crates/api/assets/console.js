@@ -180,7 +180,7 @@ function renderPulls(pulls) {
     el("td", {}, p.on_demand ? `on demand (${p.close_after_secs} s)` : "always on"),
     el("td", {}, el("span", { class: "pill" }, p.state)),
     el("td", {}, fmtBits(p.bitrate_kbps * 1000)),
-    el("td", {}, p.reconnects),
+    el("td", {}, p.retries),
     el("td", {}, p.last_error || "–"),
     el("td", {}, state.canMutate && p.from_api
       ? el("button", { class: "danger", onclick: () => act(`Remove pull ${p.app}/${p.stream}`, `/api/v1/pulls/${p.app}/${p.stream}`) }, "Remove")

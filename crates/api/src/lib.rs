@@ -125,6 +125,7 @@ pub struct PullView {
     /// Media bit rate while running.
     pub bitrate_kbps: u64,
     /// Connection attempts after a failed or ended session.
+    #[serde(rename = "retries")]
     pub reconnects: u64,
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::clients::{ffmpeg_publisher, require_tool};
 use common::http;
 use common::probe::{self, Media};
-use common::process::Proc;
+use common::process::{rss_kib, Proc};
 use common::server::{self, Server};
 
 /// RTMP handshake packet size (C1/S1/C2/S2).
@@ -49,16 +49,6 @@ impl Rng {
         let n = min + self.below(max - min);
         self.bytes(n)
     }
-}
-
-/// The server's resident set size in KiB, from /proc/PID/status.
-fn rss_kib(pid: u32) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc status")
 }
 
 /// Everything the server wrote to stderr (its log), over all start attempts.

@@ -381,7 +381,7 @@ fn pull_reconnects_after_the_camera_restarts_and_the_players_see_frames_again() 
     let restarted = Instant::now();
     let back = wait_state(&srv, "gate", "running", secs(40));
     let reconnected = restarted.elapsed();
-    assert!(back["reconnects"].as_u64().unwrap() >= 1, "{back}");
+    assert!(back["retries"].as_u64().unwrap() >= 1, "{back}");
     assert!(
         back["last_error"].as_str().is_some_and(|e| !e.is_empty()),
         "{back}"
@@ -489,7 +489,7 @@ fn pulls_api_adds_lists_and_removes() {
     let deadline = Instant::now() + secs(20);
     let again = loop {
         let p = pull(&srv, "lobby").unwrap();
-        if p["state"] == "running" && p["reconnects"].as_u64() >= Some(1) {
+        if p["state"] == "running" && p["retries"].as_u64() >= Some(1) {
             break p;
         }
         assert!(Instant::now() < deadline, "no reconnect after a kick: {p}");
@@ -539,7 +539,7 @@ fn udp_and_auto_transports() {
         tcp_cam.url()
     )));
     let udp = wait_state(&srv, "udp", "running", secs(20));
-    assert_eq!(udp["reconnects"], 0, "{udp}");
+    assert_eq!(udp["retries"], 0, "{udp}");
     let auto = wait_state(&srv, "auto", "running", secs(20));
     let log = srv.log();
     let refused = log
@@ -703,7 +703,7 @@ fn rtmp_pull_on_demand_and_across_a_source_restart() {
     let deadline = Instant::now() + secs(40);
     let back = loop {
         let p = pull(&srv, "copy").unwrap();
-        if p["state"] == "running" && p["reconnects"].as_u64() >= Some(1) {
+        if p["state"] == "running" && p["retries"].as_u64() >= Some(1) {
             break p;
         }
         assert!(

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use common::clients::{ffmpeg_publisher, gst_decoded_frames, require_ffmpeg, require_gst_elements};
 use common::http::gst_launch;
 use common::probe;
+use common::process::rss_kib;
 use common::rtsp::{rtsp_errors, wait_playable, wait_rtsp, TCP};
 use common::server::Server;
 
@@ -392,16 +393,6 @@ fn bad_input_is_refused_counted_and_harms_no_other_client() {
     );
     srv.assert_running();
     publisher.assert_running("the RTMP publisher must not be affected");
-}
-
-/// The resident set size of a process, in KiB, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// A publisher that set up RTP over UDP sends ~100 Mbit/s of junk to the

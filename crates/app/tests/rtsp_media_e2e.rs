@@ -17,7 +17,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::clients::{ffmpeg_publisher, ffmpeg_rtsp_publisher, require_ffmpeg, require_tool};
-use common::http::{get, wait_until_playable};
+use common::http::{counter, get, wait_until_playable};
 use common::probe;
 use common::process::{Proc, Stdout};
 use common::server::Server;
@@ -98,16 +98,6 @@ fn rtsp_client(srv: &Server, role: &str, stream: &str) -> Option<Value> {
     clients(srv)
         .into_iter()
         .find(|c| c["protocol"] == "rtsp" && c["role"] == role && c["stream"] == stream)
-}
-
-/// A counter from `/metrics` with exactly these labels (0 when absent).
-fn metric(srv: &Server, name_and_labels: &str) -> u64 {
-    let r = get(srv.http_port(), "/metrics");
-    assert_eq!(r.status, 200);
-    String::from_utf8_lossy(&r.body)
-        .lines()
-        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
 }
 
 /// Captures `secs` seconds of an HTTP-FLV stream with curl into a file,
@@ -203,7 +193,10 @@ fn lossy_udp_publish_drops_damaged_frames_and_counts_losses() {
     // The counters reach /metrics when the session ends.
     let deadline = Instant::now() + secs(10);
     let lost = loop {
-        let lost = metric(&srv, "weir_rtp_packets_lost_total{protocol=\"rtsp\"}");
+        let lost = counter(
+            srv.http_port(),
+            "weir_rtp_packets_lost_total{protocol=\"rtsp\"}",
+        );
         if lost > 0 || Instant::now() > deadline {
             break lost;
         }
@@ -214,7 +207,7 @@ fn lossy_udp_publish_drops_damaged_frames_and_counts_losses() {
         lost <= dropped && lost + 5 >= dropped,
         "weir counted {lost} lost, the relay dropped {dropped}"
     );
-    let received = metric(&srv, "weir_rtp_packets_total{protocol=\"rtsp\"}");
+    let received = counter(srv.http_port(), "weir_rtp_packets_total{protocol=\"rtsp\"}");
     eprintln!(
         "lossy publish: relay {relayed} relayed / {dropped} dropped; weir {received} received / \
          {lost} lost; {video} whole video frames in 8 s of HTTP-FLV"

@@ -581,3 +581,15 @@ fn starts_with_idr(au: &[u8]) -> bool {
     }
     false
 }
+
+/// The value of the `/metrics` sample `series` (name and labels exactly as
+/// printed, e.g. `weir_rtp_packets_total{protocol="rtsp"}`); 0 when absent.
+pub fn counter(port: u16, series: &str) -> u64 {
+    let r = get(port, "/metrics");
+    assert_eq!(r.status, 200, "/metrics answered {}", r.status);
+    let prefix = format!("{series} ");
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map_or(0, |v| v.trim().parse::<f64>().expect("sample value") as u64)
+}

@@ -4,7 +4,7 @@ use std::net::TcpStream;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use super::http::get;
+use super::http::counter;
 use super::probe::{self, Analysis};
 use super::server::Server;
 
@@ -50,11 +50,6 @@ pub fn wait_playable(srv: &Server, url: &str, opts: &[&str]) {
 /// The value of `weir_connection_errors_total{protocol="rtsp",kind="KIND"}`
 /// (0 when the series is absent).
 pub fn rtsp_errors(srv: &Server, kind: &str) -> u64 {
-    let metrics = get(srv.http_port(), "/metrics");
-    assert_eq!(metrics.status, 200, "/metrics answered {}", metrics.status);
-    let series = format!("weir_connection_errors_total{{protocol=\"rtsp\",kind=\"{kind}\"}} ");
-    String::from_utf8_lossy(&metrics.body)
-        .lines()
-        .find_map(|l| l.strip_prefix(series.as_str()))
-        .map_or(0, |v| v.trim().parse().expect("counter value"))
+    let series = format!("weir_connection_errors_total{{protocol=\"rtsp\",kind=\"{kind}\"}}");
+    counter(srv.http_port(), &series)
 }
