@@ -44,6 +44,7 @@ APT_PACKAGES=(
 # Python packages (pip name and the module it provides).
 PIP_PACKAGES=(
   "websockets:websockets"
+  "imageio-ffmpeg:imageio_ffmpeg" # ffmpeg 9 (static build): Enhanced RTMP (HEVC/AV1/VP9/Opus), rtmpe://, rtmpt://
 )
 
 # How many tests of one binary run at once. The end-to-end tests mostly

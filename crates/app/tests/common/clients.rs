@@ -40,6 +40,32 @@ pub fn require_ffmpeg() {
     require_tool("stdbuf");
 }
 
+/// The path of ffmpeg 9, the static build the `imageio-ffmpeg` wheel
+/// ships: Debian's ffmpeg 5.1 cannot publish HEVC, AV1 or Opus over
+/// Enhanced RTMP, nor speak `rtmpe://`/`rtmpt://` as a publisher. Fails
+/// the test with how to install it when it is missing.
+pub fn ffmpeg9() -> std::path::PathBuf {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
+        ])
+        .output();
+    let path = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        _ => panic!(
+            "ffmpeg 9 not found: install it with `python3 -m pip install imageio-ffmpeg` \
+             or run `bash scripts/test.sh`"
+        ),
+    };
+    let path = std::path::PathBuf::from(path);
+    assert!(
+        path.is_file(),
+        "imageio-ffmpeg names {path:?}, which does not exist"
+    );
+    path
+}
+
 /// Fails the test unless every GStreamer element in `elements` is installed.
 pub fn require_gst_elements(elements: &[&str]) {
     require_tool("gst-launch-1.0");
