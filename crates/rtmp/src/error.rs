@@ -213,3 +213,27 @@ pub enum UrlError {
         url: String,
     },
 }
+
+/// An RTMPT (RTMP over HTTP) request the tunnel refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RtmptError {
+    /// The path is none of `/fcs/ident2`, `/open/1`,
+    /// `/{send|idle|close}/{session}/{seq}`.
+    #[error("not an RTMPT path: {0:?}")]
+    Path(String),
+    /// The session id is empty, too long or not alphanumeric.
+    #[error("bad RTMPT session id {0:?}")]
+    SessionId(String),
+    /// The sequence number is not a decimal number.
+    #[error("bad RTMPT sequence number {0:?}")]
+    SeqSyntax(String),
+    /// The sequence number does not follow the last one accepted: a
+    /// replayed or reordered request.
+    #[error("RTMPT sequence number {got} after {last}: requests must be numbered upwards")]
+    SeqOrder {
+        /// The number of this request.
+        got: u64,
+        /// The last number accepted on the session.
+        last: u64,
+    },
+}

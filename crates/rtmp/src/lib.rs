@@ -1,4 +1,5 @@
-//! Sans-IO RTMP: handshake, chunk stream codec, messages, server and client sessions.
+//! Sans-IO RTMP: handshake, chunk stream codec, messages, server and client
+//! sessions, and the rules of RTMPT (RTMP tunnelled over HTTP).
 //!
 //! Nothing here opens sockets, reads clocks or draws random numbers: callers
 //! feed received bytes in, take bytes to send out, and pass time and
@@ -12,6 +13,7 @@ pub mod client;
 pub mod error;
 pub mod handshake;
 pub mod message;
+pub mod rtmpt;
 pub mod server;
 mod session;
 pub mod url;
