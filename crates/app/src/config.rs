@@ -280,6 +280,15 @@ pub struct RtmpSection {
     /// Much cheaper per viewer with thousands of viewers, at the cost of up
     /// to this much latency (SRS's mw_latency is 350). 0 = write at once.
     pub merge_write_ms: u64,
+    /// RTMPT (RTMP tunnelled over HTTP POSTs, `rtmpt://host:HTTPPORT/..`)
+    /// on the HTTP listener (RTMPTS on HTTPS). Sessions count against
+    /// `max_connections` and `max_connections_per_ip`.
+    pub rtmpt: bool,
+    /// An RTMPT session whose client sends no request for this long is
+    /// closed.
+    pub rtmpt_idle_timeout_secs: f64,
+    /// Largest RTMPT POST body, in bytes; larger ones are answered 413.
+    pub rtmpt_max_body_bytes: usize,
 }
 
 /// `[rtsp]`
@@ -488,6 +497,9 @@ impl Default for RtmpSection {
             max_connections: 10_000,
             max_connections_per_ip: 0,
             merge_write_ms: 0,
+            rtmpt: true,
+            rtmpt_idle_timeout_secs: 15.0,
+            rtmpt_max_body_bytes: 2 << 20,
         }
     }
 }
@@ -635,6 +647,10 @@ impl Config {
         );
         anyhow::ensure!(r.max_message_len >= 1024, "rtmp.max_message_len too small");
         anyhow::ensure!(
+            r.rtmpt_max_body_bytes >= 4096,
+            "rtmp.rtmpt_max_body_bytes must be at least 4096"
+        );
+        anyhow::ensure!(
             r.max_chunk_streams >= 4,
             "rtmp.max_chunk_streams must be >= 4"
         );
@@ -642,6 +658,7 @@ impl Config {
             ("rtmp.play_wait_secs", r.play_wait_secs),
             ("rtmp.handshake_timeout_secs", r.handshake_timeout_secs),
             ("rtmp.idle_timeout_secs", r.idle_timeout_secs),
+            ("rtmp.rtmpt_idle_timeout_secs", r.rtmpt_idle_timeout_secs),
             (
                 "rtmp.player_write_timeout_secs",
                 r.player_write_timeout_secs,

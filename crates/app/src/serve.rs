@@ -61,7 +61,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         shutdown.clone(),
     );
     let rtmps_task = crate::tls::start_rtmps(&cfg, tls.as_ref(), &rtmp).await?;
-    let rtmp_task = tokio::spawn(rtmp.run(rtmp_listener, None));
+    let rtmp_task = tokio::spawn(rtmp.clone().run(rtmp_listener, None));
 
     let http_listener = TcpListener::bind(cfg.server.http_listen)
         .await
@@ -77,10 +77,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         pulls.clone(),
         shutdown.clone(),
     )?;
-    let http =
-        weir_server_http::HttpServer::new(hub.clone(), http_cfg, shutdown.clone(), routes.viewer)
-            .with_operator_routes(routes.operator);
     let https = crate::tls::https_acceptor(tls.as_ref())?;
+    let mut viewer = routes.viewer;
+    if cfg.rtmp.rtmpt {
+        // RTMPT sessions are RTMP connections of the RTMP server, reached
+        // through the HTTP listener.
+        viewer = viewer.merge(rtmp.rtmpt_routes(https.is_some()));
+    }
+    let http = weir_server_http::HttpServer::new(hub.clone(), http_cfg, shutdown.clone(), viewer)
+        .with_operator_routes(routes.operator);
     let http_task = tokio::spawn(http.run(http_listener, https));
 
     let rtsp_task = match cfg.rtsp.listen_addr()? {
@@ -205,6 +210,11 @@ fn rtmp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtmp::Config
         channel,
         merge_write: std::time::Duration::from_millis(r.merge_write_ms),
         coalesce: coalesce(cfg),
+        rtmpt: weir_server_rtmp::RtmptConfig {
+            idle_timeout: secs(r.rtmpt_idle_timeout_secs),
+            max_body_bytes: r.rtmpt_max_body_bytes,
+            ..weir_server_rtmp::RtmptConfig::default()
+        },
     }
 }
 

@@ -67,6 +67,26 @@ impl Limits {
     pub fn active(&self) -> usize {
         self.conns.active()
     }
+
+    /// Takes a place for a connection from `ip` that did not come through
+    /// this listener's accept loop (an RTMP session tunnelled over HTTP
+    /// counts against the RTMP limits), without waiting: the limit hit
+    /// when there is none.
+    pub fn try_acquire(&self, ip: std::net::IpAddr) -> Result<Slot, weir_hub::ConnLimitHit> {
+        let queued = match &self.queue {
+            None => None,
+            Some(queue) => Some(
+                queue
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| weir_hub::ConnLimitHit::Total)?,
+            ),
+        };
+        Ok(Slot {
+            _queued: queued,
+            _conn: self.conns.try_acquire(ip)?,
+        })
+    }
 }
 
 /// One connection's place in its listener's [`Limits`], released when

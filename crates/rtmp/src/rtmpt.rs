@@ -111,7 +111,8 @@ fn parse_seq(seq: &str) -> Result<u64, RtmptError> {
     if seq.is_empty() || seq.len() > 19 || !seq.bytes().all(|b| b.is_ascii_digit()) {
         return Err(RtmptError::SeqSyntax(truncated(seq)));
     }
-    seq.parse().map_err(|_| RtmptError::SeqSyntax(truncated(seq)))
+    seq.parse()
+        .map_err(|_| RtmptError::SeqSyntax(truncated(seq)))
 }
 
 /// At most 64 characters of peer text, for an error message.

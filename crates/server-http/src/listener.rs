@@ -306,6 +306,9 @@ where
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        // Header names are case-insensitive, but librtmp (rtmpdump) finds
+        // an RTMPT answer's length by searching for `Content-` verbatim.
+        .title_case_headers(true)
         .max_buf_size(settings.max_buf)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();

@@ -9,6 +9,9 @@
 //!
 //! The same server accepts RTMPS (RTMP over TLS) on any listener given a
 //! [`TlsAcceptor`]; only the byte stream under a connection differs.
+//! RTMPT (RTMP tunnelled over HTTP) is one more byte stream: the routes
+//! [`RtmpServer::rtmpt_routes`] makes run on the HTTP listener and feed the
+//! same connection loop.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -19,6 +22,7 @@ mod muxer;
 mod park;
 mod play;
 mod publish;
+mod rtmpt;
 mod transport;
 mod wire;
 
@@ -69,6 +73,36 @@ pub struct Config {
     /// with it in one `writev` per player; video is never held. See
     /// [`Coalesce`].
     pub coalesce: Coalesce,
+    /// RTMPT sessions (see [`RtmptConfig`]).
+    pub rtmpt: RtmptConfig,
+}
+
+/// How RTMPT sessions (RTMP tunnelled over HTTP) are bounded.
+#[derive(Debug, Clone)]
+pub struct RtmptConfig {
+    /// A session the client has not polled (or sent to) for this long is
+    /// closed: its RTMP connection ends and its callbacks fire.
+    pub idle_timeout: Duration,
+    /// Largest POST body accepted; a larger one is answered 413 unread.
+    pub max_body_bytes: usize,
+    /// The session's pipe holds at most this many bytes each way, and an
+    /// answer carries at most this many.
+    pub buffer_bytes: usize,
+    /// How long an idle poll waits for the server's bytes before it is
+    /// answered with none: a player gets its next frame as soon as it is
+    /// written instead of polling in a loop.
+    pub hold: Duration,
+}
+
+impl Default for RtmptConfig {
+    fn default() -> Self {
+        RtmptConfig {
+            idle_timeout: Duration::from_secs(15),
+            max_body_bytes: 2 << 20,
+            buffer_bytes: 256 << 10,
+            hold: Duration::from_millis(100),
+        }
+    }
 }
 
 impl Default for Config {
@@ -86,6 +120,7 @@ impl Default for Config {
             channel: ChannelConfig::default(),
             merge_write: Duration::ZERO,
             coalesce: Coalesce::default(),
+            rtmpt: RtmptConfig::default(),
         }
     }
 }
@@ -130,6 +165,15 @@ impl RtmpServer {
                 started: Instant::now(),
             }),
         }
+    }
+
+    /// The RTMPT routes (`POST /fcs/ident2`, `/open/1`,
+    /// `/send|idle|close/{session}/{seq}`) for the app to merge into the
+    /// HTTP listener's router. Each session is an RTMP connection of this
+    /// server with protocol `"rtmpt"`, or `"rtmpts"` when `https` says
+    /// the listener is HTTPS. Call once: the routes own the session table.
+    pub fn rtmpt_routes(&self, https: bool) -> axum::Router {
+        rtmpt::routes(self.shared.clone(), https)
     }
 
     /// Accepts connections until shutdown (`weir_netio::serve`: limits,

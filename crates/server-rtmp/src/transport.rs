@@ -1,4 +1,5 @@
-//! The byte stream under a connection: plain TCP, or TLS over TCP (RTMPS),
+//! The byte stream under a connection: plain TCP, TLS over TCP (RTMPS),
+//! or an RTMPT tunnel (RTMP carried in HTTP requests, `crate::rtmpt`),
 //! split into the halves the connection loop reads and writes.
 //!
 //! The connection logic is the same for both. Plain TCP keeps its fast
@@ -11,13 +12,16 @@
 //! socket, so its writes always take the waiting path
 //! (`write_all_vectored`, which flushes rustls's buffer at the end) under
 //! the write timeout.
+//! A tunnel is a bounded in-memory pipe whose other end the HTTP handlers
+//! feed and drain; like TLS it always takes the waiting path, and its
+//! bound is what pushes back on a player whose client polls too slowly.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use weir_netio::{Conn, SharedTcp};
@@ -29,6 +33,14 @@ pub(crate) enum Transport {
     /// Boxed: a rustls session is a few hundred bytes more than a socket,
     /// and most connections are plain TCP.
     Tls(Box<TlsStream<TcpStream>>),
+    /// An RTMPT session: one end of a bounded pipe, named `"rtmpt"` (or
+    /// `"rtmpts"` when the HTTP listener is HTTPS).
+    Tunnel {
+        /// The connection's end; the HTTP handlers hold the other.
+        pipe: DuplexStream,
+        /// The protocol the client list names.
+        protocol: &'static str,
+    },
 }
 
 impl Transport {
@@ -38,6 +50,7 @@ impl Transport {
         match self {
             Transport::Tcp(_) => "rtmp",
             Transport::Tls(_) => "rtmps",
+            Transport::Tunnel { protocol, .. } => protocol,
         }
     }
 
@@ -52,6 +65,10 @@ impl Transport {
                 let (r, w) = tokio::io::split(*tls);
                 (Reader::Tls(r), Writer::Tls(w))
             }
+            Transport::Tunnel { pipe, .. } => {
+                let (r, w) = tokio::io::split(pipe);
+                (Reader::Tunnel(r), Writer::Tunnel(w))
+            }
         }
     }
 }
@@ -60,6 +77,7 @@ impl Transport {
 pub(crate) enum Reader {
     Tcp(SharedTcp),
     Tls(ReadHalf<TlsStream<TcpStream>>),
+    Tunnel(ReadHalf<DuplexStream>),
 }
 
 /// The half of a connection's stream written to: by the connection loop,
@@ -68,6 +86,7 @@ pub(crate) enum Reader {
 pub(crate) enum Writer {
     Tcp(SharedTcp),
     Tls(WriteHalf<TlsStream<TcpStream>>),
+    Tunnel(WriteHalf<DuplexStream>),
 }
 
 impl Writer {
@@ -75,7 +94,7 @@ impl Writer {
     pub(crate) fn tcp(&self) -> Option<&SharedTcp> {
         match self {
             Writer::Tcp(tcp) => Some(tcp),
-            Writer::Tls(_) => None,
+            Writer::Tls(_) | Writer::Tunnel(_) => None,
         }
     }
 }
@@ -92,12 +111,12 @@ impl From<Conn> for Transport {
 }
 
 /// Writes what the socket takes without waiting (see
-/// [`weir_netio::try_write_now`]); TLS writes nothing here and leaves
-/// `bufs` to the waiting path.
+/// [`weir_netio::try_write_now`]); TLS and tunnels write nothing here and
+/// leave `bufs` to the waiting path.
 pub(crate) fn try_write_now(socket: &Writer, bufs: &mut Vec<Bytes>) -> io::Result<u64> {
     match socket {
         Writer::Tcp(tcp) => weir_netio::try_write_now(tcp, bufs),
-        Writer::Tls(_) => Ok(0),
+        Writer::Tls(_) | Writer::Tunnel(_) => Ok(0),
     }
 }
 
@@ -110,6 +129,7 @@ impl AsyncRead for Reader {
         match self.get_mut() {
             Reader::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Reader::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Reader::Tunnel(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -123,6 +143,7 @@ impl AsyncWrite for Writer {
         match self.get_mut() {
             Writer::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Writer::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Writer::Tunnel(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -134,6 +155,7 @@ impl AsyncWrite for Writer {
         match self.get_mut() {
             Writer::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Writer::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Writer::Tunnel(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -141,6 +163,7 @@ impl AsyncWrite for Writer {
         match self {
             Writer::Tcp(s) => s.is_write_vectored(),
             Writer::Tls(s) => s.is_write_vectored(),
+            Writer::Tunnel(s) => s.is_write_vectored(),
         }
     }
 
@@ -148,6 +171,7 @@ impl AsyncWrite for Writer {
         match self.get_mut() {
             Writer::Tcp(s) => Pin::new(s).poll_flush(cx),
             Writer::Tls(s) => Pin::new(s).poll_flush(cx),
+            Writer::Tunnel(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -155,6 +179,7 @@ impl AsyncWrite for Writer {
         match self.get_mut() {
             Writer::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Writer::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Writer::Tunnel(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
