@@ -7,6 +7,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod flv;
+pub mod rtmpt;
 
 use std::time::{Duration, Instant};
 
