@@ -194,7 +194,10 @@ fn parse_head(head: &[u8]) -> io::Result<(u16, usize)> {
     let mut lines = text.split("\r\n");
     let status = lines
         .next()
-        .and_then(|l| l.strip_prefix("HTTP/1.1 ").or_else(|| l.strip_prefix("HTTP/1.0 ")))
+        .and_then(|l| {
+            l.strip_prefix("HTTP/1.1 ")
+                .or_else(|| l.strip_prefix("HTTP/1.0 "))
+        })
         .and_then(|l| l.get(..3))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no status line"))?;
@@ -260,10 +263,16 @@ mod tests {
         assert_eq!(parse_head(h).unwrap(), (200, 12));
         let h = b"HTTP/1.1 200 OK\r\ncontent-length:3\r\n\r\n";
         assert_eq!(parse_head(h).unwrap(), (200, 3));
-        assert_eq!(parse_head(b"HTTP/1.1 404 Not Found\r\n\r\n").unwrap(), (404, 0));
+        assert_eq!(
+            parse_head(b"HTTP/1.1 404 Not Found\r\n\r\n").unwrap(),
+            (404, 0)
+        );
         assert!(parse_head(b"HTTP/1.1 200 OK\r\n\r\n").is_err());
         assert!(parse_head(b"SSH-2.0\r\n\r\n").is_err());
-        let huge = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
+        let huge = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
         assert!(parse_head(huge.as_bytes()).is_err());
     }
 
@@ -291,7 +300,10 @@ mod tests {
                 };
                 let closing = path.starts_with("/close/");
                 seen.push((path, body));
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", answer.len());
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                    answer.len()
+                );
                 tcp.write_all(head.as_bytes()).await.unwrap();
                 tcp.write_all(&answer).await.unwrap();
                 if closing {
@@ -299,7 +311,9 @@ mod tests {
                 }
             }
         });
-        let mut s = connect("127.0.0.1", port, Duration::from_secs(5)).await.unwrap();
+        let mut s = connect("127.0.0.1", port, Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(s.session(), "s1");
         s.write_all(b"ping").await.unwrap();
         let mut got = [0u8; 4];

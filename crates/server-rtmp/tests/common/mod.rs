@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 use weir_amf0::Value;
@@ -150,9 +150,9 @@ pub enum Got {
 }
 
 /// A playing RTMP client driven by hand: the sans-IO client session over
-/// a socket the test also writes to.
-pub struct Player {
-    socket: TcpStream,
+/// a socket (or an RTMPT stream) the test also writes to.
+pub struct Player<S = TcpStream> {
+    socket: S,
     session: ClientSession,
     buf: BytesMut,
     events: VecDeque<ClientEvent>,
@@ -169,12 +169,24 @@ impl Player {
             socket.set_recv_buffer_size(size).unwrap();
         }
         let socket = bounded(socket.connect(addr)).await.unwrap();
+        Player::over(socket, &format!("rtmp://{addr}/live"), stream).await
+    }
+
+    /// The client's end of the connection (the address the server sees).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Player<S> {
+    /// Plays `live/{stream}` over an open byte stream, up to Play.Start.
+    pub async fn over(socket: S, tc_url: &str, stream: &str) -> Player<S> {
         let mut random = [7u8; 1536];
         random[0] = 1;
         let session = ClientSession::new(
             ClientConfig {
                 app: "live".into(),
-                tc_url: format!("rtmp://{addr}/live"),
+                tc_url: tc_url.to_owned(),
                 stream: stream.into(),
                 mode: ClientMode::Play,
                 handshake: ClientHandshakeMode::Simple,
@@ -300,10 +312,5 @@ impl Player {
         let mut wire = BytesMut::new();
         weir_rtmp::chunk::encode_standalone(&msg, 128, &mut wire);
         self.socket.write_all(&wire).await.unwrap();
-    }
-
-    /// The client's end of the connection (the address the server sees).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.socket.local_addr().unwrap()
     }
 }
