@@ -149,6 +149,18 @@ pub fn ffmpeg_publisher(dir: &Path, name: &str, url: &str, secs: u32, extra: &[&
     Proc::spawn(name, dir, cmd, Stdout::Null)
 }
 
+/// Like [`ffmpeg_publisher`], with ffmpeg 9 ([`ffmpeg9`]): for what
+/// Debian's ffmpeg cannot publish over, such as `rtmpt://`.
+pub fn ffmpeg9_publisher(dir: &Path, name: &str, url: &str, secs: u32) -> Proc {
+    let mut cmd = Command::new(ffmpeg9());
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args(SOURCE)
+        .args(["-t", &secs.to_string()])
+        .args(ENCODE)
+        .args(["-f", "flv", url]);
+    Proc::spawn(name, dir, cmd, Stdout::Null)
+}
+
 /// Like [`ffmpeg_publisher`], publishing over RTSP (ANNOUNCE/RECORD) with
 /// RTP over `transport`: `tcp` (interleaved) or `udp`.
 pub fn ffmpeg_rtsp_publisher(
