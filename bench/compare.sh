@@ -18,6 +18,8 @@
 #                                           set a list to "" to skip it)
 #   RTSP_PLAYERS="1000"                     RTSP (TCP interleaved) scenarios, weir only
 #                                           (published over RTMP, played over RTSP)
+#   RTMPT_PLAYERS="200"                     RTMPT (RTMP over HTTP POSTs on the HTTP
+#                                           port) scenarios, weir only
 #   MW_PLAYERS="1000 2000"                  weir-mwN scenarios (RTMP)
 #   C0_PLAYERS="1000"                       weir-c0 scenarios (RTMP and HTTP-FLV):
 #                                           weir with audio coalescing off
@@ -41,6 +43,7 @@ SERVERS=${SERVERS:-"weir weir-c0 weir-mw40 weir-mw350 nginx-rtmp nms"}
 RTMP_PLAYERS=${RTMP_PLAYERS-"100 500 1000 2000"}
 HTTP_PLAYERS=${HTTP_PLAYERS-"1000"}
 RTSP_PLAYERS=${RTSP_PLAYERS-"1000"}
+RTMPT_PLAYERS=${RTMPT_PLAYERS-"200"}
 MW_PLAYERS=${MW_PLAYERS-"1000 2000"}
 C0_PLAYERS=${C0_PLAYERS-"1000"}
 WEIR_BEFORE=${WEIR_BEFORE:-}
@@ -150,6 +153,9 @@ merge_write_ms = $mw
 max_connections = 20000
 [rtsp]
 max_connections = 20000
+[http]
+# RTMPT players all poll from 127.0.0.1: not a slowloris.
+max_idle_per_ip = 0
 [hub]
 coalesce_audio_ms = $coalesce
 EOF
@@ -232,6 +238,7 @@ run_one() {
     rtmp) play=$publish ;;
     http-flv) play="http://127.0.0.1:$HTTP_PORT/live/bench.flv" ;;
     rtsp) play="rtsp://127.0.0.1:$RTSP_PORT/live/bench" ;;
+    rtmpt) play="rtmpt://127.0.0.1:$HTTP_PORT/live/bench" ;;
     esac
     file=$WORK/results/$(printf '%s-%s-%05d.json' "$name" "$proto" "$n")
     log "$name $proto x$n"
@@ -286,6 +293,7 @@ main() {
         fi
         if has_rtsp "$s"; then
             for n in $RTSP_PLAYERS; do run_one "$s" rtsp "$n"; done
+            for n in $RTMPT_PLAYERS; do run_one "$s" rtmpt "$n"; done
         fi
     done
     write_doc

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 use rand::RngCore;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weir_rtmp::url::RtmpUrl;
 
@@ -21,6 +21,9 @@ use crate::probe::{HttpFlvProbe, Probe, RtmpProbe, RtspProbe};
 pub(crate) enum Target {
     /// `rtmp://host:port/app/stream`
     Rtmp(RtmpUrl),
+    /// `rtmpt://host:port/app/stream`: RTMP tunnelled over HTTP POSTs
+    /// (`weir_rtmp_client::rtmpt`) to an HTTP port (default 80).
+    Rtmpt(RtmpUrl),
     /// `http://host:port/path.flv`
     HttpFlv {
         /// `host:port`, also the Host header.
@@ -38,8 +41,22 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    /// Parses an `rtmp://`, `http://` or `rtsp://` play URL.
+    /// Parses an `rtmp://`, `rtmpt://`, `http://` or `rtsp://` play URL.
     pub(crate) fn parse(url: &str) -> anyhow::Result<Target> {
+        if let Some(rest) = url.strip_prefix("rtmpt://") {
+            // The RTMP URL rules, with HTTP's default port.
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            let with_port = if authority.contains(':') {
+                url.replacen("rtmpt://", "rtmp://", 1)
+            } else {
+                url.replacen(authority, &format!("{authority}:80"), 1)
+                    .replacen("rtmpt://", "rtmp://", 1)
+            };
+            let mut parsed = RtmpUrl::parse(&with_port)
+                .map_err(|e| anyhow::anyhow!("bad play URL {url}: {e}"))?;
+            parsed.tc_url = parsed.tc_url.replacen("rtmp://", "rtmpt://", 1);
+            return Ok(Target::Rtmpt(parsed));
+        }
         if let Some(rest) = url.strip_prefix("rtsp://") {
             let authority = rest.split(['/', '?']).next().unwrap_or("");
             anyhow::ensure!(!authority.is_empty(), "bad play URL {url}: no host");
@@ -77,6 +94,7 @@ impl Target {
     pub(crate) fn protocol(&self) -> &'static str {
         match self {
             Target::Rtmp(_) => "rtmp",
+            Target::Rtmpt(_) => "rtmpt",
             Target::HttpFlv { .. } => "http-flv",
             Target::Rtsp { .. } => "rtsp",
         }
@@ -84,15 +102,17 @@ impl Target {
 
     fn addr(&self) -> String {
         match self {
-            Target::Rtmp(u) if u.host.contains(':') => format!("[{}]:{}", u.host, u.port),
-            Target::Rtmp(u) => format!("{}:{}", u.host, u.port),
+            Target::Rtmp(u) | Target::Rtmpt(u) if u.host.contains(':') => {
+                format!("[{}]:{}", u.host, u.port)
+            }
+            Target::Rtmp(u) | Target::Rtmpt(u) => format!("{}:{}", u.host, u.port),
             Target::HttpFlv { authority, .. } | Target::Rtsp { authority, .. } => authority.clone(),
         }
     }
 
     fn probe(&self, parse: bool) -> Probe {
         match self {
-            Target::Rtmp(url) => {
+            Target::Rtmp(url) | Target::Rtmpt(url) => {
                 let mut random = [0u8; 1536];
                 rand::thread_rng().fill_bytes(&mut random);
                 Probe::Rtmp(Box::new(RtmpProbe::new(url, &random, parse)))
@@ -143,6 +163,13 @@ pub(crate) struct Measure {
     pub(crate) errors: Mutex<BTreeMap<String, u64>>,
 }
 
+/// A player's byte stream: a TCP socket, or an RTMPT tunnel.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// How long opening an RTMPT session may take.
+const RTMPT_OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs one player until its connection ends; the outcome is in `slot`.
 pub(crate) async fn run(target: Arc<Target>, parse: bool, slot: Arc<Slot>, measure: Arc<Measure>) {
     if let Err(e) = play(&target, parse, &slot, &measure).await {
@@ -155,8 +182,16 @@ pub(crate) async fn run(target: Arc<Target>, parse: bool, slot: Arc<Slot>, measu
 
 async fn play(target: &Target, parse: bool, slot: &Slot, measure: &Measure) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut socket = TcpStream::connect(target.addr()).await?;
-    socket.set_nodelay(true)?;
+    let mut socket: Box<dyn Stream> = match target {
+        Target::Rtmpt(url) => Box::new(
+            weir_rtmp_client::rtmpt::connect(&url.host, url.port, RTMPT_OPEN_TIMEOUT).await?,
+        ),
+        _ => {
+            let socket = TcpStream::connect(target.addr()).await?;
+            socket.set_nodelay(true)?;
+            Box::new(socket)
+        }
+    };
     let mut probe = target.probe(parse);
     let mut reply = Vec::new();
     probe.start(&mut reply);
@@ -241,6 +276,17 @@ mod tests {
             "cam:554"
         );
         assert!(Target::parse("rtsp:///live/b").is_err());
+        let t = Target::parse("rtmpt://127.0.0.1:8080/live/b").unwrap();
+        assert_eq!(t.protocol(), "rtmpt");
+        assert_eq!(t.addr(), "127.0.0.1:8080");
+        match Target::parse("rtmpt://example.com/live/b").unwrap() {
+            Target::Rtmpt(u) => {
+                assert_eq!(u.port, 80);
+                assert_eq!(u.tc_url, "rtmpt://example.com:80/live");
+                assert_eq!(u.stream, "b");
+            }
+            t => panic!("{t:?}"),
+        }
         assert!(Target::parse("ftp://x/y").is_err());
     }
 }
