@@ -3,15 +3,18 @@ use super::*;
 /// The sequence start ffmpeg 9 (libsvtav1, 320x240, 8-bit 4:2:0) sends
 /// over Enhanced RTMP: an `av1C` with the sequence header OBU.
 const AV1C: &[u8] = &[
-    0x81, 0x00, 0x0c, 0x00, 0x0a, 0x0b, 0x02, 0x00, 0x00, 0x05, 0x61, 0xe7, 0xfd, 0xe0, 0x17,
-    0xc0, 0x02,
+    0x81, 0x00, 0x0c, 0x00, 0x0a, 0x0b, 0x02, 0x00, 0x00, 0x05, 0x61, 0xe7, 0xfd, 0xe0, 0x17, 0xc0,
+    0x02,
 ];
 
 #[test]
 fn reads_ffmpegs_av1c() {
     let c = parse_av1_config(&Bytes::from_static(AV1C)).unwrap();
     assert_eq!((c.profile, c.level_idx, c.high_tier), (0, 0, false));
-    assert_eq!((c.bit_depth, c.monochrome, c.subsampling), (8, false, (true, true)));
+    assert_eq!(
+        (c.bit_depth, c.monochrome, c.subsampling),
+        (8, false, (true, true))
+    );
     assert_eq!(c.codec_string(), "av01.0.00M.08");
     let seq = c.sequence_header().unwrap();
     assert_eq!((seq.width, seq.height, seq.profile), (320, 240, 0));

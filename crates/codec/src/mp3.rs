@@ -47,11 +47,20 @@ mod tests {
     #[test]
     fn headers() {
         // MPEG-1 layer III, 44.1 kHz, joint stereo.
-        assert_eq!(frame_format(&[0xff, 0xfb, 0x90, 0x44]).unwrap(), (44_100, true));
+        assert_eq!(
+            frame_format(&[0xff, 0xfb, 0x90, 0x44]).unwrap(),
+            (44_100, true)
+        );
         // MPEG-2 layer III, 24 kHz, mono.
-        assert_eq!(frame_format(&[0xff, 0xf3, 0x84, 0xc4]).unwrap(), (24_000, false));
+        assert_eq!(
+            frame_format(&[0xff, 0xf3, 0x84, 0xc4]).unwrap(),
+            (24_000, false)
+        );
         // MPEG-2.5, 8 kHz.
-        assert_eq!(frame_format(&[0xff, 0xe3, 0x88, 0x00]).unwrap(), (8_000, true));
+        assert_eq!(
+            frame_format(&[0xff, 0xe3, 0x88, 0x00]).unwrap(),
+            (8_000, true)
+        );
         assert!(frame_format(&[0xff, 0xfb, 0x9c, 0x44]).is_err());
         assert!(frame_format(&[0x00, 0xfb, 0x90, 0x44]).is_err());
         assert!(frame_format(&[0xff]).is_err());

@@ -10,6 +10,10 @@ use crate::error::CodecError;
 /// Opus always decodes at 48 kHz: the timescale of its samples.
 pub const OPUS_RATE: u32 = 48_000;
 
+/// The `OpusHead` of a source that sends none (RTP's Opus is always
+/// `opus/48000/2`): stereo, no pre-skip, 48 kHz, no gain, family 0.
+pub const DEFAULT_HEAD: &[u8] = b"OpusHead\x01\x02\x00\x00\x80\xbb\x00\x00\x00\x00\x00";
+
 /// A parsed `OpusHead`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpusHead {
@@ -113,10 +117,16 @@ mod tests {
     #[test]
     fn reads_ffmpegs_opus_head() {
         let h = parse_opus_head(&Bytes::from_static(HEAD)).unwrap();
-        assert_eq!((h.channels, h.pre_skip, h.input_sample_rate), (2, 312, 48_000));
+        assert_eq!(
+            (h.channels, h.pre_skip, h.input_sample_rate),
+            (2, 312, 48_000)
+        );
         assert_eq!((h.mapping_family, h.mapping), (0, None));
         assert!(parse_opus_head(&Bytes::from_static(&HEAD[..18])).is_err());
-        assert!(parse_opus_head(&Bytes::from_static(b"OpusHeaX\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00")).is_err());
+        assert!(parse_opus_head(&Bytes::from_static(
+            b"OpusHeaX\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00"
+        ))
+        .is_err());
         // Family 1 without its table.
         let mut h = HEAD.to_vec();
         h[18] = 1;

@@ -320,7 +320,13 @@ fn ex_video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     if frame_type == FRAME_COMMAND && packet_type != VIDEO_METADATA {
         return Ok(None);
     }
-    let Some(track) = ex_track(&body, pos, packet_type, VIDEO_MULTITRACK, "ExVideoTagHeader")?
+    let Some(track) = ex_track(
+        &body,
+        pos,
+        packet_type,
+        VIDEO_MULTITRACK,
+        "ExVideoTagHeader",
+    )?
     else {
         return Ok(None);
     };
@@ -493,7 +499,13 @@ fn ex_audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     let mut packet_type = body[0] & 0xF;
     let mut pos = 1;
     skip_mod_ex(&body, &mut pos, &mut packet_type, "ExAudioTagHeader")?;
-    let Some(track) = ex_track(&body, pos, packet_type, AUDIO_MULTITRACK, "ExAudioTagHeader")?
+    let Some(track) = ex_track(
+        &body,
+        pos,
+        packet_type,
+        AUDIO_MULTITRACK,
+        "ExAudioTagHeader",
+    )?
     else {
         return Ok(None);
     };
@@ -512,8 +524,8 @@ fn ex_audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
         // MP3 frames describe themselves; a sequence start has nothing to add.
         b".mp3" if config => return Ok(None),
         b".mp3" => {
-            let (sample_rate, stereo) = weir_codec::mp3::frame_format(&track.data)
-                .map_err(|e| FlvError::Codec {
+            let (sample_rate, stereo) =
+                weir_codec::mp3::frame_format(&track.data).map_err(|e| FlvError::Codec {
                     what: "MP3 frame header",
                     reason: e.to_string(),
                 })?;

@@ -120,15 +120,15 @@ fn enhanced_mod_ex_is_skipped() {
 fn ignored_video() {
     for body in [
         &b""[..],
-        &[0x17, 2, 0, 0, 0],     // AVC end of sequence
-        &[0x17, 1, 0, 0, 0],     // empty NALU packet
-        &[0x57, 0],              // command frame
-        &[0x52, 0],              // command frame, other codec
-        b"\x92hvc1",             // sequence end
-        b"\x94hvc1\x00",         // metadata
-        b"\xD0\x00",             // enhanced command frame
+        &[0x17, 2, 0, 0, 0],                 // AVC end of sequence
+        &[0x17, 1, 0, 0, 0],                 // empty NALU packet
+        &[0x57, 0],                          // command frame
+        &[0x52, 0],                          // command frame, other codec
+        b"\x92hvc1",                         // sequence end
+        b"\x94hvc1\x00",                     // metadata
+        b"\xD0\x00",                         // enhanced command frame
         b"\x96\x10hvc1\x01\x00\x00\x01\x05", // multitrack without track 0
-        b"\x95vp09\x00",                       // MPEG-2 TS sequence start
+        b"\x95vp09\x00",                     // MPEG-2 TS sequence start
     ] {
         assert_eq!(parse(9, body), Ok(None), "{body:02x?}");
     }
@@ -497,7 +497,10 @@ fn multitrack_yields_the_default_track() {
     let f = parse(9, b"\x96\x01hvc1\x00\x00\x00\x28\x05")
         .unwrap()
         .unwrap();
-    assert_eq!((f.codec, f.cts_us, &f.data[..]), (Codec::H265, 40_000, &[5][..]));
+    assert_eq!(
+        (f.codec, f.cts_us, &f.data[..]),
+        (Codec::H265, 40_000, &[5][..])
+    );
     // Many tracks of one codec: track 1 first, then the default.
     let f = parse(
         9,
@@ -505,7 +508,10 @@ fn multitrack_yields_the_default_track() {
     )
     .unwrap()
     .unwrap();
-    assert_eq!((f.codec, f.key, &f.data[..]), (Codec::Av1, true, &[0xcc][..]));
+    assert_eq!(
+        (f.codec, f.key, &f.data[..]),
+        (Codec::Av1, true, &[0xcc][..])
+    );
     // Many tracks, many codecs: the default track is VP9.
     let f = parse(
         9,
@@ -527,15 +533,18 @@ fn multitrack_yields_the_default_track() {
 #[test]
 fn lying_multitracks_are_errors_not_panics() {
     for body in [
-        &b"\x96"[..],                                // no multitrack byte
-        b"\x96\x31hvc1\x00\x05",                     // unknown layout
-        b"\x96\x11hv",                               // short FourCC
-        b"\x96\x11hvc1\x01\x00\x00",                 // short size
-        b"\x96\x11hvc1\x01\xff\xff\xff\x05",          // size past the end
-        b"\x96\x21hvc1\x01\x00\x00\x00vp",           // short per-track FourCC
+        &b"\x96"[..],                        // no multitrack byte
+        b"\x96\x31hvc1\x00\x05",             // unknown layout
+        b"\x96\x11hv",                       // short FourCC
+        b"\x96\x11hvc1\x01\x00\x00",         // short size
+        b"\x96\x11hvc1\x01\xff\xff\xff\x05", // size past the end
+        b"\x96\x21hvc1\x01\x00\x00\x00vp",   // short per-track FourCC
     ] {
         assert!(
-            matches!(parse(9, body), Err(FlvError::Short { .. } | FlvError::Invalid { .. })),
+            matches!(
+                parse(9, body),
+                Err(FlvError::Short { .. } | FlvError::Invalid { .. })
+            ),
             "{body:02x?}"
         );
     }

@@ -39,12 +39,7 @@ fn enhanced_capabilities() -> Vec<(String, Value)> {
     vec![
         (
             "fourCcList".into(),
-            Value::StrictArray(
-                VIDEO_FOURCCS
-                    .iter()
-                    .map(|cc| Value::from(*cc))
-                    .collect(),
-            ),
+            Value::StrictArray(VIDEO_FOURCCS.iter().map(|cc| Value::from(*cc)).collect()),
         ),
         ("videoFourCcInfoMap".into(), map(&VIDEO_FOURCCS)),
         ("audioFourCcInfoMap".into(), map(&AUDIO_FOURCCS)),
@@ -203,9 +198,14 @@ impl ServerSession {
             ("capabilities", Value::Number(CAPABILITIES)),
             ("mode", Value::Number(1.0)),
         ]);
-        let enhanced = ["fourCcList", "videoFourCcInfoMap", "audioFourCcInfoMap", "capsEx"]
-            .iter()
-            .any(|key| cmd.object.get(key).is_some());
+        let enhanced = [
+            "fourCcList",
+            "videoFourCcInfoMap",
+            "audioFourCcInfoMap",
+            "capsEx",
+        ]
+        .iter()
+        .any(|key| cmd.object.get(key).is_some());
         if let (true, Value::Object(props)) = (enhanced, &mut properties) {
             props.extend(enhanced_capabilities());
         }
