@@ -171,7 +171,7 @@ fn meta_codec(codec: Codec) -> &'static str {
         Codec::Flac => "FLAC",
         Codec::Pcma { .. } => "G711A",
         Codec::Pcmu { .. } => "G711U",
-        other => views::codec_name(other),
+        other => other.name(),
     }
 }
 

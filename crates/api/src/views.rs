@@ -182,25 +182,6 @@ struct ViewersView {
     by_protocol: BTreeMap<&'static str, usize>,
 }
 
-/// The API's name of a codec.
-pub(crate) fn codec_name(codec: Codec) -> &'static str {
-    match codec {
-        Codec::H264 => "h264",
-        Codec::H265 => "h265",
-        Codec::Av1 => "av1",
-        Codec::Vp9 => "vp9",
-        Codec::Aac => "aac",
-        Codec::Mp3 { .. } => "mp3",
-        Codec::Opus => "opus",
-        Codec::Ac3 => "ac3",
-        Codec::Eac3 => "eac3",
-        Codec::Flac => "flac",
-        Codec::Pcma { .. } => "pcma",
-        Codec::Pcmu { .. } => "pcmu",
-        Codec::Amf0 => "amf0",
-    }
-}
-
 /// Profile name from `profile_idc`, as nginx-rtmp and encoders name them.
 pub(crate) fn video_profile(codec: Codec, profile: u8) -> Option<&'static str> {
     match (codec, profile) {
@@ -264,7 +245,7 @@ pub(crate) fn stream_view(state: &State, snap: &Snapshot, info: &StreamInfo) -> 
         }
     });
     let video = info.video_codec.map(|codec| VideoView {
-        codec: codec_name(codec),
+        codec: codec.name(),
         profile: info
             .video
             .as_ref()
@@ -286,7 +267,7 @@ pub(crate) fn stream_view(state: &State, snap: &Snapshot, info: &StreamInfo) -> 
             (None, None) => (None, None),
         };
         AudioView {
-            codec: codec_name(codec),
+            codec: codec.name(),
             profile: info.audio.as_ref().and_then(|a| aac_profile(a.object_type)),
             sample_rate,
             channels,

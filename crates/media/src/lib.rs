@@ -121,6 +121,27 @@ pub struct Frame {
 }
 
 impl Codec {
+    /// The codec's short lowercase name, as the API and error messages
+    /// give it: `h264`, `h265`, `av1`, `vp9`, `aac`, `mp3`, `opus`, `ac3`,
+    /// `eac3`, `flac`, `pcma`, `pcmu`, `amf0`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Codec::H264 => "h264",
+            Codec::H265 => "h265",
+            Codec::Av1 => "av1",
+            Codec::Vp9 => "vp9",
+            Codec::Aac => "aac",
+            Codec::Mp3 { .. } => "mp3",
+            Codec::Opus => "opus",
+            Codec::Ac3 => "ac3",
+            Codec::Eac3 => "eac3",
+            Codec::Flac => "flac",
+            Codec::Pcma { .. } => "pcma",
+            Codec::Pcmu { .. } => "pcmu",
+            Codec::Amf0 => "amf0",
+        }
+    }
+
     /// G.711 at `sample_rate` Hz with `channels`: A-law (PCMA) when `alaw`,
     /// else µ-law (PCMU).
     pub fn g711(alaw: bool, sample_rate: u32, channels: u8) -> Codec {
