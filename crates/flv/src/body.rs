@@ -205,6 +205,8 @@ pub fn tag_header(frame: &Frame) -> (u8, TagBodyHeader) {
             sample_rate,
             stereo,
         } => (
+            // Legacy even for `.mp3` sources: every FLV player reads it,
+            // and takes the real rate from the frames (as ingest does).
             TagType::Audio,
             TagBodyHeader::new(&[&[mp3_byte(sample_rate, stereo)]]),
         ),
@@ -466,16 +468,22 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
         }
         SOUND_EX_HEADER => return ex_audio(dts, body),
         format @ (SOUND_MP3 | SOUND_MP3_8K) => {
+            // The frame header says the real rate (the legacy field has
+            // four nominal ones: 48 kHz arrives as "44.1"); the field is
+            // the fallback for a payload that does not start with one.
             // The sample size bit means nothing for a compressed format:
             // egress writes the 16-bit flag encoders use.
-            let sample_rate = if format == SOUND_MP3_8K {
-                8000
-            } else {
-                MP3_RATES[usize::from((b0 >> 2) & 3)]
-            };
+            let (sample_rate, stereo) = weir_codec::mp3::frame_format(&body[1..]).unwrap_or((
+                if format == SOUND_MP3_8K {
+                    8000
+                } else {
+                    MP3_RATES[usize::from((b0 >> 2) & 3)]
+                },
+                b0 & 1 != 0,
+            ));
             Codec::Mp3 {
                 sample_rate,
-                stereo: b0 & 1 != 0,
+                stereo,
             }
         }
         format @ (SOUND_ALAW | SOUND_MULAW) => {

@@ -477,6 +477,12 @@ fn enhanced_audio_codecs() {
         }
     );
     assert_eq!(egress(&f), b"\x2f\xff\xfb\x90\x44\x00");
+    // 48 kHz, which the legacy byte cannot name, goes out legacy ("44.1")
+    // and comes back at 48 kHz: ingest reads the frame header.
+    let f = parse(8, b"\x91.mp3\xff\xfb\x94\x44\x00").unwrap().unwrap();
+    let legacy = egress(&f);
+    assert_eq!(legacy, b"\x2f\xff\xfb\x94\x44\x00");
+    assert_eq!(parse(8, &legacy).unwrap().unwrap(), f);
     assert_eq!(parse(8, b"\x90.mp3"), Ok(None));
     assert!(matches!(
         parse(8, b"\x91.mp3\x00\x00\x00\x00"),
