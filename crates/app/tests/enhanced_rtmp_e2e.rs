@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::clients::{ffmpeg9, ffmpeg9_publisher, require_ffmpeg};
+use common::clients::{ffmpeg9, ffmpeg9_publisher, require_ffmpeg, weir_play, weir_publish};
 use common::http;
 use common::probe::{self, Analysis};
 use common::process::{Proc, Stdout};
@@ -271,4 +271,74 @@ fn h264_and_opus_play_everywhere_the_format_allows() {
     );
     assert_plays("hls", &probe::finish_player(hls, timeout), "h264", None);
     assert_eq!(api_codecs(&live), ("h264".into(), "opus".into()));
+}
+
+/// `weir publish` sends an HEVC + Opus FLV file's Enhanced RTMP tags as
+/// they are, and `weir play` writes them back: ffmpeg 9 reads the played
+/// file as HEVC + Opus with every frame of the span decodable.
+#[test]
+fn weir_publish_and_play_carry_enhanced_rtmp() {
+    require_ffmpeg();
+    let srv = Server::start();
+    let dir = srv.dir();
+    let file = dir.join("hevc-opus.flv");
+    let mut make = Command::new(ffmpeg9());
+    make.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", "12", "-g", "30", "-pix_fmt", "yuv420p"])
+        .args(HEVC)
+        .args(OPUS)
+        .args(["-f", "flv"])
+        .arg(&file);
+    let status = make.status().expect("run ffmpeg 9");
+    assert!(
+        status.success(),
+        "ffmpeg 9 could not make {}",
+        file.display()
+    );
+
+    let url = srv.rtmp_url("weir-hevc");
+    let _publisher = weir_publish(dir, &file, &url);
+    let played = dir.join("played.flv");
+    let mut player = weir_play(dir, &url, &played, 6);
+    let status = player.expect_exit(Duration::from_secs(40));
+    assert!(
+        status.success(),
+        "weir play failed: {}",
+        player.stderr_tail(20)
+    );
+
+    let out = Command::new(ffmpeg9())
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+        .arg(&played)
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg 9");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "ffmpeg 9 could not read the played file: {stderr}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let video = text.lines().filter(|l| l.starts_with("0,")).count();
+    let audio = text.lines().filter(|l| l.starts_with("1,")).count();
+    assert!(
+        text.contains("#codec_id 0: rawvideo") && text.contains("#dimensions 0: 640x360"),
+        "{}",
+        &text[..text.len().min(600)]
+    );
+    // 6 s of 30 fps video (a GOP of slack) and 20 ms Opus packets.
+    assert!(video >= 120, "{video} decoded video frames");
+    assert!(audio >= 200, "{audio} decoded audio frames");
+    let probe = Command::new(ffmpeg9())
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(&played)
+        .output()
+        .expect("run ffmpeg 9");
+    let info = String::from_utf8_lossy(&probe.stderr);
+    assert!(
+        info.contains("Video: hevc") && info.contains("Audio: opus"),
+        "{info}"
+    );
 }
