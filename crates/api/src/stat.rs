@@ -161,12 +161,17 @@ fn meta_codec(codec: Codec) -> &'static str {
     match codec {
         Codec::H264 => "H264",
         Codec::H265 => "HEVC",
+        Codec::Av1 => "AV1",
+        Codec::Vp9 => "VP9",
         Codec::Aac => "AAC",
         Codec::Mp3 { .. } => "MP3",
         Codec::Opus => "Opus",
+        Codec::Ac3 => "AC3",
+        Codec::Eac3 => "EAC3",
+        Codec::Flac => "FLAC",
         Codec::Pcma { .. } => "G711A",
         Codec::Pcmu { .. } => "G711U",
-        other => views::codec_name(other),
+        other => other.name(),
     }
 }
 

@@ -182,20 +182,6 @@ struct ViewersView {
     by_protocol: BTreeMap<&'static str, usize>,
 }
 
-/// The API's name of a codec.
-pub(crate) fn codec_name(codec: Codec) -> &'static str {
-    match codec {
-        Codec::H264 => "h264",
-        Codec::H265 => "h265",
-        Codec::Aac => "aac",
-        Codec::Mp3 { .. } => "mp3",
-        Codec::Opus => "opus",
-        Codec::Pcma { .. } => "pcma",
-        Codec::Pcmu { .. } => "pcmu",
-        Codec::Amf0 => "amf0",
-    }
-}
-
 /// Profile name from `profile_idc`, as nginx-rtmp and encoders name them.
 pub(crate) fn video_profile(codec: Codec, profile: u8) -> Option<&'static str> {
     match (codec, profile) {
@@ -210,6 +196,13 @@ pub(crate) fn video_profile(codec: Codec, profile: u8) -> Option<&'static str> {
         (Codec::H265, 2) => Some("Main 10"),
         (Codec::H265, 3) => Some("Main Still Picture"),
         (Codec::H265, 4) => Some("Range Extensions"),
+        (Codec::Av1, 0) => Some("Main"),
+        (Codec::Av1, 1) => Some("High"),
+        (Codec::Av1, 2) => Some("Professional"),
+        (Codec::Vp9, 0) => Some("Profile 0"),
+        (Codec::Vp9, 1) => Some("Profile 1"),
+        (Codec::Vp9, 2) => Some("Profile 2"),
+        (Codec::Vp9, 3) => Some("Profile 3"),
         _ => None,
     }
 }
@@ -217,8 +210,10 @@ pub(crate) fn video_profile(codec: Codec, profile: u8) -> Option<&'static str> {
 /// Level as a decimal string ("3.0", "3.1").
 pub(crate) fn video_level(codec: Codec, level: u8) -> Option<String> {
     let tenths = match codec {
-        Codec::H264 => u32::from(level),
+        Codec::H264 | Codec::Vp9 => u32::from(level),
         Codec::H265 => u32::from(level) / 3,
+        // seq_level_idx: 2.0 + (idx >> 2) . (idx & 3); 31 means no limit.
+        Codec::Av1 if level < 24 => 20 + u32::from(level >> 2) * 10 + u32::from(level & 3),
         _ => return None,
     };
     Some(format!("{}.{}", tenths / 10, tenths % 10))
@@ -250,7 +245,7 @@ pub(crate) fn stream_view(state: &State, snap: &Snapshot, info: &StreamInfo) -> 
         }
     });
     let video = info.video_codec.map(|codec| VideoView {
-        codec: codec_name(codec),
+        codec: codec.name(),
         profile: info
             .video
             .as_ref()
@@ -272,7 +267,7 @@ pub(crate) fn stream_view(state: &State, snap: &Snapshot, info: &StreamInfo) -> 
             (None, None) => (None, None),
         };
         AudioView {
-            codec: codec_name(codec),
+            codec: codec.name(),
             profile: info.audio.as_ref().and_then(|a| aac_profile(a.object_type)),
             sample_rate,
             channels,
@@ -394,6 +389,11 @@ mod tests {
         assert_eq!(video_profile(Codec::H264, 100), Some("High"));
         assert_eq!(video_profile(Codec::H265, 2), Some("Main 10"));
         assert_eq!(video_profile(Codec::Opus, 2), None);
+        assert_eq!(video_profile(Codec::Av1, 0), Some("Main"));
+        assert_eq!(video_level(Codec::Av1, 8).as_deref(), Some("4.0"));
+        assert_eq!(video_level(Codec::Av1, 13).as_deref(), Some("5.1"));
+        assert_eq!(video_level(Codec::Av1, 31), None);
+        assert_eq!(video_level(Codec::Vp9, 31).as_deref(), Some("3.1"));
         assert_eq!(video_level(Codec::H264, 30).as_deref(), Some("3.0"));
         assert_eq!(video_level(Codec::H264, 31).as_deref(), Some("3.1"));
         assert_eq!(video_level(Codec::H265, 93).as_deref(), Some("3.1"));

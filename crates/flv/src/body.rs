@@ -3,8 +3,10 @@
 //!
 //! Ingest understands the legacy headers and Enhanced RTMP's extended ones
 //! (`ExVideoTagHeader`/`ExAudioTagHeader`, including ModEx prefixes).
-//! Egress writes the form players expect: legacy for AVC, AAC and MP3,
-//! Enhanced RTMP (`hvc1`, `Opus`) for codecs the legacy header cannot name.
+//! Egress writes the form players expect: legacy for AVC, AAC, MP3 and
+//! G.711, Enhanced RTMP (`hvc1`, `av01`, `vp09`, `Opus`, `ac-3`, `ec-3`,
+//! `fLaC`) for codecs the legacy header cannot name. Multitrack bodies
+//! yield their default track (id 0).
 //! Payloads are slices of the body: no media bytes are copied either way.
 //!
 //! FLV counts time in milliseconds, frames in microseconds: ingest
@@ -104,8 +106,8 @@ impl TagBodyHeader {
 /// FLV and RTMP carry it; the frame's are in microseconds.
 ///
 /// `Ok(None)` for tags weir deliberately ignores: empty bodies or payloads,
-/// end-of-sequence markers, video command frames, Enhanced RTMP metadata and
-/// multitrack packets. A codec weir has no [`Codec`] for (legacy Flash
+/// end-of-sequence markers, video command frames, Enhanced RTMP metadata,
+/// and multitrack packets without a default track (id 0). A codec weir has no [`Codec`] for (legacy Flash
 /// codecs, unknown FourCCs) is [`FlvError::UnsupportedCodec`]: the tag is
 /// to be dropped and counted, the stream goes on. The payload is a slice of
 /// `body`.
@@ -177,6 +179,22 @@ pub fn tag_header(frame: &Frame) -> (u8, TagBodyHeader) {
             };
             (TagType::Video, h)
         }
+        Codec::Av1 | Codec::Vp9 => {
+            let fourcc = if frame.codec == Codec::Av1 {
+                b"av01"
+            } else {
+                b"vp09"
+            };
+            let packet = if frame.config {
+                PACKET_SEQUENCE_START
+            } else {
+                PACKET_CODED_FRAMES
+            };
+            (
+                TagType::Video,
+                TagBodyHeader::new(&[&[0x80 | video_type << 4 | packet], fourcc]),
+            )
+        }
         // AAC's first byte is fixed by the FLV spec; decoders read the
         // real parameters from the AudioSpecificConfig.
         Codec::Aac => (
@@ -187,10 +205,18 @@ pub fn tag_header(frame: &Frame) -> (u8, TagBodyHeader) {
             sample_rate,
             stereo,
         } => (
+            // Legacy even for `.mp3` sources: every FLV player reads it,
+            // and takes the real rate from the frames (as ingest does).
             TagType::Audio,
             TagBodyHeader::new(&[&[mp3_byte(sample_rate, stereo)]]),
         ),
-        Codec::Opus => {
+        Codec::Opus | Codec::Ac3 | Codec::Eac3 | Codec::Flac => {
+            let fourcc = match frame.codec {
+                Codec::Opus => b"Opus",
+                Codec::Ac3 => b"ac-3",
+                Codec::Eac3 => b"ec-3",
+                _ => b"fLaC",
+            };
             let packet = if frame.config {
                 PACKET_SEQUENCE_START
             } else {
@@ -198,7 +224,7 @@ pub fn tag_header(frame: &Frame) -> (u8, TagBodyHeader) {
             };
             (
                 TagType::Audio,
-                TagBodyHeader::new(&[&[SOUND_EX_HEADER << 4 | packet], b"Opus"]),
+                TagBodyHeader::new(&[&[SOUND_EX_HEADER << 4 | packet], fourcc]),
             )
         }
         Codec::Pcma { channels, .. } => (
@@ -293,37 +319,123 @@ fn ex_video(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     let mut packet_type = b0 & 0xF;
     let mut pos = 1;
     skip_mod_ex(&body, &mut pos, &mut packet_type, "ExVideoTagHeader")?;
-    if (frame_type == FRAME_COMMAND && packet_type != VIDEO_METADATA)
-        || packet_type == VIDEO_MULTITRACK
-    {
+    if frame_type == FRAME_COMMAND && packet_type != VIDEO_METADATA {
         return Ok(None);
     }
-    need(&body, pos, 4, "ExVideoTagHeader FourCC")?;
-    let codec = match &body[pos..pos + 4] {
+    let Some(track) = ex_track(
+        &body,
+        pos,
+        packet_type,
+        VIDEO_MULTITRACK,
+        "ExVideoTagHeader",
+    )?
+    else {
+        return Ok(None);
+    };
+    let codec = match &track.fourcc {
         b"avc1" => Codec::H264,
         b"hvc1" => Codec::H265,
-        _ => return Err(unsupported_fourcc(&body[pos..pos + 4], true)),
+        b"av01" => Codec::Av1,
+        b"vp09" => Codec::Vp9,
+        cc => return Err(unsupported_fourcc(cc, true)),
     };
-    pos += 4;
-    let (config, cts) = match packet_type {
-        PACKET_SEQUENCE_START => (true, 0),
-        PACKET_CODED_FRAMES => {
-            need(&body, pos, 3, "ExVideoTagHeader composition time")?;
-            pos += 3;
-            (false, cts_us(&body[pos - 3..pos]))
+    let data = track.data;
+    let (config, cts, data) = match track.packet_type {
+        PACKET_SEQUENCE_START => (true, 0, data),
+        // Only the codecs with B-frames in FLV's sense carry a composition
+        // time; AV1 and VP9 frames are presented in decode order.
+        PACKET_CODED_FRAMES if matches!(codec, Codec::H264 | Codec::H265) => {
+            need(&data, 0, 3, "ExVideoTagHeader composition time")?;
+            (false, cts_us(&data[..3]), data.slice(3..))
         }
-        VIDEO_CODED_FRAMES_X => (false, 0),
+        PACKET_CODED_FRAMES | VIDEO_CODED_FRAMES_X => (false, 0, data),
         // Sequence end, metadata (HDR colour info), MPEG-2 TS sequence start.
         _ => return Ok(None),
     };
-    Ok(video_frame(
-        codec,
-        dts,
-        cts,
-        frame_type,
-        config,
-        body.slice(pos..),
-    ))
+    Ok(video_frame(codec, dts, cts, frame_type, config, data))
+}
+
+/// Multitrack layouts (`AvMultitrackType`).
+const ONE_TRACK: u8 = 0;
+const MANY_TRACKS_MANY_CODECS: u8 = 2;
+
+/// The one track of an Enhanced RTMP body weir takes: its FourCC, real
+/// packet type and payload.
+struct ExTrack {
+    fourcc: [u8; 4],
+    packet_type: u8,
+    data: Bytes,
+}
+
+/// Reads the FourCC and payload after an extended header's packet type
+/// (and ModEx prefixes), `pos` being where they start. A multitrack body
+/// (`multitrack` is the packet type that says so) yields its default track,
+/// track id 0: the hub carries one video and one audio track, and an output
+/// that cannot carry several needs the default one. `None` when a
+/// multitrack body has no track 0 (its other tracks are dropped).
+fn ex_track(
+    body: &Bytes,
+    mut pos: usize,
+    packet_type: u8,
+    multitrack: u8,
+    what: &'static str,
+) -> Result<Option<ExTrack>, FlvError> {
+    let fourcc_at = |pos: usize| -> Result<[u8; 4], FlvError> {
+        need(body, pos, 4, what)?;
+        Ok([body[pos], body[pos + 1], body[pos + 2], body[pos + 3]])
+    };
+    if packet_type != multitrack {
+        return Ok(Some(ExTrack {
+            fourcc: fourcc_at(pos)?,
+            packet_type,
+            data: body.slice(pos + 4..),
+        }));
+    }
+    need(body, pos, 1, "multitrack type")?;
+    let layout = body[pos] >> 4;
+    let packet_type = body[pos] & 0xF;
+    pos += 1;
+    if layout > MANY_TRACKS_MANY_CODECS {
+        return Err(FlvError::Invalid {
+            what: "AvMultitrackType",
+            offset: pos - 1,
+            value: u64::from(layout),
+        });
+    }
+    let mut fourcc = [0; 4];
+    if layout != MANY_TRACKS_MANY_CODECS {
+        fourcc = fourcc_at(pos)?;
+        pos += 4;
+    }
+    while pos < body.len() {
+        if layout == MANY_TRACKS_MANY_CODECS {
+            fourcc = fourcc_at(pos)?;
+            pos += 4;
+        }
+        need(body, pos, 1, "multitrack track id")?;
+        let track_id = body[pos];
+        pos += 1;
+        let end = if layout == ONE_TRACK {
+            body.len()
+        } else {
+            need(body, pos, 3, "multitrack track size")?;
+            let size = usize::from(body[pos]) << 16
+                | usize::from(body[pos + 1]) << 8
+                | usize::from(body[pos + 2]);
+            pos += 3;
+            need(body, pos, size, "multitrack track")?;
+            pos + size
+        };
+        if track_id == 0 {
+            return Ok(Some(ExTrack {
+                fourcc,
+                packet_type,
+                data: body.slice(pos..end),
+            }));
+        }
+        pos = end;
+    }
+    Ok(None)
 }
 
 fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
@@ -356,16 +468,22 @@ fn audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
         }
         SOUND_EX_HEADER => return ex_audio(dts, body),
         format @ (SOUND_MP3 | SOUND_MP3_8K) => {
+            // The frame header says the real rate (the legacy field has
+            // four nominal ones: 48 kHz arrives as "44.1"); the field is
+            // the fallback for a payload that does not start with one.
             // The sample size bit means nothing for a compressed format:
             // egress writes the 16-bit flag encoders use.
-            let sample_rate = if format == SOUND_MP3_8K {
-                8000
-            } else {
-                MP3_RATES[usize::from((b0 >> 2) & 3)]
-            };
+            let (sample_rate, stereo) = weir_codec::mp3::frame_format(&body[1..]).unwrap_or((
+                if format == SOUND_MP3_8K {
+                    8000
+                } else {
+                    MP3_RATES[usize::from((b0 >> 2) & 3)]
+                },
+                b0 & 1 != 0,
+            ));
             Codec::Mp3 {
                 sample_rate,
-                stereo: b0 & 1 != 0,
+                stereo,
             }
         }
         format @ (SOUND_ALAW | SOUND_MULAW) => {
@@ -389,20 +507,42 @@ fn ex_audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
     let mut packet_type = body[0] & 0xF;
     let mut pos = 1;
     skip_mod_ex(&body, &mut pos, &mut packet_type, "ExAudioTagHeader")?;
-    if packet_type == AUDIO_MULTITRACK {
+    let Some(track) = ex_track(
+        &body,
+        pos,
+        packet_type,
+        AUDIO_MULTITRACK,
+        "ExAudioTagHeader",
+    )?
+    else {
         return Ok(None);
-    }
-    need(&body, pos, 4, "ExAudioTagHeader FourCC")?;
-    let codec = match &body[pos..pos + 4] {
-        b"mp4a" => Codec::Aac,
-        b"Opus" => Codec::Opus,
-        _ => return Err(unsupported_fourcc(&body[pos..pos + 4], false)),
     };
-    let config = match packet_type {
+    let config = match track.packet_type {
         PACKET_SEQUENCE_START => true,
         PACKET_CODED_FRAMES => false,
         // Sequence end, multichannel config (the codec config has it too).
         _ => return Ok(None),
+    };
+    let codec = match &track.fourcc {
+        b"mp4a" => Codec::Aac,
+        b"Opus" => Codec::Opus,
+        b"ac-3" => Codec::Ac3,
+        b"ec-3" => Codec::Eac3,
+        b"fLaC" => Codec::Flac,
+        // MP3 frames describe themselves; a sequence start has nothing to add.
+        b".mp3" if config => return Ok(None),
+        b".mp3" => {
+            let (sample_rate, stereo) =
+                weir_codec::mp3::frame_format(&track.data).map_err(|e| FlvError::Codec {
+                    what: "MP3 frame header",
+                    reason: e.to_string(),
+                })?;
+            Codec::Mp3 {
+                sample_rate,
+                stereo,
+            }
+        }
+        cc => return Err(unsupported_fourcc(cc, false)),
     };
     Ok(frame(
         TrackKind::Audio,
@@ -411,7 +551,7 @@ fn ex_audio(dts: i64, body: Bytes) -> Result<Option<Frame>, FlvError> {
         0,
         false,
         config,
-        body.slice(pos + 4..),
+        track.data,
     ))
 }
 
@@ -528,10 +668,14 @@ fn cts_us(b: &[u8]) -> i32 {
 
 /// Whether FLV (and so RTMP, HTTP-FLV and WS-FLV) carries `codec`: H.264,
 /// AAC, MP3 and G.711 at 8 kHz (the only rate FLV gives it) in classic
-/// tags, H.265 and Opus in Enhanced RTMP ones (ffmpeg 6.1+, OBS 30+).
+/// tags; H.265, AV1, VP9, Opus, AC-3, E-AC-3 and FLAC in Enhanced RTMP
+/// ones (ffmpeg 6.1+, OBS 30+).
 pub fn carries(codec: Codec) -> bool {
     match codec {
-        Codec::H264 | Codec::H265 | Codec::Aac | Codec::Mp3 { .. } | Codec::Opus => true,
+        Codec::H264 | Codec::H265 | Codec::Av1 | Codec::Vp9 => true,
+        Codec::Aac | Codec::Mp3 { .. } | Codec::Opus | Codec::Ac3 | Codec::Eac3 | Codec::Flac => {
+            true
+        }
         Codec::Pcma { sample_rate, .. } | Codec::Pcmu { sample_rate, .. } => sample_rate == 8000,
         Codec::Amf0 => true,
     }

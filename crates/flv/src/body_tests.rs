@@ -120,14 +120,15 @@ fn enhanced_mod_ex_is_skipped() {
 fn ignored_video() {
     for body in [
         &b""[..],
-        &[0x17, 2, 0, 0, 0],     // AVC end of sequence
-        &[0x17, 1, 0, 0, 0],     // empty NALU packet
-        &[0x57, 0],              // command frame
-        &[0x52, 0],              // command frame, other codec
-        b"\x92hvc1",             // sequence end
-        b"\x94hvc1\x00",         // metadata
-        b"\xD0\x00",             // enhanced command frame
-        b"\x96\x00hvc1\x00\x00", // multitrack
+        &[0x17, 2, 0, 0, 0],                 // AVC end of sequence
+        &[0x17, 1, 0, 0, 0],                 // empty NALU packet
+        &[0x57, 0],                          // command frame
+        &[0x52, 0],                          // command frame, other codec
+        b"\x92hvc1",                         // sequence end
+        b"\x94hvc1\x00",                     // metadata
+        b"\xD0\x00",                         // enhanced command frame
+        b"\x96\x10hvc1\x01\x00\x00\x01\x05", // multitrack without track 0
+        b"\x95vp09\x00",                     // MPEG-2 TS sequence start
     ] {
         assert_eq!(parse(9, body), Ok(None), "{body:02x?}");
     }
@@ -171,12 +172,12 @@ fn unsupported_video_is_refused_by_name() {
             Err(FlvError::UnsupportedCodec(UnsupportedCodec::Video(id)))
         );
     }
-    // Enhanced AV1 sequence start and coded frame.
-    for body in [&b"\x90av01\x81"[..], b"\x91av01\x12"] {
+    // Enhanced H.266 sequence start and coded frame.
+    for body in [&b"\x90vvc1\x81"[..], b"\x91vvc1\x00\x00\x00\x12"] {
         assert_eq!(
             parse(9, body),
             Err(FlvError::UnsupportedCodec(UnsupportedCodec::VideoFourCc(
-                *b"av01"
+                *b"vvc1"
             )))
         );
     }
@@ -295,9 +296,9 @@ fn enhanced_audio() {
         b"\x91Opus\x01",
     );
     assert_eq!(
-        parse(8, b"\x90fLaCx"),
+        parse(8, b"\x90mp4sx"),
         Err(FlvError::UnsupportedCodec(UnsupportedCodec::AudioFourCc(
-            *b"fLaC"
+            *b"mp4s"
         )))
     );
     assert_eq!(parse(8, b"\x92Opus"), Ok(None));
@@ -415,4 +416,148 @@ fn on_metadata_is_always_at_time_zero() {
         ..meta
     };
     assert_eq!(tag_timestamp(&cue), 29_100);
+}
+
+#[test]
+fn enhanced_av1_and_vp9_round_trip_without_composition_time() {
+    // What ffmpeg 9 sends: a sequence start, a keyframe and an inter frame.
+    check(
+        9,
+        b"\x90av01\x81\x00\x0c\x00",
+        (Codec::Av1, 0, false, true, &[0x81, 0, 0x0c, 0]),
+        b"\x90av01\x81\x00\x0c\x00",
+    );
+    check(
+        9,
+        b"\x91av01\x12\x00\x32",
+        (Codec::Av1, 0, true, false, &[0x12, 0, 0x32]),
+        b"\x91av01\x12\x00\x32",
+    );
+    check(
+        9,
+        b"\xA1vp09\x86\x00",
+        (Codec::Vp9, 0, false, false, &[0x86, 0]),
+        b"\xA1vp09\x86\x00",
+    );
+    // CodedFramesX means the same for them.
+    check(
+        9,
+        b"\x93vp09\x82\x49",
+        (Codec::Vp9, 0, true, false, &[0x82, 0x49]),
+        b"\x91vp09\x82\x49",
+    );
+}
+
+#[test]
+fn enhanced_audio_codecs() {
+    let head = b"\x90OpusOpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00";
+    check(8, head, (Codec::Opus, 0, false, true, &head[5..]), head);
+    for (cc, codec) in [
+        (b"ac-3", Codec::Ac3),
+        (b"ec-3", Codec::Eac3),
+        (b"fLaC", Codec::Flac),
+    ] {
+        let body = [&[0x91][..], cc, &[0x0b, 0x77]].concat();
+        check(8, &body, (codec, 0, false, false, &[0x0b, 0x77]), &body);
+    }
+    let flac_head = [&b"\x90fLaC"[..], b"\x00\x00\x00\x22"].concat();
+    check(
+        8,
+        &flac_head,
+        (Codec::Flac, 0, false, true, b"\x00\x00\x00\x22"),
+        &flac_head,
+    );
+    // `.mp3` comes out as a legacy MP3 tag, described by the frame header.
+    let f = parse(8, b"\x91.mp3\xff\xfb\x90\x44\x00").unwrap().unwrap();
+    assert_eq!(
+        f.codec,
+        Codec::Mp3 {
+            sample_rate: 44_100,
+            stereo: true
+        }
+    );
+    assert_eq!(egress(&f), b"\x2f\xff\xfb\x90\x44\x00");
+    // 48 kHz, which the legacy byte cannot name, goes out legacy ("44.1")
+    // and comes back at 48 kHz: ingest reads the frame header.
+    let f = parse(8, b"\x91.mp3\xff\xfb\x94\x44\x00").unwrap().unwrap();
+    let legacy = egress(&f);
+    assert_eq!(legacy, b"\x2f\xff\xfb\x94\x44\x00");
+    assert_eq!(parse(8, &legacy).unwrap().unwrap(), f);
+    assert_eq!(parse(8, b"\x90.mp3"), Ok(None));
+    assert!(matches!(
+        parse(8, b"\x91.mp3\x00\x00\x00\x00"),
+        Err(FlvError::Codec { .. })
+    ));
+    assert_eq!(parse(8, b"\x94Opus\x01\x02\x00\x00\x00\x03"), Ok(None));
+    assert_eq!(
+        parse(8, b"\x91mha1\x00"),
+        Err(FlvError::UnsupportedCodec(UnsupportedCodec::AudioFourCc(
+            *b"mha1"
+        )))
+    );
+}
+
+#[test]
+fn multitrack_yields_the_default_track() {
+    // One track (id 0), HEVC coded frames with a composition time.
+    let f = parse(9, b"\x96\x01hvc1\x00\x00\x00\x28\x05")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (f.codec, f.cts_us, &f.data[..]),
+        (Codec::H265, 40_000, &[5][..])
+    );
+    // Many tracks of one codec: track 1 first, then the default.
+    let f = parse(
+        9,
+        b"\x96\x13av01\x01\x00\x00\x02\xaa\xbb\x00\x00\x00\x01\xcc",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (f.codec, f.key, &f.data[..]),
+        (Codec::Av1, true, &[0xcc][..])
+    );
+    // Many tracks, many codecs: the default track is VP9.
+    let f = parse(
+        9,
+        b"\x96\x21hvc1\x01\x00\x00\x04\x00\x00\x00\x05vp09\x00\x00\x00\x01\x86",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(f.codec, Codec::Vp9);
+    // Audio: many tracks of Opus, the default one second.
+    let f = parse(
+        8,
+        b"\x95\x11Opus\x02\x00\x00\x01\xfc\x00\x00\x00\x02\xfc\x01",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!((f.codec, &f.data[..]), (Codec::Opus, &[0xfc, 1][..]));
+}
+
+#[test]
+fn lying_multitracks_are_errors_not_panics() {
+    for body in [
+        &b"\x96"[..],                        // no multitrack byte
+        b"\x96\x31hvc1\x00\x05",             // unknown layout
+        b"\x96\x11hv",                       // short FourCC
+        b"\x96\x11hvc1\x01\x00\x00",         // short size
+        b"\x96\x11hvc1\x01\xff\xff\xff\x05", // size past the end
+        b"\x96\x21hvc1\x01\x00\x00\x00vp",   // short per-track FourCC
+    ] {
+        assert!(
+            matches!(
+                parse(9, body),
+                Err(FlvError::Short { .. } | FlvError::Invalid { .. })
+            ),
+            "{body:02x?}"
+        );
+    }
+    // 255 tracks, none the default: ignored.
+    let mut body = b"\x96\x11av01".to_vec();
+    for id in 1..=255u8 {
+        body.extend_from_slice(&[id, 0, 0, 1, 0x12]);
+    }
+    assert_eq!(parse(9, &body), Ok(None));
 }

@@ -86,6 +86,15 @@ pub enum FlvError {
         /// The value found.
         value: u64,
     },
+    /// A payload's own header (e.g. an MP3 frame header after Enhanced
+    /// RTMP's `.mp3` FourCC) could not be read.
+    #[error("{what}: {reason}")]
+    Codec {
+        /// The structure.
+        what: &'static str,
+        /// Why it could not be read.
+        reason: String,
+    },
     /// An audio or video tag in a codec weir does not carry (legacy Flash
     /// codecs such as Sorenson H.263, VP6, Nellymoser, Speex, or an
     /// Enhanced RTMP FourCC weir has no [`Codec`](weir_media::Codec) for).

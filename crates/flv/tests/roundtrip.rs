@@ -36,7 +36,12 @@ fn frame() -> impl Strategy<Value = Frame> {
         Just((TrackKind::Video, Codec::H264)),
         Just((TrackKind::Video, Codec::H265)),
         Just((TrackKind::Audio, Codec::Aac)),
+        Just((TrackKind::Video, Codec::Av1)),
+        Just((TrackKind::Video, Codec::Vp9)),
         Just((TrackKind::Audio, Codec::Opus)),
+        Just((TrackKind::Audio, Codec::Ac3)),
+        Just((TrackKind::Audio, Codec::Eac3)),
+        Just((TrackKind::Audio, Codec::Flac)),
         Just((TrackKind::Data, Codec::Amf0)),
         (0usize..5, any::<bool>()).prop_map(|(rate, stereo)| {
             let sample_rate = [5512, 11025, 22050, 44100, 8000][rate];
@@ -71,11 +76,27 @@ fn frame() -> impl Strategy<Value = Frame> {
         any::<bool>(),
         proptest::collection::vec(any::<u8>(), 1..200),
     )
-        .prop_map(|((kind, codec), dts, cts, key, config, data)| {
-            let config =
-                config && matches!(codec, Codec::H264 | Codec::H265 | Codec::Aac | Codec::Opus);
+        .prop_map(|((kind, codec), dts, cts, key, config, mut data)| {
+            // An MP3 payload that starts with a frame header has its rate
+            // read from it; these frames take theirs from the strategy.
+            if matches!(codec, Codec::Mp3 { .. }) && data[0] == 0xFF {
+                data[0] = 0;
+            }
+            let config = config
+                && matches!(
+                    codec,
+                    Codec::H264
+                        | Codec::H265
+                        | Codec::Av1
+                        | Codec::Vp9
+                        | Codec::Aac
+                        | Codec::Opus
+                        | Codec::Flac
+                );
             let (cts, key) = match codec {
                 Codec::H264 | Codec::H265 => (if config { 0 } else { cts }, key && !config),
+                // No composition time in their Enhanced RTMP frames.
+                Codec::Av1 | Codec::Vp9 => (0, key && !config),
                 _ => (0, false),
             };
             Frame {

@@ -3,10 +3,14 @@
 //! Media Source Extensions (`SourceBuffer.appendBuffer` of the init segment,
 //! then of every fragment).
 //!
-//! Carried: H.264 and H.265 video (AVCC payloads, config frames holding the
-//! decoder configuration record) and AAC audio (raw frames, config frame =
-//! `AudioSpecificConfig`). Frames of other codecs, and script data, are
-//! skipped: MSE has no use for them.
+//! Carried: H.264, H.265 (AVCC payloads, config frames holding the decoder
+//! configuration record), AV1 (`av1C`; temporal delimiters dropped from
+//! samples) and VP9 (`vpcC`; the picture size read from the first
+//! keyframe) video; AAC (raw frames, config frame = `AudioSpecificConfig`)
+//! and Opus (`OpusHead` config, or stereo defaults for sources that send
+//! none, such as RTSP; each packet's duration read from its TOC byte)
+//! audio. Frames of other codecs, and script data, are skipped: MSE has no
+//! use for them.
 //!
 //! # Fragment policy
 //!
@@ -67,12 +71,23 @@ use weir_media::{ms_to_us, rescale, Codec, Frame, TrackKind, US_HZ};
 pub use rebase::Rebaser;
 
 /// Whether weir's fragmented MP4 (live `.mp4`, MSE) carries `codec`:
-/// H.264 (`avc1`), H.265 (`hvc1`) and AAC (`mp4a`).
+/// H.264 (`avc1`), H.265 (`hvc1`), AV1 (`av01`), VP9 (`vp09`), AAC
+/// (`mp4a`) and Opus (`Opus`).
 pub fn carries(codec: weir_media::Codec) -> bool {
     matches!(
         codec,
-        weir_media::Codec::H264 | weir_media::Codec::H265 | weir_media::Codec::Aac
+        weir_media::Codec::H264
+            | weir_media::Codec::H265
+            | weir_media::Codec::Av1
+            | weir_media::Codec::Vp9
+            | weir_media::Codec::Aac
+            | weir_media::Codec::Opus
     )
+}
+
+/// The video codecs with a sample entry here.
+fn is_video(codec: Codec) -> bool {
+    matches!(codec, Codec::H264 | Codec::H265 | Codec::Av1 | Codec::Vp9)
 }
 
 use boxes::{Run, Sample, AUDIO_TRACK_ID, VIDEO_TRACK_ID};
@@ -132,7 +147,7 @@ pub enum Fmp4Error {
     /// if any, stays in use.
     #[error("malformed {codec} configuration ({len} bytes): {reason}")]
     BadConfig {
-        /// `"H.264"`, `"H.265"` or `"AAC"`.
+        /// `"H.264"`, `"H.265"`, `"AV1"`, `"VP9"`, `"AAC"` or `"Opus"`.
         codec: &'static str,
         /// Length of the config payload.
         len: usize,
@@ -250,11 +265,12 @@ impl Fmp4Muxer {
     pub fn push(&mut self, frame: &Frame) -> Result<Vec<Fmp4Output>, Fmp4Error> {
         let mut out = Vec::new();
         match (frame.kind, frame.codec, frame.config) {
-            (TrackKind::Video, Codec::H264 | Codec::H265, true) => {
-                let track = if frame.codec == Codec::H264 {
-                    VideoTrack::h264(&frame.data)?
-                } else {
-                    VideoTrack::h265(&frame.data)?
+            (TrackKind::Video, codec, true) if is_video(codec) => {
+                let track = match codec {
+                    Codec::H264 => VideoTrack::h264(&frame.data)?,
+                    Codec::H265 => VideoTrack::h265(&frame.data)?,
+                    Codec::Av1 => VideoTrack::av1(&frame.data)?,
+                    _ => VideoTrack::vp9(&frame.data)?,
                 };
                 if self
                     .video
@@ -267,8 +283,12 @@ impl Fmp4Muxer {
                 self.video = Some(track);
                 self.vstate.started = false;
             }
-            (TrackKind::Audio, Codec::Aac, true) => {
-                let track = AudioTrack::aac(&frame.data, AUDIO_TRACK_ID)?;
+            (TrackKind::Audio, codec @ (Codec::Aac | Codec::Opus), true) => {
+                let track = if codec == Codec::Aac {
+                    AudioTrack::aac(&frame.data, AUDIO_TRACK_ID)?
+                } else {
+                    AudioTrack::opus(&frame.data)?
+                };
                 if self
                     .audio
                     .as_ref()
@@ -281,10 +301,20 @@ impl Fmp4Muxer {
             }
             // An empty payload is no sample (e.g. an end-of-sequence marker).
             (_, _, false) if frame.data.is_empty() => {}
-            (TrackKind::Video, Codec::H264 | Codec::H265, false) => {
+            (TrackKind::Video, codec, false) if is_video(codec) => {
                 self.push_video(frame, &mut out)?;
             }
             (TrackKind::Audio, Codec::Aac, false) => self.push_audio(frame, &mut out)?,
+            (TrackKind::Audio, Codec::Opus, false) => {
+                // RTSP and WebRTC carry Opus without an `OpusHead`: its
+                // RTP mapping is always 48 kHz stereo.
+                if self.audio.is_none() {
+                    self.audio = Some(AudioTrack::opus(&Bytes::from_static(
+                        weir_codec::opus::DEFAULT_HEAD,
+                    ))?);
+                }
+                self.push_audio(frame, &mut out)?;
+            }
             _ => {}
         }
         Ok(out)
@@ -357,6 +387,9 @@ impl Fmp4Muxer {
         if !codec_ok || !(self.vstate.started || frame.key) {
             return Ok(());
         }
+        if let Some(v) = self.video.as_mut().filter(|v| v.needs_size && frame.key) {
+            v.size_from_keyframe(&frame.data);
+        }
         self.ensure_init(out)?;
         self.vstate.started = true;
         let us = self.clock.map(frame.dts_us);
@@ -378,12 +411,17 @@ impl Fmp4Muxer {
             VIDEO_TIMESCALE,
         );
         let cts = i64::try_from(i128::from(pts) - i128::from(time)).unwrap_or(0);
+        let data = if frame.codec == Codec::Av1 {
+            weir_codec::av1::strip_temporal_delimiter(&frame.data)
+        } else {
+            frame.data.clone()
+        };
         self.vstate.held = Some(Sample {
             decode_time: time,
             duration: 0,
             cts: i32::try_from(cts).unwrap_or(if cts < 0 { i32::MIN } else { i32::MAX }),
             key: frame.key,
-            data: frame.data.clone(),
+            data,
         });
         self.vstate.last_time = Some(time);
         self.maybe_flush(ticks_to_us(time, VIDEO_TIMESCALE), out)
@@ -393,7 +431,15 @@ impl Fmp4Muxer {
         let Some(track) = &self.audio else {
             return Ok(());
         };
-        let (rate, n) = (track.sample_rate, track.frame_samples);
+        if frame.codec != track.codec {
+            return Ok(());
+        }
+        let n = if track.variable_frames {
+            weir_codec::opus::packet_samples(&frame.data).unwrap_or(track.frame_samples)
+        } else {
+            track.frame_samples
+        };
+        let rate = track.sample_rate;
         self.ensure_init(out)?;
         let us = self.clock.map(frame.dts_us);
         let expected = ticks(us, rate);

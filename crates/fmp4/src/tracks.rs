@@ -1,15 +1,22 @@
 //! Tracks described by codec configuration frames: their sample entry
-//! (`avc1`/`hvc1`/`mp4a`), timescale and RFC 6381 codec name.
+//! (`avc1`/`hvc1`/`av01`/`vp09`/`mp4a`/`Opus`), timescale and RFC 6381
+//! codec name.
 //!
 //! Configs are parsed once, when they arrive, so that a malformed one is
 //! refused there with a clear error instead of producing an init segment a
 //! browser rejects later without saying why.
 
 use bytes::Bytes;
-use mp4_atom::{esds, Atom, Audio, Avc1, Avcc, Codec, Esds, Hvc1, Hvcc, Mp4a, Visual};
+use mp4_atom::{
+    esds, Atom, Audio, Av01, Av1c, Avc1, Avcc, Codec, Dops, Esds, Hvc1, Hvcc, Mp4a, Opus,
+    OpusChannelMapping, Visual, Vp09, VpcC,
+};
 use weir_codec::aac::parse_asc;
+use weir_codec::av1::parse_av1_config;
 use weir_codec::avc::{parse_avc_config, parse_sps};
 use weir_codec::hevc::{parse_hevc_config, parse_hevc_sps};
+use weir_codec::opus::{parse_opus_head, OPUS_RATE};
+use weir_codec::vp9::{keyframe_size, parse_vp9_config};
 
 use crate::Fmp4Error;
 
@@ -29,11 +36,16 @@ pub(crate) struct VideoTrack {
     pub(crate) entry: Codec,
     /// RFC 6381 name, e.g. `avc1.64001e`.
     pub(crate) codec_name: String,
+    /// The config does not say the picture size (VP9's never does, AV1's
+    /// may lack the sequence header): the first keyframe will.
+    pub(crate) needs_size: bool,
 }
 
 /// The audio track's configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct AudioTrack {
+    /// [`weir_media::Codec::Aac`] or [`weir_media::Codec::Opus`].
+    pub(crate) codec: weir_media::Codec,
     pub(crate) config: Bytes,
     /// Sampling rate of the AAC core, also the track timescale.
     pub(crate) sample_rate: u32,
@@ -42,6 +54,9 @@ pub(crate) struct AudioTrack {
     pub(crate) entry: Codec,
     /// RFC 6381 name, e.g. `mp4a.40.2`.
     pub(crate) codec_name: String,
+    /// Opus: every packet says its own duration (2.5 to 120 ms), so
+    /// `frame_samples` is only what a packet without a readable TOC counts.
+    pub(crate) variable_frames: bool,
 }
 
 fn bad(codec: &'static str, config: &[u8], reason: impl std::fmt::Display) -> Fmp4Error {
@@ -108,6 +123,84 @@ impl VideoTrack {
         ))
     }
 
+    /// Parses an `AV1CodecConfigurationRecord`; the picture size comes from
+    /// its sequence header OBU, or from the first keyframe's when the record
+    /// has none.
+    pub(crate) fn av1(config: &Bytes) -> Result<Self, Fmp4Error> {
+        let fail = |reason: &dyn std::fmt::Display| bad("AV1", config, reason);
+        let av1 = parse_av1_config(config).map_err(|e| fail(&e))?;
+        let size = av1.sequence_header().ok().map(|s| (s.width, s.height));
+        let av1c = Av1c::decode_body(&mut config.as_ref()).map_err(|e| fail(&e))?;
+        let mut track = Self::new(
+            weir_media::Codec::Av1,
+            config,
+            size.unwrap_or((0, 0)),
+            av1.codec_string(),
+            |visual| {
+                Av01 {
+                    visual,
+                    av1c,
+                    ..Av01::default()
+                }
+                .into()
+            },
+        );
+        track.needs_size = size.is_none();
+        Ok(track)
+    }
+
+    /// Parses a `vpcC` body (version and flags first, as Enhanced RTMP sends
+    /// it). VP9 configs carry no picture size: the first keyframe's header
+    /// gives it ([`VideoTrack::size_from_keyframe`]).
+    pub(crate) fn vp9(config: &Bytes) -> Result<Self, Fmp4Error> {
+        let fail = |reason: &dyn std::fmt::Display| bad("VP9", config, reason);
+        let vp9 = parse_vp9_config(config).map_err(|e| fail(&e))?;
+        let vpcc = VpcC::decode_body(&mut config.as_ref()).map_err(|e| fail(&e))?;
+        let mut track = Self::new(
+            weir_media::Codec::Vp9,
+            config,
+            (0, 0),
+            vp9.codec_string(),
+            |visual| {
+                Vp09 {
+                    visual,
+                    vpcc,
+                    ..Vp09::default()
+                }
+                .into()
+            },
+        );
+        track.needs_size = true;
+        Ok(track)
+    }
+
+    /// For a track whose config lacks the picture size: reads it from a
+    /// keyframe and writes it into the sample entry. False when the frame
+    /// does not say (the track keeps waiting for one that does).
+    pub(crate) fn size_from_keyframe(&mut self, frame: &[u8]) -> bool {
+        let size = match self.codec {
+            weir_media::Codec::Vp9 => keyframe_size(frame).ok().flatten(),
+            weir_media::Codec::Av1 => weir_codec::av1::Obus::new(frame)
+                .filter_map(Result::ok)
+                .find(|obu| obu.obu_type == 1)
+                .and_then(|obu| weir_codec::av1::parse_sequence_header(obu.payload).ok())
+                .map(|s| (s.width, s.height)),
+            _ => None,
+        };
+        let Some((width, height)) = size else {
+            return false;
+        };
+        (self.width, self.height) = (size16(width), size16(height));
+        let visual = match &mut self.entry {
+            Codec::Av01(e) => &mut e.visual,
+            Codec::Vp09(e) => &mut e.visual,
+            _ => return false,
+        };
+        (visual.width, visual.height) = (self.width, self.height);
+        self.needs_size = false;
+        true
+    }
+
     /// The track for a parsed config: `entry` builds the sample entry
     /// around the visual fields.
     fn new(
@@ -131,6 +224,7 @@ impl VideoTrack {
             height,
             entry: entry(visual),
             codec_name,
+            needs_size: false,
         }
     }
 }
@@ -178,11 +272,54 @@ impl AudioTrack {
         }
         .into();
         Ok(AudioTrack {
+            codec: weir_media::Codec::Aac,
             config: config.clone(),
             sample_rate: asc.sample_rate,
             frame_samples: asc.frame_samples,
             entry,
             codec_name: asc.codec_string(),
+            variable_frames: false,
+        })
+    }
+
+    /// Parses an `OpusHead` into an `Opus` sample entry with its `dOps`
+    /// (Opus in ISOBMFF). The track counts 48 kHz samples.
+    pub(crate) fn opus(config: &Bytes) -> Result<Self, Fmp4Error> {
+        let head = parse_opus_head(config).map_err(|e| bad("Opus", config, e))?;
+        let channel_mapping =
+            head.mapping
+                .as_ref()
+                .map(|(streams, coupled, table)| OpusChannelMapping {
+                    family: head.mapping_family,
+                    stream_count: *streams,
+                    coupled_count: *coupled,
+                    channel_mapping: table.to_vec(),
+                });
+        let entry = Opus {
+            audio: Audio {
+                data_reference_index: 1,
+                channel_count: u16::from(head.channels),
+                sample_size: 16,
+                sample_rate: 48_000u16.into(),
+            },
+            dops: Dops {
+                output_channel_count: head.channels,
+                pre_skip: head.pre_skip,
+                input_sample_rate: head.input_sample_rate,
+                output_gain: head.output_gain,
+                channel_mapping,
+            },
+            btrt: None,
+        }
+        .into();
+        Ok(AudioTrack {
+            codec: weir_media::Codec::Opus,
+            config: config.clone(),
+            sample_rate: OPUS_RATE,
+            frame_samples: 960,
+            entry,
+            codec_name: "opus".into(),
+            variable_frames: true,
         })
     }
 }

@@ -40,6 +40,13 @@ pub enum Codec {
     /// H.265 / HEVC. Payload: length-prefixed NAL units; the config frame
     /// holds an `HEVCDecoderConfigurationRecord`.
     H265,
+    /// AV1. Payload: one temporal unit of OBUs in the low-overhead format
+    /// (each with its size field), as MP4 and Enhanced RTMP carry it; the
+    /// config frame holds an `AV1CodecConfigurationRecord` (`av1C`).
+    Av1,
+    /// VP9. Payload: one frame (or superframe); the config frame holds a
+    /// `VPCodecConfigurationRecord` (`vpcC`) with its version and flags.
+    Vp9,
     /// AAC. Payload: one raw access unit (no ADTS); the config frame holds
     /// the `AudioSpecificConfig`.
     Aac,
@@ -51,8 +58,18 @@ pub enum Codec {
         /// Two channels.
         stereo: bool,
     },
-    /// Opus. Payload: one Opus packet.
+    /// Opus. Payload: one Opus packet; the config frame, when the source
+    /// has one, holds the Ogg `OpusHead` identification header (RFC 7845).
     Opus,
+    /// AC-3 (Dolby Digital). Payload: one or more sync frames, which
+    /// describe themselves; no config frame.
+    Ac3,
+    /// E-AC-3 (Dolby Digital Plus). Payload: one or more sync frames; no
+    /// config frame.
+    Eac3,
+    /// FLAC. Payload: one FLAC frame; the config frame holds the stream's
+    /// metadata blocks (`STREAMINFO` first), as Enhanced RTMP sends them.
+    Flac,
     /// AMF0-encoded script data: a name string followed by its values, e.g.
     /// `"onMetaData", {...}` (the `@setDataFrame` wrapper already removed).
     Amf0,
@@ -104,6 +121,27 @@ pub struct Frame {
 }
 
 impl Codec {
+    /// The codec's short lowercase name, as the API and error messages
+    /// give it: `h264`, `h265`, `av1`, `vp9`, `aac`, `mp3`, `opus`, `ac3`,
+    /// `eac3`, `flac`, `pcma`, `pcmu`, `amf0`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Codec::H264 => "h264",
+            Codec::H265 => "h265",
+            Codec::Av1 => "av1",
+            Codec::Vp9 => "vp9",
+            Codec::Aac => "aac",
+            Codec::Mp3 { .. } => "mp3",
+            Codec::Opus => "opus",
+            Codec::Ac3 => "ac3",
+            Codec::Eac3 => "eac3",
+            Codec::Flac => "flac",
+            Codec::Pcma { .. } => "pcma",
+            Codec::Pcmu { .. } => "pcmu",
+            Codec::Amf0 => "amf0",
+        }
+    }
+
     /// G.711 at `sample_rate` Hz with `channels`: A-law (PCMA) when `alaw`,
     /// else µ-law (PCMU).
     pub fn g711(alaw: bool, sample_rate: u32, channels: u8) -> Codec {
@@ -122,7 +160,8 @@ impl Codec {
 
     /// Sampling rate (Hz) and channel count, for the audio codecs whose
     /// payload has no configuration record to read them from (MP3, G.711);
-    /// `None` for the others, whose config frame says it (AAC, Opus), and
+    /// `None` for the others, whose config frame or payload says it (AAC,
+    /// Opus, FLAC, AC-3), and
     /// for video and data.
     pub fn audio_format(&self) -> Option<(u32, u8)> {
         match *self {
@@ -138,7 +177,16 @@ impl Codec {
                 sample_rate,
                 channels,
             } => Some((sample_rate, channels)),
-            Codec::H264 | Codec::H265 | Codec::Aac | Codec::Opus | Codec::Amf0 => None,
+            Codec::H264
+            | Codec::H265
+            | Codec::Av1
+            | Codec::Vp9
+            | Codec::Aac
+            | Codec::Opus
+            | Codec::Ac3
+            | Codec::Eac3
+            | Codec::Flac
+            | Codec::Amf0 => None,
         }
     }
 }

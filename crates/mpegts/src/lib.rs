@@ -107,7 +107,19 @@ impl StreamType {
             Codec::Aac => Some(StreamType::Aac),
             Codec::Mp3 { sample_rate, .. } if *sample_rate < 32_000 => Some(StreamType::Mpeg2Audio),
             Codec::Mp3 { .. } => Some(StreamType::Mpeg1Audio),
-            Codec::Opus | Codec::Pcma { .. } | Codec::Pcmu { .. } | Codec::Amf0 => None,
+            // AV1 and VP9 have no MPEG-TS mapping players read; Opus,
+            // AC-3, E-AC-3 and FLAC do on paper (private PES with
+            // registration descriptors) but HLS players expect AAC or MP3
+            // in TS: they go to fMP4 instead.
+            Codec::Av1
+            | Codec::Vp9
+            | Codec::Opus
+            | Codec::Ac3
+            | Codec::Eac3
+            | Codec::Flac
+            | Codec::Pcma { .. }
+            | Codec::Pcmu { .. }
+            | Codec::Amf0 => None,
         }
     }
 

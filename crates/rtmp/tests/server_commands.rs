@@ -93,6 +93,38 @@ fn connect_answer_is_byte_exact() {
     assert_eq!(&result.payload[..], &expected[..]);
 }
 
+/// A client that announces Enhanced RTMP codecs (as ffmpeg 6.1+ and OBS
+/// 30+ do) learns the server's: every codec forwarded, multitrack and
+/// ModEx understood. Legacy clients get the legacy answer (the byte-exact
+/// test above).
+#[test]
+fn connect_answers_enhanced_rtmp_capabilities() {
+    let (mut server, mut peer) = Peer::connect();
+    let obj = Value::object([
+        ("app", Value::from("live")),
+        (
+            "fourCcList",
+            Value::StrictArray(vec![Value::from("hvc1"), Value::from("av01")]),
+        ),
+    ]);
+    peer.command(&mut server, 0, "connect", 1.0, obj, vec![])
+        .unwrap();
+    let (msgs, _) = peer.receive(&mut server);
+    let result = parse(&msgs[3]);
+    assert_eq!(result.name, "_result");
+    let props = &result.object;
+    let Some(Value::StrictArray(list)) = props.get("fourCcList") else {
+        panic!("no fourCcList in {props:?}");
+    };
+    let list: Vec<_> = list.iter().filter_map(Value::as_str).collect();
+    assert_eq!(list, ["avc1", "hvc1", "av01", "vp09"]);
+    let video = props.get("videoFourCcInfoMap").unwrap();
+    assert_eq!(video.get("av01"), Some(&Value::Number(4.0)));
+    let audio = props.get("audioFourCcInfoMap").unwrap();
+    assert_eq!(audio.get("Opus"), Some(&Value::Number(4.0)));
+    assert_eq!(props.get("capsEx"), Some(&Value::Number(6.0)));
+}
+
 #[test]
 fn connect_echoes_object_encoding_and_trims_app() {
     let (mut server, mut peer) = Peer::connect();

@@ -172,6 +172,11 @@ pub(crate) async fn http(
     if !shared.hub.wait_live(&key, shared.config.play_wait).await {
         return not_live(&key);
     }
+    if let Some(refused) =
+        crate::codecs::refuse_uncarried(&shared.hub, &key, "fMP4", weir_fmp4::carries)
+    {
+        return refused;
+    }
     let (first, mime) = first_entries(&mut rx).await;
     let mut resp = if head {
         Body::empty().into_response()
@@ -221,6 +226,11 @@ pub(crate) async fn websocket(
     let mut rx = shared.mp4.subscribe(&admitted.admission);
     if !shared.hub.wait_live(&key, shared.config.play_wait).await {
         return not_live(&key);
+    }
+    if let Some(refused) =
+        crate::codecs::refuse_uncarried(&shared.hub, &key, "fMP4", weir_fmp4::carries)
+    {
+        return refused;
     }
     ws.on_upgrade(move |socket| async move {
         info!(%peer, stream = %key, "ws-fmp4 play");

@@ -14,6 +14,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod access;
+mod codecs;
 mod cors;
 mod error;
 mod first_request;

@@ -395,14 +395,31 @@ fn media_of(frame: &Frame) -> Option<(Media, Option<NalConfig>)> {
             sample_rate,
             channels,
         } => (audio(0, SdpCodec::Pcmu, sample_rate, channels), None),
-        Codec::Mp3 { .. } | Codec::Amf0 => return None,
+        // Not offered over RTSP (yet): AV1 and VP9 have RTP payload
+        // formats weir does not packetize; MP3, AC-3, E-AC-3 and FLAC are
+        // rare in RTSP players.
+        Codec::Av1
+        | Codec::Vp9
+        | Codec::Mp3 { .. }
+        | Codec::Ac3
+        | Codec::Eac3
+        | Codec::Flac
+        | Codec::Amf0 => return None,
     })
 }
 
 /// Whether weir serves `codec` over RTSP: H.264, H.265, AAC, Opus and
-/// G.711 (MP3 is not offered).
+/// G.711 (see [`RtspMuxer`]'s media builder for what is not offered).
 pub fn carries(codec: Codec) -> bool {
-    !matches!(codec, Codec::Mp3 { .. } | Codec::Amf0)
+    matches!(
+        codec,
+        Codec::H264
+            | Codec::H265
+            | Codec::Aac
+            | Codec::Opus
+            | Codec::Pcma { .. }
+            | Codec::Pcmu { .. }
+    )
 }
 
 impl Muxer for RtspMuxer {

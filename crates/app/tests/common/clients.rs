@@ -66,6 +66,21 @@ pub fn ffmpeg9() -> std::path::PathBuf {
     path
 }
 
+/// Starts ffmpeg 9 ([`ffmpeg9`]) publishing the test source in real time
+/// to `url` for `secs` seconds, encoded with `codecs` (e.g. `-c:v libx265
+/// -c:a libopus`): over `rtmp://`, ffmpeg 6.1+ sends the codecs legacy FLV
+/// cannot name in Enhanced RTMP tags.
+pub fn ffmpeg9_publisher(dir: &Path, name: &str, url: &str, secs: u32, codecs: &[&str]) -> Proc {
+    let mut cmd = Command::new(ffmpeg9());
+    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args(SOURCE)
+        .args(["-t", &secs.to_string()])
+        .args(["-pix_fmt", "yuv420p", "-g", "60"])
+        .args(codecs)
+        .args(["-f", "flv", url]);
+    Proc::spawn(name, dir, cmd, Stdout::Null)
+}
+
 /// Fails the test unless every GStreamer element in `elements` is installed.
 pub fn require_gst_elements(elements: &[&str]) {
     require_tool("gst-launch-1.0");

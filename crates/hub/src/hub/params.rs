@@ -13,7 +13,8 @@ use weir_media::{us_to_ms, Codec, Frame, TrackKind};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoParams {
     /// `profile_idc` of the codec (H.264: 66 Baseline, 77 Main, 100
-    /// High...; H.265: 1 Main, 2 Main 10...).
+    /// High...; H.265: 1 Main, 2 Main 10...; AV1 `seq_profile`, VP9
+    /// profile).
     pub profile: u8,
     /// `level_idc` as the codec signals it: ten times the level for H.264,
     /// thirty times for H.265.
@@ -21,9 +22,9 @@ pub struct VideoParams {
     /// H.264 `profile_compatibility` (the SPS constraint flags byte), which
     /// nginx-rtmp's `/stat` shows as `compat`; 0 for H.265.
     pub compat: u8,
-    /// Displayed width in pixels.
+    /// Displayed width in pixels (0: unknown, VP9).
     pub width: u32,
-    /// Displayed height in pixels.
+    /// Displayed height in pixels (0: unknown, VP9).
     pub height: u32,
     /// RFC 6381 codec string (e.g. `avc1.64001e`), what a browser's
     /// `MediaSource.isTypeSupported` wants to hear.
@@ -34,7 +35,7 @@ pub struct VideoParams {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioParams {
     /// AAC audio object type (2 = LC, 5 = HE-AAC, 29 = HE-AACv2) as
-    /// signalled.
+    /// signalled; 0 for other codecs.
     pub object_type: u8,
     /// Output sample rate in Hz (after SBR for HE-AAC).
     pub sample_rate: u32,
@@ -135,6 +136,39 @@ pub(super) fn parse(frame: &Frame) -> Option<Params> {
                 codec_string: cfg.codec_string(),
             }))
         }
+        (TrackKind::Video, Codec::Av1) => {
+            let cfg = weir_codec::av1::parse_av1_config(&frame.data).ok()?;
+            let seq = cfg.sequence_header().ok()?;
+            Some(Params::Video(VideoParams {
+                profile: cfg.profile,
+                level: cfg.level_idx,
+                compat: 0,
+                width: seq.width,
+                height: seq.height,
+                codec_string: cfg.codec_string(),
+            }))
+        }
+        // VP9's record has no picture size: 0 × 0 says unknown.
+        (TrackKind::Video, Codec::Vp9) => {
+            let cfg = weir_codec::vp9::parse_vp9_config(&frame.data).ok()?;
+            Some(Params::Video(VideoParams {
+                profile: cfg.profile,
+                level: cfg.level,
+                compat: 0,
+                width: 0,
+                height: 0,
+                codec_string: cfg.codec_string(),
+            }))
+        }
+        (TrackKind::Audio, Codec::Opus) => {
+            let head = weir_codec::opus::parse_opus_head(&frame.data).ok()?;
+            Some(Params::Audio(AudioParams {
+                object_type: 0,
+                sample_rate: weir_codec::opus::OPUS_RATE,
+                channels: head.channels,
+                codec_string: "opus".into(),
+            }))
+        }
         (TrackKind::Audio, Codec::Aac) => {
             let asc = weir_codec::aac::parse_asc(&frame.data).ok()?;
             Some(Params::Audio(AudioParams {
@@ -186,6 +220,29 @@ mod tests {
         assert_eq!((v.width, v.height), (640, 360));
         assert_eq!((v.profile, v.level, v.compat), (66, 30, 0xc0));
         assert_eq!(v.codec_string, "avc1.42c01e");
+    }
+
+    #[test]
+    fn reads_av1_and_opus() {
+        const AV1C: &[u8] = &[
+            0x81, 0x00, 0x0c, 0x00, 0x0a, 0x0b, 0x02, 0x00, 0x00, 0x05, 0x61, 0xe7, 0xfd, 0xe0,
+            0x17, 0xc0, 0x02,
+        ];
+        let Some(Params::Video(v)) = parse(&config(TrackKind::Video, Codec::Av1, AV1C)) else {
+            panic!("no video params");
+        };
+        assert_eq!(
+            (v.width, v.height, v.codec_string.as_str()),
+            (320, 240, "av01.0.00M.08")
+        );
+        let head = b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00";
+        let Some(Params::Audio(a)) = parse(&config(TrackKind::Audio, Codec::Opus, head)) else {
+            panic!("no audio params");
+        };
+        assert_eq!(
+            (a.sample_rate, a.channels, a.codec_string.as_str()),
+            (48_000, 2, "opus")
+        );
     }
 
     #[test]

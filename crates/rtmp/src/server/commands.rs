@@ -14,6 +14,39 @@ const FMS_VERSION: &str = "FMS/3,0,1,123";
 /// Capability bits in the connect result (31: everything Flash knows).
 const CAPABILITIES: f64 = 31.0;
 
+/// Enhanced RTMP FourCCs the server takes from publishers and sends to
+/// players, answered in `connect` to clients that announce theirs.
+const VIDEO_FOURCCS: [&str; 4] = ["avc1", "hvc1", "av01", "vp09"];
+const AUDIO_FOURCCS: [&str; 6] = ["mp4a", "Opus", "ac-3", "ec-3", "fLaC", ".mp3"];
+/// `FourCcInfoMask.CanForward`: the server relays the codec, it neither
+/// decodes nor encodes it.
+const CAN_FORWARD: f64 = 4.0;
+/// `CapsExMask`: Multitrack (2; the hub keeps each body's default track,
+/// id 0) and ModEx (4).
+const CAPS_EX: f64 = 6.0;
+
+/// The Enhanced RTMP v2 capability properties of a `connect` result
+/// (`fourCcList`, `videoFourCcInfoMap`, `audioFourCcInfoMap`, `capsEx`),
+/// for a client whose `connect` announced any of its own.
+fn enhanced_capabilities() -> Vec<(String, Value)> {
+    let map = |ccs: &[&str]| {
+        Value::Object(
+            ccs.iter()
+                .map(|cc| (cc.to_string(), Value::Number(CAN_FORWARD)))
+                .collect(),
+        )
+    };
+    vec![
+        (
+            "fourCcList".into(),
+            Value::StrictArray(VIDEO_FOURCCS.iter().map(|cc| Value::from(*cc)).collect()),
+        ),
+        ("videoFourCcInfoMap".into(), map(&VIDEO_FOURCCS)),
+        ("audioFourCcInfoMap".into(), map(&AUDIO_FOURCCS)),
+        ("capsEx".into(), Value::Number(CAPS_EX)),
+    ]
+}
+
 /// [`split_query`] into owned strings, for names the session keeps.
 fn split_owned(s: &str) -> (String, String) {
     let (name, query) = split_query(s);
@@ -160,11 +193,22 @@ impl ServerSession {
             limit: LimitType::Dynamic,
         });
         self.core.set_chunk_size(self.config.chunk_size);
-        let properties = Value::object([
+        let mut properties = Value::object([
             ("fmsVer", Value::from(FMS_VERSION)),
             ("capabilities", Value::Number(CAPABILITIES)),
             ("mode", Value::Number(1.0)),
         ]);
+        let enhanced = [
+            "fourCcList",
+            "videoFourCcInfoMap",
+            "audioFourCcInfoMap",
+            "capsEx",
+        ]
+        .iter()
+        .any(|key| cmd.object.get(key).is_some());
+        if let (true, Value::Object(props)) = (enhanced, &mut properties) {
+            props.extend(enhanced_capabilities());
+        }
         let mut info = status_object(
             "status",
             "NetConnection.Connect.Success",

@@ -186,6 +186,14 @@ pub(crate) async fn playlist(
             if !shared.hub.wait_live(key, shared.config.play_wait).await {
                 return not_found(&format!("{key} is not live"));
             }
+            if let Some(refused) = crate::codecs::refuse_uncarried(
+                &shared.hub,
+                key,
+                "HLS (MPEG-TS)",
+                weir_mpegts::carries,
+            ) {
+                return refused;
+            }
             hls.get_or_start(key)
         }
     };
