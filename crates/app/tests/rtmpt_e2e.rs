@@ -16,7 +16,9 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::clients::{ffmpeg9, ffmpeg9_publisher, ffmpeg_publisher, require_ffmpeg, require_tool};
+use common::clients::{
+    ffmpeg9, ffmpeg9_publisher, ffmpeg_publisher, require_ffmpeg, require_tool, ENCODE,
+};
 use common::http::{counter, get};
 use common::probe;
 use common::process::{rss_kib, Proc, Stdout};
@@ -99,7 +101,7 @@ fn ffmpeg9_publishes_over_rtmpt() {
     ffmpeg9();
     let srv = Server::start();
     let dir = srv.dir();
-    let mut publisher = ffmpeg9_publisher(dir, "ffmpeg9-rtmpt", &rtmpt_url(&srv, "p"), 30);
+    let mut publisher = ffmpeg9_publisher(dir, "ffmpeg9-rtmpt", &rtmpt_url(&srv, "p"), 30, ENCODE);
     probe::wait_until_playable(dir, &srv.rtmp_url("p"), PLAYABLE);
     let clients =
         String::from_utf8_lossy(&get(srv.http_port(), "/api/v1/clients").body).to_string();

@@ -8,10 +8,7 @@
 
 mod common;
 
-#[path = "../../flv/tests/common/frames.rs"]
-mod frames;
-
-use common::{ffprobe, mux, run, write_temp};
+use common::{ffprobe, frames, mux, run, write_temp};
 use weir_fmp4::{Fmp4Config, Fmp4Output};
 use weir_media::{Codec, TrackKind};
 

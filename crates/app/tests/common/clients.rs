@@ -69,7 +69,9 @@ pub fn ffmpeg9() -> std::path::PathBuf {
 /// Starts ffmpeg 9 ([`ffmpeg9`]) publishing the test source in real time
 /// to `url` for `secs` seconds, encoded with `codecs` (e.g. `-c:v libx265
 /// -c:a libopus`): over `rtmp://`, ffmpeg 6.1+ sends the codecs legacy FLV
-/// cannot name in Enhanced RTMP tags.
+/// cannot name in Enhanced RTMP tags. [`ENCODE`] is the H.264 + AAC of
+/// the other publishers, for what Debian's ffmpeg cannot publish over
+/// (such as `rtmpt://`).
 pub fn ffmpeg9_publisher(dir: &Path, name: &str, url: &str, secs: u32, codecs: &[&str]) -> Proc {
     let mut cmd = Command::new(ffmpeg9());
     cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
@@ -111,7 +113,7 @@ const SOURCE: &[&str] = &[
 ];
 
 /// H.264 as a live encoder sends it: no B-frames, a keyframe every 2 s.
-const ENCODE: &[&str] = &[
+pub const ENCODE: &[&str] = &[
     "-c:v",
     "libx264",
     "-preset",
@@ -160,18 +162,6 @@ pub fn ffmpeg_publisher(dir: &Path, name: &str, url: &str, secs: u32, extra: &[&
         .args(["-t", &secs.to_string()])
         .args(ENCODE)
         .args(extra)
-        .args(["-f", "flv", url]);
-    Proc::spawn(name, dir, cmd, Stdout::Null)
-}
-
-/// Like [`ffmpeg_publisher`], with ffmpeg 9 ([`ffmpeg9`]): for what
-/// Debian's ffmpeg cannot publish over, such as `rtmpt://`.
-pub fn ffmpeg9_publisher(dir: &Path, name: &str, url: &str, secs: u32) -> Proc {
-    let mut cmd = Command::new(ffmpeg9());
-    cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
-        .args(SOURCE)
-        .args(["-t", &secs.to_string()])
-        .args(ENCODE)
         .args(["-f", "flv", url]);
     Proc::spawn(name, dir, cmd, Stdout::Null)
 }

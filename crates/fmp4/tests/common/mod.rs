@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 #[path = "../../../flv/tests/common/frames.rs"]
-mod frames;
+pub mod frames;
 
 use std::path::PathBuf;
 use std::process::Command;
