@@ -86,7 +86,7 @@ async fn a_parked_player_keeps_playing_and_answers_come_between_messages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frames_of_a_legacy_codec_are_dropped_and_the_stream_goes_on() {
+async fn frames_of_an_unknown_codec_are_dropped_and_the_stream_goes_on() {
     let srv = Server::start(Config::default()).await;
     let mut publisher = srv.publisher("s").await;
     send_headers(&mut publisher, 0).await;
@@ -100,6 +100,12 @@ async fn frames_of_a_legacy_codec_are_dropped_and_the_stream_goes_on() {
         let speex = bytes::Bytes::from_static(&[0xB6, 1, 2, 3]);
         publisher
             .send_media(type_id::AUDIO, n * 40, speex)
+            .await
+            .unwrap();
+        // An Enhanced RTMP FourCC weir has no codec for (H.266).
+        let vvc = bytes::Bytes::from_static(b"\x91vvc1\x00\x00\x00\x05");
+        publisher
+            .send_media(type_id::VIDEO, n * 40, vvc)
             .await
             .unwrap();
     }
@@ -116,10 +122,10 @@ async fn frames_of_a_legacy_codec_are_dropped_and_the_stream_goes_on() {
             .map_or(0, |e| e.count)
     };
     common::bounded(async {
-        while refused() < 6 {
+        while refused() < 12 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await;
-    assert_eq!(refused(), 6);
+    assert_eq!(refused(), 12);
 }
