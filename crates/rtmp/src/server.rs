@@ -231,6 +231,19 @@ impl ServerSession {
         }
     }
 
+    /// A session whose handshake the caller already ran (RTMPE: the
+    /// adapter applies its keystreams, so the session only ever sees the
+    /// decrypted chunk stream). [`ServerEvent::HandshakeDone`] is queued
+    /// at once, as a digest handshake.
+    pub fn after_handshake(config: ServerConfig) -> Self {
+        let mut session = Self::new(config, &[], 0);
+        session.handshake = None;
+        session
+            .core
+            .event(ServerEvent::HandshakeDone { complex: true });
+        session
+    }
+
     /// Processes bytes received from the peer. An error means the peer
     /// broke the protocol: close the connection (after flushing output).
     pub fn handle_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
