@@ -280,6 +280,13 @@ pub struct RtmpSection {
     /// Much cheaper per viewer with thousands of viewers, at the cost of up
     /// to this much latency (SRS's mw_latency is 350). 0 = write at once.
     pub merge_write_ms: u64,
+    /// Answer RTMPE (the Flash-era encrypted handshake, C0 = 6) on the
+    /// RTMP port. On by default: it costs nothing unless a client asks,
+    /// and the clients that ask (rtmpdump, `rtmpe://` in ffmpeg, old
+    /// encoders) have no other way in. RTMPE is obfuscation, not security
+    /// (docs/security.md); off, such a client is refused at its first
+    /// byte.
+    pub rtmpe: bool,
 }
 
 /// `[rtsp]`
@@ -488,6 +495,7 @@ impl Default for RtmpSection {
             max_connections: 10_000,
             max_connections_per_ip: 0,
             merge_write_ms: 0,
+            rtmpe: true,
         }
     }
 }

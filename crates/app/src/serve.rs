@@ -205,6 +205,7 @@ fn rtmp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtmp::Config
         channel,
         merge_write: std::time::Duration::from_millis(r.merge_write_ms),
         coalesce: coalesce(cfg),
+        rtmpe: r.rtmpe,
     }
 }
 

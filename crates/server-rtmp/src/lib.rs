@@ -8,7 +8,9 @@
 //! writes, draining whatever is queued each time it wakes.
 //!
 //! The same server accepts RTMPS (RTMP over TLS) on any listener given a
-//! [`TlsAcceptor`]; only the byte stream under a connection differs.
+//! [`TlsAcceptor`], and RTMPE (the Flash-era RC4 obfuscation, see
+//! [`Config::rtmpe`]) on plain listeners; only the byte stream under a
+//! connection differs.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -19,6 +21,7 @@ mod muxer;
 mod park;
 mod play;
 mod publish;
+mod rtmpe;
 mod transport;
 mod wire;
 
@@ -32,7 +35,6 @@ use weir_hub::{ChannelConfig, Coalesce, Egress, Hub};
 use weir_netio::{Accept, Limits};
 
 use crate::muxer::RtmpMuxer;
-use crate::transport::Transport;
 
 /// RTMP adapter settings (the app maps its config file onto this).
 #[derive(Debug, Clone)]
@@ -69,6 +71,10 @@ pub struct Config {
     /// with it in one `writev` per player; video is never held. See
     /// [`Coalesce`].
     pub coalesce: Coalesce,
+    /// Answer RTMPE clients (C0 = 6, 8 or 9) on plain listeners; when
+    /// false they are refused at their first byte. RTMPE is obfuscation,
+    /// not security.
+    pub rtmpe: bool,
 }
 
 impl Default for Config {
@@ -86,6 +92,7 @@ impl Default for Config {
             channel: ChannelConfig::default(),
             merge_write: Duration::ZERO,
             coalesce: Coalesce::default(),
+            rtmpe: true,
         }
     }
 }
@@ -151,7 +158,12 @@ impl RtmpServer {
         weir_netio::serve(listener, accept, move |conn, peer, slot| {
             let shared = shared.clone();
             async move {
-                conn::serve(Transport::from(conn), peer, shared).await;
+                // One deadline for the first byte, an RTMPE handshake if
+                // asked for, and the RTMP handshake.
+                let deadline = tokio::time::Instant::now() + shared.config.handshake_timeout;
+                if let Some(transport) = rtmpe::open(conn, peer, &shared, deadline).await {
+                    conn::serve(transport, peer, shared, deadline).await;
+                }
                 drop(slot);
             }
         })

@@ -1,7 +1,8 @@
-//! The byte stream under a connection: plain TCP, or TLS over TCP (RTMPS),
-//! split into the halves the connection loop reads and writes.
+//! The byte stream under a connection: plain TCP, TLS over TCP (RTMPS), or
+//! RC4 over TCP (RTMPE, after its handshake: `crate::rtmpe`), split into
+//! the halves the connection loop reads and writes.
 //!
-//! The connection logic is the same for both. Plain TCP keeps its fast
+//! The connection logic is the same for all three. Plain TCP keeps its fast
 //! paths: a player's write is one non-blocking `writev` straight from the
 //! shared chunk buffers ([`try_write_now`]), and a caught-up player's
 //! socket is shared (`weir_netio::SharedTcp`) with the stream's write
@@ -10,7 +11,9 @@
 //! TLS has to encrypt into rustls's buffer before anything reaches the
 //! socket, so its writes always take the waiting path
 //! (`write_all_vectored`, which flushes rustls's buffer at the end) under
-//! the write timeout.
+//! the write timeout. RTMPE is the same: its keystream is per connection,
+//! so it encrypts into its own buffer ([`KeystreamStream`]) and never
+//! shares muxed bytes with the write pass.
 
 use std::io;
 use std::pin::Pin;
@@ -20,7 +23,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use weir_netio::{Conn, SharedTcp};
+use weir_netio::{Conn, KeystreamStream, SharedTcp};
 
 /// A connection's stream.
 pub(crate) enum Transport {
@@ -29,16 +32,25 @@ pub(crate) enum Transport {
     /// Boxed: a rustls session is a few hundred bytes more than a socket,
     /// and most connections are plain TCP.
     Tls(Box<TlsStream<TcpStream>>),
+    /// RTMPE: RC4 both ways, the handshake already done.
+    Rtmpe(Box<KeystreamStream<TcpStream>>),
 }
 
 impl Transport {
-    /// `"rtmps"` over TLS, else `"rtmp"`: the protocol the client list,
-    /// the access check and its callbacks name.
+    /// `"rtmps"` over TLS, `"rtmpe"` over RTMPE, else `"rtmp"`: the
+    /// protocol the client list, the access check and its callbacks name.
     pub(crate) fn protocol(&self) -> &'static str {
         match self {
             Transport::Tcp(_) => "rtmp",
             Transport::Tls(_) => "rtmps",
+            Transport::Rtmpe(_) => "rtmpe",
         }
+    }
+
+    /// Whether the RTMP handshake already ran (RTMPE's, before the
+    /// keystreams could start), so the session starts at the chunk stream.
+    pub(crate) fn handshake_done(&self) -> bool {
+        matches!(self, Transport::Rtmpe(_))
     }
 
     /// The read and write halves. The connection loop reads while the
@@ -52,6 +64,10 @@ impl Transport {
                 let (r, w) = tokio::io::split(*tls);
                 (Reader::Tls(r), Writer::Tls(w))
             }
+            Transport::Rtmpe(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (Reader::Rtmpe(r), Writer::Rtmpe(w))
+            }
         }
     }
 }
@@ -60,6 +76,7 @@ impl Transport {
 pub(crate) enum Reader {
     Tcp(SharedTcp),
     Tls(ReadHalf<TlsStream<TcpStream>>),
+    Rtmpe(ReadHalf<KeystreamStream<TcpStream>>),
 }
 
 /// The half of a connection's stream written to: by the connection loop,
@@ -68,6 +85,7 @@ pub(crate) enum Reader {
 pub(crate) enum Writer {
     Tcp(SharedTcp),
     Tls(WriteHalf<TlsStream<TcpStream>>),
+    Rtmpe(WriteHalf<KeystreamStream<TcpStream>>),
 }
 
 impl Writer {
@@ -75,7 +93,7 @@ impl Writer {
     pub(crate) fn tcp(&self) -> Option<&SharedTcp> {
         match self {
             Writer::Tcp(tcp) => Some(tcp),
-            Writer::Tls(_) => None,
+            Writer::Tls(_) | Writer::Rtmpe(_) => None,
         }
     }
 }
@@ -92,12 +110,12 @@ impl From<Conn> for Transport {
 }
 
 /// Writes what the socket takes without waiting (see
-/// [`weir_netio::try_write_now`]); TLS writes nothing here and leaves
-/// `bufs` to the waiting path.
+/// [`weir_netio::try_write_now`]); TLS and RTMPE write nothing here and
+/// leave `bufs` to the waiting path.
 pub(crate) fn try_write_now(socket: &Writer, bufs: &mut Vec<Bytes>) -> io::Result<u64> {
     match socket {
         Writer::Tcp(tcp) => weir_netio::try_write_now(tcp, bufs),
-        Writer::Tls(_) => Ok(0),
+        Writer::Tls(_) | Writer::Rtmpe(_) => Ok(0),
     }
 }
 
@@ -110,6 +128,7 @@ impl AsyncRead for Reader {
         match self.get_mut() {
             Reader::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Reader::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Reader::Rtmpe(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -123,6 +142,7 @@ impl AsyncWrite for Writer {
         match self.get_mut() {
             Writer::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Writer::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Writer::Rtmpe(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -134,6 +154,7 @@ impl AsyncWrite for Writer {
         match self.get_mut() {
             Writer::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Writer::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Writer::Rtmpe(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -141,6 +162,7 @@ impl AsyncWrite for Writer {
         match self {
             Writer::Tcp(s) => s.is_write_vectored(),
             Writer::Tls(s) => s.is_write_vectored(),
+            Writer::Rtmpe(s) => s.is_write_vectored(),
         }
     }
 
@@ -148,6 +170,7 @@ impl AsyncWrite for Writer {
         match self.get_mut() {
             Writer::Tcp(s) => Pin::new(s).poll_flush(cx),
             Writer::Tls(s) => Pin::new(s).poll_flush(cx),
+            Writer::Rtmpe(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -155,6 +178,7 @@ impl AsyncWrite for Writer {
         match self.get_mut() {
             Writer::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Writer::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Writer::Rtmpe(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
