@@ -207,8 +207,8 @@ pub enum SessionError {
 /// Why a string is not an RTMP URL we can connect to.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UrlError {
-    /// Not `rtmp://` or `rtmps://`.
-    #[error("unsupported scheme in {url:?}: expected rtmp:// or rtmps://")]
+    /// Not `rtmp://`, `rtmps://`, `rtmpe://` or `rtmpt://`.
+    #[error("unsupported scheme in {url:?}: expected rtmp://, rtmps://, rtmpe:// or rtmpt://")]
     Scheme {
         /// The URL given.
         url: String,
