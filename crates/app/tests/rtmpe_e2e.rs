@@ -120,6 +120,34 @@ fn ffmpeg9_plays_over_rtmpe() {
     assert!(rtmpe_accepted(&srv) >= 1);
 }
 
+/// ffmpeg 9 publishes over rtmpe:// (a file, `-c copy`), and a plain
+/// player gets its frames. ffmpeg's RTMPE publisher mangles an echoed Set
+/// Chunk Size, so this also checks that RTMPE sessions get none before
+/// they play (`ServerConfig::defer_chunk_size`).
+#[test]
+fn ffmpeg9_publishes_over_rtmpe() {
+    require_ffmpeg();
+    let ffmpeg9 = ffmpeg9();
+    let srv = Server::start();
+    let dir = srv.dir();
+    let file = dir.join("in.flv");
+    make_flv(dir, &file, 15);
+    let mut cmd = Command::new(&ffmpeg9);
+    cmd.args(["-hide_banner", "-re", "-i"])
+        .arg(&file)
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(rtmpe_url(&srv, "p"));
+    let mut publisher = Proc::spawn("ffmpeg9-rtmpe-publisher", dir, cmd, Stdout::Null);
+    probe::wait_until_playable(dir, &srv.rtmp_url("p"), PLAYABLE);
+    let player = probe::spawn_player(dir, "ffprobe-player", &srv.rtmp_url("p"), 5);
+    let analysis = probe::finish_player(player, secs(30));
+    analysis.assert_clean("plain player of an RTMPE publisher");
+    analysis.assert_test_codecs("plain player of an RTMPE publisher");
+    analysis.assert_frames_delivered("plain player of an RTMPE publisher", 3.0, 0.9);
+    publisher.assert_running("ffmpeg 9 must still be publishing over rtmpe://");
+    assert!(rtmpe_accepted(&srv) >= 1);
+}
+
 /// `weir publish` and `weir play` both over rtmpe://.
 #[test]
 fn weir_publishes_and_plays_over_rtmpe() {

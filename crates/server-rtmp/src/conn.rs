@@ -100,6 +100,9 @@ pub(crate) async fn serve(
             max_message_len: cfg.max_message_len,
             max_chunk_streams: cfg.max_chunk_streams,
         },
+        // ffmpeg's RTMPE publisher mangles an echoed Set Chunk Size (see
+        // the field's docs): RTMPE clients get it only when they play.
+        defer_chunk_size: socket.protocol() == "rtmpe",
         ..ServerConfig::default()
     };
     let session = if socket.handshake_done() {

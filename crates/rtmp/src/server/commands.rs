@@ -159,7 +159,9 @@ impl ServerSession {
             size: self.config.peer_bandwidth,
             limit: LimitType::Dynamic,
         });
-        self.core.set_chunk_size(self.config.chunk_size);
+        if !self.config.defer_chunk_size {
+            self.core.set_chunk_size(self.config.chunk_size);
+        }
         let properties = Value::object([
             ("fmsVer", Value::from(FMS_VERSION)),
             ("capabilities", Value::Number(CAPABILITIES)),
