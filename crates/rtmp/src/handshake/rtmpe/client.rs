@@ -74,12 +74,11 @@ impl RtmpeClientHandshake {
                     let Some(&version) = buf.first() else {
                         return Ok(());
                     };
-                    let checked = check_version(version).and_then(|()| match version {
-                        RTMPE_VERSION => Ok(()),
-                        _ => Err(HandshakeError::NotRtmpe { version }),
-                    });
-                    if let Err(e) = checked {
+                    if let Err(e) = check_version(version) {
                         return self.fail(e);
+                    }
+                    if version != RTMPE_VERSION {
+                        return self.fail(HandshakeError::NotRtmpe { version });
                     }
                     let Some(s1) = read_block(buf, 1) else {
                         return Ok(());

@@ -67,12 +67,11 @@ impl RtmpeServerHandshake {
                     let Some(&version) = buf.first() else {
                         return Ok(());
                     };
-                    let checked = check_version(version).and_then(|()| match is_rtmpe(version) {
-                        true => Ok(()),
-                        false => Err(HandshakeError::NotRtmpe { version }),
-                    });
-                    if let Err(e) = checked {
+                    if let Err(e) = check_version(version) {
                         return self.fail(e);
+                    }
+                    if !is_rtmpe(version) {
+                        return self.fail(HandshakeError::NotRtmpe { version });
                     }
                     let Some(c1) = read_block(buf, 1) else {
                         return Ok(());
