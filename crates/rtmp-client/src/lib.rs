@@ -9,9 +9,11 @@
 //!   (obfuscation, not security);
 //! - `rtmpt://` — HTTP tunnelling: not yet ([`ClientError::Unsupported`]).
 //!
-//! Enhanced RTMP needs nothing special: a client sends and receives FLV
-//! tag bodies as they are, so HEVC, AV1 or Opus tags (`weir publish` of an
-//! enhanced FLV file) pass through.
+//! Enhanced RTMP: the client sends and receives FLV tag bodies as they
+//! are, so HEVC, AV1 or Opus tags (`weir publish` of an enhanced FLV
+//! file) pass through, and its `connect` announces `fourCcList` (av01,
+//! vp09, hvc1) for servers that offer enhanced codecs only to clients
+//! that say so.
 //!
 //! [`Client`] is the IO loop (connect, handshake, commands, media) over any
 //! [`Stream`]; the [`flv`] module builds `weir publish FILE.flv` and

@@ -285,6 +285,18 @@ impl ClientSession {
             ("type", Value::from("nonprivate")),
             ("flashVer", Value::from("FMLE/3.0 (compatible; weir)")),
             ("tcUrl", Value::from(c.tc_url.as_str())),
+            // Enhanced RTMP: the client passes FLV tag bodies through
+            // untouched, so it takes (and sends) the enhanced codecs;
+            // servers that only offer them to clients that say so see it
+            // here. The list is the one the specification gives.
+            (
+                "fourCcList",
+                Value::StrictArray(vec![
+                    Value::from("av01"),
+                    Value::from("vp09"),
+                    Value::from("hvc1"),
+                ]),
+            ),
         ];
         if c.mode == ClientMode::Play {
             // What players announce; some servers check the codec bits.
