@@ -1,7 +1,8 @@
 //! End-to-end RTMPE tests, and weir's own client over rtmps:// and
 //! rtmpe://: the Flash-era encrypted handshake on the plain RTMP port,
 //! with rtmpdump (librtmp), ffmpeg 9 (`rtmpe://`, its own implementation)
-//! and `weir play`/`weir publish`; RTMPE turned off; bad RTMPE handshakes
+//! and `weir play`/`weir publish` (Enhanced RTMP too: HEVC + Opus);
+//! ffmpeg 9 publishing over rtmpe://; RTMPE turned off; bad RTMPE handshakes
 //! that must close only their own connection; and `weir publish`/`weir
 //! play` over weir's RTMPS listener, checking its certificate.
 //!
@@ -170,6 +171,84 @@ fn weir_publishes_and_plays_over_rtmpe() {
     assert!(
         rtmpe_accepted(&srv) >= 2,
         "publisher and player are RTMPE clients"
+    );
+}
+
+/// Enhanced RTMP through weir's client: an HEVC + Opus FLV (written by
+/// ffmpeg 9) published with `weir publish` and played with `weir play`,
+/// both over rtmpe://; ffmpeg 9 decodes what `weir play` wrote.
+#[test]
+fn weir_carries_enhanced_rtmp_over_rtmpe() {
+    let ffmpeg9 = ffmpeg9();
+    let srv = Server::start();
+    let dir = srv.dir();
+    let file = dir.join("hevc.flv");
+    let mut cmd = Command::new(&ffmpeg9);
+    cmd.args([
+        "-hide_banner",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+    ])
+    .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+    .args([
+        "-t",
+        "12",
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+    ])
+    .args(["-c:a", "libopus", "-f", "flv", "-y"])
+    .arg(&file);
+    let mut make = Proc::spawn("ffmpeg9-make-hevc", dir, cmd, Stdout::Null);
+    assert!(
+        make.expect_exit(secs(60)).success(),
+        "ffmpeg 9 could not write HEVC+Opus FLV"
+    );
+    let _publisher = weir_publish(dir, &file, &rtmpe_url(&srv, "h"));
+    let out = dir.join("hevc-play.flv");
+    // The stream is up once the publisher connected: wait for it by
+    // retrying the player (ffprobe 5.1 cannot read enhanced FLV).
+    let deadline = Instant::now() + PLAYABLE;
+    loop {
+        let mut player = weir_play(dir, &rtmpe_url(&srv, "h"), &out, 4);
+        if player.expect_exit(secs(30)).success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "weir play never got the HEVC stream"
+        );
+        sleep(Duration::from_millis(300));
+    }
+    let decode = Command::new(&ffmpeg9)
+        .args(["-hide_banner", "-i"])
+        .arg(&out)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg 9 runs");
+    let log = String::from_utf8_lossy(&decode.stderr);
+    assert!(
+        decode.status.success(),
+        "ffmpeg 9 cannot decode weir play's output:\n{log}"
+    );
+    assert!(
+        log.contains("hevc") && log.contains("opus"),
+        "codecs lost:\n{log}"
+    );
+    let frames = log
+        .rsplit("frame=")
+        .next()
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(
+        frames >= 75,
+        "only {frames} HEVC frames decoded from 4 s of play:\n{log}"
     );
 }
 
