@@ -102,7 +102,7 @@ pub(crate) async fn serve(
         },
         // ffmpeg's RTMPE publisher mangles an echoed Set Chunk Size (see
         // the field's docs): RTMPE clients get it only when they play.
-        defer_chunk_size: socket.protocol() == "rtmpe",
+        defer_chunk_size: matches!(socket, Transport::Rtmpe(_)),
         ..ServerConfig::default()
     };
     let session = if socket.handshake_done() {
