@@ -205,9 +205,7 @@ pub(crate) fn source_url(raw: &str) -> Result<SourceUrl, PullError> {
                 .map_err(|_| bad("an RTMP URL is rtmp://host[:port]/app/stream[?query]"))?;
             Ok(SourceUrl::Rtmp(raw.to_owned()))
         }
-        "rtmps" => Err(bad(
-            "rtmps:// is not supported for pulls yet",
-        )),
+        "rtmps" => Err(bad("rtmps:// is not supported for pulls yet")),
         "rtsps" => Err(bad(
             "rtsps:// is not supported: the RTSP client speaks no TLS",
         )),
