@@ -106,7 +106,8 @@ pub struct ServeArgs {
 pub struct PublishArgs {
     /// FLV file to publish.
     pub file: PathBuf,
-    /// Target, e.g. rtmp://127.0.0.1:1935/live/test
+    /// Target, e.g. rtmp://127.0.0.1:1935/live/test; also rtmps:// (TLS)
+    /// and rtmpe:// (RTMPE, obfuscation only).
     pub url: String,
     /// Start again from the beginning at the end of the file (timestamps
     /// keep increasing).
@@ -115,12 +116,17 @@ pub struct PublishArgs {
     /// Use the digest (FP9) handshake instead of the simple one.
     #[arg(long)]
     pub digest_handshake: bool,
+    /// rtmps://: also trust the certificates in this PEM file (a private
+    /// CA, or a self-signed server's certificate).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// `weir play` arguments.
 #[derive(Debug, Args)]
 pub struct PlayArgs {
-    /// Source, e.g. rtmp://127.0.0.1:1935/live/test
+    /// Source, e.g. rtmp://127.0.0.1:1935/live/test; also rtmps:// (TLS)
+    /// and rtmpe:// (RTMPE, obfuscation only).
     pub url: String,
     /// Output FLV file (`-` for stdout).
     #[arg(short = 'o', long = "output")]
@@ -131,6 +137,10 @@ pub struct PlayArgs {
     /// Use the digest (FP9) handshake instead of the simple one.
     #[arg(long)]
     pub digest_handshake: bool,
+    /// rtmps://: also trust the certificates in this PEM file (a private
+    /// CA, or a self-signed server's certificate).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// `weir chat-token` arguments.

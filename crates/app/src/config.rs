@@ -289,6 +289,13 @@ pub struct RtmpSection {
     pub rtmpt_idle_timeout_secs: f64,
     /// Largest RTMPT POST body, in bytes; larger ones are answered 413.
     pub rtmpt_max_body_bytes: usize,
+    /// Answer RTMPE (the Flash-era encrypted handshake, C0 = 6) on the
+    /// RTMP port. On by default: it costs nothing unless a client asks,
+    /// and the clients that ask (rtmpdump, `rtmpe://` in ffmpeg, old
+    /// encoders) have no other way in. RTMPE is obfuscation, not security
+    /// (docs/security.md); off, such a client is refused at its first
+    /// byte.
+    pub rtmpe: bool,
 }
 
 /// `[rtsp]`
@@ -500,6 +507,7 @@ impl Default for RtmpSection {
             rtmpt: true,
             rtmpt_idle_timeout_secs: 15.0,
             rtmpt_max_body_bytes: 2 << 20,
+            rtmpe: true,
         }
     }
 }

@@ -215,6 +215,7 @@ fn rtmp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtmp::Config
             max_body_bytes: r.rtmpt_max_body_bytes,
             ..weir_server_rtmp::RtmptConfig::default()
         },
+        rtmpe: r.rtmpe,
     }
 }
 

@@ -12,6 +12,7 @@ use crate::cli::{PlayArgs, PublishArgs};
 pub async fn publish(args: PublishArgs) -> anyhow::Result<()> {
     let opts = Options {
         digest_handshake: args.digest_handshake,
+        tls_ca: args.tls_ca.clone(),
         ..Options::default()
     };
     let stats = flv::publish_file(&args.file, &args.url, args.looping, &opts)
@@ -30,6 +31,7 @@ pub async fn publish(args: PublishArgs) -> anyhow::Result<()> {
 pub async fn play(args: PlayArgs) -> anyhow::Result<()> {
     let opts = Options {
         digest_handshake: args.digest_handshake,
+        tls_ca: args.tls_ca.clone(),
         ..Options::default()
     };
     let duration = args.duration.map(Duration::from_secs_f64);

@@ -18,17 +18,21 @@
 //!   pass both hold.
 //! - [`feed`]: [`Feed`], a viewer's receiver or its parking, and the
 //!   moves between the two.
+//! - [`keystream`]: [`KeystreamStream`], a stream encrypted per
+//!   connection by a stream cipher (RTMPE's RC4).
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod accept;
 pub mod feed;
+pub mod keystream;
 pub mod shared;
 pub mod sink;
 pub mod write;
 
 pub use accept::{serve, Accept, Conn, Limits, Slot};
 pub use feed::{Feed, Next, PassFailed};
+pub use keystream::{Keystream, KeystreamStream};
 pub use shared::SharedTcp;
 pub use sink::{Pick, Picker, SocketSink};
 pub use write::{try_write_now, write_all_vectored, MAX_IOV};

@@ -180,8 +180,9 @@ pub(crate) enum SourceUrl {
     Rtmp(String),
 }
 
-/// Parses a source URL: `rtsp://` (retina speaks no RTSPS) or `rtmp://`
-/// (weir's RTMP client speaks no TLS, so no `rtmps://`), with a host.
+/// Parses a source URL: `rtsp://` (retina speaks no RTSPS) or `rtmp://`,
+/// with a host. weir's RTMP client also speaks `rtmps://` and `rtmpe://`,
+/// but pulls do not offer them yet (no way to name a private CA here).
 pub(crate) fn source_url(raw: &str) -> Result<SourceUrl, PullError> {
     let bad = |reason: &str| PullError::BadUrl {
         url: redact(raw),
@@ -204,9 +205,7 @@ pub(crate) fn source_url(raw: &str) -> Result<SourceUrl, PullError> {
                 .map_err(|_| bad("an RTMP URL is rtmp://host[:port]/app/stream[?query]"))?;
             Ok(SourceUrl::Rtmp(raw.to_owned()))
         }
-        "rtmps" => Err(bad(
-            "rtmps:// is not supported: weir's RTMP client speaks no TLS yet",
-        )),
+        "rtmps" => Err(bad("rtmps:// is not supported for pulls yet")),
         "rtsps" => Err(bad(
             "rtsps:// is not supported: the RTSP client speaks no TLS",
         )),

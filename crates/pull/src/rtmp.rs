@@ -41,6 +41,7 @@ pub(crate) async fn session(feed: &mut Feed<'_>, url: &str) -> Result<Never, Pul
     let opts = Options {
         digest_handshake: false,
         connect_timeout: CONNECT_TIMEOUT,
+        ..Options::default()
     };
     let mut client = Client::connect(url, ClientMode::Play, &opts)
         .await

@@ -1,20 +1,60 @@
-//! An async RTMP client over the sans-IO [`weir_rtmp::client::ClientSession`].
+//! An async RTMP client over the sans-IO [`weir_rtmp::client::ClientSession`]:
+//! the Rust counterpart of librtmp (rtmpdump's library) and srs_librtmp.
+//! Publish or play a stream, over
 //!
-//! [`Client`] is the IO loop (connect, handshake, commands, media); the
-//! [`flv`] module builds `weir publish FILE.flv` and `weir play -o out.flv`
-//! on it. The benchmark tool uses the same client for its players.
+//! - `rtmp://` — TCP;
+//! - `rtmps://` — TLS, the server checked against Mozilla's roots or a CA
+//!   file ([`Options::tls_ca`]);
+//! - `rtmpe://` — the Flash-era RTMPE handshake, then RC4 both ways
+//!   (obfuscation, not security);
+//! - `rtmpt://` — RTMP tunnelled in HTTP POSTs ([`rtmpt`]), for networks
+//!   that pass only HTTP.
+//!
+//! Enhanced RTMP: the client sends and receives FLV tag bodies as they
+//! are, so HEVC, AV1 or Opus tags (`weir publish` of an enhanced FLV
+//! file) pass through, and its `connect` announces `fourCcList` (av01,
+//! vp09, hvc1) for servers that offer enhanced codecs only to clients
+//! that say so.
+//!
+//! [`Client`] is the IO loop (connect, handshake, commands, media) over any
+//! [`Stream`]; the [`flv`] module builds `weir publish FILE.flv` and
+//! `weir play -o out.flv` on it, and the examples `push_file` and
+//! `pull_to_file` show the library on its own. The benchmark tool and
+//! camera pulls use the same client.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), weir_rtmp_client::ClientError> {
+//! use weir_rtmp::client::{ClientEvent, ClientMode};
+//! use weir_rtmp_client::{Client, Options};
+//!
+//! let mut client =
+//!     Client::connect("rtmpe://127.0.0.1/live/cam", ClientMode::Play, &Options::default())
+//!         .await?;
+//! while let Some(event) = client.next_event().await? {
+//!     if let ClientEvent::Media { type_id, timestamp, payload, .. } = event {
+//!         println!("type {type_id} at {timestamp} ms: {} bytes", payload.len());
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod flv;
+mod rtmpe;
 pub mod rtmpt;
+mod tls;
+mod transport;
+
+pub use transport::Stream;
 
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use rand::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use weir_rtmp::chunk::DecoderLimits;
 use weir_rtmp::client::{ClientConfig, ClientEvent, ClientMode, ClientOutput, ClientSession};
 use weir_rtmp::handshake::ClientHandshakeMode;
@@ -31,9 +71,9 @@ pub enum ClientError {
         /// What is wrong with it.
         reason: String,
     },
-    /// `rtmps://` needs TLS, which this client does not speak yet.
-    #[error("rtmps:// is not supported by this client yet")]
-    TlsUnsupported,
+    /// TLS setup failed (the CA file, the server name).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Socket error.
     #[error("{context}: {source}")]
     Io {
@@ -72,6 +112,9 @@ pub struct Options {
     pub digest_handshake: bool,
     /// How long connect + handshake + publish/play may take.
     pub connect_timeout: Duration,
+    /// `rtmps://`: a PEM file of extra trusted certificates (a private CA,
+    /// or a self-signed server's certificate), besides Mozilla's roots.
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -79,13 +122,14 @@ impl Default for Options {
         Options {
             digest_handshake: false,
             connect_timeout: Duration::from_secs(10),
+            tls_ca: None,
         }
     }
 }
 
 /// A connected RTMP client that is publishing or playing.
 pub struct Client {
-    socket: TcpStream,
+    socket: Box<dyn Stream>,
     session: ClientSession,
     read_buf: BytesMut,
     events: std::collections::VecDeque<ClientEvent>,
@@ -104,40 +148,31 @@ impl Client {
             url: url.to_owned(),
             reason: e.to_string(),
         })?;
-        if parsed.tls {
-            return Err(ClientError::TlsUnsupported);
-        }
         let deadline = Instant::now() + opts.connect_timeout;
-        let socket = tokio::time::timeout(
-            opts.connect_timeout,
-            TcpStream::connect((parsed.host.as_str(), parsed.port)),
-        )
-        .await
-        .map_err(|_| ClientError::Timeout("connecting"))?
-        .map_err(io("connecting"))?;
-        let _ = socket.set_nodelay(true);
+        let opened = transport::open(&parsed, opts, opts.connect_timeout).await?;
         let mut random = [0u8; 1536];
         rand::thread_rng().fill_bytes(&mut random);
         let want_publish = matches!(mode, ClientMode::Publish);
-        let session = ClientSession::new(
-            ClientConfig {
-                app: parsed.app.clone(),
-                tc_url: parsed.tc_url.clone(),
-                stream: parsed.stream.clone(),
-                mode,
-                handshake: if opts.digest_handshake {
-                    ClientHandshakeMode::Digest
-                } else {
-                    ClientHandshakeMode::Simple
-                },
-                chunk_size: 4096,
-                limits: DecoderLimits::default(),
+        let config = ClientConfig {
+            app: parsed.app.clone(),
+            tc_url: parsed.tc_url.clone(),
+            stream: parsed.stream.clone(),
+            mode,
+            handshake: if opts.digest_handshake {
+                ClientHandshakeMode::Digest
+            } else {
+                ClientHandshakeMode::Simple
             },
-            &random,
-            0,
-        );
+            chunk_size: 4096,
+            limits: DecoderLimits::default(),
+        };
+        let session = if opened.handshake_done {
+            ClientSession::after_handshake(config)
+        } else {
+            ClientSession::new(config, &random, 0)
+        };
         let mut client = Client {
-            socket,
+            socket: opened.stream,
             session,
             read_buf: BytesMut::with_capacity(64 * 1024),
             events: Default::default(),
@@ -167,15 +202,21 @@ impl Client {
         }
     }
 
-    /// Writes whatever the session has queued.
+    /// Writes whatever the session has queued, and flushes it through
+    /// the stream (TLS and RTMPE buffer what they encrypt).
     async fn flush(&mut self) -> Result<(), ClientError> {
+        let mut wrote = false;
         while let Some(out) = self.session.poll_output() {
             match out {
                 ClientOutput::Transmit(bytes) => {
-                    self.socket.write_all(&bytes).await.map_err(io("writing"))?
+                    self.socket.write_all(&bytes).await.map_err(io("writing"))?;
+                    wrote = true;
                 }
                 ClientOutput::Event(ev) => self.events.push_back(ev),
             }
+        }
+        if wrote {
+            self.socket.flush().await.map_err(io("writing"))?;
         }
         Ok(())
     }
@@ -225,16 +266,18 @@ impl Client {
     /// status), so a publisher notices an error status or a closed socket.
     pub async fn poll_server(&mut self) -> Result<Option<ClientEvent>, ClientError> {
         self.read_buf.clear();
-        match self.socket.try_read_buf(&mut self.read_buf) {
-            Ok(0) => return Err(ClientError::Closed),
-            Ok(n) => {
+        // One poll of a read: whatever is there now, else nothing (a read
+        // that is not ready consumes nothing, whatever the stream).
+        match self.socket.read_buf(&mut self.read_buf).now_or_never() {
+            None => {}
+            Some(Ok(0)) => return Err(ClientError::Closed),
+            Some(Ok(n)) => {
                 self.bytes_in += n as u64;
                 self.session
                     .handle_input(&self.read_buf)
                     .map_err(|e| ClientError::Protocol(e.to_string()))?;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(io("reading")(e)),
+            Some(Err(e)) => return Err(io("reading")(e)),
         }
         self.flush().await?;
         Ok(self.events.pop_front())

@@ -159,6 +159,18 @@ impl ClientSession {
         }
     }
 
+    /// A session whose handshake the caller already ran (RTMPE: the
+    /// caller applies its keystreams): `connect` is queued at once.
+    pub fn after_handshake(config: ClientConfig) -> Self {
+        let mut session = Self::new(config, &[], 0);
+        // Drop the C0+C1 that `new` queued.
+        while session.core.poll().is_some() {}
+        session.handshake = None;
+        session.core.set_chunk_size(session.config.chunk_size);
+        session.send_connect();
+        session
+    }
+
     /// Processes bytes received from the server. An error means the server
     /// broke the protocol: close the connection.
     pub fn handle_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
@@ -273,6 +285,18 @@ impl ClientSession {
             ("type", Value::from("nonprivate")),
             ("flashVer", Value::from("FMLE/3.0 (compatible; weir)")),
             ("tcUrl", Value::from(c.tc_url.as_str())),
+            // Enhanced RTMP: the client passes FLV tag bodies through
+            // untouched, so it takes (and sends) the enhanced codecs;
+            // servers that only offer them to clients that say so see it
+            // here. The list is the one the specification gives.
+            (
+                "fourCcList",
+                Value::StrictArray(vec![
+                    Value::from("av01"),
+                    Value::from("vp09"),
+                    Value::from("hvc1"),
+                ]),
+            ),
         ];
         if c.mode == ClientMode::Play {
             // What players announce; some servers check the codec bits.

@@ -96,6 +96,26 @@ pub enum HandshakeError {
         /// The version byte received.
         version: u8,
     },
+    /// An RTMPE handshake was asked for with a C0 that is not one of its
+    /// types (6, 8 or 9), or an RTMPE server answered with one the client
+    /// does not speak (3: the server does not do RTMPE; 8 and 9: the
+    /// Blowfish and XTEA signature variants).
+    #[error("handshake type {version:#04x} is not RTMPE type 6 (6, 8 or 9 from a client)")]
+    NotRtmpe {
+        /// The type byte received.
+        version: u8,
+    },
+    /// An RTMPE C1 or S1 carries no valid Flash handshake digest, so the
+    /// position of its Diffie-Hellman key cannot be known.
+    #[error("RTMPE handshake block carries no valid Flash digest")]
+    MissingDigest,
+    /// The peer's Diffie-Hellman public key is 0, 1, p-1 or not below the
+    /// prime: such a key fixes the shared secret, so it is refused.
+    #[error("RTMPE peer sent a weak Diffie-Hellman public key (must lie in 2..=p-2)")]
+    BadPublicKey,
+    /// The server's S2 does not carry the signature of our C1 digest.
+    #[error("RTMPE S2 signature does not answer our C1 digest")]
+    BadSignature,
 }
 
 /// A message whose payload does not fit its message type.
@@ -187,8 +207,8 @@ pub enum SessionError {
 /// Why a string is not an RTMP URL we can connect to.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum UrlError {
-    /// Not `rtmp://` or `rtmps://`.
-    #[error("unsupported scheme in {url:?}: expected rtmp:// or rtmps://")]
+    /// Not `rtmp://`, `rtmps://`, `rtmpe://` or `rtmpt://`.
+    #[error("unsupported scheme in {url:?}: expected rtmp://, rtmps://, rtmpe:// or rtmpt://")]
     Scheme {
         /// The URL given.
         url: String,

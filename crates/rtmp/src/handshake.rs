@@ -7,10 +7,13 @@
 //! in S2; players such as ffmpeg check them, so the
 //! server answers in kind whenever C1 carries one.
 //!
+//! [`rtmpe`] adds the Flash-era encrypted variant (C0 = 6).
+//!
 //! Both sides are sans-IO: randomness and time come from the caller.
 
 mod client;
 mod digest;
+pub mod rtmpe;
 mod server;
 
 pub use client::{ClientHandshake, ClientHandshakeMode};

@@ -39,6 +39,15 @@ pub struct ServerConfig {
     pub limits: DecoderLimits,
     /// AMF nesting limit for commands and metadata (default 64).
     pub amf_max_depth: usize,
+    /// Announce [`chunk_size`](Self::chunk_size) when a play is accepted
+    /// rather than right after `connect` (default false). Until then the
+    /// session sends at the protocol's initial 128 bytes, so a publisher
+    /// never sees a Set Chunk Size. For RTMPE: ffmpeg's publisher (9.0
+    /// and earlier) echoes a Set Chunk Size through its RC4 layer, which
+    /// encrypts the message in place, and then reads its new chunk size
+    /// from the encrypted bytes, so its chunks stop matching what it
+    /// announced after the first large message.
+    pub defer_chunk_size: bool,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +58,7 @@ impl Default for ServerConfig {
             peer_bandwidth: 2_500_000,
             limits: DecoderLimits::default(),
             amf_max_depth: weir_amf0::DEFAULT_MAX_DEPTH,
+            defer_chunk_size: false,
         }
     }
 }
@@ -231,6 +241,19 @@ impl ServerSession {
         }
     }
 
+    /// A session whose handshake the caller already ran (RTMPE: the
+    /// adapter applies its keystreams, so the session only ever sees the
+    /// decrypted chunk stream). [`ServerEvent::HandshakeDone`] is queued
+    /// at once, as a digest handshake.
+    pub fn after_handshake(config: ServerConfig) -> Self {
+        let mut session = Self::new(config, &[], 0);
+        session.handshake = None;
+        session
+            .core
+            .event(ServerEvent::HandshakeDone { complex: true });
+        session
+    }
+
     /// Processes bytes received from the peer. An error means the peer
     /// broke the protocol: close the connection (after flushing output).
     pub fn handle_input(&mut self, data: &[u8]) -> Result<(), SessionError> {
@@ -305,10 +328,15 @@ impl ServerSession {
         self.send_status(stream_id, "error", code, description);
     }
 
-    /// Accepts a play: Stream Begin, `NetStream.Play.Reset` (if `reset`),
+    /// Accepts a play: Set Chunk Size if it was deferred, Stream Begin, `NetStream.Play.Reset` (if `reset`),
     /// `NetStream.Play.Start` and `|RtmpSampleAccess`. Metadata and media
     /// follow from the shared muxer.
     pub fn accept_play(&mut self, stream_id: u32, reset: bool) {
+        if self.core.chunk_size() != self.config.chunk_size {
+            // Deferred since connect (`ServerConfig::defer_chunk_size`):
+            // the shared muxer's chunks need it from here on.
+            self.core.set_chunk_size(self.config.chunk_size);
+        }
         self.core.send_user(UserControl::StreamBegin(stream_id));
         if reset {
             self.send_status(

@@ -1,4 +1,4 @@
-//! RTMP URLs: `rtmp[s]://host[:port]/app/stream[?query]`.
+//! RTMP URLs: `rtmp[s|e|t]://host[:port]/app/stream[?query]`.
 //!
 //! RTMP has no standard for where the application ends and the stream name
 //! begins; weir's rule is the simplest one that matches its
@@ -11,6 +11,44 @@ use crate::error::UrlError;
 pub const DEFAULT_PORT: u16 = 1935;
 /// Port of RTMP over TLS (RTMPS), as commonly deployed.
 pub const DEFAULT_TLS_PORT: u16 = 443;
+/// Port of RTMP tunnelled in HTTP (RTMPT).
+pub const DEFAULT_HTTP_PORT: u16 = 80;
+
+/// How the bytes of an RTMP connection travel: the URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `rtmp://`: plain TCP, port 1935.
+    Rtmp,
+    /// `rtmps://`: TLS, port 443.
+    Rtmps,
+    /// `rtmpe://`: the RTMPE handshake, then RC4 (obfuscation, not
+    /// security), port 1935.
+    Rtmpe,
+    /// `rtmpt://`: tunnelled in HTTP requests, port 80.
+    Rtmpt,
+}
+
+impl Scheme {
+    /// The scheme for a URL's scheme text (any case).
+    pub fn from_name(name: &str) -> Option<Scheme> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "rtmp" => Scheme::Rtmp,
+            "rtmps" => Scheme::Rtmps,
+            "rtmpe" => Scheme::Rtmpe,
+            "rtmpt" => Scheme::Rtmpt,
+            _ => return None,
+        })
+    }
+
+    /// The port a URL without one connects to.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Rtmp | Scheme::Rtmpe => DEFAULT_PORT,
+            Scheme::Rtmps => DEFAULT_TLS_PORT,
+            Scheme::Rtmpt => DEFAULT_HTTP_PORT,
+        }
+    }
+}
 
 /// Splits `"name?a=1&b=2"` into the name and the query (without `?`,
 /// empty if there is none).
@@ -26,6 +64,8 @@ pub fn split_query(s: &str) -> (&str, &str) {
 /// A parsed RTMP URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtmpUrl {
+    /// How the connection's bytes travel.
+    pub scheme: Scheme,
     /// `rtmps://`: the connection needs TLS.
     pub tls: bool,
     /// Host name or IP address (IPv6 without brackets).
@@ -41,17 +81,14 @@ pub struct RtmpUrl {
 }
 
 impl RtmpUrl {
-    /// Parses `rtmp://host[:port]/app/stream[?query]` (or `rtmps://`).
+    /// Parses `rtmp://host[:port]/app/stream[?query]` (or `rtmps://`,
+    /// `rtmpe://`, `rtmpt://`).
     pub fn parse(url: &str) -> Result<RtmpUrl, UrlError> {
         let err_url = || url.to_owned();
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| UrlError::Scheme { url: err_url() })?;
-        let tls = match scheme.to_ascii_lowercase().as_str() {
-            "rtmp" => false,
-            "rtmps" => true,
-            _ => return Err(UrlError::Scheme { url: err_url() }),
-        };
+        let kind = Scheme::from_name(scheme).ok_or_else(|| UrlError::Scheme { url: err_url() })?;
         let (authority, path) = rest
             .split_once('/')
             .ok_or_else(|| UrlError::Path { url: err_url() })?;
@@ -64,8 +101,7 @@ impl RtmpUrl {
                 Ok(n) if n > 0 => n,
                 _ => return Err(UrlError::Port { port: p.to_owned() }),
             },
-            None if tls => DEFAULT_TLS_PORT,
-            None => DEFAULT_PORT,
+            None => kind.default_port(),
         };
         let (app, stream) = path
             .split_once('/')
@@ -74,7 +110,8 @@ impl RtmpUrl {
             return Err(UrlError::Path { url: err_url() });
         }
         Ok(RtmpUrl {
-            tls,
+            scheme: kind,
+            tls: kind == Scheme::Rtmps,
             host: host.to_owned(),
             port,
             app: app.to_owned(),
@@ -124,6 +161,7 @@ mod tests {
         assert_eq!(
             u,
             RtmpUrl {
+                scheme: Scheme::Rtmp,
                 tls: false,
                 host: "example.com".into(),
                 port: 1936,
@@ -141,6 +179,15 @@ mod tests {
         assert!(u.tls);
         assert_eq!(u.port, 443);
         assert_eq!(u.tc_url, "RTMPS://h/a");
+        let u = RtmpUrl::parse("rtmpe://h/a/s").unwrap();
+        assert_eq!((u.scheme, u.port, u.tls), (Scheme::Rtmpe, 1935, false));
+        assert_eq!(u.tc_url, "rtmpe://h/a");
+        let u = RtmpUrl::parse("rtmpt://h/a/s").unwrap();
+        assert_eq!((u.scheme, u.port), (Scheme::Rtmpt, 80));
+        assert_eq!(
+            RtmpUrl::parse("rtmps://h/a/s").unwrap().scheme,
+            Scheme::Rtmps
+        );
     }
 
     #[test]
@@ -163,6 +210,7 @@ mod tests {
     fn errors() {
         for (url, want) in [
             ("http://h/a/s", "scheme"),
+            ("rtmfp://h/a/s", "scheme"),
             ("rtmp:/h/a/s", "scheme"),
             ("rtmp://h", "path"),
             ("rtmp://h/app", "path"),

@@ -483,3 +483,61 @@ fn client_reports_connect_errors_and_bad_input() {
         "{err}"
     );
 }
+
+/// Sessions that start after an external handshake (RTMPE's): the client
+/// sends `connect` at once, the server reports the handshake done and
+/// answers, and the client announces the Enhanced RTMP codecs it passes
+/// through.
+#[test]
+fn sessions_after_an_external_handshake_publish() {
+    let mut p = Pair::new(
+        "rtmpe://127.0.0.1/live/cam",
+        ClientMode::Publish,
+        ClientHandshakeMode::Simple,
+        ServerConfig::default(),
+    );
+    let u = RtmpUrl::parse("rtmpe://127.0.0.1/live/cam").unwrap();
+    p.client = ClientSession::after_handshake(ClientConfig {
+        app: u.app,
+        tc_url: u.tc_url,
+        stream: u.stream,
+        mode: ClientMode::Publish,
+        handshake: ClientHandshakeMode::Simple,
+        chunk_size: 4096,
+        limits: DecoderLimits::default(),
+    });
+    p.server = ServerSession::after_handshake(ServerConfig::default());
+    p.sniff.skip = 0;
+    p.pump();
+    assert!(matches!(
+        p.server_events[..],
+        [
+            ServerEvent::HandshakeDone { complex: true },
+            ServerEvent::Connect { .. },
+            ServerEvent::Publish { .. }
+        ]
+    ));
+    let connect = p
+        .sniff
+        .msgs
+        .iter()
+        .find(|m| m.type_id == type_id::COMMAND_AMF0)
+        .map(common::parse)
+        .unwrap();
+    assert_eq!(connect.name, "connect");
+    let fourccs = connect.object.get("fourCcList").cloned();
+    assert_eq!(
+        fourccs,
+        Some(Value::StrictArray(vec![
+            Value::from("av01"),
+            Value::from("vp09"),
+            Value::from("hvc1")
+        ]))
+    );
+    p.server.accept_publish(1);
+    p.pump();
+    assert_eq!(
+        p.client_events,
+        vec![ClientEvent::Connected, ClientEvent::Publishing]
+    );
+}

@@ -341,3 +341,47 @@ fn session_never_uses_muxer_chunk_streams() {
     assert!(all.len() > 10);
     assert!(all.iter().all(|m| m.csid == 2 || m.csid == 3), "{all:?}");
 }
+
+/// With `defer_chunk_size` (RTMPE sessions) `connect` gets no Set Chunk
+/// Size, so a publisher never has one to echo; a play gets it before
+/// Stream Begin, ahead of the shared muxer's chunks.
+#[test]
+fn deferred_chunk_size_is_announced_at_play_only() {
+    let config = ServerConfig {
+        defer_chunk_size: true,
+        ..ServerConfig::default()
+    };
+    let (mut server, mut peer, _) = Peer::connect_with(config, ClientHandshakeMode::Simple);
+    let (msgs, _) = peer.rtmp_connect(&mut server);
+    assert!(msgs.iter().all(|m| m.type_id != type_id::SET_CHUNK_SIZE));
+    assert_eq!(server.chunk_size(), 128);
+    peer.command(&mut server, 0, "createStream", 2.0, Value::Null, vec![])
+        .unwrap();
+    peer.receive(&mut server);
+    peer.command(
+        &mut server,
+        1,
+        "play",
+        3.0,
+        Value::Null,
+        vec![Value::from("x")],
+    )
+    .unwrap();
+    let (_, events) = peer.receive(&mut server);
+    assert!(
+        matches!(events[..], [ServerEvent::Play { .. }]),
+        "{events:?}"
+    );
+    server.accept_play(1, true);
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(msgs[0].type_id, type_id::SET_CHUNK_SIZE);
+    assert_eq!(
+        ProtocolControl::parse(msgs[0].type_id, &msgs[0].payload).unwrap(),
+        ProtocolControl::SetChunkSize(4096)
+    );
+    assert_eq!(
+        UserControl::parse(&msgs[1].payload).unwrap(),
+        UserControl::StreamBegin(1)
+    );
+    assert_eq!(server.chunk_size(), 4096);
+}

@@ -47,7 +47,7 @@ const KEEP: usize = 8;
 pub(crate) struct Peer {
     pub(crate) client: ClientHandle,
     pub(crate) addr: SocketAddr,
-    /// `"rtmp"` or `"rtmps"`.
+    /// `"rtmp"`, `"rtmps"` or `"rtmpe"`.
     pub(crate) protocol: &'static str,
 }
 
@@ -74,7 +74,13 @@ struct Conn {
 }
 
 /// Serves one connection to its end and logs how it went.
-pub(crate) async fn serve(socket: Transport, addr: SocketAddr, shared: Arc<Shared>) {
+/// The handshake must be done by `handshake_deadline`.
+pub(crate) async fn serve(
+    socket: Transport,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    handshake_deadline: tokio::time::Instant,
+) {
     let protocol = socket.protocol();
     let client = shared.hub.clients().register(ClientInfo {
         protocol,
@@ -88,18 +94,22 @@ pub(crate) async fn serve(socket: Transport, addr: SocketAddr, shared: Arc<Share
     let mut random = [0u8; 1536];
     rand::thread_rng().fill_bytes(&mut random);
     let cfg = &shared.config;
-    let session = ServerSession::new(
-        ServerConfig {
-            chunk_size: cfg.chunk_size,
-            limits: DecoderLimits {
-                max_message_len: cfg.max_message_len,
-                max_chunk_streams: cfg.max_chunk_streams,
-            },
-            ..ServerConfig::default()
+    let config = ServerConfig {
+        chunk_size: cfg.chunk_size,
+        limits: DecoderLimits {
+            max_message_len: cfg.max_message_len,
+            max_chunk_streams: cfg.max_chunk_streams,
         },
-        &random,
-        shared.started.elapsed().as_millis() as u32,
-    );
+        // ffmpeg's RTMPE publisher mangles an echoed Set Chunk Size (see
+        // the field's docs): RTMPE clients get it only when they play.
+        defer_chunk_size: matches!(socket, Transport::Rtmpe(_)),
+        ..ServerConfig::default()
+    };
+    let session = if socket.handshake_done() {
+        ServerSession::after_handshake(config)
+    } else {
+        ServerSession::new(config, &random, shared.started.elapsed().as_millis() as u32)
+    };
     let (reader, writer) = socket.split();
     let mut conn = Conn {
         shared: shared.clone(),
@@ -116,7 +126,7 @@ pub(crate) async fn serve(socket: Transport, addr: SocketAddr, shared: Arc<Share
         handshake_done: false,
         last_key: None,
     };
-    let end = conn.run().await;
+    let end = conn.run(handshake_deadline).await;
     let (bytes_in, bytes_out, dropped) = shared
         .hub
         .clients()
@@ -182,13 +192,12 @@ enum Timer {
 }
 
 impl Conn {
-    async fn run(&mut self) -> End {
+    async fn run(&mut self, handshake_deadline: tokio::time::Instant) -> End {
         // Small to start: a player reads little more than acks, and with
         // thousands of players per-connection buffers are the memory bill.
         // A publisher's reads fill it and `read_buf` grows it as needed.
         let mut buf = BytesMut::with_capacity(READ_BUF);
         let mut batch: Vec<Muxed> = Vec::new();
-        let handshake_deadline = tokio::time::Instant::now() + self.shared.config.handshake_timeout;
         loop {
             if let Err(end) = self.flush().await {
                 return end;

@@ -8,10 +8,11 @@
 //! writes, draining whatever is queued each time it wakes.
 //!
 //! The same server accepts RTMPS (RTMP over TLS) on any listener given a
-//! [`TlsAcceptor`]; only the byte stream under a connection differs.
-//! RTMPT (RTMP tunnelled over HTTP) is one more byte stream: the routes
-//! [`RtmpServer::rtmpt_routes`] makes run on the HTTP listener and feed the
-//! same connection loop.
+//! [`TlsAcceptor`], and RTMPE (the Flash-era RC4 obfuscation, see
+//! [`Config::rtmpe`]) on plain listeners; only the byte stream under a
+//! connection differs. RTMPT (RTMP tunnelled over HTTP) is one more byte
+//! stream: the routes [`RtmpServer::rtmpt_routes`] makes run on the HTTP
+//! listener and feed the same connection loop.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -22,6 +23,7 @@ mod muxer;
 mod park;
 mod play;
 mod publish;
+mod rtmpe;
 mod rtmpt;
 mod transport;
 mod wire;
@@ -36,7 +38,6 @@ use weir_hub::{ChannelConfig, Coalesce, Egress, Hub};
 use weir_netio::{Accept, Limits};
 
 use crate::muxer::RtmpMuxer;
-use crate::transport::Transport;
 
 /// RTMP adapter settings (the app maps its config file onto this).
 #[derive(Debug, Clone)]
@@ -73,6 +74,10 @@ pub struct Config {
     /// with it in one `writev` per player; video is never held. See
     /// [`Coalesce`].
     pub coalesce: Coalesce,
+    /// Answer RTMPE clients (C0 = 6, 8 or 9) on plain listeners; when
+    /// false they are refused at their first byte. RTMPE is obfuscation,
+    /// not security.
+    pub rtmpe: bool,
     /// RTMPT sessions (see [`RtmptConfig`]).
     pub rtmpt: RtmptConfig,
 }
@@ -121,6 +126,7 @@ impl Default for Config {
             merge_write: Duration::ZERO,
             coalesce: Coalesce::default(),
             rtmpt: RtmptConfig::default(),
+            rtmpe: true,
         }
     }
 }
@@ -195,7 +201,12 @@ impl RtmpServer {
         weir_netio::serve(listener, accept, move |conn, peer, slot| {
             let shared = shared.clone();
             async move {
-                conn::serve(Transport::from(conn), peer, shared).await;
+                // One deadline for the first byte, an RTMPE handshake if
+                // asked for, and the RTMP handshake.
+                let deadline = tokio::time::Instant::now() + shared.config.handshake_timeout;
+                if let Some(transport) = rtmpe::open(conn, peer, &shared, deadline).await {
+                    conn::serve(transport, peer, shared, deadline).await;
+                }
                 drop(slot);
             }
         })

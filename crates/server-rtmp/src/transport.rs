@@ -1,8 +1,9 @@
 //! The byte stream under a connection: plain TCP, TLS over TCP (RTMPS),
-//! or an RTMPT tunnel (RTMP carried in HTTP requests, `crate::rtmpt`),
-//! split into the halves the connection loop reads and writes.
+//! RC4 over TCP (RTMPE, after its handshake: `crate::rtmpe`), or an RTMPT
+//! tunnel (RTMP carried in HTTP requests, `crate::rtmpt`), split into the
+//! halves the connection loop reads and writes.
 //!
-//! The connection logic is the same for both. Plain TCP keeps its fast
+//! The connection logic is the same for all four. Plain TCP keeps its fast
 //! paths: a player's write is one non-blocking `writev` straight from the
 //! shared chunk buffers ([`try_write_now`]), and a caught-up player's
 //! socket is shared (`weir_netio::SharedTcp`) with the stream's write
@@ -11,7 +12,9 @@
 //! TLS has to encrypt into rustls's buffer before anything reaches the
 //! socket, so its writes always take the waiting path
 //! (`write_all_vectored`, which flushes rustls's buffer at the end) under
-//! the write timeout.
+//! the write timeout. RTMPE is the same: its keystream is per connection,
+//! so it encrypts into its own buffer ([`KeystreamStream`]) and never
+//! shares muxed bytes with the write pass.
 //! A tunnel is a bounded in-memory pipe whose other end the HTTP handlers
 //! feed and drain; like TLS it always takes the waiting path, and its
 //! bound is what pushes back on a player whose client polls too slowly.
@@ -24,7 +27,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use weir_netio::{Conn, SharedTcp};
+use weir_netio::{Conn, KeystreamStream, SharedTcp};
 
 /// A connection's stream.
 pub(crate) enum Transport {
@@ -41,17 +44,26 @@ pub(crate) enum Transport {
         /// The protocol the client list names.
         protocol: &'static str,
     },
+    /// RTMPE: RC4 both ways, the handshake already done.
+    Rtmpe(Box<KeystreamStream<TcpStream>>),
 }
 
 impl Transport {
-    /// `"rtmps"` over TLS, else `"rtmp"`: the protocol the client list,
-    /// the access check and its callbacks name.
+    /// `"rtmps"` over TLS, `"rtmpe"` over RTMPE, else `"rtmp"`: the
+    /// protocol the client list, the access check and its callbacks name.
     pub(crate) fn protocol(&self) -> &'static str {
         match self {
             Transport::Tcp(_) => "rtmp",
             Transport::Tls(_) => "rtmps",
             Transport::Tunnel { protocol, .. } => protocol,
+            Transport::Rtmpe(_) => "rtmpe",
         }
+    }
+
+    /// Whether the RTMP handshake already ran (RTMPE's, before the
+    /// keystreams could start), so the session starts at the chunk stream.
+    pub(crate) fn handshake_done(&self) -> bool {
+        matches!(self, Transport::Rtmpe(_))
     }
 
     /// The read and write halves. The connection loop reads while the
@@ -69,6 +81,10 @@ impl Transport {
                 let (r, w) = tokio::io::split(pipe);
                 (Reader::Tunnel(r), Writer::Tunnel(w))
             }
+            Transport::Rtmpe(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (Reader::Rtmpe(r), Writer::Rtmpe(w))
+            }
         }
     }
 }
@@ -78,6 +94,7 @@ pub(crate) enum Reader {
     Tcp(SharedTcp),
     Tls(ReadHalf<TlsStream<TcpStream>>),
     Tunnel(ReadHalf<DuplexStream>),
+    Rtmpe(ReadHalf<KeystreamStream<TcpStream>>),
 }
 
 /// The half of a connection's stream written to: by the connection loop,
@@ -87,6 +104,7 @@ pub(crate) enum Writer {
     Tcp(SharedTcp),
     Tls(WriteHalf<TlsStream<TcpStream>>),
     Tunnel(WriteHalf<DuplexStream>),
+    Rtmpe(WriteHalf<KeystreamStream<TcpStream>>),
 }
 
 impl Writer {
@@ -94,7 +112,7 @@ impl Writer {
     pub(crate) fn tcp(&self) -> Option<&SharedTcp> {
         match self {
             Writer::Tcp(tcp) => Some(tcp),
-            Writer::Tls(_) | Writer::Tunnel(_) => None,
+            Writer::Tls(_) | Writer::Tunnel(_) | Writer::Rtmpe(_) => None,
         }
     }
 }
@@ -111,12 +129,12 @@ impl From<Conn> for Transport {
 }
 
 /// Writes what the socket takes without waiting (see
-/// [`weir_netio::try_write_now`]); TLS and tunnels write nothing here and
-/// leave `bufs` to the waiting path.
+/// [`weir_netio::try_write_now`]); TLS, RTMPE and tunnels write nothing
+/// here and leave `bufs` to the waiting path.
 pub(crate) fn try_write_now(socket: &Writer, bufs: &mut Vec<Bytes>) -> io::Result<u64> {
     match socket {
         Writer::Tcp(tcp) => weir_netio::try_write_now(tcp, bufs),
-        Writer::Tls(_) | Writer::Tunnel(_) => Ok(0),
+        Writer::Tls(_) | Writer::Tunnel(_) | Writer::Rtmpe(_) => Ok(0),
     }
 }
 
@@ -130,6 +148,7 @@ impl AsyncRead for Reader {
             Reader::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Reader::Tls(s) => Pin::new(s).poll_read(cx, buf),
             Reader::Tunnel(s) => Pin::new(s).poll_read(cx, buf),
+            Reader::Rtmpe(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -144,6 +163,7 @@ impl AsyncWrite for Writer {
             Writer::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Writer::Tls(s) => Pin::new(s).poll_write(cx, buf),
             Writer::Tunnel(s) => Pin::new(s).poll_write(cx, buf),
+            Writer::Rtmpe(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -156,6 +176,7 @@ impl AsyncWrite for Writer {
             Writer::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Writer::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Writer::Tunnel(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Writer::Rtmpe(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -164,6 +185,7 @@ impl AsyncWrite for Writer {
             Writer::Tcp(s) => s.is_write_vectored(),
             Writer::Tls(s) => s.is_write_vectored(),
             Writer::Tunnel(s) => s.is_write_vectored(),
+            Writer::Rtmpe(s) => s.is_write_vectored(),
         }
     }
 
@@ -172,6 +194,7 @@ impl AsyncWrite for Writer {
             Writer::Tcp(s) => Pin::new(s).poll_flush(cx),
             Writer::Tls(s) => Pin::new(s).poll_flush(cx),
             Writer::Tunnel(s) => Pin::new(s).poll_flush(cx),
+            Writer::Rtmpe(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -180,6 +203,7 @@ impl AsyncWrite for Writer {
             Writer::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Writer::Tls(s) => Pin::new(s).poll_shutdown(cx),
             Writer::Tunnel(s) => Pin::new(s).poll_shutdown(cx),
+            Writer::Rtmpe(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -72,7 +72,7 @@ pub(super) enum Scheme {
 
 impl Scheme {
     /// Position of the digest in `block`.
-    fn position(self, block: &[u8; BLOCK_LEN]) -> usize {
+    pub(super) fn position(self, block: &[u8; BLOCK_LEN]) -> usize {
         let (at, base) = match self {
             Scheme::Zero => (8, 12),
             Scheme::One => (772, 776),

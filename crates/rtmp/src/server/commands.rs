@@ -192,7 +192,9 @@ impl ServerSession {
             size: self.config.peer_bandwidth,
             limit: LimitType::Dynamic,
         });
-        self.core.set_chunk_size(self.config.chunk_size);
+        if !self.config.defer_chunk_size {
+            self.core.set_chunk_size(self.config.chunk_size);
+        }
         let mut properties = Value::object([
             ("fmsVer", Value::from(FMS_VERSION)),
             ("capabilities", Value::Number(CAPABILITIES)),

@@ -185,7 +185,10 @@ async fn session(
         pipe,
         protocol: rt.protocol,
     };
-    let serve = crate::conn::serve(transport, peer, rt.shared.clone());
+    // The RTMP handshake runs inside the tunnel, under the same deadline
+    // as on a socket.
+    let deadline = tokio::time::Instant::now() + rt.shared.config.handshake_timeout;
+    let serve = crate::conn::serve(transport, peer, rt.shared.clone(), deadline);
     tokio::pin!(serve);
     loop {
         let at = tunnel.expires_at(idle);
