@@ -17,7 +17,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::clients::{
-    ffmpeg9, ffmpeg9_publisher, ffmpeg_publisher, require_ffmpeg, require_tool, ENCODE,
+    ffmpeg9, ffmpeg9_publisher, ffmpeg_publisher, make_flv, require_ffmpeg, require_tool,
+    weir_play, weir_publish, ENCODE,
 };
 use common::http::{counter, get};
 use common::probe;
@@ -118,6 +119,43 @@ fn ffmpeg9_publishes_over_rtmpt() {
         a.assert_frames_delivered(what, 3.0, 0.8);
     }
     publisher.kill();
+}
+
+/// `weir publish` and `weir play` over `rtmpt://`: the file published
+/// through one tunnel comes back whole through another, and both are
+/// listed as rtmpt clients meanwhile.
+#[test]
+fn weir_publish_and_play_over_rtmpt() {
+    require_ffmpeg();
+    let srv = Server::start();
+    let dir = srv.dir();
+    let source = dir.join("source.flv");
+    make_flv(dir, &source, 12);
+    let url = rtmpt_url(&srv, "tunnel");
+    let _publisher = weir_publish(dir, &source, &url);
+    probe::wait_until_playable(dir, &srv.rtmp_url("tunnel"), PLAYABLE);
+    let out = dir.join("played.flv");
+    let mut player = weir_play(dir, &url, &out, 5);
+    sleep(Duration::from_secs(2));
+    let clients =
+        String::from_utf8_lossy(&get(srv.http_port(), "/api/v1/clients").body).to_string();
+    for role in ["publish", "play"] {
+        assert!(
+            clients.contains(&format!("\"protocol\":\"rtmpt\",\"role\":\"{role}\""))
+                || clients.contains(&format!("\"role\":\"{role}\",\"protocol\":\"rtmpt\"")),
+            "an rtmpt {role} client: {clients}"
+        );
+    }
+    let status = player.expect_exit(Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "weir play failed ({status}):\n{}",
+        player.stderr_tail(30)
+    );
+    let analysis = probe::probe_file(dir, &out);
+    analysis.assert_clean("weir play over rtmpt");
+    analysis.assert_test_codecs("weir play over rtmpt");
+    analysis.assert_frames_delivered("weir play over rtmpt", 3.5, 0.9);
 }
 
 /// One kept-alive HTTP connection for raw RTMPT requests.
