@@ -209,18 +209,21 @@ fn hevc_plays_over_rtmp_flv_fmp4_and_hls() {
     assert!(stat.contains("<codec>HEVC</codec>"), "{stat}");
 }
 
-/// AV1 + Opus: RTMP, HTTP-FLV and fMP4 carry it; Chromium plays the fMP4
-/// through MSE; HLS (MPEG-TS) can carry neither codec and says so.
+/// AV1 + Opus: RTMP, HTTP-FLV, fMP4 and RTSP (the AOM RTP payload format,
+/// read by ffmpeg 9) carry it; Chromium plays the fMP4 through MSE; HLS
+/// (MPEG-TS) can carry neither codec and says so.
 #[test]
-fn av1_and_opus_play_over_rtmp_flv_fmp4_and_in_chromium() {
+fn av1_and_opus_play_over_rtmp_flv_fmp4_rtsp_and_in_chromium() {
     http::require_browser();
     let live = Live::start("av1", &[AV1, OPUS]);
     let dir = live.dir();
     let rtmp = ffmpeg9_recorder(dir, "rtmp-av1", &live.rtmp(), PLAY_SECS);
     let flv = ffmpeg9_recorder(dir, "flv-av1", &live.url("flv"), PLAY_SECS);
+    let rtsp = ffmpeg9_recorder(dir, "rtsp-av1", &live.srv.rtsp_url(live.name), PLAY_SECS);
     let mp4 = probe::spawn_player(dir, "ffprobe-mp4", &live.url("mp4"), PLAY_SECS);
     assert_plays("rtmp", &finish_recorder(dir, rtmp), "av1", Some("opus"));
     assert_plays("http-flv", &finish_recorder(dir, flv), "av1", Some("opus"));
+    assert_plays("rtsp", &finish_recorder(dir, rtsp), "av1", Some("opus"));
     let mp4 = probe::finish_player(mp4, Duration::from_secs(60));
     assert_plays("fmp4", &mp4, "av1", Some("opus"));
 

@@ -196,6 +196,11 @@ fn uvlc(r: &mut BitReader<'_>) -> Result<u32, CodecError> {
 pub struct Obu<'a> {
     /// `obu_type`.
     pub obu_type: u8,
+    /// The header byte as it came (type, extension and size flags).
+    pub header: u8,
+    /// The extension byte (temporal and spatial ids), when the header says
+    /// there is one.
+    pub extension: Option<u8>,
     /// The payload after the header (and extension byte and size field).
     pub payload: &'a [u8],
     /// Header, size field and payload: the whole OBU.
@@ -272,6 +277,7 @@ fn read_obu(data: &[u8]) -> Result<Obu<'_>, CodecError> {
     if data.len() < pos {
         return Err(short(pos));
     }
+    let extension = (pos == 2).then(|| data[1]);
     let size = if header & 0x02 != 0 {
         let (size, n) = leb128(&data[pos..]).ok_or(short(pos + 1))?;
         pos += n;
@@ -285,6 +291,8 @@ fn read_obu(data: &[u8]) -> Result<Obu<'_>, CodecError> {
     }
     Ok(Obu {
         obu_type,
+        header,
+        extension,
         payload: &data[pos..end],
         len: end,
     })

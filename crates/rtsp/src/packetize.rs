@@ -13,6 +13,11 @@
 //!   VPS/SPS/PPS) in front of each keyframe so a player joining there can
 //!   decode without the SDP.
 //! - H.265 (RFC 7798): single NAL unit packets, FU above the size limit.
+//! - AV1 (the AOM RTP payload format): OBU elements (without their size
+//!   fields, temporal delimiters dropped by the caller) each after a
+//!   LEB128 length (`W = 0`), aggregated up to the size limit and
+//!   fragmented across packets with the Z/Y bits; `N` marks the first
+//!   packet of a coded video sequence (a unit holding a sequence header).
 //! - AAC (RFC 3640 AAC-hbr, sizelength 13 / indexlength 3): one frame per
 //!   packet, fragmented above the size limit.
 //! - Opus (RFC 7587) and G.711: one frame per packet (G.711 frames over
@@ -34,6 +39,7 @@ const RTP_HEADER: usize = 12;
 enum Kind {
     H264,
     H265,
+    Av1,
     Aac,
     Opus,
     G711,
@@ -72,6 +78,7 @@ impl Packetizer {
         let kind = match codec {
             Codec::H264(_) => Kind::H264,
             Codec::H265(_) => Kind::H265,
+            Codec::Av1 => Kind::Av1,
             Codec::Aac(p)
                 if p.size_length == 13 && p.index_length == 3 && p.index_delta_length == 3 =>
             {
@@ -139,6 +146,7 @@ impl Packetizer {
                     self.nal(ts, nal, i + 1 == units.len(), out)?;
                 }
             }
+            Kind::Av1 => self.av1(ts, &units, out)?,
             Kind::Aac => {
                 for frame in units {
                     self.aac(ts, frame, out)?;
@@ -202,6 +210,51 @@ impl Packetizer {
         Ok(())
     }
 
+    /// One temporal unit's OBU elements, packed into as few packets as the
+    /// size limit allows.
+    fn av1(&mut self, ts: u32, obus: &[&Bytes], out: &mut Vec<Bytes>) -> Result<(), RtspError> {
+        // N: a sequence header OBU (type 1) starts a coded video sequence.
+        let new_sequence = obus.iter().any(|o| (o[0] >> 3) & 0xF == 1);
+        let max = self.max_payload;
+        let mut payload = vec![if new_sequence { 0x08 } else { 0 }];
+        for obu in obus {
+            let mut rest: &[u8] = obu;
+            loop {
+                let room = max - payload.len();
+                if leb128_len(rest.len()) + rest.len() <= room {
+                    leb128(rest.len(), &mut payload);
+                    payload.extend_from_slice(rest);
+                    break;
+                }
+                // Fragment: as much as fits after its length, when worth it.
+                let mut take = room.saturating_sub(leb128_len(room));
+                while take > 0 && leb128_len(take) + take > room {
+                    take -= 1;
+                }
+                // (An empty packet must take something, or never move on.)
+                if take >= 16 || (payload.len() == 1 && take > 0) {
+                    leb128(take, &mut payload);
+                    payload.extend_from_slice(&rest[..take]);
+                    rest = &rest[take..];
+                    payload[0] |= 0x40; // Y: the last element goes on
+                }
+                let continues = payload[0] & 0x40 != 0;
+                if payload.len() > 1 {
+                    self.emit(ts, false, &[&payload], out)?;
+                }
+                // Z: the first element continues the previous packet's.
+                payload.clear();
+                payload.push(if continues { 0x80 } else { 0 });
+            }
+        }
+        // A fragment always leaves bytes for the next packet, so the last
+        // one (with the marker) is never empty unless there were no OBUs.
+        if payload.len() > 1 {
+            self.emit(ts, true, &[&payload], out)?;
+        }
+        Ok(())
+    }
+
     fn aac(&mut self, ts: u32, frame: &[u8], out: &mut Vec<Bytes>) -> Result<(), RtspError> {
         if frame.len() >= 1 << 13 {
             return Err(RtspError::Write("AAC frame over 8191 bytes"));
@@ -232,4 +285,23 @@ impl Packetizer {
         out.push(packet);
         Ok(())
     }
+}
+
+/// Bytes of `n` as unsigned LEB128.
+fn leb128_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+/// Appends `n` as unsigned LEB128.
+fn leb128(mut n: usize, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7F) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
 }

@@ -78,6 +78,9 @@ pub enum Codec {
     H264(H264Params),
     /// H.265 (RFC 7798).
     H265(H265Params),
+    /// AV1 (the AOM RTP payload format), 90 kHz. Written for players;
+    /// an announced `AV1` is parsed as [`Codec::Unknown`] (not ingested).
+    Av1,
     /// AAC in `mpeg4-generic` (RFC 3640).
     Aac(AacParams),
     /// AAC in `MP4A-LATM` (RFC 6416), as many cameras send.
@@ -499,6 +502,7 @@ impl Media {
             Codec::Opus => (format!("opus/{rate}/2"), None),
             Codec::Pcma => ("PCMA".to_owned(), None),
             Codec::Pcmu => ("PCMU".to_owned(), None),
+            Codec::Av1 => ("AV1".to_owned(), None),
             Codec::Unknown(n) => (n.clone(), None),
         };
         if name.contains('/') {

@@ -171,6 +171,7 @@ impl RtspMuxer {
         };
         let ts = rescale(time.max(0), US_HZ, track.clock) as u64;
         let units: Vec<Bytes> = match &track.nal {
+            None if track.codec == Codec::Av1 => av1_elements(&frame.data),
             Some(cfg) => {
                 let Ok(nals) = split_length_prefixed(&frame.data, cfg.length_size) else {
                     return out;
@@ -395,26 +396,47 @@ fn media_of(frame: &Frame) -> Option<(Media, Option<NalConfig>)> {
             sample_rate,
             channels,
         } => (audio(0, SdpCodec::Pcmu, sample_rate, channels), None),
-        // Not offered over RTSP (yet): AV1 and VP9 have RTP payload
-        // formats weir does not packetize; MP3, AC-3, E-AC-3 and FLAC are
-        // rare in RTSP players.
-        Codec::Av1
-        | Codec::Vp9
-        | Codec::Mp3 { .. }
-        | Codec::Ac3
-        | Codec::Eac3
-        | Codec::Flac
-        | Codec::Amf0 => return None,
+        Codec::Av1 => (video(SdpCodec::Av1), None),
+        // Not offered over RTSP (yet): VP9 has an RTP payload format weir
+        // does not packetize; MP3, AC-3, E-AC-3 and FLAC are rare in RTSP
+        // players.
+        Codec::Vp9 | Codec::Mp3 { .. } | Codec::Ac3 | Codec::Eac3 | Codec::Flac | Codec::Amf0 => {
+            return None
+        }
     })
 }
 
-/// Whether weir serves `codec` over RTSP: H.264, H.265, AAC, Opus and
-/// G.711 (see [`RtspMuxer`]'s media builder for what is not offered).
+/// An AV1 temporal unit as the RTP payload format wants its OBUs: without
+/// their size fields (the packetizer gives each a length of its own), and
+/// without temporal delimiters, tile lists and padding, which the format
+/// says not to send. A unit that does not parse yields what parsed before
+/// the damage.
+fn av1_elements(unit: &Bytes) -> Vec<Bytes> {
+    const TEMPORAL_DELIMITER: u8 = 2;
+    const TILE_LIST: u8 = 8;
+    const PADDING: u8 = 15;
+    weir_codec::av1::Obus::new(unit)
+        .map_while(Result::ok)
+        .filter(|o| !matches!(o.obu_type, TEMPORAL_DELIMITER | TILE_LIST | PADDING))
+        .map(|o| {
+            let mut e = Vec::with_capacity(2 + o.payload.len());
+            // The header (and extension byte) with obu_has_size_field off.
+            e.push(o.header & !0x02);
+            e.extend(o.extension);
+            e.extend_from_slice(o.payload);
+            Bytes::from(e)
+        })
+        .collect()
+}
+
+/// Whether weir serves `codec` over RTSP: H.264, H.265, AV1, AAC, Opus
+/// and G.711 (see [`RtspMuxer`]'s media builder for what is not offered).
 pub fn carries(codec: Codec) -> bool {
     matches!(
         codec,
         Codec::H264
             | Codec::H265
+            | Codec::Av1
             | Codec::Aac
             | Codec::Opus
             | Codec::Pcma { .. }

@@ -135,7 +135,9 @@ impl Depacketizer {
             Codec::Opus | Codec::Pcma | Codec::Pcmu => {
                 Depacketizer::Frame(FrameDepacketizer::new())
             }
-            Codec::Latm(_) | Codec::Unknown(_) => return None,
+            // AV1 is only written (RTSP play of streams published over
+            // Enhanced RTMP); SDP parsing never yields it.
+            Codec::Av1 | Codec::Latm(_) | Codec::Unknown(_) => return None,
         })
     }
 
