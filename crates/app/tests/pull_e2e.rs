@@ -643,14 +643,9 @@ fn rtmp_pull_on_demand_and_across_a_source_restart() {
     let mut publisher = ffmpeg_publisher(srv.dir(), "ffmpeg-src-a", &src, 300, &[]);
     probe::wait_until_playable(srv.dir(), &src, secs(20));
 
-    let rtmps = r#"{"stream":"live/x","url":"rtmps://127.0.0.1/live/src"}"#;
-    let r = api(&srv, "POST", "/api/v1/pulls", Some(rtmps), true);
+    let srt = r#"{"stream":"live/x","url":"srt://127.0.0.1/live/src"}"#;
+    let r = api(&srv, "POST", "/api/v1/pulls", Some(srt), true);
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
-    assert!(
-        String::from_utf8_lossy(&r.body).contains("rtmps://"),
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
     let body = format!(r#"{{"stream":"live/copy","url":"{src}","close_after_secs":2}}"#);
     let r = api(&srv, "POST", "/api/v1/pulls", Some(&body), true);
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
@@ -739,4 +734,16 @@ fn rtmp_pull_on_demand_and_across_a_source_restart() {
         "rtmp pull reconnect: running again {reconnected:?} after the source restarted; {}; API {back}",
         a.summary()
     );
+
+    // The pull speaks the RTMP client's schemes: RTMPE to the same server.
+    let rtmpe = src.replacen("rtmp://", "rtmpe://", 1);
+    let body = format!(r#"{{"stream":"live/scrambled","url":"{rtmpe}"}}"#);
+    let r = api(&srv, "POST", "/api/v1/pulls", Some(&body), true);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let scrambled = srv.rtmp_url("scrambled");
+    probe::finish_player(
+        probe::spawn_player(srv.dir(), "ffprobe-scrambled", &scrambled, 3),
+        secs(40),
+    )
+    .assert_frames_delivered("rtmpe pull", 2.0, 0.8);
 }

@@ -180,9 +180,9 @@ pub(crate) enum SourceUrl {
     Rtmp(String),
 }
 
-/// Parses a source URL: `rtsp://` (retina speaks no RTSPS) or `rtmp://`,
-/// with a host. weir's RTMP client also speaks `rtmps://` and `rtmpe://`,
-/// but pulls do not offer them yet (no way to name a private CA here).
+/// Parses a source URL: `rtsp://` (retina speaks no RTSPS), or any scheme
+/// weir's RTMP client speaks (`rtmp://`, `rtmps://` with the server checked
+/// against Mozilla's roots, `rtmpe://`, `rtmpt://`), with a host.
 pub(crate) fn source_url(raw: &str) -> Result<SourceUrl, PullError> {
     let bad = |reason: &str| PullError::BadUrl {
         url: redact(raw),
@@ -191,7 +191,7 @@ pub(crate) fn source_url(raw: &str) -> Result<SourceUrl, PullError> {
     let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
     match url.scheme() {
         "rtsp" => camera_url(raw).map(|(url, creds)| SourceUrl::Rtsp { url, creds }),
-        "rtmp" => {
+        "rtmp" | "rtmps" | "rtmpe" | "rtmpt" => {
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(bad("no host"));
             }
@@ -205,11 +205,12 @@ pub(crate) fn source_url(raw: &str) -> Result<SourceUrl, PullError> {
                 .map_err(|_| bad("an RTMP URL is rtmp://host[:port]/app/stream[?query]"))?;
             Ok(SourceUrl::Rtmp(raw.to_owned()))
         }
-        "rtmps" => Err(bad("rtmps:// is not supported for pulls yet")),
         "rtsps" => Err(bad(
             "rtsps:// is not supported: the RTSP client speaks no TLS",
         )),
-        _ => Err(bad("the scheme must be rtsp:// or rtmp://")),
+        _ => Err(bad(
+            "the scheme must be rtsp://, rtmp://, rtmps://, rtmpe:// or rtmpt://",
+        )),
     }
 }
 
@@ -402,13 +403,19 @@ mod tests {
             source_url("rtsp://u:p@cam/x").unwrap(),
             SourceUrl::Rtsp { creds: Some(_), .. }
         ));
+        for url in [
+            "rtmps://cdn.example/live/src",
+            "rtmpe://cdn.example/live/src",
+            "rtmpt://cdn.example:8080/live/src",
+        ] {
+            assert_eq!(source_url(url).unwrap(), SourceUrl::Rtmp(url.into()));
+        }
         for (url, says) in [
-            ("rtmps://cdn.example/live/src", "rtmps:// is not supported"),
             ("rtmp://u:pw@host/live/src", "carry no credentials"),
             ("rtmp://host/live", "rtmp://host[:port]/app/stream"),
             ("rtmp:///live/src", "no host"),
             ("rtsps://cam/x", "rtsps:// is not supported"),
-            ("srt://host:9000", "rtsp:// or rtmp://"),
+            ("srt://host:9000", "rtsp://, rtmp://"),
         ] {
             let err = PullConfig {
                 url: url.into(),
