@@ -387,7 +387,8 @@ fn bad_rtmpe_handshakes_close_only_their_connection() {
     assert_played(dir, &out, "rtmpe player after bad handshakes");
 }
 
-/// `weir publish` and `weir play` over weir's RTMPS listener, trusting its
+/// `weir publish` and `weir play` over weir's RTMPS listener, and `weir
+/// play` over RTMPTS (RTMPT on the HTTPS listener), trusting its
 /// self-signed certificate with `--tls-ca`; without it the certificate is
 /// refused.
 #[test]
@@ -437,6 +438,23 @@ fn weir_publishes_and_plays_over_rtmps() {
         player.stderr_tail(20)
     );
     assert_played(dir, &out, "weir play rtmps output");
+
+    // RTMPTS: the RTMPT routes on the listener that [tls] made HTTPS.
+    let tunnel = format!("rtmpts://127.0.0.1:{}/live/s", srv.http_port());
+    let out = dir.join("rtmpts.flv");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.args(["play", &tunnel, "--duration", "4", "--tls-ca"])
+        .arg(&ca)
+        .arg("-o")
+        .arg(&out);
+    let mut player = Proc::spawn("weir-play-rtmpts", dir, cmd, Stdout::Null);
+    let status = player.expect_exit(secs(30));
+    assert!(
+        status.success(),
+        "weir play over rtmpts:// failed:\n{}",
+        player.stderr_tail(20)
+    );
+    assert_played(dir, &out, "weir play rtmpts output");
     let mut untrusting = weir_play(dir, &url, &dir.join("untrusted.flv"), 2);
     let status = untrusting.expect_exit(secs(20));
     assert!(

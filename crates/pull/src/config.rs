@@ -191,7 +191,7 @@ pub(crate) fn source_url(raw: &str) -> Result<SourceUrl, PullError> {
     let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
     match url.scheme() {
         "rtsp" => camera_url(raw).map(|(url, creds)| SourceUrl::Rtsp { url, creds }),
-        "rtmp" | "rtmps" | "rtmpe" | "rtmpt" => {
+        "rtmp" | "rtmps" | "rtmpe" | "rtmpt" | "rtmpts" => {
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(bad("no host"));
             }

@@ -8,7 +8,7 @@
 //! - `rtmpe://` — the Flash-era RTMPE handshake, then RC4 both ways
 //!   (obfuscation, not security);
 //! - `rtmpt://` — RTMP tunnelled in HTTP POSTs ([`rtmpt`]), for networks
-//!   that pass only HTTP.
+//!   that pass only HTTP; `rtmpts://` — the same over HTTPS.
 //!
 //! Enhanced RTMP: the client sends and receives FLV tag bodies as they
 //! are, so HEVC, AV1 or Opus tags (`weir publish` of an enhanced FLV

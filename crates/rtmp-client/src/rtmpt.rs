@@ -23,6 +23,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream
 use tokio::net::TcpStream;
 use weir_rtmp::rtmpt::{check_session_id, poll_delay, CONTENT_TYPE};
 
+use crate::Stream;
+
 /// Bytes the pipe between the stream and its task holds each way; also
 /// the most one send carries.
 const PIPE_BYTES: usize = 256 * 1024;
@@ -53,16 +55,29 @@ impl RtmptStream {
 /// Opens an RTMPT session on `host:port` (an HTTP listener) within
 /// `timeout`.
 pub async fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<RtmptStream> {
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting"))??;
+    let _ = tcp.set_nodelay(true);
+    connect_over(Box::new(tcp), host, port, timeout).await
+}
+
+/// Opens an RTMPT session over an HTTP connection already made to
+/// `host:port`: a TLS stream for RTMPTS.
+pub async fn connect_over(
+    conn: Box<dyn Stream>,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> io::Result<RtmptStream> {
     let open = async {
-        let tcp = TcpStream::connect((host, port)).await?;
-        let _ = tcp.set_nodelay(true);
         let authority = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
             format!("{host}:{port}")
         };
         let mut http = Http {
-            tcp,
+            tcp: conn,
             authority,
             head: Vec::new(),
         };
@@ -130,9 +145,10 @@ async fn drive(mut http: Http, id: String, mut pipe: DuplexStream) {
     let _ = http.post(&format!("/close/{id}/{seq}"), &[0]).await;
 }
 
-/// One kept-alive HTTP/1.1 connection, one request at a time.
+/// One kept-alive HTTP/1.1 connection (TCP, or TLS for RTMPTS), one
+/// request at a time.
 struct Http {
-    tcp: TcpStream,
+    tcp: Box<dyn Stream>,
     authority: String,
     /// Bytes read past the last answer (none from a well-behaved server).
     head: Vec<u8>,

@@ -1,6 +1,7 @@
 //! The byte stream a [`Client`](crate::Client) runs over, chosen by the
 //! URL's scheme: TCP (`rtmp://`), TLS (`rtmps://`), the RTMPE handshake
-//! then RC4 (`rtmpe://`), or HTTP tunnelling (`rtmpt://`).
+//! then RC4 (`rtmpe://`), or HTTP tunnelling (`rtmpt://`, and over TLS
+//! `rtmpts://`).
 
 use std::time::Duration;
 
@@ -59,6 +60,17 @@ pub(crate) async fn open(
             let stream = crate::rtmpt::connect(&url.host, url.port, timeout)
                 .await
                 .map_err(io("opening the RTMPT session"))?;
+            Ok(plain(Box::new(stream)))
+        }
+        // RTMPTS: the same tunnel in HTTPS requests.
+        Scheme::Rtmpts => {
+            let tcp = tcp(url, timeout).await?;
+            let tls = tokio::time::timeout(timeout, crate::tls::connect(&url.host, tcp, opts))
+                .await
+                .map_err(|_| ClientError::Timeout("in the TLS handshake"))??;
+            let stream = crate::rtmpt::connect_over(Box::new(tls), &url.host, url.port, timeout)
+                .await
+                .map_err(io("opening the RTMPTS session"))?;
             Ok(plain(Box::new(stream)))
         }
     }

@@ -26,6 +26,8 @@ pub enum Scheme {
     Rtmpe,
     /// `rtmpt://`: tunnelled in HTTP requests, port 80.
     Rtmpt,
+    /// `rtmpts://`: tunnelled in HTTPS requests, port 443.
+    Rtmpts,
 }
 
 impl Scheme {
@@ -36,6 +38,7 @@ impl Scheme {
             "rtmps" => Scheme::Rtmps,
             "rtmpe" => Scheme::Rtmpe,
             "rtmpt" => Scheme::Rtmpt,
+            "rtmpts" => Scheme::Rtmpts,
             _ => return None,
         })
     }
@@ -44,7 +47,7 @@ impl Scheme {
     pub fn default_port(self) -> u16 {
         match self {
             Scheme::Rtmp | Scheme::Rtmpe => DEFAULT_PORT,
-            Scheme::Rtmps => DEFAULT_TLS_PORT,
+            Scheme::Rtmps | Scheme::Rtmpts => DEFAULT_TLS_PORT,
             Scheme::Rtmpt => DEFAULT_HTTP_PORT,
         }
     }
@@ -111,7 +114,7 @@ impl RtmpUrl {
         }
         Ok(RtmpUrl {
             scheme: kind,
-            tls: kind == Scheme::Rtmps,
+            tls: matches!(kind, Scheme::Rtmps | Scheme::Rtmpts),
             host: host.to_owned(),
             port,
             app: app.to_owned(),
@@ -184,6 +187,8 @@ mod tests {
         assert_eq!(u.tc_url, "rtmpe://h/a");
         let u = RtmpUrl::parse("rtmpt://h/a/s").unwrap();
         assert_eq!((u.scheme, u.port), (Scheme::Rtmpt, 80));
+        let u = RtmpUrl::parse("rtmpts://h/live/x").unwrap();
+        assert_eq!((u.scheme, u.port, u.tls), (Scheme::Rtmpts, 443, true));
         assert_eq!(
             RtmpUrl::parse("rtmps://h/a/s").unwrap().scheme,
             Scheme::Rtmps
