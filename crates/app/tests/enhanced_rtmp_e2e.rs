@@ -12,6 +12,8 @@
 #[allow(dead_code)] // each test binary uses part of the shared harness
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -44,6 +46,15 @@ const AV1: &[&str] = &[
     "12",
     "-svtav1-params",
     "loglevel=0",
+];
+const VP9: &[&str] = &[
+    "-c:v",
+    "libvpx-vp9",
+    "-deadline",
+    "realtime",
+    "-cpu-used",
+    "8",
+    "-an",
 ];
 const H264: &[&str] = &[
     "-c:v",
@@ -344,4 +355,44 @@ fn weir_publish_and_play_carry_enhanced_rtmp() {
         info.contains("Video: hevc") && info.contains("Audio: opus"),
         "{info}"
     );
+}
+
+/// VP9 alone: RTMP and fMP4 carry it; HLS (MPEG-TS) and RTSP cannot carry
+/// VP9 here, and say so with 415 rather than a playlist that never fills
+/// or a "not found".
+#[test]
+fn vp9_plays_where_its_format_allows_and_is_refused_elsewhere() {
+    let live = Live::start("vp9", &[VP9]);
+    let dir = live.dir();
+    let rtmp = ffmpeg9_recorder(dir, "rtmp-vp9", &live.rtmp(), PLAY_SECS);
+    let mp4 = probe::spawn_player(dir, "ffprobe-mp4", &live.url("mp4"), PLAY_SECS);
+    assert_plays("rtmp", &finish_recorder(dir, rtmp), "vp9", None);
+    assert_plays(
+        "fmp4",
+        &probe::finish_player(mp4, Duration::from_secs(60)),
+        "vp9",
+        None,
+    );
+    let hls = http::get(live.srv.http_port(), "/live/vp9.m3u8");
+    let body = String::from_utf8_lossy(&hls.body);
+    assert_eq!(hls.status, 415, "{body}");
+    assert!(body.contains("vp9") && body.contains(".mp4"), "{body}");
+
+    let mut rtsp = TcpStream::connect(("127.0.0.1", live.srv.rtsp_port())).expect("connect rtsp");
+    rtsp.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let url = live.srv.rtsp_url("vp9");
+    write!(
+        rtsp,
+        "DESCRIBE {url} RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = [0u8; 512];
+    let n = rtsp.read(&mut answer).expect("an RTSP answer");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(
+        answer.starts_with("RTSP/1.0 415 Unsupported Media Type"),
+        "{answer}"
+    );
+    assert_eq!(api_codecs(&live).0, "vp9");
 }

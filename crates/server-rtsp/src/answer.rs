@@ -34,6 +34,20 @@ impl Conn {
         }
         match self.load_tracks(&ask.uri, &target).await {
             Some((sdp, base)) => self.rtsp.accept_describe(sdp, &format!("{base}/")),
+            // Live, but none of its codecs goes over RTSP (VP9, AC-3...):
+            // say so, rather than "not found".
+            None if self.shared.hub.is_live(&target.key) => {
+                let codecs = self.shared.hub.stream(&target.key).map(|info| {
+                    [info.video_codec, info.audio_codec]
+                        .into_iter()
+                        .flatten()
+                        .map(|c| c.name())
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                });
+                tracing::debug!(stream = %target.key, ?codecs, "rtsp cannot carry the stream");
+                self.rtsp.refuse(415);
+            }
             None => self.rtsp.refuse(404),
         }
         Ok(())
