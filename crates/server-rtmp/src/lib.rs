@@ -104,7 +104,7 @@ impl Default for RtmptConfig {
         RtmptConfig {
             idle_timeout: Duration::from_secs(15),
             max_body_bytes: 2 << 20,
-            buffer_bytes: 256 << 10,
+            buffer_bytes: 128 << 10,
             hold: Duration::from_millis(100),
         }
     }
