@@ -23,11 +23,41 @@ fn block_at(bytes: &[u8], at: usize) -> [u8; BLOCK_LEN] {
     read_block(bytes, at).unwrap()
 }
 
+/// One side of a handshake as the tests drive it: plain, digest or RTMPE,
+/// client or server.
+pub(super) trait Side {
+    fn poll_output(&mut self) -> Option<Bytes>;
+    fn is_done(&self) -> bool;
+    fn handle_input(&mut self, buf: &mut BytesMut) -> Result<(), HandshakeError>;
+}
+
+macro_rules! side {
+    ($($t:ty),*) => {$(
+        impl Side for $t {
+            fn poll_output(&mut self) -> Option<Bytes> {
+                <$t>::poll_output(self)
+            }
+            fn is_done(&self) -> bool {
+                <$t>::is_done(self)
+            }
+            fn handle_input(&mut self, buf: &mut BytesMut) -> Result<(), HandshakeError> {
+                <$t>::handle_input(self, buf)
+            }
+        }
+    )*};
+}
+side!(
+    ClientHandshake,
+    ServerHandshake,
+    super::rtmpe::RtmpeClientHandshake,
+    super::rtmpe::RtmpeServerHandshake
+);
+
 /// Runs client and server against each other, feeding each side's output
-/// to the other `step` bytes at a time. Returns C0C1+C2 and S0S1S2 as sent.
-fn run(
-    client: &mut ClientHandshake,
-    server: &mut ServerHandshake,
+/// to the other `step` bytes at a time. Returns what each side sent.
+pub(super) fn run(
+    client: &mut impl Side,
+    server: &mut impl Side,
     step: usize,
 ) -> (Vec<u8>, Vec<u8>) {
     let (mut to_server, mut to_client) = (BytesMut::new(), BytesMut::new());

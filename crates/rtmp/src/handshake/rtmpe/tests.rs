@@ -7,6 +7,7 @@ use super::dh::{KeyPair, KEY_LEN};
 use super::*;
 use crate::error::HandshakeError;
 use crate::handshake::digest::{self, CLIENT_KEY, CLIENT_KEY_TEXT_LEN};
+use crate::handshake::tests::run;
 use crate::handshake::{read_block, RANDOM_LEN};
 
 /// C0+C1 as rtmpdump 2.4 (Debian's librtmp) sent it for
@@ -30,38 +31,6 @@ fn client() -> RtmpeClientHandshake {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Runs both sides, `step` bytes at a time each way; returns what each
-/// sent and the bytes each had left after the handshake.
-fn run(
-    client: &mut RtmpeClientHandshake,
-    server: &mut RtmpeServerHandshake,
-    step: usize,
-) -> (Vec<u8>, Vec<u8>) {
-    let (mut to_server, mut to_client) = (BytesMut::new(), BytesMut::new());
-    let (mut sent_c, mut sent_s) = (Vec::new(), Vec::new());
-    let (mut pending_c, mut pending_s) = (Vec::<u8>::new(), Vec::<u8>::new());
-    for _ in 0..100_000 {
-        if let Some(b) = client.poll_output() {
-            sent_c.extend_from_slice(&b);
-            pending_c.extend_from_slice(&b);
-        }
-        if let Some(b) = server.poll_output() {
-            sent_s.extend_from_slice(&b);
-            pending_s.extend_from_slice(&b);
-        }
-        if client.is_done() && server.is_done() {
-            return (sent_c, sent_s);
-        }
-        let n = step.min(pending_c.len());
-        to_server.extend_from_slice(&pending_c.drain(..n).collect::<Vec<_>>());
-        let n = step.min(pending_s.len());
-        to_client.extend_from_slice(&pending_s.drain(..n).collect::<Vec<_>>());
-        server.handle_input(&mut to_server).unwrap();
-        client.handle_input(&mut to_client).unwrap();
-    }
-    panic!("handshake did not finish");
 }
 
 /// Both directions decrypt to what was encrypted.
