@@ -81,6 +81,9 @@ pub struct AppConfig {
     pub on_play: String,
     /// POSTed when a viewer stops (fire and forget).
     pub on_stop: String,
+    /// POSTed when a recording file of the app's streams is closed (fire
+    /// and forget), with its path and times: for uploads to object storage.
+    pub on_record_done: String,
 }
 
 impl Default for AppConfig {
@@ -93,6 +96,7 @@ impl Default for AppConfig {
             on_unpublish: String::new(),
             on_play: String::new(),
             on_stop: String::new(),
+            on_record_done: String::new(),
         }
     }
 }
@@ -145,6 +149,7 @@ pub(crate) struct AppRules {
     pub(crate) on_connect: Option<String>,
     pub(crate) on_unpublish: Option<String>,
     pub(crate) on_stop: Option<String>,
+    pub(crate) on_record_done: Option<String>,
 }
 
 /// The whole checked configuration.
@@ -237,6 +242,7 @@ fn compile_app(name: &str, app: &AppConfig) -> Result<AppRules, AccessError> {
         on_connect: url("on_connect", &app.on_connect)?,
         on_unpublish: url("on_unpublish", &app.on_unpublish)?,
         on_stop: url("on_stop", &app.on_stop)?,
+        on_record_done: url("on_record_done", &app.on_record_done)?,
     })
 }
 

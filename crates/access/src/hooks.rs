@@ -133,23 +133,25 @@ impl Hooks {
     /// `retries` times. Needs a tokio runtime; without one (the process is
     /// ending) the notification is skipped.
     pub(crate) fn notify(&self, url: &str, body: &Body<'_>) {
+        if let Ok(payload) = serde_json::to_vec(body) {
+            self.notify_json(url, body.action, payload);
+        }
+    }
+
+    /// [`Hooks::notify`] with a body of the caller's (`on_record_done`).
+    pub(crate) fn notify_json(&self, url: &str, action: &'static str, payload: Vec<u8>) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             warn!(
                 url = %loggable(url),
-                action = body.action,
+                action,
                 "callback dropped: {MAX_IN_FLIGHT} already in flight"
             );
             return;
         };
-        let payload = match serde_json::to_vec(body) {
-            Ok(p) => p,
-            Err(_) => return,
-        };
-        let (http, url, action, retries) =
-            (self.http.clone(), url.to_owned(), body.action, self.retries);
+        let (http, url, retries) = (self.http.clone(), url.to_owned(), self.retries);
         rt.spawn(async move {
             for attempt in 0..=retries {
                 if attempt > 0 {

@@ -57,6 +57,17 @@ pub struct Access {
 }
 
 impl Access {
+    /// Sends `on_record_done` (if the app of `app` has one) with `body`,
+    /// the recording's JSON (`action` is set to `on_record_done`).
+    pub fn record_done(&self, app: &str, mut body: serde_json::Map<String, serde_json::Value>) {
+        if let Some(url) = &self.rules.app(app).on_record_done {
+            body.insert("action".into(), "on_record_done".into());
+            if let Ok(payload) = serde_json::to_vec(&body) {
+                self.hooks.notify_json(url, "on_record_done", payload);
+            }
+        }
+    }
+
     /// Checks `cfg` and builds the gate.
     pub fn new(cfg: &AuthConfig) -> Result<Self, AccessError> {
         let rules = cfg.compile()?;

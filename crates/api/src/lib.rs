@@ -41,6 +41,7 @@ mod metrics;
 mod origin;
 mod pages;
 mod procstat;
+mod recordings;
 mod rest;
 mod sampler;
 mod stat;
@@ -95,6 +96,99 @@ pub trait AppHooks: Send + Sync + 'static {
     fn remove_pull(&self, _key: &StreamKey) -> bool {
         false
     }
+
+    /// The recordings `query` asks for (`None`: this server has no
+    /// recorder, and the API answers 404).
+    fn recordings(&self, _query: &RecordingQuery) -> Option<Vec<RecordingView>> {
+        None
+    }
+
+    /// Deletes a finished recording: `Ok(false)` if there is none.
+    fn delete_recording(&self, _id: &str) -> Result<bool, RecordRefusal> {
+        Err(RecordRefusal::Unsupported)
+    }
+
+    /// Starts (`start`) or stops recording `key`; the answer is whether
+    /// it is recorded now.
+    fn record(&self, _key: &StreamKey, _start: bool) -> Result<bool, RecordRefusal> {
+        Err(RecordRefusal::Unsupported)
+    }
+
+    /// Recorder counters for `/metrics`.
+    fn record_stats(&self) -> Option<RecordStatsView> {
+        None
+    }
+}
+
+/// What `GET /api/v1/recordings` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingQuery {
+    /// Only this app.
+    pub app: Option<String>,
+    /// Only this stream name.
+    pub stream: Option<String>,
+    /// Only recordings that end at or after this time.
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only recordings that start before this time.
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// The host name the client reached the API by, for absolute
+    /// `rtmp_url`s.
+    pub host: String,
+}
+
+/// One recording, as `GET /api/v1/recordings` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RecordingView {
+    /// The file below the recordings directory: what `DELETE` takes.
+    pub id: String,
+    /// The stream's app.
+    pub app: String,
+    /// The stream's name.
+    pub stream: String,
+    /// When it started, RFC 3339.
+    pub start: String,
+    /// Media time it covers.
+    pub duration_secs: f64,
+    /// Size of the file.
+    pub bytes: u64,
+    /// `mp4` or `flv`.
+    pub format: &'static str,
+    /// The file over HTTP (ranges, for players and downloads).
+    pub url: String,
+    /// An HLS VOD playlist of it (mp4 only).
+    pub hls_url: Option<String>,
+    /// The file over RTMP, with seeking.
+    pub rtmp_url: String,
+    /// Still being written.
+    pub recording: bool,
+    /// Closed cleanly (false after a crash or a write error).
+    pub complete: bool,
+}
+
+/// Recorder counters for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordStatsView {
+    /// Recorders running.
+    pub active: u64,
+    /// Files opened.
+    pub files: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Recordings stopped by a write error.
+    pub errors: u64,
+    /// Recordings deleted by retention.
+    pub expired: u64,
+}
+
+/// Why a recordings call was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordRefusal {
+    /// No recorder: 404.
+    Unsupported,
+    /// Not now (the stream is not live, the file is being written): 409.
+    Conflict(String),
+    /// The disk said no: 500.
+    Failed(String),
 }
 
 /// A camera pull as the API shows it: the app copies its pulls' status
@@ -263,6 +357,12 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/api/v1/clients", get(rest::clients))
         .route("/api/v1/pulls", get(rest::pulls).post(rest::add_pull))
         .route("/api/v1/pulls/{app}/{stream}", delete(rest::remove_pull))
+        .route("/api/v1/recordings", get(recordings::list))
+        .route("/api/v1/recordings/{*id}", delete(recordings::delete))
+        .route(
+            "/api/v1/streams/{app}/{stream}/record",
+            post(recordings::control),
+        )
         .route(
             "/api/v1/clients/{id}",
             get(rest::client).delete(rest::kick_client),

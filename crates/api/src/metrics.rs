@@ -238,8 +238,52 @@ impl Collector for Stats {
         if let Some(pulls) = self.ctx.app.pulls() {
             encode_pulls(&mut enc, &pulls)?;
         }
+        if let Some(rec) = self.ctx.app.record_stats() {
+            encode_record(&mut enc, &rec, &none)?;
+        }
         self.encode_streams(&mut enc)
     }
+}
+
+/// `weir_record_*`: the recorder's counters.
+fn encode_record(
+    enc: &mut DescriptorEncoder,
+    rec: &crate::RecordStatsView,
+    none: &Labels,
+) -> Result<(), std::fmt::Error> {
+    gauges(
+        enc,
+        "record_active",
+        "Streams being recorded now.",
+        None,
+        &[(none.clone(), rec.active)],
+    )?;
+    let all: [(&str, &str, u64); 4] = [
+        (
+            "record_files",
+            "Recording files opened since start.",
+            rec.files,
+        ),
+        (
+            "record_bytes",
+            "Bytes written to recordings since start.",
+            rec.bytes,
+        ),
+        (
+            "record_errors",
+            "Recordings stopped by a write error (disk full, unwritable path).",
+            rec.errors,
+        ),
+        (
+            "record_expired",
+            "Recordings deleted by retention.",
+            rec.expired,
+        ),
+    ];
+    for (name, help, value) in all {
+        counters(enc, name, help, None, &[(none.clone(), value)])?;
+    }
+    Ok(())
 }
 
 /// `weir_pull_*`: each camera pull's state (1 for the current one) and

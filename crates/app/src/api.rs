@@ -11,7 +11,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use weir_api::{
     ApiAuth, ApiContext, AppHooks, AuthConfig, ChatStats, NewPull, Output, Playback, PullRefusal,
-    PullView,
+    PullView, RecordRefusal, RecordStatsView, RecordingQuery, RecordingView,
 };
 use weir_hub::Hub;
 use weir_media::{Codec, StreamKey};
@@ -25,6 +25,9 @@ struct Hooks {
     hls_segments: HlsSegments,
     chat: Arc<ChatMetrics>,
     pulls: weir_pull::Pulls,
+    recorder: weir_record::Recorder,
+    /// Port of the RTMP listener, for recordings' `rtmp_url`.
+    rtmp_port: u16,
 }
 
 impl AppHooks for Hooks {
@@ -66,6 +69,57 @@ impl AppHooks for Hooks {
 
     fn hls_segments(&self) -> Option<u64> {
         Some(self.hls_segments.get())
+    }
+
+    fn recordings(&self, query: &RecordingQuery) -> Option<Vec<RecordingView>> {
+        let filter = weir_record::Filter {
+            app: query.app.clone(),
+            stream: query.stream.clone(),
+            from: query.from,
+            to: query.to,
+        };
+        let list = self.recorder.list(&filter);
+        Some(
+            list.into_iter()
+                .map(|r| crate::recordings::view(&r, &query.host, self.rtmp_port))
+                .collect(),
+        )
+    }
+
+    fn delete_recording(&self, id: &str) -> Result<bool, RecordRefusal> {
+        match self.recorder.get(id) {
+            Some(r) if r.recording => Err(RecordRefusal::Conflict(format!(
+                "{id} is still being recorded: stop it first"
+            ))),
+            _ => self
+                .recorder
+                .delete(id)
+                .map_err(|e| RecordRefusal::Failed(e.to_string())),
+        }
+    }
+
+    fn record(&self, key: &StreamKey, start: bool) -> Result<bool, RecordRefusal> {
+        if start {
+            self.recorder
+                .start_stream(key)
+                .map(|_| true)
+                .map_err(|e| RecordRefusal::Conflict(e.to_string()))
+        } else {
+            self.recorder.stop_stream(key);
+            Ok(false)
+        }
+    }
+
+    fn record_stats(&self) -> Option<RecordStatsView> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.recorder.stats();
+        Some(RecordStatsView {
+            active: self.recorder.active() as u64,
+            files: s.files.load(Relaxed),
+            bytes: s.bytes.load(Relaxed),
+            errors: s.errors.load(Relaxed),
+            expired: s.expired.load(Relaxed),
+        })
     }
 
     fn chat(&self) -> Option<ChatStats> {
@@ -154,6 +208,7 @@ pub fn routes(
     started: Instant,
     hls_segments: HlsSegments,
     pulls: weir_pull::Pulls,
+    recorder: weir_record::Recorder,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Routes> {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
@@ -171,6 +226,8 @@ pub fn routes(
             hls_segments,
             chat: chat.metrics(),
             pulls,
+            recorder,
+            rtmp_port: cfg.server.rtmp_listen.port(),
         }),
     });
     Ok(Routes {

@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// Directory for recordings and HLS segments (default ./weir-data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Record every stream (`[record] enabled = true`; the section's
+    /// `apps` and `streams` still choose).
+    #[arg(long)]
+    pub record: bool,
 }
 
 /// `weir publish` arguments.

@@ -38,6 +38,8 @@ pub struct Config {
     /// Cameras weir pulls over RTSP (`[[pull]]`, docs/rtsp.md).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pull: Vec<weir_pull::PullConfig>,
+    /// Recording (`[record]`, docs/recording.md).
+    pub record: weir_record::RecordConfig,
     /// What the file said in an old way that still works (a deprecated
     /// key, and where it moved), for `serve` to log once at start and
     /// `check-config` to show; empty for the defaults and current files.
@@ -578,6 +580,9 @@ impl Config {
         if let Some(addr) = args.http_listen {
             cfg.server.http_listen = addr;
         }
+        if args.record {
+            cfg.record.enabled = true;
+        }
         if let Some(dir) = &args.data_dir {
             cfg.server.data_dir = dir.clone();
         }
@@ -639,6 +644,7 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         self.auth.check()?;
         self.rtsp.check()?;
+        self.record.validate()?;
         let mut pulled = std::collections::HashSet::new();
         for pull in &self.pull {
             pull.check()?;

@@ -11,6 +11,7 @@ mod chat;
 mod cli;
 mod config;
 mod logging;
+mod recordings;
 mod serve;
 mod sign;
 mod tls;

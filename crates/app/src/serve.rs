@@ -30,14 +30,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         gop_max_bytes: cfg.hub.gop_max_bytes,
         ..ChannelConfig::default()
     };
-    let access = weir_access::Access::new(&cfg.auth)?;
+    let access = std::sync::Arc::new(weir_access::Access::new(&cfg.auth)?);
     let hub = Hub::with_gate(
         HubConfig {
             takeover: cfg.hub.takeover,
             channel: channel.clone(),
         },
-        std::sync::Arc::new(access),
+        access.clone(),
     );
+
+    // Recording: the catalog is always open (the API lists and serves
+    // what earlier runs recorded); streams are recorded when `[record]`
+    // chooses them or the API asks.
+    let recorder = crate::recordings::start(&cfg, &hub, access, &shutdown)?;
 
     // Camera pulls: always-on ones start now, on-demand ones when their
     // stream gets a viewer (the hub's demand watcher).
@@ -75,6 +80,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         started,
         hls_segments,
         pulls.clone(),
+        recorder.clone(),
         shutdown.clone(),
     )?;
     let https = crate::tls::https_acceptor(tls.as_ref())?;
@@ -156,6 +162,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     listeners.extend(rtsp_task.map(|task| ("rtsp", task)));
     listeners.extend(rtsps_task.map(|task| ("rtsps", task)));
     join_listeners(listeners).await;
+    // Recorders finalize their files (FLV duration patches, syncs).
+    if tokio::time::timeout(SHUTDOWN_GRACE, recorder.wait())
+        .await
+        .is_err()
+    {
+        warn!("recordings were not finalized in time");
+    }
     // The pulls end with the shutdown token; their sessions are dropped
     // (TEARDOWN sent where retina does) within the same grace.
     if tokio::time::timeout(SHUTDOWN_GRACE, pulls.wait())

@@ -119,6 +119,9 @@ pub struct StreamInfo {
     pub audio: Option<AudioParams>,
 }
 
+/// Publishes [`Hub::watch_publish`] keeps for a slow watcher.
+pub const PUBLISH_WATCH_CAPACITY: usize = 1024;
+
 /// Cheap-to-clone handle to the hub; every adapter gets one.
 #[derive(Clone)]
 pub struct Hub {
@@ -137,6 +140,9 @@ pub(crate) struct HubInner {
     /// (an on-demand camera pull), with how long such a viewer waits for
     /// it at least ([`Hub::expect_source`]).
     sources: Mutex<HashMap<StreamKey, std::time::Duration>>,
+    /// Every publish (new or takeover), for readers that start with a
+    /// stream ([`Hub::watch_publish`]): a recorder.
+    published: tokio::sync::broadcast::Sender<StreamKey>,
 }
 
 /// One key's stream.
@@ -280,6 +286,7 @@ impl Hub {
                 clients: Clients::default(),
                 demand: Mutex::new(None),
                 sources: Mutex::new(HashMap::new()),
+                published: tokio::sync::broadcast::channel(PUBLISH_WATCH_CAPACITY).0,
             }),
         }
     }
@@ -446,6 +453,8 @@ impl Hub {
         drop(st);
         drop(streams);
         tracing::info!(stream = %key, client = client_id, "published");
+        // Nobody listening is fine: a send error only says so.
+        let _ = self.inner.published.send(key.clone());
         Ok(Publisher::new(self.inner.clone(), stream, gen, ctl))
     }
 
@@ -499,6 +508,14 @@ impl Hub {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         *self.inner.demand.lock() = Some(tx);
         DemandWatch { rx }
+    }
+
+    /// Hears the key of every publish from now on, a takeover included:
+    /// for readers that start with a stream (a recorder). A watcher that
+    /// lags behind more than [`PUBLISH_WATCH_CAPACITY`] publishes gets
+    /// `Lagged` and should look at [`Hub::streams`] instead.
+    pub fn watch_publish(&self) -> tokio::sync::broadcast::Receiver<StreamKey> {
+        self.inner.published.subscribe()
     }
 
     /// Subscribers of `key` now (players, egress muxers, players waiting
