@@ -11,6 +11,7 @@
 //! `#[allow(dead_code)] mod common;`.
 
 pub mod clients;
+pub mod hooks;
 pub mod http;
 pub mod probe;
 pub mod process;

@@ -134,6 +134,28 @@ impl Server {
         self.proc.stderr_text()
     }
 
+    /// Kills the server with SIGKILL (no shutdown, no finalizing: a crash)
+    /// and starts a new one on the same directory and data with `config`,
+    /// on fresh ports.
+    pub fn crash_and_restart(&mut self, config: &str) {
+        self.proc.kill();
+        let dir = self.dir().to_owned();
+        for attempt in 10..13 {
+            match try_start(&dir, "127.0.0.1", config, attempt) {
+                Ok((proc, rtmp_port, http_port, rtsp_port)) => {
+                    self.proc = proc;
+                    self.rtmp_port = rtmp_port;
+                    self.http_port = http_port;
+                    self.rtsp_port = rtsp_port;
+                    return;
+                }
+                Err(log) if log.to_lowercase().contains("in use") => {}
+                Err(log) => panic!("weir serve did not restart; stderr:\n{log}"),
+            }
+        }
+        panic!("weir serve could not bind free ports to restart");
+    }
+
     /// Fails the test if the server has died (it must survive every client).
     pub fn assert_running(&mut self) {
         self.proc.assert_running("the server must keep running");
