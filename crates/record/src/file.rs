@@ -32,7 +32,8 @@ pub(crate) struct Written {
 pub(crate) enum FileMux {
     /// Fragmented MP4: the live muxer, with longer fragments.
     Fmp4 {
-        mux: Fmp4Muxer,
+        /// Boxed: the muxer is large next to the FLV variant.
+        mux: Box<Fmp4Muxer>,
         /// The init segment went out (a second one means a new file).
         init_written: bool,
     },
@@ -76,10 +77,10 @@ impl FileMux {
     pub(crate) fn new(format: Format, fragment_ms: u32) -> Self {
         match format {
             Format::Fmp4 => FileMux::Fmp4 {
-                mux: Fmp4Muxer::new(Fmp4Config {
+                mux: Box::new(Fmp4Muxer::new(Fmp4Config {
                     max_fragment_ms: fragment_ms,
                     ..Fmp4Config::default()
-                }),
+                })),
                 init_written: false,
             },
             Format::Flv => FileMux::Flv {
