@@ -18,6 +18,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod chat;
+mod ingest;
 mod marker;
 mod player;
 mod probe;
@@ -110,6 +111,12 @@ pub(crate) struct Args {
     /// Chat mode: messages per second per sender.
     #[arg(long, default_value_t = 1.0)]
     pub(crate) chat_rate: f64,
+    /// Ingest mode: this many publishers, each on its own stream
+    /// (`{publish-url}-1` ...), no players; reports the server's CPU per
+    /// stream and its storage writes against what it received (recording
+    /// costs). Needs --server-pid.
+    #[arg(long)]
+    pub(crate) publishers: Option<usize>,
 }
 
 /// `1M`, `2500k`, `800000` → bits per second.
@@ -147,6 +154,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(url) = &args.chat_url {
         return chat::main(&args, url);
+    }
+    if let Some(n) = args.publishers {
+        return ingest::main(&args, n);
     }
     let report = run::run(&args)?;
     if args.json {

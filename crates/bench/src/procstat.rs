@@ -115,6 +115,18 @@ pub(crate) fn self_cpu_ticks() -> u64 {
         .map_or(0, |s| s.cpu_ticks)
 }
 
+/// Bytes process `pid` has caused to be written to storage
+/// (`write_bytes` of `/proc/PID/io`: page-cache dirtying included, so a
+/// file rewritten in place counts every time). Its own threads only.
+pub(crate) fn write_bytes(pid: u32) -> Option<u64> {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The soft limit on open files, to warn before a run runs out of them.
 pub(crate) fn open_files_limit() -> Option<u64> {
     let limits = fs::read_to_string("/proc/self/limits").ok()?;

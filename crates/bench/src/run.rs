@@ -61,7 +61,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Report> {
     measure_rt.block_on(drive(args, play_url, target, source, load_handle))
 }
 
-fn load_source(args: &Args) -> anyhow::Result<Source> {
+pub(crate) fn load_source(args: &Args) -> anyhow::Result<Source> {
     let path = match &args.input {
         Some(p) => p.clone(),
         None => source::generate(
