@@ -15,6 +15,7 @@ mod serve;
 mod sign;
 mod tls;
 mod tools;
+mod vod;
 
 use clap::Parser;
 

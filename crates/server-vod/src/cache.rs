@@ -128,7 +128,11 @@ impl ReadAt for FileReader<'_> {
 
 /// Reads `len` bytes at `offset` of the file at `path`, off the async
 /// threads.
-pub(crate) async fn read_span(path: &Path, offset: u64, len: usize) -> Result<Vec<u8>, VodHttpError> {
+pub(crate) async fn read_span(
+    path: &Path,
+    offset: u64,
+    len: usize,
+) -> Result<Vec<u8>, VodHttpError> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let file = File::open(&path).map_err(|_| VodHttpError::NotFound)?;

@@ -35,7 +35,10 @@ mod tests {
     fn matches_lists_weak_tags_and_star() {
         let mut h = HeaderMap::new();
         assert!(!none_match(&h, "\"a\""));
-        h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"b\", W/\"a\""));
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"b\", W/\"a\""),
+        );
         assert!(none_match(&h, "\"a\""));
         assert!(!none_match(&h, "\"c\""));
         h.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));

@@ -205,7 +205,10 @@ async fn serve_file(file: PathBuf, req: Request) -> Result<Response, VodHttpErro
             header::CONTENT_TYPE,
             Some(HeaderValue::from_static(content_type(&file))),
         ),
-        (header::CACHE_CONTROL, Some(HeaderValue::from_static(NO_CACHE))),
+        (
+            header::CACHE_CONTROL,
+            Some(HeaderValue::from_static(NO_CACHE)),
+        ),
         (
             header::X_CONTENT_TYPE_OPTIONS,
             Some(HeaderValue::from_static("nosniff")),

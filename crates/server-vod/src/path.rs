@@ -66,7 +66,12 @@ pub(crate) fn split<'a, 'p>(mounts: &'a [Mount], path: &'p str) -> Option<(&'a M
         .iter()
         .find(|m| !m.prefix.is_empty() && m.prefix == first && !rest.is_empty())
         .map(|m| (m, rest))
-        .or_else(|| mounts.iter().find(|m| m.prefix.is_empty()).map(|m| (m, path)))
+        .or_else(|| {
+            mounts
+                .iter()
+                .find(|m| m.prefix.is_empty())
+                .map(|m| (m, path))
+        })
 }
 
 /// The canonical path of the regular file `rel` under `root`, or
@@ -74,7 +79,10 @@ pub(crate) fn split<'a, 'p>(mounts: &'a [Mount], path: &'p str) -> Option<(&'a M
 /// resolving outside the root).
 pub(crate) fn resolve(root: &Path, rel: &str) -> Result<PathBuf, Refused> {
     let root = root.canonicalize().map_err(|_| Refused::NotFound)?;
-    let file = root.join(rel).canonicalize().map_err(|_| Refused::NotFound)?;
+    let file = root
+        .join(rel)
+        .canonicalize()
+        .map_err(|_| Refused::NotFound)?;
     if !file.starts_with(&root) {
         return Err(Refused::NotFound);
     }
