@@ -35,6 +35,8 @@ pub struct Config {
     pub auth: weir_access::AuthConfig,
     /// RTSP listener (publish and play over RTSP).
     pub rtsp: RtspSection,
+    /// Files and recordings served at `/vod/` (docs/vod.md).
+    pub vod: crate::vod::VodSection,
     /// Cameras weir pulls over RTSP (`[[pull]]`, docs/rtsp.md).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pull: Vec<weir_pull::PullConfig>,

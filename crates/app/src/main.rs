@@ -16,6 +16,7 @@ mod serve;
 mod sign;
 mod tls;
 mod tools;
+mod vod;
 
 use clap::Parser;
 

@@ -85,6 +85,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )?;
     let https = crate::tls::https_acceptor(tls.as_ref())?;
     let mut viewer = routes.viewer;
+    if let Some(vod) = crate::vod::routes(&cfg)? {
+        // Viewer-facing media: the media routes' CORS.
+        viewer = viewer.merge(vod);
+    }
     if cfg.rtmp.rtmpt {
         // RTMPT sessions are RTMP connections of the RTMP server, reached
         // through the HTTP listener.

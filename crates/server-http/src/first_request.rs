@@ -105,6 +105,11 @@ pub fn classify(buf: &[u8]) -> Option<Option<FlvRequest>> {
     if app.is_empty() || file.contains('/') || !file.ends_with(".flv") {
         return None;
     }
+    // `/vod/` belongs to the VOD route the app merges in (weir-server-vod):
+    // a file there is not a live stream of an app named `vod`.
+    if app == "vod" {
+        return None;
+    }
     Some(Some(FlvRequest {
         app: app.to_owned(),
         file: file.to_owned(),

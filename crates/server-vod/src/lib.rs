@@ -1,0 +1,242 @@
+//! Video on demand over HTTP: `GET`/`HEAD /vod/{path}` serves the files
+//! under the VOD roots (Range, `ETag`/`If-None-Match`, `Last-Modified`/
+//! `If-Modified-Since`; 206 and 416 as RFC 9110 says, through
+//! `tower-http`'s `ServeFile`), and `GET /vod/{path}.mp4.m3u8` answers an
+//! HLS VOD playlist of the MP4 `{path}.mp4` (see [`weir_vod::hls`]):
+//! byte ranges of the file itself when it is fragmented (weir's
+//! recordings), segments made on the fly from its sample tables
+//! (`{path}.mp4?hls=init`, `?hls={n}`) when it is plain.
+//!
+//! Paths are checked as text (400) and then resolved, symlinks included,
+//! to a regular file under the root's canonical path (404 otherwise): no
+//! byte outside a root is ever served. See `docs/vod.md`.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod cache;
+mod error;
+mod etag;
+mod path;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+pub use error::VodHttpError;
+pub use path::{Mount, MAX_COMPONENT_BYTES, MAX_PATH_BYTES};
+
+/// Settings of the VOD routes.
+#[derive(Debug, Clone)]
+pub struct VodConfig {
+    /// The directories served; the one with an empty prefix takes every
+    /// path no other claims.
+    pub mounts: Vec<Mount>,
+    /// HLS segments last at least this long, where keyframes allow.
+    pub segment_target: Duration,
+    /// Most file indexes kept in memory.
+    pub cache_entries: usize,
+    /// Most file bytes one generated segment may read.
+    pub max_segment_bytes: u64,
+}
+
+impl Default for VodConfig {
+    fn default() -> Self {
+        VodConfig {
+            mounts: Vec::new(),
+            segment_target: Duration::from_secs(2),
+            cache_entries: 256,
+            max_segment_bytes: 64 << 20,
+        }
+    }
+}
+
+struct Vod {
+    config: VodConfig,
+    cache: cache::IndexCache,
+}
+
+/// The router of `GET`/`HEAD /vod/{*path}`. The app merges it into the
+/// viewer routes, which gives it the media routes' CORS.
+pub fn router(config: VodConfig) -> Router {
+    let vod = Arc::new(Vod {
+        cache: cache::IndexCache::new(config.cache_entries),
+        config,
+    });
+    Router::new()
+        .route("/vod/{*path}", get(serve))
+        .with_state(vod)
+}
+
+/// Playlists and generated segments may change when the file does (a
+/// recording still being written): revalidate every time.
+const NO_CACHE: &str = "no-cache";
+
+async fn serve(State(vod): State<Arc<Vod>>, Path(path): Path<String>, req: Request) -> Response {
+    match answer(&vod, &path, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn is_mp4(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".mp4") || lower.ends_with(".m4v") || lower.ends_with(".mov")
+}
+
+async fn answer(vod: &Vod, path: &str, req: Request) -> Result<Response, VodHttpError> {
+    path::check(path).map_err(refused)?;
+    let (mount, rel) = path::split(&vod.config.mounts, path).ok_or(VodHttpError::NotFound)?;
+    if let Some(mp4) = rel.strip_suffix(".m3u8").filter(|p| is_mp4(p)) {
+        let file = path::resolve(&mount.root, mp4).map_err(refused)?;
+        return playlist(vod, &file, mp4).await;
+    }
+    let file = path::resolve(&mount.root, rel).map_err(refused)?;
+    let hls = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("hls=")))
+        .map(str::to_owned);
+    match hls {
+        Some(which) if is_mp4(rel) => segment(vod, &file, &which).await,
+        _ => serve_file(file, req).await,
+    }
+}
+
+fn refused(r: path::Refused) -> VodHttpError {
+    match r {
+        path::Refused::Bad(why) => VodHttpError::BadPath(why),
+        path::Refused::NotFound => VodHttpError::NotFound,
+    }
+}
+
+fn target_us(vod: &Vod) -> i64 {
+    i64::try_from(vod.config.segment_target.as_micros()).unwrap_or(i64::MAX)
+}
+
+async fn playlist(vod: &Vod, file: &std::path::Path, rel: &str) -> Result<Response, VodHttpError> {
+    let index = vod.cache.get(file).await?;
+    let segments = weir_vod::hls::segments(&index, target_us(vod));
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    let uri = percent_encoding::utf8_percent_encode(name, URI_UNSAFE).to_string();
+    let text = weir_vod::hls::playlist(&index, &segments, &uri);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
+            (header::CACHE_CONTROL, NO_CACHE),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+/// Bytes escaped in a playlist's segment URIs: everything but unreserved
+/// characters, so that a file name cannot break the playlist's syntax.
+const URI_UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+async fn segment(vod: &Vod, file: &std::path::Path, which: &str) -> Result<Response, VodHttpError> {
+    let index = vod.cache.get(file).await?;
+    let body = if which == "init" {
+        weir_vod::hls::init_segment(&index)?
+    } else {
+        let n: usize = which.parse().map_err(|_| VodHttpError::NoSegment)?;
+        let segments = weir_vod::hls::segments(&index, target_us(vod));
+        let seg = segments.get(n).ok_or(VodHttpError::NoSegment)?;
+        let span = weir_vod::hls::segment_span(&index, seg).ok_or(VodHttpError::NoSegment)?;
+        let len = span.end - span.start;
+        if len > vod.config.max_segment_bytes {
+            return Err(VodHttpError::TooLarge(len));
+        }
+        let bytes = cache::read_span(file, span.start, len as usize).await?;
+        let window = weir_vod::Window {
+            base: span.start,
+            bytes: &bytes,
+        };
+        let sequence = u32::try_from(n + 1).unwrap_or(u32::MAX);
+        weir_vod::hls::segment(&index, window, seg, sequence)?
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "video/mp4"),
+            (header::CACHE_CONTROL, NO_CACHE),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn content_type(path: &std::path::Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("mp4" | "m4v" | "m4s" | "mov") => "video/mp4",
+        Some("m4a") => "audio/mp4",
+        Some("flv") => "video/x-flv",
+        Some("m3u8") => "application/vnd.apple.mpegurl",
+        Some("ts") => "video/mp2t",
+        // Anything else is bytes: never HTML or script that a browser
+        // would run on this origin.
+        _ => "application/octet-stream",
+    }
+}
+
+async fn serve_file(file: PathBuf, req: Request) -> Result<Response, VodHttpError> {
+    let meta = tokio::fs::metadata(&file)
+        .await
+        .map_err(|_| VodHttpError::NotFound)?;
+    let tag = etag::of(&meta);
+    let mut extra = [
+        (header::ETAG, HeaderValue::from_str(&tag).ok()),
+        (
+            header::CONTENT_TYPE,
+            Some(HeaderValue::from_static(content_type(&file))),
+        ),
+        (
+            header::CACHE_CONTROL,
+            Some(HeaderValue::from_static(NO_CACHE)),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            Some(HeaderValue::from_static("nosniff")),
+        ),
+    ];
+    if etag::none_match(req.headers(), &tag) {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        for (name, value) in &mut extra {
+            if *name != header::CONTENT_TYPE {
+                if let Some(v) = value.take() {
+                    r.headers_mut().insert(name.clone(), v);
+                }
+            }
+        }
+        return Ok(r);
+    }
+    let response = match ServeFile::new(&file).oneshot(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    let mut response = response.map(Body::new);
+    let status = response.status();
+    for (name, value) in extra {
+        if let Some(v) = value {
+            if status.is_success() || name != header::CONTENT_TYPE {
+                response.headers_mut().insert(name, v);
+            }
+        }
+    }
+    Ok(response)
+}

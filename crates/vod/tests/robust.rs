@@ -1,0 +1,79 @@
+//! Corrupt and truncated input: an error or an index, never a panic, and
+//! whatever is indexed lies inside the input.
+
+use proptest::prelude::*;
+use weir_vod::Index;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn check(data: &[u8]) {
+    if let Ok(index) = Index::from_bytes(data) {
+        for t in &index.tracks {
+            for s in &t.samples {
+                assert!(s.offset + u64::from(s.size) <= data.len() as u64);
+            }
+        }
+        let bytes = bytes::Bytes::copy_from_slice(data);
+        for f in index.frames(bytes) {
+            let _ = f;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn truncation_never_panics(which in 0usize..5, cut in 0.0f64..1.0) {
+        let names = ["plain_faststart.mp4", "plain_moov_end.mp4", "frag.mp4",
+                     "frag_base_moof.mp4", "hevc_opus_frag.mp4"];
+        let data = fixture(names[which]);
+        let cut = (data.len() as f64 * cut) as usize;
+        check(&data[..cut]);
+    }
+
+    #[test]
+    fn flipped_bytes_never_panic(
+        which in 0usize..5,
+        flips in proptest::collection::vec((0.0f64..0.2, any::<u8>()), 1..8),
+    ) {
+        let names = ["plain_faststart.mp4", "plain_moov_end.mp4", "frag.mp4",
+                     "frag_base_moof.mp4", "hevc_opus_frag.mp4"];
+        let mut data = fixture(names[which]);
+        // The boxes are in the first fifth (faststart, fragment headers)
+        // or the tail (moov at the end): flip in both.
+        let len = data.len();
+        for (i, (at, v)) in flips.into_iter().enumerate() {
+            let pos = (len as f64 * at) as usize;
+            let pos = if i % 2 == 0 { pos } else { len - 1 - pos };
+            data[pos] = v;
+        }
+        check(&data);
+    }
+}
+
+#[test]
+fn huge_counts_are_refused_without_allocating() {
+    // A moof whose trun claims 2^32-1 inherited samples, after a real init.
+    let data = fixture("frag.mp4");
+    let index = Index::from_bytes(&data).unwrap();
+    let mut file = data[..index.init.clone().unwrap().end as usize].to_vec();
+    let trun: &[u8] = &[
+        0, 0, 0, 16, b't', b'r', b'u', b'n', 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+    ];
+    let tfhd: &[u8] = &[0, 0, 0, 16, b't', b'f', b'h', b'd', 0, 0, 0, 0, 0, 0, 0, 1];
+    let mfhd: &[u8] = &[0, 0, 0, 16, b'm', b'f', b'h', b'd', 0, 0, 0, 0, 0, 0, 0, 1];
+    let traf_len = 8 + tfhd.len() + trun.len();
+    let moof_len = 8 + mfhd.len() + traf_len;
+    file.extend_from_slice(&(moof_len as u32).to_be_bytes());
+    file.extend_from_slice(b"moof");
+    file.extend_from_slice(mfhd);
+    file.extend_from_slice(&(traf_len as u32).to_be_bytes());
+    file.extend_from_slice(b"traf");
+    file.extend_from_slice(tfhd);
+    file.extend_from_slice(trun);
+    file.extend_from_slice(&[0, 0, 0, 8, b'm', b'd', b'a', b't']);
+    assert!(Index::from_bytes(&file).is_err());
+}

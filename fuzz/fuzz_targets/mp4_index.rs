@@ -1,0 +1,23 @@
+//! weir-vod's MP4 indexer over arbitrary bytes: an index or an error,
+//! never a panic or unbounded allocation; frames, HLS segments and clips
+//! of whatever was indexed stay inside the input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(index) = weir_vod::Index::from_bytes(data) else {
+        return;
+    };
+    for f in index.frames(bytes::Bytes::copy_from_slice(data)) {
+        let _ = f;
+    }
+    let window = weir_vod::Window::whole(data);
+    let segments = weir_vod::hls::segments(&index, 2_000_000);
+    let _ = weir_vod::hls::playlist(&index, &segments, "x.mp4");
+    if let Some(s) = segments.first() {
+        let _ = weir_vod::hls::segment(&index, window, s, 1);
+    }
+    let source = weir_vod::Source { index: &index, data: window, shift_us: 0 };
+    let _ = weir_vod::clip(&[source], 0, i64::MAX / 2, weir_vod::ClipFormat::Plain);
+});
