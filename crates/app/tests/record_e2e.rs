@@ -141,9 +141,13 @@ fn a_publish_is_recorded_listed_decoded_and_deleted() {
     let raw = format!("GET {url} HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes=999999999-\r\nConnection: close\r\n\r\n");
     assert_eq!(request(srv.http_port(), raw.as_bytes(), false).status, 416);
     let hls = format!("{}{}", srv.http_base(), rec["hls_url"].as_str().unwrap());
-    let playlist = String::from_utf8(get(srv.http_port(), rec["hls_url"].as_str().unwrap()).body).unwrap();
+    let playlist =
+        String::from_utf8(get(srv.http_port(), rec["hls_url"].as_str().unwrap()).body).unwrap();
     assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
-    let a = probe::finish_player(probe::spawn_player(srv.dir(), "hls-vod", &hls, 30), secs(60));
+    let a = probe::finish_player(
+        probe::spawn_player(srv.dir(), "hls-vod", &hls, 30),
+        secs(60),
+    );
     a.assert_frames_delivered("HLS VOD of the recording", 19.0, 0.98);
 
     // Filters.
