@@ -85,7 +85,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )?;
     let https = crate::tls::https_acceptor(tls.as_ref())?;
     let mut viewer = routes.viewer;
-    if let Some(vod) = crate::vod::routes(&cfg)? {
+    if let Some(vod) = crate::vod::routes(&cfg, &hub, &recorder)? {
         // Viewer-facing media: the media routes' CORS.
         viewer = viewer.merge(vod);
     }

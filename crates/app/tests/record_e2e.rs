@@ -320,3 +320,46 @@ fn the_api_records_an_rtsp_publish_and_retention_expires_it() {
     }
     assert!(recordings(&srv, "stream=cam").is_empty());
 }
+
+/// A stream whose players need a key: its recordings need it too, over
+/// HTTP and as HLS VOD (the key travels into the segment URIs); a
+/// recording's sidecar is not served.
+#[test]
+fn recordings_keep_their_streams_play_rules() {
+    require_ffmpeg();
+    let srv = Server::start_with_config(
+        "[record]\nenabled = true\n[auth.apps.live.play]\nmode = \"keys\"\nkeys = [\"k1\"]\n",
+    );
+    let mut publisher = ffmpeg_publisher(srv.dir(), "publisher", &srv.rtmp_url("keyed"), 6, &[]);
+    publisher.expect_exit(secs(60));
+    let list = wait_finished(&srv, "keyed", 1, secs(20));
+    let url = list[0]["url"].as_str().unwrap().to_owned();
+    let port = srv.http_port();
+    assert_eq!(get(port, &url).status, 403);
+    assert_eq!(get(port, &format!("{url}?key=wrong")).status, 403);
+    assert_eq!(get(port, &format!("{url}?key=k1")).status, 200);
+    assert_eq!(
+        get(port, &format!("{url}.json?key=k1")).status,
+        404,
+        "sidecars are not recordings"
+    );
+    let hls_url = list[0]["hls_url"].as_str().unwrap();
+    assert_eq!(get(port, hls_url).status, 403);
+    let playlist = get(port, &format!("{hls_url}?key=k1"));
+    assert_eq!(playlist.status, 200);
+    let text = String::from_utf8(playlist.body).unwrap();
+    assert!(
+        text.contains(".mp4?key=k1\""),
+        "the init segment URI keeps the key: {text}"
+    );
+    let a = probe::finish_player(
+        probe::spawn_player(
+            srv.dir(),
+            "keyed-hls",
+            &format!("{}{hls_url}?key=k1", srv.http_base()),
+            30,
+        ),
+        secs(60),
+    );
+    a.assert_frames_delivered("keyed HLS VOD", 5.0, 0.98);
+}

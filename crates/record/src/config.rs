@@ -63,9 +63,11 @@ pub struct RecordConfig {
     pub streams: Vec<String>,
     /// `fmp4` (default) or `flv`.
     pub format: Format,
-    /// Where a recording goes, relative to the data dir's `recordings/`:
-    /// `{app}`, `{stream}` and `{start:STRFTIME}` (UTC) are replaced; the
-    /// extension follows the format.
+    /// Where a recording goes, relative to the data dir and below its
+    /// `recordings/` (where the catalog, the API and `/vod/recordings/`
+    /// find it): `{app}`, `{stream}` and `{start:STRFTIME}` (UTC) are
+    /// replaced, and the extension (`.mp4`, `.flv` or none) becomes the
+    /// format's.
     pub path: String,
     /// Start a new file at the first keyframe after this many seconds;
     /// 0 = one file per publish.
@@ -78,7 +80,7 @@ pub struct RecordConfig {
 }
 
 /// Default [`RecordConfig::path`].
-pub const DEFAULT_PATH: &str = "{app}/{stream}/{start:%Y-%m-%d_%H-%M-%S}";
+pub const DEFAULT_PATH: &str = "recordings/{app}/{stream}/{start:%Y-%m-%d_%H-%M-%S}.mp4";
 
 impl Default for RecordConfig {
     fn default() -> Self {

@@ -18,15 +18,10 @@ pub(crate) struct Patch {
     pub(crate) bytes: Vec<u8>,
 }
 
-/// What one frame gave.
-#[derive(Debug, Default)]
-pub(crate) struct Written {
-    /// Bytes to append, in order.
-    pub(crate) chunks: Vec<Bytes>,
-    /// The frame cannot go into this file (the fMP4 track set changed):
-    /// end the file and start the next with the stream's configs.
-    pub(crate) restart: bool,
-}
+/// A frame the file cannot take: the fMP4 track set or configs changed,
+/// so the file ends and the next starts with the stream's new configs.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Restart;
 
 /// One recording file's muxer.
 pub(crate) enum FileMux {
@@ -91,15 +86,20 @@ impl FileMux {
         }
     }
 
-    /// Muxes one frame (timestamps already relative to the file's start).
-    pub(crate) fn push(&mut self, frame: &Frame) -> Result<Written, RecordError> {
-        let mut out = Written::default();
+    /// Muxes one frame (timestamps already relative to the file's start),
+    /// appending what it makes to `out`, the bytes waiting to be written:
+    /// FLV tags are built there directly, fMP4 fragments copied there once.
+    pub(crate) fn push(
+        &mut self,
+        frame: &Frame,
+        out: &mut BytesMut,
+    ) -> Result<Result<(), Restart>, RecordError> {
         match self {
             FileMux::Fmp4 { mux, init_written } => {
                 let outputs = mux
                     .push(frame)
                     .map_err(|e| RecordError::Mux(e.to_string()))?;
-                fmp4_outputs(outputs, init_written, &mut out);
+                return Ok(fmp4_outputs(outputs, init_written, out));
             }
             FileMux::Flv {
                 started,
@@ -109,37 +109,34 @@ impl FileMux {
                 // The publisher's own `onMetaData` would be a second one
                 // at t=0, with a stale duration: ours says it all.
                 if frame.kind == TrackKind::Data {
-                    return Ok(out);
+                    return Ok(Ok(()));
                 }
-                let mut buf = BytesMut::new();
                 if !*started {
                     *started = true;
-                    buf.extend_from_slice(&weir_flv::FLV_HEADER_AV);
+                    // The file's first bytes: offsets count from here.
+                    debug_assert!(out.is_empty());
+                    out.extend_from_slice(&weir_flv::FLV_HEADER_AV);
                     let meta = flv_metadata();
-                    let body_at = (buf.len() + weir_flv::TAG_HEADER_SIZE) as u64;
+                    let body_at = (out.len() + weir_flv::TAG_HEADER_SIZE) as u64;
                     *duration_at = body_at + number_offset(&meta, "duration").unwrap_or(0);
                     *filesize_at = body_at + number_offset(&meta, "filesize").unwrap_or(0);
-                    weir_flv::write_tag(weir_flv::TagType::Script as u8, 0, &[&meta], &mut buf);
+                    weir_flv::write_tag(weir_flv::TagType::Script as u8, 0, &[&meta], out);
                 }
-                weir_flv::write_frame_tag(frame, &mut buf);
-                out.chunks.push(buf.freeze());
+                weir_flv::write_frame_tag(frame, out);
             }
         }
-        Ok(out)
+        Ok(Ok(()))
     }
 
-    /// Flushes what is held back, and says what to patch once everything is
-    /// written (`duration` µs of media, `size` bytes of file).
-    pub(crate) fn finish(&mut self) -> Result<Vec<Bytes>, RecordError> {
-        match self {
-            FileMux::Fmp4 { mux, init_written } => {
-                let outputs = mux.finish().map_err(|e| RecordError::Mux(e.to_string()))?;
-                let mut out = Written::default();
-                fmp4_outputs(outputs, init_written, &mut out);
-                Ok(out.chunks)
-            }
-            FileMux::Flv { .. } => Ok(Vec::new()),
+    /// Appends what the muxer holds back (fMP4's last video frame) to
+    /// `out`.
+    pub(crate) fn finish(&mut self, out: &mut BytesMut) -> Result<(), RecordError> {
+        if let FileMux::Fmp4 { mux, init_written } = self {
+            let outputs = mux.finish().map_err(|e| RecordError::Mux(e.to_string()))?;
+            // A restart cannot come from flushing: no new configs.
+            let _ = fmp4_outputs(outputs, init_written, out);
         }
+        Ok(())
     }
 
     /// In-place fixes for a file that ended cleanly: FLV's `duration`
@@ -166,19 +163,24 @@ impl FileMux {
 }
 
 /// Appends fMP4 output: the first init segment and fragments; a later
-/// init segment (new tracks or configs) asks for a new file.
-fn fmp4_outputs(outputs: Vec<Fmp4Output>, init_written: &mut bool, out: &mut Written) {
+/// init segment (new tracks or configs) asks for a new file, and what
+/// follows it belongs there.
+fn fmp4_outputs(
+    outputs: Vec<Fmp4Output>,
+    init_written: &mut bool,
+    out: &mut BytesMut,
+) -> Result<(), Restart> {
     for output in outputs {
         match output {
             Fmp4Output::Init(init) if !*init_written => {
                 *init_written = true;
-                out.chunks.push(init);
+                out.extend_from_slice(&init);
             }
-            Fmp4Output::Init(_) => out.restart = true,
-            Fmp4Output::Fragment { data, .. } if !out.restart => out.chunks.push(data),
-            Fmp4Output::Fragment { .. } => {}
+            Fmp4Output::Init(_) => return Err(Restart),
+            Fmp4Output::Fragment { data, .. } => out.extend_from_slice(&data),
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -208,16 +210,15 @@ mod tests {
     #[test]
     fn flv_metadata_is_patched_in_place() {
         let mut mux = FileMux::new(Format::Flv, 1000);
-        let mut file = Vec::new();
+        let mut out = BytesMut::new();
         let aac = frame(TrackKind::Audio, Codec::Aac, 0, false, true, &[0x12, 0x10]);
         for f in [
-            aac.clone(),
+            aac,
             frame(TrackKind::Audio, Codec::Aac, 23, false, false, &[1, 2, 3]),
         ] {
-            for c in mux.push(&f).unwrap().chunks {
-                file.extend_from_slice(&c);
-            }
+            assert_eq!(mux.push(&f, &mut out).unwrap(), Ok(()));
         }
+        let mut file = out.to_vec();
         let size = file.len() as u64;
         for p in mux.patches(12.5, size) {
             let at = p.offset as usize;

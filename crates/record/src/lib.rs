@@ -92,7 +92,8 @@ impl Shared {
         key: &StreamKey,
         start: DateTime<Utc>,
     ) -> Result<(String, PathBuf), RecordError> {
-        let stem = template::expand(&cfg.path, key, start).map_err(RecordError::Config)?;
+        let stem =
+            template::expand(template::stem(&cfg.path), key, start).map_err(RecordError::Config)?;
         let ext = cfg.format.extension();
         for n in 0..1000 {
             let id = match n {
@@ -211,22 +212,16 @@ impl Recorder {
         }
     }
 
-    /// Starts a recorder for `key` unless one runs. A takeover ends the
-    /// old recorder (the new publisher may send other codecs) and this
-    /// starts the next one; a recorder that is still finishing is waited
-    /// for, so two never write one stream.
+    /// Starts a recorder for `key`. One that runs already is stopped
+    /// first (a publish while it runs is a takeover: the new publisher may
+    /// send other codecs, so it gets a file of its own), and the new one
+    /// waits for it to close its file, so two never write one stream.
     fn record(&self, key: StreamKey) {
         let mut active = self.inner.active.lock();
-        let previous = match active.get(&key) {
-            Some(a) if !a.task.is_finished() && !a.stop.is_cancelled() => {
-                // Running: it sees the takeover as `Replaced` and ends;
-                // the new one starts after it.
-                a.stop.cancel();
-                active.remove(&key).map(|a| a.task)
-            }
-            Some(_) => active.remove(&key).map(|a| a.task),
-            None => None,
-        };
+        let previous = active.remove(&key).map(|a| {
+            a.stop.cancel();
+            a.task
+        });
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let stop = self.inner.shutdown.child_token();
         let inner = self.inner.clone();

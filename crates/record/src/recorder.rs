@@ -7,9 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use chrono::Utc;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use weir_hub::{Hub, StreamEvent};
 use weir_media::{Frame, StreamKey, TrackKind};
@@ -17,8 +16,10 @@ use weir_media::{Frame, StreamKey, TrackKind};
 use crate::catalog::Recording;
 use crate::config::{Format, RecordConfig};
 use crate::error::RecordError;
-use crate::file::FileMux;
+use crate::file::{FileMux, Restart};
 use crate::{RecordDone, Shared};
+use std::io::Write as _;
+use std::os::unix::fs::FileExt as _;
 
 /// How often an open recording's sidecar is rewritten (and the file
 /// synced to disk): the most a crash takes off the listed duration.
@@ -62,7 +63,7 @@ pub(crate) async fn run(
             if let Err(e) = result {
                 tracing::error!(stream = %key, error = %e, "recording stopped");
                 shared.stats.errors.fetch_add(1, Ordering::Relaxed);
-                session.abandon();
+                session.abandon().await;
                 return;
             }
         }
@@ -75,7 +76,7 @@ pub(crate) async fn run(
         if let Err(e) = session.flush(false).await {
             tracing::error!(stream = %key, error = %e, "recording stopped");
             shared.stats.errors.fetch_add(1, Ordering::Relaxed);
-            session.abandon();
+            session.abandon().await;
             return;
         }
     }
@@ -89,11 +90,15 @@ pub(crate) async fn run(
 struct Open {
     rec: Recording,
     path: PathBuf,
-    file: tokio::fs::File,
+    /// Written from the blocking pool (`&File` writes), never from the
+    /// runtime's threads: a slow disk stalls only this recording.
+    file: Arc<std::fs::File>,
     mux: FileMux,
     /// DTS (stream timeline, µs) the file's time zero stands for.
     base_us: i64,
     last_us: i64,
+    /// Bytes made and not written yet: the muxer appends here (the one
+    /// copy a recording makes), a flush hands them to the disk as they are.
     pending: BytesMut,
     written: u64,
     last_write: Instant,
@@ -109,6 +114,15 @@ struct Session {
     /// Latest configs (video, audio), replayed at the start of each file.
     configs: [Option<Frame>; 2],
     has_video: bool,
+}
+
+/// Runs file work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RecordError> + Send + 'static,
+) -> Result<T, RecordError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(RecordError::Mux(format!("file task failed: {e}"))))
 }
 
 impl Session {
@@ -154,17 +168,14 @@ impl Session {
             // Before the first keyframe: nothing a player could decode.
             return Ok(());
         };
-        let written = open.mux.push(&rebased(&frame, open.base_us))?;
-        if written.restart && starts_here {
+        if open.push(&frame)?.is_err() && starts_here {
             // New codec configs: this file keeps the old ones.
             self.close().await?;
             self.open(frame.dts_us).await?;
             let open = self.open.as_mut().expect("just opened");
-            let again = open.mux.push(&rebased(&frame, open.base_us))?;
-            open.take(again.chunks, frame.dts_us);
-            return Ok(());
+            // A fresh muxer takes any configs.
+            let _ = open.push(&frame)?;
         }
-        open.take(written.chunks, frame.dts_us);
         Ok(())
     }
 
@@ -174,17 +185,6 @@ impl Session {
         let start = Utc::now();
         let format = self.cfg.format;
         let (id, path) = self.shared.new_file(&self.cfg, &self.key, start)?;
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(RecordError::io("creating", dir))?;
-        }
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .await
-            .map_err(RecordError::io("creating", &path))?;
         let rec = Recording {
             id,
             app: self.key.app().to_owned(),
@@ -196,13 +196,28 @@ impl Session {
             recording: true,
             complete: false,
         };
-        self.shared.catalog.put(&rec)?;
+        let file = {
+            let (path, rec, shared) = (path.clone(), rec.clone(), self.shared.clone());
+            blocking(move || {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(RecordError::io("creating", dir))?;
+                }
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(RecordError::io("creating", &path))?;
+                shared.catalog.put(&rec)?;
+                Ok(file)
+            })
+            .await?
+        };
         self.shared.stats.files.fetch_add(1, Ordering::Relaxed);
         tracing::info!(stream = %self.key, file = %path.display(), "recording file opened");
         let mut open = Open {
             rec,
             path,
-            file,
+            file: Arc::new(file),
             mux: FileMux::new(format, self.cfg.fragment_ms),
             base_us,
             last_us: base_us,
@@ -212,15 +227,14 @@ impl Session {
             last_sidecar: Instant::now(),
         };
         for config in self.configs.iter().flatten() {
-            let written = open.mux.push(&rebased(config, base_us))?;
-            open.take(written.chunks, base_us);
+            let _ = open.push(config)?;
         }
         self.open = Some(open);
         Ok(())
     }
 
-    /// Writes what is pending when it is due (or `now`), and refreshes the
-    /// sidecar every [`SIDECAR_EVERY`].
+    /// Writes what is pending when it is due (or `now`), and every
+    /// [`SIDECAR_EVERY`] syncs the file and refreshes the sidecar.
     async fn flush(&mut self, now: bool) -> Result<(), RecordError> {
         let Some(open) = self.open.as_mut() else {
             return Ok(());
@@ -229,64 +243,73 @@ impl Session {
             || self.cfg.format == Format::Fmp4
             || open.pending.len() >= MAX_PENDING
             || open.last_write.elapsed() >= Duration::from_millis(u64::from(self.cfg.fragment_ms));
-        if due && !open.pending.is_empty() {
-            let bytes = open.pending.split().freeze();
-            open.file
-                .write_all(&bytes)
-                .await
-                .map_err(RecordError::io("writing", &open.path))?;
-            open.written += bytes.len() as u64;
+        let bytes = if due && !open.pending.is_empty() {
             open.last_write = Instant::now();
-            self.shared
-                .stats
-                .bytes
-                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            Some(open.pending.split().freeze())
+        } else {
+            None
+        };
+        let sync = open.last_sidecar.elapsed() >= SIDECAR_EVERY;
+        if bytes.is_none() && !sync {
+            return Ok(());
         }
-        if open.last_sidecar.elapsed() >= SIDECAR_EVERY {
+        let len = bytes.as_ref().map_or(0, |b| b.len() as u64);
+        open.written += len;
+        let sidecar = sync.then(|| {
             open.last_sidecar = Instant::now();
-            open.file
-                .sync_data()
-                .await
-                .map_err(RecordError::io("syncing", &open.path))?;
             open.rec.bytes = open.written;
             open.rec.duration_secs = open.duration_secs();
-            self.shared.catalog.put(&open.rec)?;
-        }
+            open.rec.clone()
+        });
+        let (file, path, shared) = (open.file.clone(), open.path.clone(), self.shared.clone());
+        blocking(move || {
+            if let Some(bytes) = bytes {
+                (&*file)
+                    .write_all(&bytes)
+                    .map_err(RecordError::io("writing", &path))?;
+            }
+            if let Some(rec) = sidecar {
+                file.sync_data()
+                    .map_err(RecordError::io("syncing", &path))?;
+                shared.catalog.put(&rec)?;
+            }
+            Ok(())
+        })
+        .await?;
+        self.shared.stats.bytes.fetch_add(len, Ordering::Relaxed);
         Ok(())
     }
 
     /// Ends the open file, if any: flushes the muxer, patches what FLV
     /// needs, syncs, marks the sidecar complete and tells `on_record_done`.
     async fn close(&mut self) -> Result<(), RecordError> {
-        let Some(mut open) = self.open.take() else {
+        let Some(open) = self.open.as_mut() else {
             return Ok(());
         };
-        let last = open.last_us;
-        let tail = open.mux.finish()?;
-        open.take(tail, last);
-        self.open = Some(open);
+        open.mux.finish(&mut open.pending)?;
         self.flush(true).await?;
-        let mut open = self.open.take().expect("put back above");
+        let mut open = self.open.take().expect("checked above");
         let duration = open.duration_secs();
-        for patch in open.mux.patches(duration, open.written) {
-            open.file
-                .seek(std::io::SeekFrom::Start(patch.offset))
-                .await
-                .map_err(RecordError::io("patching", &open.path))?;
-            open.file
-                .write_all(&patch.bytes)
-                .await
-                .map_err(RecordError::io("patching", &open.path))?;
-        }
-        open.file
-            .sync_all()
-            .await
-            .map_err(RecordError::io("syncing", &open.path))?;
+        let patches = open.mux.patches(duration, open.written);
         open.rec.bytes = open.written;
         open.rec.duration_secs = duration;
         open.rec.recording = false;
         open.rec.complete = true;
-        self.shared.catalog.put(&open.rec)?;
+        let (file, path, rec, shared) = (
+            open.file.clone(),
+            open.path.clone(),
+            open.rec.clone(),
+            self.shared.clone(),
+        );
+        blocking(move || {
+            for patch in patches {
+                file.write_all_at(&patch.bytes, patch.offset)
+                    .map_err(RecordError::io("patching", &path))?;
+            }
+            file.sync_all().map_err(RecordError::io("syncing", &path))?;
+            shared.catalog.put(&rec)
+        })
+        .await?;
         tracing::info!(
             stream = %self.key,
             file = %open.path.display(),
@@ -303,23 +326,24 @@ impl Session {
 
     /// After an error: the file stays as far as it was written, listed as
     /// incomplete.
-    fn abandon(&mut self) {
+    async fn abandon(&mut self) {
         if let Some(mut open) = self.open.take() {
             open.rec.recording = false;
             open.rec.bytes = open.written;
             open.rec.duration_secs = open.duration_secs();
+            let shared = self.shared.clone();
             // Best effort: the disk may be what failed.
-            let _ = self.shared.catalog.put(&open.rec);
+            let _ = blocking(move || shared.catalog.put(&open.rec)).await;
         }
     }
 }
 
 impl Open {
-    fn take(&mut self, chunks: Vec<Bytes>, dts_us: i64) {
-        for chunk in chunks {
-            self.pending.extend_from_slice(&chunk);
-        }
-        self.last_us = self.last_us.max(dts_us);
+    /// Muxes `frame` into [`Open::pending`] on the file's timeline.
+    fn push(&mut self, frame: &Frame) -> Result<Result<(), Restart>, RecordError> {
+        self.last_us = self.last_us.max(frame.dts_us);
+        self.mux
+            .push(&rebased(frame, self.base_us), &mut self.pending)
     }
 
     fn duration_secs(&self) -> f64 {

@@ -7,16 +7,30 @@ use weir_media::StreamKey;
 
 use crate::error::RecordError;
 
-/// Checks a template once, at startup: braces balance, only known fields,
-/// a strftime format chrono accepts, and no way out of the recordings
-/// directory.
+/// The directory below the data dir every template starts with.
+const ROOT: &str = "recordings/";
+
+/// The part of a template that names a file below `recordings/`, without
+/// its extension (the format decides that).
+pub(crate) fn stem(template: &str) -> &str {
+    let rel = template.strip_prefix(ROOT).unwrap_or(template);
+    rel.strip_suffix(".mp4")
+        .or_else(|| rel.strip_suffix(".flv"))
+        .unwrap_or(rel)
+}
+
+/// Checks a template once, at startup: below `recordings/`, braces
+/// balance, only known fields, a strftime format chrono accepts, and no
+/// way out of the recordings directory.
 pub(crate) fn check(template: &str) -> Result<(), RecordError> {
     let bad = |why: String| RecordError::Config(format!("record.path {template:?}: {why}"));
-    if template.is_empty() || template.starts_with('/') || template.contains('\\') {
-        return Err(bad("must be a relative path with / separators".into()));
+    if !template.starts_with(ROOT) || template.contains('\\') {
+        return Err(bad(format!(
+            "must be a path below {ROOT} (relative to the data dir, / separators)"
+        )));
     }
     let sample = StreamKey::new("app", "stream").expect("a valid key");
-    let out = expand(template, &sample, Utc::now()).map_err(bad)?;
+    let out = expand(stem(template), &sample, Utc::now()).map_err(bad)?;
     if out
         .split('/')
         .any(|c| c == ".." || c == "." || c.is_empty())
@@ -71,24 +85,29 @@ mod tests {
     fn expands_the_default() {
         let key = StreamKey::new("live", "cam").unwrap();
         let start = Utc.with_ymd_and_hms(2026, 12, 3, 4, 5, 6).unwrap();
-        let path = expand(crate::config::DEFAULT_PATH, &key, start).unwrap();
+        let path = expand(stem(crate::config::DEFAULT_PATH), &key, start).unwrap();
         assert_eq!(path, "live/cam/2026-12-03_04-05-06");
+        assert_eq!(stem("recordings/{app}.flv"), "{app}");
+        assert_eq!(stem("recordings/{app}"), "{app}");
     }
 
     #[test]
     fn refuses_bad_templates() {
         for t in [
             "",
-            "/abs/{app}",
-            "{app}/../x",
-            "{nope}",
-            "{app",
-            "a}",
-            "{start:%Q}",
-            "a//b",
+            "{app}/x",
+            "/recordings/{app}",
+            "recordings/{app}/../x",
+            "recordings/{nope}",
+            "recordings/{app",
+            "recordings/a}",
+            "recordings/{start:%Q}",
+            "recordings/a//b",
+            "recordings/",
         ] {
             assert!(check(t).is_err(), "{t}");
         }
-        check("{app}-{stream}/{start:%s}").unwrap();
+        check("recordings/{app}-{stream}/{start:%s}").unwrap();
+        check(crate::config::DEFAULT_PATH).unwrap();
     }
 }

@@ -22,6 +22,9 @@ pub enum VodHttpError {
     /// A segment would need more bytes than a request may read (413).
     #[error("segment of {0} bytes is too large")]
     TooLarge(u64),
+    /// The hub's access check refused the player (403).
+    #[error("access denied: {0}")]
+    Denied(String),
     /// IO or a task failed (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -31,6 +34,7 @@ impl IntoResponse for VodHttpError {
     fn into_response(self) -> Response {
         let status = match &self {
             VodHttpError::BadPath(_) => StatusCode::BAD_REQUEST,
+            VodHttpError::Denied(_) => StatusCode::FORBIDDEN,
             VodHttpError::NotFound | VodHttpError::NoSegment => StatusCode::NOT_FOUND,
             VodHttpError::Media(_) => StatusCode::UNPROCESSABLE_ENTITY,
             VodHttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

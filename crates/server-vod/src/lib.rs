@@ -10,6 +10,13 @@
 //! Paths are checked as text (400) and then resolved, symlinks included,
 //! to a regular file under the root's canonical path (404 otherwise): no
 //! byte outside a root is ever served. See `docs/vod.md`.
+//!
+//! Every request then passes the hub's access check like a live viewer
+//! ([`weir_hub::Hub::admit_new_client`], protocol `vod`) as a player of the
+//! stream its mount says the file belongs to ([`Mount::key_of`]): a
+//! recording by its stream's play rules, so that a stream's keys or
+//! signatures guard its recordings too. A playlist's segment URIs carry
+//! the playlist request's query, so a player's key travels with it.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -18,21 +25,23 @@ mod error;
 mod etag;
 mod path;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
+use weir_hub::{Action, Hub};
 
 pub use error::VodHttpError;
-pub use path::{Mount, MAX_COMPONENT_BYTES, MAX_PATH_BYTES};
+pub use path::{KeyOf, Mount, MAX_COMPONENT_BYTES, MAX_PATH_BYTES};
 
 /// Settings of the VOD routes.
 #[derive(Debug, Clone)]
@@ -60,14 +69,17 @@ impl Default for VodConfig {
 }
 
 struct Vod {
+    hub: Hub,
     config: VodConfig,
     cache: cache::IndexCache,
 }
 
-/// The router of `GET`/`HEAD /vod/{*path}`. The app merges it into the
-/// viewer routes, which gives it the media routes' CORS.
-pub fn router(config: VodConfig) -> Router {
+/// The router of `GET`/`HEAD /vod/{*path}`, whose requests `hub` admits.
+/// The app merges it into the viewer routes, which gives it the media
+/// routes' CORS.
+pub fn router(hub: Hub, config: VodConfig) -> Router {
     let vod = Arc::new(Vod {
+        hub,
         cache: cache::IndexCache::new(config.cache_entries),
         config,
     });
@@ -80,8 +92,13 @@ pub fn router(config: VodConfig) -> Router {
 /// recording still being written): revalidate every time.
 const NO_CACHE: &str = "no-cache";
 
-async fn serve(State(vod): State<Arc<Vod>>, Path(path): Path<String>, req: Request) -> Response {
-    match answer(&vod, &path, req).await {
+async fn serve(
+    State(vod): State<Arc<Vod>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(path): Path<String>,
+    req: Request,
+) -> Response {
+    match answer(&vod, peer, &path, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -92,19 +109,40 @@ fn is_mp4(name: &str) -> bool {
     lower.ends_with(".mp4") || lower.ends_with(".m4v") || lower.ends_with(".mov")
 }
 
-async fn answer(vod: &Vod, path: &str, req: Request) -> Result<Response, VodHttpError> {
+async fn answer(
+    vod: &Vod,
+    peer: SocketAddr,
+    path: &str,
+    req: Request,
+) -> Result<Response, VodHttpError> {
     path::check(path).map_err(refused)?;
     let (mount, rel) = path::split(&vod.config.mounts, path).ok_or(VodHttpError::NotFound)?;
-    if let Some(mp4) = rel.strip_suffix(".m3u8").filter(|p| is_mp4(p)) {
-        let file = path::resolve(&mount.root, mp4).map_err(refused)?;
-        return playlist(vod, &file, mp4).await;
+    let playlist_of = rel.strip_suffix(".m3u8").filter(|p| is_mp4(p));
+    let file_rel = playlist_of.unwrap_or(rel);
+    let file = path::resolve(&mount.root, file_rel).map_err(refused)?;
+    let key = (mount.key_of)(file_rel).ok_or(VodHttpError::NotFound)?;
+    // The query without our own `hls=` parameter: the player's key or
+    // signature, for the access check and the playlist's segment URIs.
+    let mut hls = None;
+    let mut rest = Vec::new();
+    for kv in req.uri().query().unwrap_or_default().split('&') {
+        match kv.strip_prefix("hls=") {
+            Some(which) => hls = Some(which.to_owned()),
+            None if !kv.is_empty() => rest.push(kv),
+            None => {}
+        }
     }
-    let file = path::resolve(&mount.root, rel).map_err(refused)?;
-    let hls = req
-        .uri()
-        .query()
-        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("hls=")))
-        .map(str::to_owned);
+    let query = rest.join("&");
+    // Held until the answer is made: the client is listed meanwhile, and
+    // its end reported (`on_stop`) when it is dropped.
+    let _admitted = vod
+        .hub
+        .admit_new_client(peer, "vod", Action::Play, &key, &query)
+        .await
+        .map_err(|denied| VodHttpError::Denied(denied.to_string()))?;
+    if let Some(mp4) = playlist_of {
+        return playlist(vod, &file, mp4, &query).await;
+    }
     match hls {
         Some(which) if is_mp4(rel) => segment(vod, &file, &which).await,
         _ => serve_file(file, req).await,
@@ -122,11 +160,22 @@ fn target_us(vod: &Vod) -> i64 {
     i64::try_from(vod.config.segment_target.as_micros()).unwrap_or(i64::MAX)
 }
 
-async fn playlist(vod: &Vod, file: &std::path::Path, rel: &str) -> Result<Response, VodHttpError> {
+async fn playlist(
+    vod: &Vod,
+    file: &std::path::Path,
+    rel: &str,
+    query: &str,
+) -> Result<Response, VodHttpError> {
     let index = vod.cache.get(file).await?;
     let segments = weir_vod::hls::segments(&index, target_us(vod));
     let name = rel.rsplit('/').next().unwrap_or(rel);
-    let uri = percent_encoding::utf8_percent_encode(name, URI_UNSAFE).to_string();
+    let mut uri = percent_encoding::utf8_percent_encode(name, URI_UNSAFE).to_string();
+    if !query.is_empty() {
+        // Kept as the player sent it, but never able to end the quoted
+        // URI attribute or the line.
+        uri.push('?');
+        uri.extend(query.chars().filter(|c| !matches!(c, '"' | '\r' | '\n')));
+    }
     let text = weir_vod::hls::playlist(&index, &segments, &uri);
     Ok((
         [

@@ -7,20 +7,38 @@
 //! keeps a symlink inside the root from leading out of it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use weir_media::StreamKey;
 
 /// Longest request path accepted, in bytes.
 pub const MAX_PATH_BYTES: usize = 1024;
 /// Longest path component accepted, in bytes (the usual file name limit).
 pub const MAX_COMPONENT_BYTES: usize = 255;
 
+/// The stream a file (its path below the mount) belongs to, whose play
+/// rules decide who may fetch it; `None`: not served (404).
+pub type KeyOf = Arc<dyn Fn(&str) -> Option<StreamKey> + Send + Sync>;
+
 /// A directory served under `/vod/{prefix}/...`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Mount {
     /// First path component that selects this root; empty for the
     /// default root (everything no other mount claims).
     pub prefix: String,
     /// The directory.
     pub root: PathBuf,
+    /// Whose file each one is, for the hub's access check.
+    pub key_of: KeyOf,
+}
+
+impl std::fmt::Debug for Mount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mount")
+            .field("prefix", &self.prefix)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a path is refused.
@@ -121,14 +139,17 @@ mod tests {
 
     #[test]
     fn picks_the_mount() {
+        let key_of: KeyOf = Arc::new(|_| None);
         let mounts = vec![
             Mount {
                 prefix: String::new(),
                 root: "/v".into(),
+                key_of: key_of.clone(),
             },
             Mount {
                 prefix: "recordings".into(),
                 root: "/r".into(),
+                key_of,
             },
         ];
         let (m, rest) = split(&mounts, "recordings/live/a.mp4").unwrap();

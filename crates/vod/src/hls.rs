@@ -88,11 +88,13 @@ pub fn segments(index: &Index, target_us: i64) -> Vec<Segment> {
 
 /// The media playlist (`#EXT-X-VERSION:7`, `#EXT-X-PLAYLIST-TYPE:VOD`,
 /// `#EXT-X-MAP`, `#EXT-X-ENDLIST`) of `segments` of `index`. `uri` is the
-/// file's URI relative to the playlist (already percent-encoded).
-/// Fragmented files point at byte ranges of `uri`; plain ones at
-/// `{uri}?hls=init` and `{uri}?hls={n}` (n from 0), which the server
-/// answers with [`init_segment`] and [`segment`].
+/// file's URI relative to the playlist (already percent-encoded; it may
+/// carry a query, e.g. the player's key). Fragmented files point at byte
+/// ranges of `uri`; plain ones at `{uri}?hls=init` and `{uri}?hls={n}`
+/// (n from 0; `&hls=` after a query), which the server answers with
+/// [`init_segment`] and [`segment`].
 pub fn playlist(index: &Index, segments: &[Segment], uri: &str) -> String {
+    let hls = if uri.contains('?') { '&' } else { '?' };
     let longest = segments.iter().map(Segment::duration_us).max().unwrap_or(0);
     // EXT-X-TARGETDURATION: no EXTINF, rounded to the nearest second, may
     // exceed it (RFC 8216 4.3.3.1).
@@ -114,7 +116,7 @@ pub fn playlist(index: &Index, segments: &[Segment], uri: &str) -> String {
             );
         }
         _ => {
-            let _ = writeln!(p, "#EXT-X-MAP:URI=\"{uri}?hls=init\"");
+            let _ = writeln!(p, "#EXT-X-MAP:URI=\"{uri}{hls}hls=init\"");
         }
     }
     for (n, s) in segments.iter().enumerate() {
@@ -126,7 +128,7 @@ pub fn playlist(index: &Index, segments: &[Segment], uri: &str) -> String {
                 let _ = writeln!(p, "{uri}");
             }
             None => {
-                let _ = writeln!(p, "{uri}?hls={n}");
+                let _ = writeln!(p, "{uri}{hls}hls={n}");
             }
         }
     }

@@ -292,6 +292,10 @@ fn hls_of_a_plain_file_generates_segments() {
     let p = hls::playlist(&index, &segs, "a%20b.mp4");
     assert!(p.contains("#EXT-X-MAP:URI=\"a%20b.mp4?hls=init\""));
     assert!(p.contains("a%20b.mp4?hls=1\n"));
+    // A player's key travels in the segment URIs.
+    let keyed = hls::playlist(&index, &segs, "a.mp4?key=k");
+    assert!(keyed.contains("#EXT-X-MAP:URI=\"a.mp4?key=k&hls=init\""));
+    assert!(keyed.contains("a.mp4?key=k&hls=1\n"));
     // init + every segment is one fragmented file with every sample.
     let mut all = hls::init_segment(&index).unwrap().to_vec();
     for (n, s) in segs.iter().enumerate() {
