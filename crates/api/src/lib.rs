@@ -131,9 +131,6 @@ pub struct RecordingQuery {
     pub from: Option<chrono::DateTime<chrono::Utc>>,
     /// Only recordings that start before this time.
     pub to: Option<chrono::DateTime<chrono::Utc>>,
-    /// The host name the client reached the API by, for absolute
-    /// `rtmp_url`s.
-    pub host: String,
 }
 
 /// One recording, as `GET /api/v1/recordings` lists it.
@@ -157,8 +154,6 @@ pub struct RecordingView {
     pub url: String,
     /// An HLS VOD playlist of it (mp4 only).
     pub hls_url: Option<String>,
-    /// The file over RTMP, with seeking.
-    pub rtmp_url: String,
     /// Still being written.
     pub recording: bool,
     /// Closed cleanly (false after a crash or a write error).

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State as AxState};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -21,22 +21,6 @@ type Shared = AxState<Arc<State>>;
 
 fn no_recorder() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "this server records nothing")
-}
-
-/// The host name the client used (without port), for the absolute
-/// `rtmp_url`s; `localhost` when it sent none.
-fn request_host(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    // `[::1]:8080`, `example.com:8080`, `example.com`.
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() => {
-            name.to_owned()
-        }
-        _ => host.to_owned(),
-    }
 }
 
 fn time_param(
@@ -61,7 +45,6 @@ fn time_param(
 /// `GET /api/v1/recordings`
 pub(crate) async fn list(
     AxState(state): Shared,
-    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = RecordingQuery {
@@ -69,7 +52,6 @@ pub(crate) async fn list(
         stream: q.get("stream").filter(|v| !v.is_empty()).cloned(),
         from: time_param(&q, "from")?,
         to: time_param(&q, "to")?,
-        host: request_host(&headers),
     };
     let list = state.ctx.app.recordings(&query).ok_or_else(no_recorder)?;
     Ok(Json(json!({ "recordings": list })).into_response())

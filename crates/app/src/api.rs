@@ -26,8 +26,6 @@ struct Hooks {
     chat: Arc<ChatMetrics>,
     pulls: weir_pull::Pulls,
     recorder: weir_record::Recorder,
-    /// Port of the RTMP listener, for recordings' `rtmp_url`.
-    rtmp_port: u16,
 }
 
 impl AppHooks for Hooks {
@@ -81,7 +79,7 @@ impl AppHooks for Hooks {
         let list = self.recorder.list(&filter);
         Some(
             list.into_iter()
-                .map(|r| crate::recordings::view(&r, &query.host, self.rtmp_port))
+                .map(|r| crate::recordings::view(&r))
                 .collect(),
         )
     }
@@ -227,7 +225,6 @@ pub fn routes(
             chat: chat.metrics(),
             pulls,
             recorder,
-            rtmp_port: cfg.server.rtmp_listen.port(),
         }),
     });
     Ok(Routes {

@@ -62,14 +62,8 @@ fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// A recording as the API lists it: `url` and `hls_url` on this HTTP
-/// listener (relative, like the live playback URLs), `rtmp_url` absolute
-/// on the host the client asked.
-pub fn view(r: &Recording, host: &str, rtmp_port: u16) -> RecordingView {
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    };
+/// listener (relative, like the live playback URLs).
+pub fn view(r: &Recording) -> RecordingView {
     RecordingView {
         id: r.id.clone(),
         app: r.app.clone(),
@@ -80,7 +74,6 @@ pub fn view(r: &Recording, host: &str, rtmp_port: u16) -> RecordingView {
         format: r.format,
         url: format!("/vod/recordings/{}", r.id),
         hls_url: (r.format == "mp4").then(|| format!("/vod/recordings/{}.m3u8", r.id)),
-        rtmp_url: format!("rtmp://{host}:{rtmp_port}/vod/recordings/{}", r.id),
         recording: r.recording,
         complete: r.complete,
     }

@@ -118,10 +118,7 @@ fn a_publish_is_recorded_listed_decoded_and_deleted() {
     let id = rec["id"].as_str().unwrap();
     assert!(id.starts_with("live/show/") && id.ends_with(".mp4"), "{id}");
     assert_eq!(rec["url"], format!("/vod/recordings/{id}"));
-    assert!(rec["rtmp_url"]
-        .as_str()
-        .unwrap()
-        .ends_with(&format!("/vod/recordings/{id}")));
+    assert_eq!(rec["hls_url"], format!("/vod/recordings/{id}.m3u8"));
     let path = file_of(&srv, rec);
     assert_eq!(
         std::fs::metadata(&path).unwrap().len(),
