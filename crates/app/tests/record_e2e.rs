@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::clients::{ffmpeg_publisher, ffmpeg_rtsp_publisher, require_ffmpeg};
 use common::hooks::Hooks;
-use common::http::{get, request};
+use common::http::{self, get, request};
 use common::probe;
 use common::server::Server;
 
@@ -146,6 +146,11 @@ fn a_publish_is_recorded_listed_decoded_and_deleted() {
         secs(60),
     );
     a.assert_frames_delivered("HLS VOD of the recording", 19.0, 0.98);
+    // hls.js in Chromium plays it too.
+    http::require_browser();
+    let results = http::run_browser(srv.dir(), 5, &[("hls", hls.clone())], secs(120));
+    assert_eq!(results.len(), 1, "{results:?}");
+    http::assert_browsers_played(&results);
 
     // Filters.
     assert!(recordings(&srv, "app=other").is_empty());

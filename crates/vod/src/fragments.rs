@@ -15,6 +15,8 @@ struct Pending {
     start: u64,
     /// (track id, sample) in file order.
     samples: Vec<(u32, Sample)>,
+    /// No traf gave an absolute `base_data_offset`.
+    self_contained: bool,
 }
 
 /// Collects fragments as the walk meets `moof` and `mdat` boxes. A
@@ -44,6 +46,7 @@ impl Collector {
         let moof = Moof::decode(&mut &*bytes).map_err(VodError::atom("moof"))?;
         let mut samples = Vec::new();
         let mut data_end = b.start;
+        let mut self_contained = true;
         for (i, traf) in moof.traf.iter().enumerate() {
             let tfhd = &traf.tfhd;
             let trex = moov
@@ -51,7 +54,10 @@ impl Collector {
                 .as_ref()
                 .and_then(|m| m.trex.iter().find(|t| t.track_id == tfhd.track_id));
             let base = match tfhd.base_data_offset {
-                Some(o) => o,
+                Some(o) => {
+                    self_contained = false;
+                    o
+                }
                 None if tfhd.default_base_is_moof || i == 0 => b.start,
                 // ISO/IEC 14496-12 8.8.7.1: without either, a later traf's
                 // data follows the previous traf's.
@@ -126,6 +132,7 @@ impl Collector {
         self.pending = Some(Pending {
             start: b.start,
             samples,
+            self_contained,
         });
         Ok(())
     }
@@ -145,6 +152,7 @@ impl Collector {
                 range: p.start..b.end,
                 start_us: 0,
                 key: false,
+                self_contained: p.self_contained,
             };
             self.done.push((fragment, p.samples));
         }

@@ -29,6 +29,16 @@ impl Segment {
     }
 }
 
+/// Whether `index`'s segments can be byte ranges of the file itself: a
+/// fragmented file with an init segment whose every fragment is
+/// [self-contained](crate::Fragment::self_contained). Other files get
+/// segments generated from their samples.
+fn byte_ranges(index: &Index) -> bool {
+    index.layout == Layout::Fragmented
+        && index.init.is_some()
+        && index.fragments.iter().all(|f| f.self_contained)
+}
+
 /// Cuts the file into segments that start at video keyframes (at any
 /// sample without video) and last at least `target_us` where the
 /// keyframes allow.
@@ -37,8 +47,8 @@ pub fn segments(index: &Index, target_us: i64) -> Vec<Segment> {
         return Vec::new();
     };
     let mut out: Vec<Segment> = Vec::new();
-    match index.layout {
-        Layout::Fragmented => {
+    match byte_ranges(index) {
+        true => {
             for f in &index.fragments {
                 let extend = match out.last() {
                     None => false,
@@ -62,7 +72,7 @@ pub fn segments(index: &Index, target_us: i64) -> Vec<Segment> {
                 }
             }
         }
-        Layout::Plain => {
+        false => {
             for cut in index.cut_points_us() {
                 match out.last_mut() {
                     Some(last) if cut - last.start_us < target_us => {}
@@ -106,8 +116,8 @@ pub fn playlist(index: &Index, segments: &[Segment], uri: &str) -> String {
     let _ = writeln!(p, "#EXT-X-TARGETDURATION:{}", target.max(1));
     let _ = writeln!(p, "#EXT-X-MEDIA-SEQUENCE:0");
     let _ = writeln!(p, "#EXT-X-INDEPENDENT-SEGMENTS");
-    match (&index.layout, &index.init) {
-        (Layout::Fragmented, Some(init)) => {
+    match (byte_ranges(index), &index.init) {
+        (true, Some(init)) => {
             let _ = writeln!(
                 p,
                 "#EXT-X-MAP:URI=\"{uri}\",BYTERANGE=\"{}@{}\"",

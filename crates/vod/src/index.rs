@@ -84,6 +84,12 @@ pub struct Fragment {
     /// It starts with a video keyframe (always true without video): a
     /// player can start here.
     pub key: bool,
+    /// Its samples are addressed relative to its own `moof` (no absolute
+    /// `base_data_offset`), so its bytes mean the same wherever they are
+    /// appended: what Media Source Extensions (hls.js) need of a byte-range
+    /// segment. ffmpeg's `frag_keyframe` without `default_base_moof` writes
+    /// absolute offsets; weir's recordings never do.
+    pub self_contained: bool,
 }
 
 /// Everything known about one file.
