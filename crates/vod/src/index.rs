@@ -164,7 +164,8 @@ impl Index {
                     if moov.is_some() {
                         return Err(VodError::corrupt("moov", "two moov boxes"));
                     }
-                    let bytes = read_box(input, &b, "moov", MAX_MOOV_BYTES)?;
+                    let mut bytes = read_box(input, &b, "moov", MAX_MOOV_BYTES)?;
+                    crate::prune::prune(&mut bytes);
                     let parsed =
                         Moov::decode(&mut bytes.as_slice()).map_err(VodError::atom("moov"))?;
                     moov = Some((parsed, b));
@@ -173,7 +174,8 @@ impl Index {
                     let Some((m, _)) = &moov else {
                         return Err(VodError::corrupt("moof", "fragment before moov"));
                     };
-                    let bytes = read_box(input, &b, "moof", MAX_MOOF_BYTES)?;
+                    let mut bytes = read_box(input, &b, "moof", MAX_MOOF_BYTES)?;
+                    crate::prune::prune(&mut bytes);
                     frags.moof(m, &b, &bytes)?;
                 }
                 b"mdat" => frags.mdat(&b),

@@ -42,6 +42,7 @@ mod frames;
 pub mod hls;
 mod index;
 mod plain;
+mod prune;
 mod read;
 mod window;
 mod write;

@@ -77,3 +77,13 @@ fn huge_counts_are_refused_without_allocating() {
     file.extend_from_slice(&[0, 0, 0, 8, b'm', b'd', b'a', b't']);
     assert!(Index::from_bytes(&file).is_err());
 }
+
+/// Found by the `mp4_index` fuzz target: an `sgpd` of an unknown grouping
+/// type claiming billions of zero-byte entries made `mp4-atom` fill memory
+/// (2.6 GB and growing) while reading nothing. Unused boxes are renamed
+/// `free` before decoding, so this is an index or an error at once.
+#[test]
+fn a_sample_group_with_billions_of_empty_entries_costs_nothing() {
+    let data = fixture("fuzz/sgpd_count_oom.mp4");
+    let _ = Index::from_bytes(&data);
+}
