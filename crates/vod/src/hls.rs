@@ -108,7 +108,7 @@ pub fn playlist(index: &Index, segments: &[Segment], uri: &str) -> String {
     let longest = segments.iter().map(Segment::duration_us).max().unwrap_or(0);
     // EXT-X-TARGETDURATION: no EXTINF, rounded to the nearest second, may
     // exceed it (RFC 8216 4.3.3.1).
-    let target = (longest + 500_000) / 1_000_000;
+    let target = longest.saturating_add(500_000) / 1_000_000;
     let mut p = String::new();
     let _ = writeln!(p, "#EXTM3U");
     let _ = writeln!(p, "#EXT-X-VERSION:7");

@@ -2,7 +2,7 @@
 //! whatever is indexed lies inside the input.
 
 use proptest::prelude::*;
-use weir_vod::Index;
+use weir_vod::{hls, Index};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -86,4 +86,27 @@ fn huge_counts_are_refused_without_allocating() {
 fn a_sample_group_with_billions_of_empty_entries_costs_nothing() {
     let data = fixture("fuzz/sgpd_count_oom.mp4");
     let _ = Index::from_bytes(&data);
+}
+
+/// Found by the `mp4_index` fuzz target: sample times near `i64::MAX` µs
+/// overflowed the playlist's target duration (a panic with overflow
+/// checks, a target of 1 s without). The target saturates instead.
+#[test]
+fn a_segment_of_absurd_length_gets_a_saturated_target_duration() {
+    let data = fixture("fuzz/segment_span_overflow.mp4");
+    if let Ok(index) = Index::from_bytes(&data) {
+        let segments = hls::segments(&index, 2_000_000);
+        let _ = hls::playlist(&index, &segments, "x.mp4");
+    }
+    let index = Index::from_bytes(&fixture("frag.mp4")).unwrap();
+    let huge = [hls::Segment {
+        start_us: 0,
+        end_us: i64::MAX,
+        bytes: None,
+    }];
+    let p = hls::playlist(&index, &huge, "x.mp4");
+    assert!(
+        p.contains(&format!("#EXT-X-TARGETDURATION:{}\n", i64::MAX / 1_000_000)),
+        "{p}"
+    );
 }
