@@ -8,7 +8,7 @@ use mp4_atom::{
     Moov, Mvex, Mvhd, Smhd, Stbl, Stco, Stsc, StscEntry, Stsd, Stss, Stsz, StszSamples, Stts,
     SttsEntry, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry, TrunSamples, Url, Vmhd,
 };
-use weir_media::TrackKind;
+use weir_media::{rescale, TrackKind};
 
 use crate::{Track, VodError};
 
@@ -250,9 +250,14 @@ pub(crate) fn plain(tracks: &[&Track], samples: &[Out<'_>]) -> Result<Bytes, Vod
             let mine: Vec<&Out<'_>> = samples.iter().filter(|s| s.track == i).collect();
             let duration = mine
                 .last()
-                .map_or(0, |l| l.dts + u64::from(l.duration))
+                .map_or(0, |l| l.dts.saturating_add(u64::from(l.duration)))
                 .saturating_sub(mine.first().map_or(0, |f| f.dts));
-            movie_ms = movie_ms.max(duration * 1000 / u64::from(t.timescale.max(1)));
+            let ms = rescale(
+                i64::try_from(duration).unwrap_or(i64::MAX),
+                t.timescale.max(1),
+                1000,
+            );
+            movie_ms = movie_ms.max(u64::try_from(ms).unwrap_or(0));
             let mut stts: Vec<SttsEntry> = Vec::new();
             let mut ctts: Vec<CttsEntry> = Vec::new();
             for s in &mine {
@@ -331,4 +336,37 @@ pub(crate) fn plain(tracks: &[&Track], samples: &[Out<'_>]) -> Result<Bytes, Vod
         head.extend_from_slice(s.data);
     }
     Ok(head.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mp4_atom::Decode;
+
+    /// Found by the `mp4_index` fuzz target: a track spanning more ticks
+    /// than `u64::MAX / 1000` overflowed the movie duration in ms (a
+    /// panic with overflow checks, a wrong duration without). It is
+    /// computed in wide integers now.
+    #[test]
+    fn an_absurd_span_gets_its_true_movie_duration() {
+        let index =
+            crate::Index::from_bytes(include_bytes!("../testdata/frag_base_moof.mp4")).unwrap();
+        let track = &index.tracks[0];
+        let sample = |dts: u64| Out {
+            track: 0,
+            dts,
+            duration: 1,
+            cts: 0,
+            key: true,
+            data: &[0],
+        };
+        let samples = [sample(0), sample(u64::MAX / 100)];
+        let file = plain(&[track], &samples).unwrap();
+        let mut rest = &file[..];
+        let _ftyp = mp4_atom::Ftyp::decode(&mut rest).unwrap();
+        let moov = Moov::decode(&mut rest).unwrap();
+        let span = (u64::MAX / 100 + 1) as i64;
+        let expected = rescale(span, track.timescale, 1000) as u64;
+        assert_eq!(moov.mvhd.duration, expected);
+    }
 }
