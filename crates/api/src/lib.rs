@@ -131,6 +131,9 @@ pub struct RecordingQuery {
     pub from: Option<chrono::DateTime<chrono::Utc>>,
     /// Only recordings that start before this time.
     pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// The host name the client reached this server by (its `Host`
+    /// header without the port), for URLs on other ports (`rtmp_url`).
+    pub host: Option<String>,
 }
 
 /// One recording, as `GET /api/v1/recordings` lists it.
@@ -154,6 +157,9 @@ pub struct RecordingView {
     pub url: String,
     /// An HLS VOD playlist of it (mp4 only).
     pub hls_url: Option<String>,
+    /// The file over RTMP, seekable (mp4 only; absolute: RTMP has its own
+    /// port).
+    pub rtmp_url: Option<String>,
     /// Still being written.
     pub recording: bool,
     /// Closed cleanly (false after a crash or a write error).

@@ -45,6 +45,7 @@ fn time_param(
 /// `GET /api/v1/recordings`
 pub(crate) async fn list(
     AxState(state): Shared,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let query = RecordingQuery {
@@ -52,9 +53,25 @@ pub(crate) async fn list(
         stream: q.get("stream").filter(|v| !v.is_empty()).cloned(),
         from: time_param(&q, "from")?,
         to: time_param(&q, "to")?,
+        host: host_name(&headers),
     };
     let list = state.ctx.app.recordings(&query).ok_or_else(no_recorder)?;
     Ok(Json(json!({ "recordings": list })).into_response())
+}
+
+/// The host name of the request's `Host` header, without its port
+/// (`[::1]:8080` gives `[::1]`); `None` when absent or not a plain host
+/// name, so that no header can inject text into a URL.
+fn host_name(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(axum::http::header::HOST)?.to_str().ok()?;
+    let name = match host.strip_prefix('[') {
+        Some(v6) => &host[..v6.find(']')? + 2],
+        None => host.split(':').next()?,
+    };
+    let plain = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
+    (plain && !name.is_empty()).then(|| name.to_owned())
 }
 
 /// `DELETE /api/v1/recordings/{id}`: 204, 404, 409 while it is recorded.
@@ -120,5 +137,27 @@ pub(crate) async fn control(
         Err(RecordRefusal::Unsupported) => Err(no_recorder()),
         Err(RecordRefusal::Conflict(m)) => Err(ApiError::new(StatusCode::CONFLICT, m)),
         Err(RecordRefusal::Failed(m)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(v: &str) -> Option<String> {
+        let mut h = HeaderMap::new();
+        h.insert(axum::http::header::HOST, v.parse().unwrap());
+        host_name(&h)
+    }
+
+    #[test]
+    fn the_host_name_comes_without_port_and_only_when_plain() {
+        assert_eq!(host("example.com:8080").as_deref(), Some("example.com"));
+        assert_eq!(host("10.0.0.1").as_deref(), Some("10.0.0.1"));
+        assert_eq!(host("[::1]:8080").as_deref(), Some("[::1]"));
+        assert_eq!(host("a/b@c"), None);
+        assert_eq!(host("[::1"), None);
+        assert_eq!(host(":80"), None);
+        assert_eq!(host_name(&HeaderMap::new()), None);
     }
 }

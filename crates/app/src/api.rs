@@ -26,6 +26,9 @@ struct Hooks {
     chat: Arc<ChatMetrics>,
     pulls: weir_pull::Pulls,
     recorder: weir_record::Recorder,
+    /// The RTMP port recordings are played on (`rtmp_url`), when RTMP VOD
+    /// is on.
+    rtmp_vod_port: Option<u16>,
 }
 
 impl AppHooks for Hooks {
@@ -79,7 +82,13 @@ impl AppHooks for Hooks {
         let list = self.recorder.list(&filter);
         Some(
             list.into_iter()
-                .map(|r| crate::recordings::view(&r))
+                .map(|r| {
+                    let rtmp = match (&query.host, self.rtmp_vod_port) {
+                        (Some(host), Some(port)) => Some(format!("rtmp://{host}:{port}")),
+                        _ => None,
+                    };
+                    crate::recordings::view(&r, rtmp.as_deref())
+                })
                 .collect(),
         )
     }
@@ -225,6 +234,7 @@ pub fn routes(
             chat: chat.metrics(),
             pulls,
             recorder,
+            rtmp_vod_port: cfg.vod.enabled.then(|| cfg.server.rtmp_listen.port()),
         }),
     });
     Ok(Routes {

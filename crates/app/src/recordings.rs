@@ -62,8 +62,10 @@ fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// A recording as the API lists it: `url` and `hls_url` on this HTTP
-/// listener (relative, like the live playback URLs).
-pub fn view(r: &Recording) -> RecordingView {
+/// listener (relative, like the live playback URLs), `rtmp_url` under
+/// `rtmp` (`rtmp://host:port`) when RTMP VOD plays it.
+pub fn view(r: &Recording, rtmp: Option<&str>) -> RecordingView {
+    let mp4 = r.format == "mp4";
     RecordingView {
         id: r.id.clone(),
         app: r.app.clone(),
@@ -73,7 +75,10 @@ pub fn view(r: &Recording) -> RecordingView {
         bytes: r.bytes,
         format: r.format,
         url: format!("/vod/recordings/{}", r.id),
-        hls_url: (r.format == "mp4").then(|| format!("/vod/recordings/{}.m3u8", r.id)),
+        hls_url: mp4.then(|| format!("/vod/recordings/{}.m3u8", r.id)),
+        rtmp_url: rtmp
+            .filter(|_| mp4)
+            .map(|base| format!("{base}/vod/recordings/{}", r.id)),
         recording: r.recording,
         complete: r.complete,
     }

@@ -60,11 +60,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "rtmp listening"
     );
     let channel_for_http = channel.clone();
-    let rtmp = weir_server_rtmp::RtmpServer::new(
-        hub.clone(),
-        rtmp_config(&cfg, channel.clone()),
-        shutdown.clone(),
-    );
+    // Video on demand: one library of files for `/vod/` and RTMP's `vod`
+    // app.
+    let vod = crate::vod::library(&cfg, &recorder)?;
+    let mut rtmp_cfg = rtmp_config(&cfg, channel.clone());
+    rtmp_cfg.vod = vod.clone().map(crate::vod::rtmp_files);
+    let rtmp = weir_server_rtmp::RtmpServer::new(hub.clone(), rtmp_cfg, shutdown.clone());
     let rtmps_task = crate::tls::start_rtmps(&cfg, tls.as_ref(), &rtmp).await?;
     let rtmp_task = tokio::spawn(rtmp.clone().run(rtmp_listener, None));
 
@@ -85,9 +86,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )?;
     let https = crate::tls::https_acceptor(tls.as_ref())?;
     let mut viewer = routes.viewer;
-    if let Some(vod) = crate::vod::routes(&cfg, &hub, &recorder)? {
+    if let Some(library) = vod {
         // Viewer-facing media: the media routes' CORS.
-        viewer = viewer.merge(vod);
+        viewer = viewer.merge(crate::vod::routes(&hub, library));
     }
     if cfg.rtmp.rtmpt {
         // RTMPT sessions are RTMP connections of the RTMP server, reached
@@ -233,6 +234,7 @@ fn rtmp_config(cfg: &Config, channel: ChannelConfig) -> weir_server_rtmp::Config
             ..weir_server_rtmp::RtmptConfig::default()
         },
         rtmpe: r.rtmpe,
+        vod: None,
     }
 }
 

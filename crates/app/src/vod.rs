@@ -1,6 +1,7 @@
 //! `[vod]`: files served under `/vod/` (docs/vod.md), and the routes.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -35,15 +36,14 @@ impl Default for VodSection {
 /// `[auth.apps.vod.play]` decides who may fetch them.
 pub const VOD_KEY: (&str, &str) = ("vod", "files");
 
-/// The `/vod/` routes, or `None` when `[vod] enabled = false`. A
-/// recording is fetched as a player of its stream (its play rules and
-/// callbacks apply) and only if the recorder lists it; a file of the VOD
-/// root as a player of [`VOD_KEY`].
-pub fn routes(
+/// The files `/vod/` and `rtmp://HOST/vod/` play, or `None` when
+/// `[vod] enabled = false`. A recording is played as a player of its
+/// stream (its play rules and callbacks apply) and only if the recorder
+/// lists it; a file of the VOD root as a player of [`VOD_KEY`].
+pub fn library(
     cfg: &Config,
-    hub: &weir_hub::Hub,
     recorder: &weir_record::Recorder,
-) -> anyhow::Result<Option<axum::Router>> {
+) -> anyhow::Result<Option<Arc<weir_server_vod::Library>>> {
     let v = &cfg.vod;
     if !v.enabled {
         return Ok(None);
@@ -61,24 +61,55 @@ pub fn routes(
         weir_server_vod::Mount {
             prefix: String::new(),
             root,
-            key_of: std::sync::Arc::new(move |_| Some(vod_key.clone())),
+            key_of: Arc::new(move |_| Some(vod_key.clone())),
         },
         // What the recorder writes; its sidecars and any other file there
         // are not recordings, and are not served.
         weir_server_vod::Mount {
             prefix: "recordings".into(),
             root: crate::recordings::dir(cfg),
-            key_of: std::sync::Arc::new(move |id| recorder.get(id)?.key()),
+            key_of: Arc::new(move |id| recorder.get(id)?.key()),
         },
     ];
     let segment_target = std::time::Duration::try_from_secs_f64(v.segment_secs)
         .context("[vod] segment_secs must be a positive number of seconds")?;
-    Ok(Some(weir_server_vod::router(
-        hub.clone(),
+    Ok(Some(Arc::new(weir_server_vod::Library::new(
         weir_server_vod::VodConfig {
             mounts,
             segment_target,
             ..weir_server_vod::VodConfig::default()
         },
-    )))
+    ))))
+}
+
+/// The `/vod/` routes over `library`.
+pub fn routes(hub: &weir_hub::Hub, library: Arc<weir_server_vod::Library>) -> axum::Router {
+    weir_server_vod::router(hub.clone(), library)
+}
+
+/// The library as RTMP VOD sees it: the same paths, files and streams as
+/// `/vod/`.
+pub fn rtmp_files(library: Arc<weir_server_vod::Library>) -> weir_server_rtmp::VodFiles {
+    weir_server_rtmp::VodFiles(Arc::new(RtmpFiles(library)))
+}
+
+struct RtmpFiles(Arc<weir_server_vod::Library>);
+
+impl weir_server_rtmp::VodLibrary for RtmpFiles {
+    fn locate(
+        &self,
+        path: &str,
+    ) -> Result<(PathBuf, weir_media::StreamKey), weir_server_rtmp::VodRefused> {
+        use weir_server_rtmp::VodRefused;
+        self.0.locate(path).map_err(|e| match e {
+            weir_server_vod::VodHttpError::BadPath(why) => VodRefused::BadPath(why.into()),
+            _ => VodRefused::NotFound,
+        })
+    }
+
+    fn index(&self, file: &std::path::Path) -> weir_server_rtmp::IndexFuture {
+        let library = self.0.clone();
+        let file = file.to_path_buf();
+        Box::pin(async move { library.index(&file).await.map_err(|e| e.to_string()) })
+    }
 }

@@ -119,6 +119,10 @@ fn a_publish_is_recorded_listed_decoded_and_deleted() {
     assert!(id.starts_with("live/show/") && id.ends_with(".mp4"), "{id}");
     assert_eq!(rec["url"], format!("/vod/recordings/{id}"));
     assert_eq!(rec["hls_url"], format!("/vod/recordings/{id}.m3u8"));
+    assert_eq!(
+        rec["rtmp_url"],
+        format!("rtmp://127.0.0.1:{}/vod/recordings/{id}", srv.rtmp_port())
+    );
     let path = file_of(&srv, rec);
     assert_eq!(
         std::fs::metadata(&path).unwrap().len(),

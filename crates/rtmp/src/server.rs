@@ -153,6 +153,14 @@ pub enum ServerEvent {
         /// Playback position in milliseconds.
         position: f64,
     },
+    /// The player asked to seek (`seek`); answer with
+    /// [`ServerSession::accept_seek`] or [`ServerSession::reject_seek`].
+    Seek {
+        /// Message stream id.
+        stream_id: u32,
+        /// Where to, in milliseconds of the stream's timeline.
+        position_ms: f64,
+    },
     /// The player wants (or no longer wants) audio.
     ReceiveAudio {
         /// Message stream id.
@@ -369,6 +377,68 @@ impl ServerSession {
             stream_id,
             payload: payload.freeze(),
         });
+    }
+
+    /// Accepts the play of a recording (video on demand): Stream Is
+    /// Recorded, then what [`ServerSession::accept_play`] sends.
+    pub fn accept_recorded_play(&mut self, stream_id: u32, reset: bool) {
+        self.core
+            .send_user(UserControl::StreamIsRecorded(stream_id));
+        self.accept_play(stream_id, reset);
+    }
+
+    /// Confirms a seek of a recording: Stream Begin,
+    /// `NetStream.Seek.Notify` and `NetStream.Play.Start`; the media from
+    /// the new position follows.
+    pub fn accept_seek(&mut self, stream_id: u32) {
+        self.core.send_user(UserControl::StreamBegin(stream_id));
+        self.send_status(stream_id, "status", "NetStream.Seek.Notify", "Seeking.");
+        self.send_status(
+            stream_id,
+            "status",
+            "NetStream.Play.Start",
+            "Started playing.",
+        );
+    }
+
+    /// Refuses a seek (a live stream cannot): `NetStream.Seek.Failed`.
+    pub fn reject_seek(&mut self, stream_id: u32, description: &str) {
+        self.send_status(stream_id, "error", "NetStream.Seek.Failed", description);
+    }
+
+    /// Tells a player its recording has been played to the end:
+    /// `onPlayStatus` `NetStream.Play.Complete` (with the `duration` in
+    /// seconds and the media `bytes` sent), Stream EOF and
+    /// `NetStream.Play.Stop`, the sequence Flash-era servers send and
+    /// librtmp and ffmpeg end playback on.
+    pub fn play_complete(&mut self, stream_id: u32, duration_secs: f64, bytes: u64) {
+        let mut payload = bytes::BytesMut::new();
+        weir_amf0::encode_all(
+            &[
+                Value::from("onPlayStatus"),
+                Value::object([
+                    ("level", Value::from("status")),
+                    ("code", Value::from("NetStream.Play.Complete")),
+                    ("duration", Value::Number(duration_secs)),
+                    ("bytes", Value::Number(bytes as f64)),
+                ]),
+            ],
+            &mut payload,
+        );
+        self.core.send(&Message {
+            csid: CSID_COMMAND,
+            timestamp: 0,
+            type_id: type_id::DATA_AMF0,
+            stream_id,
+            payload: payload.freeze(),
+        });
+        self.core.send_user(UserControl::StreamEof(stream_id));
+        self.send_status(
+            stream_id,
+            "status",
+            "NetStream.Play.Stop",
+            "Stopped playing.",
+        );
     }
 
     /// Refuses a play with an error status, e.g.

@@ -515,6 +515,99 @@ fn play_flow() {
 }
 
 #[test]
+fn recorded_play_seek_and_completion() {
+    let (mut server, mut peer) = Peer::connect();
+    peer.create_stream(&mut server);
+    // librtmp's `-A 10`: the start on the wire is in milliseconds.
+    peer.command(
+        &mut server,
+        1,
+        "play",
+        0.0,
+        Value::Null,
+        vec![Value::from("mp4:a/b.mp4"), Value::Number(10_000.0)],
+    )
+    .unwrap();
+    let (_, events) = peer.receive(&mut server);
+    assert!(matches!(events[..], [ServerEvent::Play { start, .. }] if start == 10_000.0));
+    server.accept_recorded_play(1, true);
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(
+        UserControl::parse(&msgs[0].payload),
+        Ok(UserControl::StreamIsRecorded(1))
+    );
+    assert_eq!(
+        UserControl::parse(&msgs[1].payload),
+        Ok(UserControl::StreamBegin(1))
+    );
+    assert_eq!(code(&msgs[2]), "NetStream.Play.Reset");
+    assert_eq!(code(&msgs[3]), "NetStream.Play.Start");
+
+    // ffmpeg's seek: a number of milliseconds; junk is counted, unanswered.
+    peer.command(
+        &mut server,
+        1,
+        "seek",
+        0.0,
+        Value::Null,
+        vec![Value::Number(4_500.0)],
+    )
+    .unwrap();
+    peer.command(
+        &mut server,
+        1,
+        "seek",
+        0.0,
+        Value::Null,
+        vec![Value::from("x")],
+    )
+    .unwrap();
+    let (msgs, events) = peer.receive(&mut server);
+    assert!(msgs.is_empty());
+    assert_eq!(
+        events,
+        vec![ServerEvent::Seek {
+            stream_id: 1,
+            position_ms: 4_500.0
+        }]
+    );
+    assert_eq!(server.unknown_messages(), 1);
+    server.accept_seek(1);
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(
+        UserControl::parse(&msgs[0].payload),
+        Ok(UserControl::StreamBegin(1))
+    );
+    assert_eq!(code(&msgs[1]), "NetStream.Seek.Notify");
+    assert_eq!(code(&msgs[2]), "NetStream.Play.Start");
+    server.reject_seek(1, "live streams cannot seek");
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(code(&msgs[0]), "NetStream.Seek.Failed");
+
+    server.play_complete(1, 20.5, 1234);
+    let (msgs, _) = peer.receive(&mut server);
+    assert_eq!(
+        (msgs[0].type_id, msgs[0].stream_id),
+        (type_id::DATA_AMF0, 1)
+    );
+    let status = weir_amf0::decode_all(&msgs[0].payload).unwrap();
+    assert_eq!(status[0].as_str(), Some("onPlayStatus"));
+    assert_eq!(
+        status[1].get("code").and_then(Value::as_str),
+        Some("NetStream.Play.Complete")
+    );
+    assert_eq!(
+        status[1].get("duration").and_then(Value::as_number),
+        Some(20.5)
+    );
+    assert_eq!(
+        UserControl::parse(&msgs[1].payload),
+        Ok(UserControl::StreamEof(1))
+    );
+    assert_eq!(code(&msgs[2]), "NetStream.Play.Stop");
+}
+
+#[test]
 fn play_defaults_and_rejection() {
     let (mut server, mut peer) = Peer::connect();
     peer.create_stream(&mut server);

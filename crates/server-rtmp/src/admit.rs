@@ -58,6 +58,21 @@ fn reject(session: &mut ServerSession, start: &Start, code: &str, description: &
     }
 }
 
+/// Refuses a publish or play on a connection that already publishes or
+/// plays (`busy`): the client is told, the connection goes on. Returns
+/// whether it refused.
+pub(crate) fn refuse_busy(busy: bool, start: &Start, session: &mut ServerSession) -> bool {
+    if busy {
+        let code = match start.action {
+            Action::Publish => "BadConnection",
+            Action::Play => "Failed",
+        };
+        let why = "this connection is already publishing or playing";
+        reject(session, start, code, why);
+    }
+    busy
+}
+
 /// Checks a publish or play command: `Ok(Some)` with the stream key and
 /// the admission to keep for the session; `Ok(None)` if it was refused
 /// but the connection goes on (`busy`: it already publishes or plays, or
@@ -71,18 +86,11 @@ pub(crate) async fn admit(
     start: &Start,
     session: &mut ServerSession,
 ) -> Result<Option<(StreamKey, Admission)>, End> {
-    let action = start.action;
-    if busy {
-        let code = match action {
-            Action::Publish => "BadConnection",
-            Action::Play => "Failed",
-        };
-        let why = "this connection is already publishing or playing";
-        reject(session, start, code, why);
+    if refuse_busy(busy, start, session) {
         return Ok(None);
     }
     let Some(key) = app.and_then(|app| StreamKey::new(&app.name, &start.name).ok()) else {
-        let code = match action {
+        let code = match start.action {
             Action::Publish => "BadName",
             Action::Play => "StreamNotFound",
         };
@@ -90,24 +98,41 @@ pub(crate) async fn admit(
         reject(session, start, code, why);
         return Ok(None);
     };
-    let query = join_queries(app.map_or("", |a| &a.query), &start.query);
+    let admission = gate(shared, peer, &key, &query_of(app, start), start, session).await?;
+    Ok(Some((key, admission)))
+}
+
+/// The query strings of the app and of the stream name, joined: where a
+/// client's key or signature may be.
+pub(crate) fn query_of(app: Option<&App>, start: &Start) -> String {
+    join_queries(app.map_or("", |a| &a.query), &start.query)
+}
+
+/// The hub's access check of `start` as `key`: the admission, or `Err`
+/// when it was denied (the client has been told; the connection ends).
+pub(crate) async fn gate(
+    shared: &Shared,
+    peer: &Peer,
+    key: &StreamKey,
+    query: &str,
+    start: &Start,
+    session: &mut ServerSession,
+) -> Result<Admission, End> {
+    let action = start.action;
     let verdict = tokio::select! {
-        v = shared.hub.admit(&peer.client, action, &key, &query) => v,
+        v = shared.hub.admit(&peer.client, action, key, query) => v,
         _ = shared.shutdown.cancelled() => return Err(End::Shutdown),
     };
-    match verdict {
-        Ok(admission) => Ok(Some((key, admission))),
-        Err(denied) => {
-            // BadName is what nginx-rtmp and SRS answer a refused
-            // publisher, and what encoders show as "check your key".
-            let code = match action {
-                Action::Publish => "BadName",
-                Action::Play => "Failed",
-            };
-            reject(session, start, code, &format!("denied: {denied}"));
-            Err(End::Denied(denied.reason))
-        }
-    }
+    verdict.map_err(|denied| {
+        // BadName is what nginx-rtmp and SRS answer a refused
+        // publisher, and what encoders show as "check your key".
+        let code = match action {
+            Action::Publish => "BadName",
+            Action::Play => "Failed",
+        };
+        reject(session, start, code, &format!("denied: {denied}"));
+        End::Denied(denied.reason)
+    })
 }
 
 #[cfg(test)]

@@ -24,12 +24,13 @@ use weir_rtmp::message::type_id;
 use weir_rtmp::server::{ServerConfig, ServerEvent, ServerSession};
 use weir_rtmp::url::split_query;
 
-use crate::admit::{admit, App, Start};
+use crate::admit::{admit, gate, query_of, refuse_busy, App, Start};
 use crate::end::{end_of, error_kind, End};
 use crate::muxer::Muxed;
 use crate::play::{Next, Player, PlayerFeed};
 use crate::publish::Publishing;
 use crate::transport::{try_write_now, Reader, Transport};
+use crate::vod::{self, VodNext, VodPlayer};
 use crate::wire::Wire;
 use crate::Shared;
 
@@ -56,6 +57,8 @@ enum Mode {
     Idle,
     Publishing(Publishing),
     Playing(Player),
+    /// Playing a file (video on demand).
+    Vod(VodPlayer),
 }
 
 struct Conn {
@@ -177,6 +180,7 @@ enum Step {
     Input(usize),
     Play,
     Returned(Option<(weir_hub::Receiver<Muxed>, crate::park::PlayerSink)>),
+    Vod(VodNext),
     Timer(Timer),
 }
 
@@ -230,6 +234,10 @@ impl Conn {
                 Step::End(end) => return end,
                 Step::Input(n) => self.input(&mut buf, n).await,
                 Step::Play => self.play(&mut batch).await,
+                Step::Vod(next) => {
+                    self.vod(next);
+                    Ok(())
+                }
                 Step::Returned(pair) => self
                     .feed
                     .returned(pair, &mut self.wire.out)
@@ -258,6 +266,7 @@ impl Conn {
         }
         match &self.mode {
             Mode::Playing(p) => p.wait_deadline().map(|at| (at, Timer::PlayWait)),
+            Mode::Vod(p) if !p.is_complete() => None,
             _ => Some((
                 tokio::time::Instant::now() + self.shared.config.idle_timeout,
                 Timer::Idle,
@@ -396,15 +405,27 @@ impl Conn {
                 stream_id,
                 name,
                 query,
-                ..
+                start,
+                duration,
+                reset,
             } => {
-                self.start(Start {
+                let cmd = Start {
                     action: Action::Play,
                     stream_id,
                     name,
                     query,
-                })
-                .await?
+                };
+                if self.app.as_ref().is_some_and(|a| vod::is_vod_app(&a.name)) {
+                    let req = vod::Request {
+                        stream_id,
+                        start_ms: start,
+                        duration,
+                        reset,
+                    };
+                    self.start_vod(cmd, req).await?
+                } else {
+                    self.start(cmd).await?
+                }
             }
             ServerEvent::Media {
                 type_id,
@@ -421,12 +442,28 @@ impl Conn {
                 }
             }
             ServerEvent::StopPlay { .. } => {
+                if matches!(self.mode, Mode::Vod(_)) {
+                    self.stop_role();
+                }
                 if matches!(self.mode, Mode::Playing(_)) {
                     self.stop_role();
                     self.feed.set_receiver(None, &mut self.wire.out).await?;
                 }
             }
+            ServerEvent::Seek {
+                stream_id,
+                position_ms,
+            } => match &mut self.mode {
+                Mode::Vod(p) => p.seek(&mut self.wire, position_ms),
+                _ => self
+                    .wire
+                    .session
+                    .reject_seek(stream_id, "only recordings (the vod app) can seek"),
+            },
             ServerEvent::Pause { paused, .. } => {
+                if let Mode::Vod(p) = &mut self.mode {
+                    p.pause(paused);
+                }
                 if let Mode::Playing(p) = &self.mode {
                     let out = &mut self.wire.out;
                     if paused {
@@ -453,9 +490,79 @@ impl Conn {
     }
 
     fn set_receive(&mut self, audio: bool, enabled: bool) {
-        if let Mode::Playing(p) = &mut self.mode {
-            p.set_receive(audio, enabled);
+        match &mut self.mode {
+            Mode::Playing(p) => p.set_receive(audio, enabled),
+            Mode::Vod(p) => p.set_receive(audio, enabled),
+            _ => {}
         }
+    }
+
+    /// What a VOD player's task brought: frames to queue (the loop writes
+    /// them), or the end of the file.
+    fn vod(&mut self, next: VodNext) {
+        let Mode::Vod(p) = &mut self.mode else {
+            return;
+        };
+        match next {
+            VodNext::Frames(frames) => p.queue(&mut self.wire, frames),
+            VodNext::Complete => p.complete(&mut self.wire.session, &self.peer),
+            VodNext::Failed(why) => p.failed(&mut self.wire.session, &self.peer, &why),
+        }
+    }
+
+    /// A play in the `vod` app: the file its path names, admitted as the
+    /// stream the library says it belongs to, indexed, then played.
+    async fn start_vod(&mut self, start: Start, req: vod::Request) -> Result<(), End> {
+        let busy = !matches!(self.mode, Mode::Idle);
+        let session = &mut self.wire.session;
+        if refuse_busy(busy, &start, session) {
+            return Ok(());
+        }
+        let id = start.stream_id;
+        let app = self.app.as_ref();
+        let path = vod::library_path(app.map_or("", |a| &a.name), &start.name);
+        let Some(library) = self.shared.config.vod.clone() else {
+            let why = "video on demand is off on this server";
+            session.reject_play(id, "NetStream.Play.StreamNotFound", why);
+            return Ok(());
+        };
+        let (file, key) = match library.0.locate(&path) {
+            Ok(found) => found,
+            Err(e) => {
+                let why = format!("{path}: {e}");
+                session.reject_play(id, "NetStream.Play.StreamNotFound", &why);
+                return Ok(());
+            }
+        };
+        let query = query_of(app, &start);
+        let admission = gate(&self.shared, &self.peer, &key, &query, &start, session).await?;
+        let opened = tokio::select! {
+            r = open_vod(&library, file) => r,
+            _ = self.shared.shutdown.cancelled() => return Err(End::Shutdown),
+        };
+        let (index, file) = match opened {
+            Ok(found) => found,
+            Err(why) => {
+                let why = format!("{path}: {why}");
+                warn!(id = self.peer.client.id(), error = %why, "rtmp vod: unplayable file");
+                session.reject_play(id, "NetStream.Play.Failed", &why);
+                return Ok(());
+            }
+        };
+        let chunk_size = self.shared.config.chunk_size;
+        let p = VodPlayer::start(
+            &mut self.wire,
+            &self.peer,
+            path,
+            admission,
+            index,
+            file,
+            req,
+            chunk_size,
+        );
+        self.set_role(&key);
+        self.mode = Mode::Vod(p);
+        Ok(())
     }
 
     /// A publish or play command: the access check, then the start.
@@ -511,6 +618,7 @@ impl Conn {
             Mode::Idle => {}
             Mode::Publishing(p) => p.stop(&self.peer),
             Mode::Playing(p) => p.stop(&self.peer),
+            Mode::Vod(p) => p.stop(&self.peer),
         }
     }
 }
@@ -529,6 +637,20 @@ async fn role_event(mode: &mut Mode, feed: &mut PlayerFeed, batch: &mut Vec<Muxe
             Next::Closed => Step::End(End::PeerClosed),
             Next::Returned(pair) => Step::Returned(pair),
         },
+        Mode::Vod(p) => Step::Vod(p.next().await),
         Mode::Idle => std::future::pending().await,
     }
+}
+
+/// A located VOD file's index and an open handle for its reads.
+async fn open_vod(
+    library: &vod::VodFiles,
+    file: std::path::PathBuf,
+) -> Result<(Arc<weir_vod::Index>, Arc<std::fs::File>), String> {
+    let index = library.0.index(&file).await?;
+    let handle = tokio::task::spawn_blocking(move || std::fs::File::open(file))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok((index, Arc::new(handle)))
 }

@@ -13,6 +13,9 @@
 //! connection differs. RTMPT (RTMP tunnelled over HTTP) is one more byte
 //! stream: the routes [`RtmpServer::rtmpt_routes`] makes run on the HTTP
 //! listener and feed the same connection loop.
+//!
+//! The app `vod` plays files rather than streams ([`VodLibrary`]): each
+//! such player reads and chunks its file itself, paced at real time.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -26,6 +29,7 @@ mod publish;
 mod rtmpe;
 mod rtmpt;
 mod transport;
+mod vod;
 mod wire;
 
 use std::sync::Arc;
@@ -38,6 +42,8 @@ use weir_hub::{ChannelConfig, Coalesce, Egress, Hub};
 use weir_netio::{Accept, Limits};
 
 use crate::muxer::RtmpMuxer;
+
+pub use vod::{IndexFuture, VodFiles, VodLibrary, VodRefused};
 
 /// RTMP adapter settings (the app maps its config file onto this).
 #[derive(Debug, Clone)]
@@ -80,6 +86,9 @@ pub struct Config {
     pub rtmpe: bool,
     /// RTMPT sessions (see [`RtmptConfig`]).
     pub rtmpt: RtmptConfig,
+    /// The files `rtmp://HOST/vod/{path}` plays; `None` refuses the `vod`
+    /// app.
+    pub vod: Option<VodFiles>,
 }
 
 /// How RTMPT sessions (RTMP tunnelled over HTTP) are bounded.
@@ -127,6 +136,7 @@ impl Default for Config {
             coalesce: Coalesce::default(),
             rtmpt: RtmptConfig::default(),
             rtmpe: true,
+            vod: None,
         }
     }
 }

@@ -130,7 +130,7 @@ impl RtmpMuxer {
 /// derives, and the shared payload), so the payload is copied once, into
 /// the chunk bytes every player shares, never into an intermediate joined
 /// message. A payload RTMP cannot describe comes out empty.
-fn chunk(frame: &Frame, chunk_size: u32, scratch: &mut BytesMut) -> Bytes {
+pub(crate) fn chunk(frame: &Frame, chunk_size: u32, scratch: &mut BytesMut) -> Bytes {
     let (type_id, header) = weir_flv::tag_header(frame);
     let csid = match frame.kind {
         TrackKind::Audio => CSID_AUDIO,

@@ -70,19 +70,53 @@ impl Default for VodConfig {
 
 struct Vod {
     hub: Hub,
+    library: Arc<Library>,
+}
+
+/// The files of the VOD mounts and a bounded cache of their indexes: what
+/// the `/vod/` routes serve, shared with the app's other VOD players
+/// (RTMP VOD), so that a path names the same file, admitted as the same
+/// stream, whatever protocol asks.
+pub struct Library {
     config: VodConfig,
     cache: cache::IndexCache,
 }
 
-/// The router of `GET`/`HEAD /vod/{*path}`, whose requests `hub` admits.
-/// The app merges it into the viewer routes, which gives it the media
-/// routes' CORS.
-pub fn router(hub: Hub, config: VodConfig) -> Router {
-    let vod = Arc::new(Vod {
-        hub,
-        cache: cache::IndexCache::new(config.cache_entries),
-        config,
-    });
+impl Library {
+    /// The library of `config`'s mounts.
+    pub fn new(config: VodConfig) -> Self {
+        Library {
+            cache: cache::IndexCache::new(config.cache_entries),
+            config,
+        }
+    }
+
+    /// The file `path` (relative to `/vod/`) names, resolved under its
+    /// mount's root, and the stream whose play rules admit it: 400 for a
+    /// malformed path, 404 for no such file (or one outside the root).
+    pub fn locate(&self, path: &str) -> Result<(PathBuf, weir_media::StreamKey), VodHttpError> {
+        path::check(path).map_err(refused)?;
+        let (mount, rel) = path::split(&self.config.mounts, path).ok_or(VodHttpError::NotFound)?;
+        let file = path::resolve(&mount.root, rel).map_err(refused)?;
+        let key = (mount.key_of)(rel).ok_or(VodHttpError::NotFound)?;
+        Ok((file, key))
+    }
+
+    /// The index of a located MP4, from the cache while the file is
+    /// unchanged.
+    pub async fn index(
+        &self,
+        file: &std::path::Path,
+    ) -> Result<Arc<weir_vod::Index>, VodHttpError> {
+        self.cache.get(file).await
+    }
+}
+
+/// The router of `GET`/`HEAD /vod/{*path}` over `library`, whose requests
+/// `hub` admits. The app merges it into the viewer routes, which gives it
+/// the media routes' CORS.
+pub fn router(hub: Hub, library: Arc<Library>) -> Router {
+    let vod = Arc::new(Vod { hub, library });
     Router::new()
         .route("/vod/{*path}", get(serve))
         .with_state(vod)
@@ -115,12 +149,8 @@ async fn answer(
     path: &str,
     req: Request,
 ) -> Result<Response, VodHttpError> {
-    path::check(path).map_err(refused)?;
-    let (mount, rel) = path::split(&vod.config.mounts, path).ok_or(VodHttpError::NotFound)?;
-    let playlist_of = rel.strip_suffix(".m3u8").filter(|p| is_mp4(p));
-    let file_rel = playlist_of.unwrap_or(rel);
-    let file = path::resolve(&mount.root, file_rel).map_err(refused)?;
-    let key = (mount.key_of)(file_rel).ok_or(VodHttpError::NotFound)?;
+    let playlist_of = path.strip_suffix(".m3u8").filter(|p| is_mp4(p));
+    let (file, key) = vod.library.locate(playlist_of.unwrap_or(path))?;
     // The query without our own `hls=` parameter: the player's key or
     // signature, for the access check and the playlist's segment URIs.
     let mut hls = None;
@@ -144,7 +174,7 @@ async fn answer(
         return playlist(vod, &file, mp4, &query).await;
     }
     match hls {
-        Some(which) if is_mp4(rel) => segment(vod, &file, &which).await,
+        Some(which) if is_mp4(path) => segment(vod, &file, &which).await,
         _ => serve_file(file, req).await,
     }
 }
@@ -157,7 +187,7 @@ fn refused(r: path::Refused) -> VodHttpError {
 }
 
 fn target_us(vod: &Vod) -> i64 {
-    i64::try_from(vod.config.segment_target.as_micros()).unwrap_or(i64::MAX)
+    i64::try_from(vod.library.config.segment_target.as_micros()).unwrap_or(i64::MAX)
 }
 
 async fn playlist(
@@ -166,7 +196,7 @@ async fn playlist(
     rel: &str,
     query: &str,
 ) -> Result<Response, VodHttpError> {
-    let index = vod.cache.get(file).await?;
+    let index = vod.library.index(file).await?;
     let segments = weir_vod::hls::segments(&index, target_us(vod));
     let name = rel.rsplit('/').next().unwrap_or(rel);
     let mut uri = percent_encoding::utf8_percent_encode(name, URI_UNSAFE).to_string();
@@ -196,7 +226,7 @@ const URI_UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
     .remove(b'~');
 
 async fn segment(vod: &Vod, file: &std::path::Path, which: &str) -> Result<Response, VodHttpError> {
-    let index = vod.cache.get(file).await?;
+    let index = vod.library.index(file).await?;
     let body = if which == "init" {
         weir_vod::hls::init_segment(&index)?
     } else {
@@ -205,7 +235,7 @@ async fn segment(vod: &Vod, file: &std::path::Path, which: &str) -> Result<Respo
         let seg = segments.get(n).ok_or(VodHttpError::NoSegment)?;
         let span = weir_vod::hls::segment_span(&index, seg).ok_or(VodHttpError::NoSegment)?;
         let len = span.end - span.start;
-        if len > vod.config.max_segment_bytes {
+        if len > vod.library.config.max_segment_bytes {
             return Err(VodHttpError::TooLarge(len));
         }
         let bytes = cache::read_span(file, span.start, len as usize).await?;

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use weir_media::{Frame, TrackKind};
 
-use crate::{Index, Sample, Track, VodError};
+use crate::{Index, Sample, Track, VodError, Window};
 
 /// Iterator over the frames of an indexed file (see [`Index::frames`]).
 ///
@@ -56,15 +56,18 @@ impl Index {
 /// The frame of `sample` of `track`, its payload sliced from `data` (the
 /// whole file).
 pub fn frame(track: &Track, sample: &Sample, data: &Bytes) -> Result<Frame, VodError> {
-    let outside = VodError::SampleOutside {
-        offset: sample.offset,
-        size: sample.size,
-    };
-    let start = usize::try_from(sample.offset).map_err(|_| outside.clone())?;
-    let end = start
-        .checked_add(sample.size as usize)
-        .filter(|&e| e <= data.len())
-        .ok_or(outside)?;
+    frame_in(track, sample, &Window::whole(data), data)
+}
+
+/// The frame of `sample` of `track`, its payload sliced (no copy) from
+/// `data`, the buffer behind `window`.
+pub(crate) fn frame_in(
+    track: &Track,
+    sample: &Sample,
+    window: &Window<'_>,
+    data: &Bytes,
+) -> Result<Frame, VodError> {
+    let bytes = window.sample(sample)?;
     Ok(Frame {
         kind: track.kind,
         codec: track.codec,
@@ -72,7 +75,7 @@ pub fn frame(track: &Track, sample: &Sample, data: &Bytes) -> Result<Frame, VodE
         cts_us: i32::try_from(track.to_us(i64::from(sample.cts))).unwrap_or(0),
         key: track.kind == TrackKind::Video && sample.key,
         config: false,
-        data: data.slice(start..end),
+        data: data.slice_ref(bytes),
     })
 }
 

@@ -18,6 +18,8 @@
 //! * [`Index::frames`] yields weir [`weir_media::Frame`]s (config frames
 //!   first, then the samples interleaved by decode time): a file played
 //!   like a live stream (RTMP VOD);
+//! * [`Playhead`] walks the samples for a player paced at real time,
+//!   with seeks to keyframes, reading one bounded byte range at a time;
 //! * [`clip`] writes a time range of one or more files as one fMP4 or MP4,
 //!   cut at keyframes;
 //! * [`hls`] makes HLS VOD playlists (`EXT-X-MAP` + fMP4 segments at
@@ -42,6 +44,7 @@ mod frames;
 pub mod hls;
 mod index;
 mod plain;
+mod playhead;
 mod prune;
 mod read;
 mod window;
@@ -51,5 +54,6 @@ pub use clip::{clip, ClipFormat, Source};
 pub use error::VodError;
 pub use frames::{frame, Frames};
 pub use index::{Fragment, Index, Layout, Sample, Track, MAX_MOOF_BYTES, MAX_MOOV_BYTES};
+pub use playhead::{Batch, Playhead};
 pub use read::ReadAt;
 pub use window::Window;

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use weir_media::{Codec, TrackKind};
-use weir_vod::{clip, hls, ClipFormat, Index, Layout, Source, VodError, Window};
+use weir_vod::{clip, hls, ClipFormat, Index, Layout, Playhead, Source, VodError, Window};
 
 fn fixture(name: &str) -> Bytes {
     let path = format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -376,4 +376,93 @@ fn recorder_output_round_trips() {
             .collect::<Vec<_>>()
     };
     assert_eq!(sizes(&got), sizes(&index));
+}
+
+/// Everything a playhead yields from `from_us`, batch by batch with
+/// bounded spans, each batch read as its own byte range.
+fn paced(data: &Bytes, index: &Index, from_us: i64, step_us: i64, span: u64) -> Vec<(i64, Bytes)> {
+    let mut head = Playhead::new(index);
+    let at = head.seek(index, from_us);
+    let mut until = at;
+    let mut out = Vec::new();
+    while head.next_us(index).is_some() {
+        until += step_us;
+        loop {
+            let batch = head.take(index, until, span);
+            if batch.samples.is_empty() {
+                break;
+            }
+            let range = batch.range.start as usize..batch.range.end as usize;
+            if batch.samples.len() > 1 {
+                assert!(range.len() as u64 <= span, "a batch's span is bounded");
+            }
+            let window = data.slice(range);
+            for f in batch.frames(index, &window).unwrap() {
+                assert!(f.dts_us < until, "only due samples are taken");
+                out.push((f.dts_us, f.data));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_playhead_walks_every_sample_in_bounded_reads() {
+    for name in H264_AAC.iter().chain(&["hevc_opus_frag.mp4"]) {
+        let data = fixture(name);
+        let index = Index::from_bytes(&data).unwrap();
+        let all: Vec<(i64, Bytes)> = index
+            .frames(data.clone())
+            .filter_map(Result::ok)
+            .filter(|f| !f.config)
+            .map(|f| (f.dts_us, f.data))
+            .collect();
+        for (step, span) in [(100_000, 1 << 20), (1_000_000, 4096), (40_000, 1)] {
+            assert_eq!(
+                paced(&data, &index, 0, step, span),
+                all,
+                "{name} {step} {span}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_playhead_seeks_to_the_keyframe_at_or_before() {
+    let data = fixture("frag.mp4");
+    let index = Index::from_bytes(&data).unwrap();
+    let cuts = index.cut_points_us();
+    assert!(cuts.len() >= 2, "the fixture has several GOPs");
+    let mut head = Playhead::new(&index);
+    // Just after the second keyframe: back to it.
+    assert_eq!(head.seek(&index, cuts[1] + 1), cuts[1]);
+    let first = paced(&data, &index, cuts[1] + 1, 500_000, 1 << 20);
+    assert_eq!(first[0].0, cuts[1]);
+    let video = index.video().unwrap();
+    let key = video
+        .samples
+        .iter()
+        .find(|s| video.dts_us(s) == cuts[1])
+        .unwrap();
+    assert!(key.key);
+    // Before the first, and past the end.
+    assert_eq!(head.seek(&index, -5), cuts[0]);
+    assert_eq!(head.seek(&index, i64::MAX), *cuts.last().unwrap());
+    // Configs for a restart at the landing time.
+    let configs = Playhead::configs(&index, cuts[1]);
+    assert_eq!(configs.len(), 2);
+    assert!(configs.iter().all(|c| c.config && c.dts_us == cuts[1]));
+}
+
+#[test]
+fn a_batch_outside_its_bytes_is_an_error() {
+    let data = fixture("frag.mp4");
+    let index = Index::from_bytes(&data).unwrap();
+    let mut head = Playhead::new(&index);
+    let batch = head.take(&index, i64::MAX, 1 << 20);
+    let short = data.slice(batch.range.start as usize..batch.range.end as usize - 1);
+    assert!(matches!(
+        batch.frames(&index, &short),
+        Err(VodError::SampleOutside { .. })
+    ));
 }

@@ -16,8 +16,19 @@ fn check(data: &[u8]) {
             }
         }
         let bytes = bytes::Bytes::copy_from_slice(data);
-        for f in index.frames(bytes) {
+        for f in index.frames(bytes.clone()) {
             let _ = f;
+        }
+        let mut head = weir_vod::Playhead::new(&index);
+        head.seek(&index, 1_000_000);
+        loop {
+            let batch = head.take(&index, i64::MAX, 1 << 16);
+            if batch.samples.is_empty() {
+                break;
+            }
+            let end = (batch.range.end as usize).min(bytes.len());
+            let start = (batch.range.start as usize).min(end);
+            let _ = batch.frames(&index, &bytes.slice(start..end));
         }
     }
 }

@@ -101,6 +101,15 @@ impl ServerSession {
                 });
             }
             "pause" => self.on_pause(stream_id, &cmd),
+            "seek" => match cmd.arg(0).and_then(Value::as_number) {
+                Some(position_ms) if position_ms.is_finite() => {
+                    self.core.event(ServerEvent::Seek {
+                        stream_id,
+                        position_ms,
+                    })
+                }
+                _ => self.unknown += 1,
+            },
             "FCUnpublish" => {
                 let name = cmd.arg(0).and_then(Value::as_str).map(split_owned);
                 let found = self.streams.iter().find(|s| {
