@@ -364,6 +364,23 @@ impl ClientSession {
                         timestamp: msg.timestamp,
                         payload: data.payload,
                     });
+                } else if data.name == "onPlayStatus" {
+                    // A recording played to its end: a status like any
+                    // other (`NetStream.Play.Complete`).
+                    let values = weir_amf0::decode_all(&data.payload).unwrap_or_default();
+                    let text = |key: &str| {
+                        values
+                            .get(1)
+                            .and_then(|i| i.get(key))
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    self.core.event(ClientEvent::Status {
+                        level: text("level"),
+                        code: text("code"),
+                        description: text("description"),
+                    });
                 }
             }
             _ => {}

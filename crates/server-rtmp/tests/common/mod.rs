@@ -181,11 +181,16 @@ impl Player {
 impl<S: AsyncRead + AsyncWrite + Unpin> Player<S> {
     /// Plays `live/{stream}` over an open byte stream, up to Play.Start.
     pub async fn over(socket: S, tc_url: &str, stream: &str) -> Player<S> {
+        Player::over_app(socket, tc_url, "live", stream).await
+    }
+
+    /// Plays `{app}/{stream}` over an open byte stream, up to Play.Start.
+    pub async fn over_app(socket: S, tc_url: &str, app: &str, stream: &str) -> Player<S> {
         let mut random = [7u8; 1536];
         random[0] = 1;
         let session = ClientSession::new(
             ClientConfig {
-                app: "live".into(),
+                app: app.into(),
                 tc_url: tc_url.to_owned(),
                 stream: stream.into(),
                 mode: ClientMode::Play,
@@ -288,29 +293,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Player<S> {
         }
     }
 
-    /// Writes a command the server must answer (`_error`: it knows no
-    /// such command) on a chunk stream the session does not use, so the
-    /// session's own chunk state is untouched: input that makes the
-    /// server's session write.
-    pub async fn send_unknown_command(&mut self) {
+    /// Sends command `name` with `args` on message stream `stream_id`
+    /// (e.g. `pause`, `seek` on stream 1).
+    pub async fn send_command(&mut self, stream_id: u32, name: &str, args: Vec<Value>) {
+        let mut values = vec![Value::String(name.into()), Value::Number(0.0), Value::Null];
+        values.extend(args);
+        self.send_values(stream_id, &values).await;
+    }
+
+    /// Writes AMF0 `values` as one command message on a chunk stream the
+    /// session does not use, so the session's own chunk state is
+    /// untouched.
+    async fn send_values(&mut self, stream_id: u32, values: &[Value]) {
         let mut payload = BytesMut::new();
-        weir_amf0::encode_all(
-            &[
-                Value::String("weirTestPing".into()),
-                Value::Number(7.0),
-                Value::Null,
-            ],
-            &mut payload,
-        );
+        weir_amf0::encode_all(values, &mut payload);
         let msg = Message {
             csid: 40,
             timestamp: 0,
             type_id: type_id::COMMAND_AMF0,
-            stream_id: 0,
+            stream_id,
             payload: payload.freeze(),
         };
         let mut wire = BytesMut::new();
         weir_rtmp::chunk::encode_standalone(&msg, 128, &mut wire);
         self.socket.write_all(&wire).await.unwrap();
+    }
+
+    /// Writes a command the server must answer (`_error`: it knows no
+    /// such command) on a chunk stream the session does not use, so the
+    /// session's own chunk state is untouched: input that makes the
+    /// server's session write.
+    pub async fn send_unknown_command(&mut self) {
+        let values = [
+            Value::String("weirTestPing".into()),
+            Value::Number(7.0),
+            Value::Null,
+        ];
+        self.send_values(0, &values).await;
     }
 }
