@@ -19,6 +19,12 @@ pub struct VodSection {
     pub root: PathBuf,
     /// HLS VOD segments last at least this long, where keyframes allow.
     pub segment_secs: f64,
+    /// Longest time range `GET /api/v1/recordings/get` stitches (400
+    /// beyond).
+    pub max_range_secs: u64,
+    /// Most media bytes one such range may read (413 beyond): it is made
+    /// in memory.
+    pub max_range_bytes: u64,
 }
 
 impl Default for VodSection {
@@ -27,6 +33,8 @@ impl Default for VodSection {
             enabled: true,
             root: PathBuf::new(),
             segment_secs: 2.0,
+            max_range_secs: 24 * 3600,
+            max_range_bytes: 512 << 20,
         }
     }
 }
@@ -35,10 +43,12 @@ impl Default for VodSection {
 /// `[auth.apps.vod.play]` decides who may fetch them.
 pub const VOD_KEY: (&str, &str) = ("vod", "files");
 
-/// The `/vod/` routes, or `None` when `[vod] enabled = false`. A
-/// recording is fetched as a player of its stream (its play rules and
-/// callbacks apply) and only if the recorder lists it; a file of the VOD
-/// root as a player of [`VOD_KEY`].
+/// The `/vod/` routes and `GET /api/v1/recordings/get`, or `None` when
+/// `[vod] enabled = false`. A recording is fetched as a player of its
+/// stream (its play rules and callbacks apply) and only if the recorder
+/// lists it; a file of the VOD root as a player of [`VOD_KEY`]. A time
+/// range of a stream's recordings is stitched from the MP4 files the
+/// recorder lists for it.
 pub fn routes(
     cfg: &Config,
     hub: &weir_hub::Hub,
@@ -56,6 +66,7 @@ pub fn routes(
     std::fs::create_dir_all(&root)
         .with_context(|| format!("creating the VOD root {}", root.display()))?;
     let vod_key = weir_media::StreamKey::new(VOD_KEY.0, VOD_KEY.1)?;
+    let recordings = recorder.clone();
     let recorder = recorder.clone();
     let mounts = vec![
         weir_server_vod::Mount {
@@ -73,11 +84,35 @@ pub fn routes(
     ];
     let segment_target = std::time::Duration::try_from_secs_f64(v.segment_secs)
         .context("[vod] segment_secs must be a positive number of seconds")?;
+    if v.max_range_secs == 0 || v.max_range_bytes == 0 {
+        anyhow::bail!("[vod] max_range_secs and max_range_bytes must be more than 0");
+    }
+    let stitched: weir_server_vod::Recordings = std::sync::Arc::new(move |key, from, to| {
+        let filter = weir_record::Filter {
+            app: Some(key.app().to_owned()),
+            stream: Some(key.stream().to_owned()),
+            from: Some(from),
+            to: Some(to),
+        };
+        recordings
+            .list(&filter)
+            .into_iter()
+            // FLV recordings have no MP4 index to cut.
+            .filter(|r| r.format == "mp4")
+            .map(|r| weir_server_vod::RecordedFile {
+                path: recordings.path_of(&r.id),
+                start: r.start,
+            })
+            .collect()
+    });
     Ok(Some(weir_server_vod::router(
         hub.clone(),
         weir_server_vod::VodConfig {
             mounts,
             segment_target,
+            recordings: Some(stitched),
+            max_range: std::time::Duration::from_secs(v.max_range_secs),
+            max_range_bytes: v.max_range_bytes,
             ..weir_server_vod::VodConfig::default()
         },
     )))
