@@ -358,7 +358,8 @@ fn a_range_across_segments_stitches_into_one_clean_mp4() {
 
 /// The pages: the player page of a stream lists its recordings; clicking
 /// one plays it (currentTime advances) and it seeks. The console lists a
-/// recording with its size and deletes it, and the file is gone.
+/// recording with its size and deletes it, and the file is gone. (And a
+/// range over `max_range_bytes` is 413.)
 #[test]
 fn chromium_plays_a_recording_from_the_player_page_and_the_console_deletes_one() {
     require_ffmpeg();
@@ -366,6 +367,7 @@ fn chromium_plays_a_recording_from_the_player_page_and_the_console_deletes_one()
     const PASSWORD: &str = "rec-pages-pw";
     let srv = Server::start_with_config(&format!(
         "[record]\nenabled = true\nsegment_secs = 5\n\
+         [vod]\nmax_range_bytes = 100000\n\
          [api]\nconsole_user = \"admin\"\nconsole_password_hash = \"{}\"\n",
         password_hash(PASSWORD)
     ));
@@ -377,6 +379,14 @@ fn chromium_plays_a_recording_from_the_player_page_and_the_console_deletes_one()
     let victim = ids[ids.len() - 1];
     let victim_file = dir.join("data/recordings").join(victim);
     assert!(victim_file.is_file());
+    // `max_range_bytes = 100000`: 5 s of this stream (~1.3 MB) is too
+    // much for one answer.
+    let q = format!(
+        "app=live&stream=pages&start={}&duration=5",
+        rfc3339(time_of(&list[0]))
+    );
+    let msg = assert_error(&range(&srv, &q, ""), 413, "over max_range_bytes");
+    assert!(msg.contains("shorter"), "{msg}");
 
     let mut cmd = Command::new("timeout");
     cmd.args(["-s", "KILL", "150", "node"])
