@@ -84,10 +84,11 @@ pub(crate) fn plan(
         .find(|(_, i)| i.tracks.iter().any(|t| !t.samples.is_empty()))
         .map(|(_, i)| tracks_of(i));
     for (n, (wall, index)) in files.iter().enumerate() {
-        // The recorder starts every file at time 0 with a keyframe (a
-        // sample, without video), the frame that ended the file before:
+        // The recorder starts each file at time 0 with the keyframe that
+        // ended the file before it (any sample of an audio-only stream),
         // so a file continues where the previous one's video (or only
-        // track) ends, not its audio, which runs a frame past that.
+        // track) ends. Not where its audio ends: audio runs up to a frame
+        // past the cut, and joining there would leave a gap.
         let Some((_, end_us)) = index
             .video()
             .or(index.tracks.first())
