@@ -291,6 +291,8 @@ async function playPage() {
       document.getElementById("time").textContent = video.currentTime.toFixed(1) + " s";
     } else if (recording) {
       document.getElementById("latency").textContent = "–";
+      document.getElementById("recv").textContent = "–";
+      document.getElementById("size").textContent = video.videoWidth ? `${video.videoWidth}x${video.videoHeight}` : "–";
       document.getElementById("time").textContent = video.currentTime.toFixed(1) + " s";
     }
   }, 500);
