@@ -43,6 +43,11 @@ function fmtDuration(secs) {
   return s + "s";
 }
 
+/** "2026-12-03 10:00:00 UTC" from an RFC 3339 time the API wrote (UTC). */
+function fmtStart(rfc3339) {
+  return rfc3339.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC");
+}
+
 /** Creates an element: el("td", {class: "x"}, "text", child). */
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);

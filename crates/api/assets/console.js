@@ -1,5 +1,6 @@
 // The operators' console: summary, streams with bit-rate charts, clients,
-// kick and drop buttons, preview. Refreshes itself every 2 s.
+// kick and drop buttons, preview, recordings (play, delete). Refreshes
+// itself every 2 s.
 "use strict";
 
 const PER_PAGE = 50;
@@ -187,6 +188,32 @@ function renderPulls(pulls) {
       : null))));
 }
 
+// Recordings, newest first: shown only when the server has a recorder
+// (the list answers 404 without one). Deleting goes through `act` like
+// every other change: the session cookie from this origin.
+const MAX_RECORDINGS = 200;
+function renderRecordings(recs) {
+  $("recordings-section").hidden = !recs;
+  if (!recs) return;
+  const newest = recs.slice().reverse().slice(0, MAX_RECORDINGS);
+  $("recordings-count").textContent = recs.length > newest.length
+    ? `newest ${newest.length} of ${recs.length}` : `${recs.length}`;
+  const path = (id) => id.split("/").map(encodeURIComponent).join("/");
+  $("recordings").replaceChildren(...(newest.length ? newest.map((r) => el("tr", { "data-id": r.id },
+    el("td", {}, `${r.app}/${r.stream}`),
+    el("td", { title: r.id }, fmtStart(r.start)),
+    el("td", {}, fmtDuration(r.duration_secs)),
+    el("td", { class: "size" }, fmtBytes(r.bytes)),
+    el("td", {}, el("span", { class: "pill" },
+      r.recording ? "recording" : r.complete ? r.format : `${r.format}, cut off`)),
+    el("td", { class: "actions" },
+      el("a", { class: "button", href: r.url, target: "_blank", rel: "noopener" }, "Play"), " ",
+      state.canMutate && !r.recording
+        ? el("button", { class: "danger", onclick: () => act(`Delete recording ${r.id}`, `/api/v1/recordings/${path(r.id)}`) }, "Delete")
+        : null)))
+    : [el("tr", {}, el("td", { class: "empty", colspan: 6 }, "No recordings."))]));
+}
+
 function preview(s) {
   stopPreview("");
   const usable = playableFormats(s.playback);
@@ -219,6 +246,7 @@ async function refresh() {
     renderStreams(streams.streams);
     renderClients(clients);
     renderPulls(await api("/api/v1/pulls").then((r) => r.pulls, () => null));
+    renderRecordings(await api("/api/v1/recordings").then((r) => r.recordings, () => null));
   } catch (e) {
     $("action-error").textContent = "refresh failed: " + e.message;
   }

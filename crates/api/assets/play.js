@@ -1,7 +1,8 @@
 // Live playback without libraries: fragmented MP4 over Media Source
 // Extensions (lowest latency a browser offers without WebRTC), or HLS where
 // the browser plays it natively. Used by /play/{app}/{stream} and by the
-// console's preview.
+// console's preview. The player page also lists the stream's recordings
+// and plays one on request.
 "use strict";
 
 /** Formats this browser can play from a stream's `playback` list, best first. */
@@ -155,6 +156,50 @@ function attachChat(app, stream, video) {
   return chat;
 }
 
+/**
+ * The stream's recordings under the player, each a button that plays it.
+ * The listing (`/api/v1/recordings`) is an operator route: this page is on
+ * the server's own origin and reads it like any other page of it, and
+ * when it is not there (no recorder: 404) or refused, the section stays
+ * hidden. A recording plays from its `url` (the file under /vod/, with
+ * ranges, so the video element seeks in it), with the access parameters
+ * of this page's own URL (`?key=...`): a keyed stream's recordings need
+ * its key, like the stream.
+ */
+function attachRecordings(app, stream, onPick) {
+  const section = document.getElementById("recordings-section");
+  const list = document.getElementById("recordings");
+  const access = new URLSearchParams(location.search);
+  access.delete("via");
+  const suffix = access.toString() ? "?" + access.toString() : "";
+  let shown = "";
+  const load = async () => {
+    let recs;
+    try {
+      const q = new URLSearchParams({ app, stream });
+      recs = (await api(`/api/v1/recordings?${q}`)).recordings || [];
+    } catch (_) {
+      section.classList.add("hidden");
+      return;
+    }
+    // Redrawn only when something changed, so a button is never replaced
+    // under the pointer.
+    const key = JSON.stringify(recs.map((r) => [r.id, r.duration_secs, r.recording]));
+    section.classList.toggle("hidden", recs.length === 0);
+    if (key === shown) return;
+    shown = key;
+    // Newest first: what a viewer most likely came back for.
+    list.replaceChildren(...recs.slice().reverse().map((r) => el("button", {
+      type: "button",
+      "data-id": r.id,
+      title: r.id,
+      onclick: () => onPick(Object.assign({}, r, { url: r.url + suffix })),
+    }, `${fmtStart(r.start)} · ${fmtDuration(r.duration_secs)}${r.recording ? " · recording" : ""}`)));
+  };
+  load();
+  setInterval(load, 10000);
+}
+
 /** The /play/{app}/{stream} page. */
 async function playPage() {
   const m = location.pathname.match(/^\/play\/([^/]+)\/([^/]+)\/?$/);
@@ -168,16 +213,20 @@ async function playPage() {
   document.title = `${key} · weir`;
   let player = null;
   let stream = null;
+  // The recording being played instead of the live stream, if any.
+  let recording = null;
   let via = new URLSearchParams(location.search).get("via");
 
   const show = (text) => { status.textContent = text; };
 
   async function start() {
+    if (recording) return;
     try {
       stream = await api(`/api/v1/streams/${encodeURIComponent(app)}/${encodeURIComponent(name)}`);
     } catch (e) {
       stream = null;
     }
+    if (recording) return;
     if (!stream || !stream.live) {
       show("Waiting for the stream to go live…");
       setTimeout(start, 2000);
@@ -211,11 +260,38 @@ async function playPage() {
 
   attachChat(app, name, video);
 
+  const backLive = document.getElementById("back-live");
+  attachRecordings(app, name, (rec) => {
+    if (player) player.stop();
+    player = null;
+    recording = rec;
+    video.src = rec.url;
+    video.play().catch(() => {});
+    for (const b of document.querySelectorAll("#recordings button")) {
+      b.classList.toggle("active", b.dataset.id === rec.id);
+    }
+    backLive.classList.remove("hidden");
+    show(`Playing the recording of ${fmtStart(rec.start)} (${fmtDuration(rec.duration_secs)})`);
+  });
+  backLive.addEventListener("click", () => {
+    recording = null;
+    video.removeAttribute("src");
+    video.load();
+    backLive.classList.add("hidden");
+    for (const b of document.querySelectorAll("#recordings button")) b.classList.remove("active");
+    start();
+  });
+
   setInterval(async () => {
     if (player) {
       const s = player.stats();
       document.getElementById("latency").textContent = s.latency == null ? "–" : s.latency.toFixed(2) + " s";
       document.getElementById("recv").textContent = fmtBits(s.recvBps);
+      document.getElementById("size").textContent = video.videoWidth ? `${video.videoWidth}x${video.videoHeight}` : "–";
+      document.getElementById("time").textContent = video.currentTime.toFixed(1) + " s";
+    } else if (recording) {
+      document.getElementById("latency").textContent = "–";
+      document.getElementById("recv").textContent = "–";
       document.getElementById("size").textContent = video.videoWidth ? `${video.videoWidth}x${video.videoHeight}` : "–";
       document.getElementById("time").textContent = video.currentTime.toFixed(1) + " s";
     }

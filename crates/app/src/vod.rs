@@ -20,6 +20,12 @@ pub struct VodSection {
     pub root: PathBuf,
     /// HLS VOD segments last at least this long, where keyframes allow.
     pub segment_secs: f64,
+    /// Longest time range `GET /api/v1/recordings/get` stitches (400
+    /// beyond).
+    pub max_range_secs: u64,
+    /// Most media bytes one such range may read (413 beyond): it is made
+    /// in memory.
+    pub max_range_bytes: u64,
 }
 
 impl Default for VodSection {
@@ -28,6 +34,8 @@ impl Default for VodSection {
             enabled: true,
             root: PathBuf::new(),
             segment_secs: 2.0,
+            max_range_secs: 24 * 3600,
+            max_range_bytes: 512 << 20,
         }
     }
 }
@@ -39,7 +47,9 @@ pub const VOD_KEY: (&str, &str) = ("vod", "files");
 /// The files `/vod/` and `rtmp://HOST/vod/` play, or `None` when
 /// `[vod] enabled = false`. A recording is played as a player of its
 /// stream (its play rules and callbacks apply) and only if the recorder
-/// lists it; a file of the VOD root as a player of [`VOD_KEY`].
+/// lists it; a file of the VOD root as a player of [`VOD_KEY`]. A time
+/// range of a stream's recordings (`GET /api/v1/recordings/get`) is
+/// stitched from the MP4 files the recorder lists for it.
 pub fn library(
     cfg: &Config,
     recorder: &weir_record::Recorder,
@@ -56,6 +66,7 @@ pub fn library(
     std::fs::create_dir_all(&root)
         .with_context(|| format!("creating the VOD root {}", root.display()))?;
     let vod_key = weir_media::StreamKey::new(VOD_KEY.0, VOD_KEY.1)?;
+    let recordings = recorder.clone();
     let recorder = recorder.clone();
     let mounts = vec![
         weir_server_vod::Mount {
@@ -73,10 +84,34 @@ pub fn library(
     ];
     let segment_target = std::time::Duration::try_from_secs_f64(v.segment_secs)
         .context("[vod] segment_secs must be a positive number of seconds")?;
+    if v.max_range_secs == 0 || v.max_range_bytes == 0 {
+        anyhow::bail!("[vod] max_range_secs and max_range_bytes must be more than 0");
+    }
+    let stitched: weir_server_vod::Recordings = Arc::new(move |key, from, to| {
+        let filter = weir_record::Filter {
+            app: Some(key.app().to_owned()),
+            stream: Some(key.stream().to_owned()),
+            from: Some(from),
+            to: Some(to),
+        };
+        recordings
+            .list(&filter)
+            .into_iter()
+            // FLV recordings have no MP4 index to cut.
+            .filter(|r| r.format == "mp4")
+            .map(|r| weir_server_vod::RecordedFile {
+                path: recordings.path_of(&r.id),
+                start: r.start,
+            })
+            .collect()
+    });
     Ok(Some(Arc::new(weir_server_vod::Library::new(
         weir_server_vod::VodConfig {
             mounts,
             segment_target,
+            recordings: Some(stitched),
+            max_range: std::time::Duration::from_secs(v.max_range_secs),
+            max_range_bytes: v.max_range_bytes,
             ..weir_server_vod::VodConfig::default()
         },
     ))))

@@ -17,6 +17,11 @@
 //! recording by its stream's play rules, so that a stream's keys or
 //! signatures guard its recordings too. A playlist's segment URIs carry
 //! the playlist request's query, so a player's key travels with it.
+//!
+//! With [`VodConfig::recordings`] set, `GET /api/v1/recordings/get?app=&
+//! stream=&start=&duration=` answers one MP4 stitched from the recordings
+//! of a stream that cover a wall-clock range (see `stitch`), admitted the
+//! same way as a player of that stream.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -24,6 +29,8 @@ mod cache;
 mod error;
 mod etag;
 mod path;
+mod range_query;
+mod stitch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,9 +49,10 @@ use weir_hub::{Action, Hub};
 
 pub use error::VodHttpError;
 pub use path::{KeyOf, Mount, MAX_COMPONENT_BYTES, MAX_PATH_BYTES};
+pub use stitch::{RecordedFile, Recordings};
 
 /// Settings of the VOD routes.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct VodConfig {
     /// The directories served; the one with an empty prefix takes every
     /// path no other claims.
@@ -55,6 +63,32 @@ pub struct VodConfig {
     pub cache_entries: usize,
     /// Most file bytes one generated segment may read.
     pub max_segment_bytes: u64,
+    /// The recorder's catalog, for `GET /api/v1/recordings/get` (the
+    /// route exists only when this is set).
+    pub recordings: Option<Recordings>,
+    /// Longest time range one request may ask for (400 beyond).
+    pub max_range: Duration,
+    /// Most media bytes one time range may read (413 beyond): a range is
+    /// read into memory and written out whole.
+    pub max_range_bytes: u64,
+    /// Time ranges made at once; more wait their turn (each holds up to
+    /// twice `max_range_bytes`).
+    pub ranges_at_once: usize,
+}
+
+impl std::fmt::Debug for VodConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VodConfig")
+            .field("mounts", &self.mounts)
+            .field("segment_target", &self.segment_target)
+            .field("cache_entries", &self.cache_entries)
+            .field("max_segment_bytes", &self.max_segment_bytes)
+            .field("recordings", &self.recordings.is_some())
+            .field("max_range", &self.max_range)
+            .field("max_range_bytes", &self.max_range_bytes)
+            .field("ranges_at_once", &self.ranges_at_once)
+            .finish()
+    }
 }
 
 impl Default for VodConfig {
@@ -64,6 +98,10 @@ impl Default for VodConfig {
             segment_target: Duration::from_secs(2),
             cache_entries: 256,
             max_segment_bytes: 64 << 20,
+            recordings: None,
+            max_range: Duration::from_secs(24 * 3600),
+            max_range_bytes: 512 << 20,
+            ranges_at_once: 2,
         }
     }
 }
@@ -80,6 +118,8 @@ struct Vod {
 pub struct Library {
     config: VodConfig,
     cache: cache::IndexCache,
+    /// Permits of the time ranges being made.
+    ranges: tokio::sync::Semaphore,
 }
 
 impl Library {
@@ -87,6 +127,7 @@ impl Library {
     pub fn new(config: VodConfig) -> Self {
         Library {
             cache: cache::IndexCache::new(config.cache_entries),
+            ranges: tokio::sync::Semaphore::new(config.ranges_at_once.max(1)),
             config,
         }
     }
@@ -112,14 +153,18 @@ impl Library {
     }
 }
 
-/// The router of `GET`/`HEAD /vod/{*path}` over `library`, whose requests
-/// `hub` admits. The app merges it into the viewer routes, which gives it
-/// the media routes' CORS.
+/// The router of `GET`/`HEAD /vod/{*path}` over `library` (and of
+/// `GET /api/v1/recordings/get` when its config has `recordings`), whose
+/// requests `hub` admits. The app merges it into the viewer routes, which
+/// gives it the media routes' CORS: both are media for players.
 pub fn router(hub: Hub, library: Arc<Library>) -> Router {
+    let stitches = library.config.recordings.is_some();
     let vod = Arc::new(Vod { hub, library });
-    Router::new()
-        .route("/vod/{*path}", get(serve))
-        .with_state(vod)
+    let mut router = Router::new().route("/vod/{*path}", get(serve));
+    if stitches {
+        router = router.route("/api/v1/recordings/get", get(stitch::get));
+    }
+    router.with_state(vod)
 }
 
 /// Playlists and generated segments may change when the file does (a
