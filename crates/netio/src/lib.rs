@@ -9,6 +9,8 @@
 //!
 //! - [`accept`]: the one accept loop ([`serve`]): limits, TLS handshake,
 //!   backoff, shutdown; a protocol only handles the connections.
+//! - [`backoff`]: the jittered 1 s → 30 s retry schedule of everything
+//!   that reconnects or restarts (camera pulls, transcoders).
 //! - [`write`]: a non-blocking `writev` first ([`try_write_now`]), a
 //!   waiting one for what a full socket left ([`write_all_vectored`]).
 //! - [`sink`]: [`SocketSink`], what a caught-up viewer parks with its
@@ -24,6 +26,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod accept;
+pub mod backoff;
 pub mod feed;
 pub mod keystream;
 pub mod shared;
@@ -31,6 +34,7 @@ pub mod sink;
 pub mod write;
 
 pub use accept::{serve, Accept, Conn, Limits, Slot};
+pub use backoff::Backoff;
 pub use feed::{Feed, Next, PassFailed};
 pub use keystream::{Keystream, KeystreamStream};
 pub use shared::SharedTcp;

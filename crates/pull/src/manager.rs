@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use weir_hub::Hub;
 use weir_media::StreamKey;
 
-use crate::backoff::Backoff;
+use weir_netio::Backoff;
 use crate::feed::Feed;
 use crate::session;
 use crate::status::{PullState, PullStatus, Status};
