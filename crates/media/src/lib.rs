@@ -11,6 +11,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod dts;
+pub mod pattern;
 mod key;
 mod time;
 
