@@ -97,6 +97,12 @@ pub trait AppHooks: Send + Sync + 'static {
         false
     }
 
+    /// The transcoding ladders (`GET /api/v1/transcodes`), or `None` when
+    /// the app runs none (the route then answers 404).
+    fn transcodes(&self) -> Option<Vec<TranscodeView>> {
+        None
+    }
+
     /// The recordings `query` asks for (`None`: this server has no
     /// recorder, and the API answers 404).
     fn recordings(&self, _query: &RecordingQuery) -> Option<Vec<RecordingView>> {
@@ -222,6 +228,28 @@ pub struct PullView {
     /// Connection attempts after a failed or ended session.
     #[serde(rename = "retries")]
     pub reconnects: u64,
+}
+
+/// A transcoding ladder as the API shows it: the app copies its ladders'
+/// status into it, so this crate needs no transcode crate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TranscodeView {
+    /// The source stream, `app/stream`.
+    pub stream: String,
+    /// The rendition streams, `app/stream_name`.
+    pub renditions: Vec<String>,
+    /// `"starting"`, `"running"`, `"backoff"` or `"idle"`.
+    pub state: &'static str,
+    /// Runs only while a rendition has viewers.
+    pub on_demand: bool,
+    /// ffmpeg's process id while it runs.
+    pub pid: Option<u32>,
+    /// ffmpeg starts after the first.
+    pub restarts: u64,
+    /// Why ffmpeg last failed (its last error line).
+    pub last_error: Option<String>,
+    /// Since when (Unix seconds).
+    pub since: u64,
 }
 
 /// The body of `POST /api/v1/pulls`.
@@ -357,6 +385,7 @@ pub fn router(ctx: ApiContext) -> Router {
         )
         .route("/api/v1/clients", get(rest::clients))
         .route("/api/v1/pulls", get(rest::pulls).post(rest::add_pull))
+        .route("/api/v1/transcodes", get(rest::transcodes))
         .route("/api/v1/pulls/{app}/{stream}", delete(rest::remove_pull))
         .route("/api/v1/recordings", get(recordings::list))
         .route("/api/v1/recordings/{*id}", delete(recordings::delete))

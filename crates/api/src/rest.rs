@@ -195,6 +195,15 @@ pub(crate) async fn pulls(AxState(state): Shared) -> Result<Response, ApiError> 
     Ok(Json(json!({ "pulls": pulls })).into_response())
 }
 
+/// `GET /api/v1/transcodes`: the transcoding ladders and their ffmpeg.
+pub(crate) async fn transcodes(AxState(state): Shared) -> Result<Response, ApiError> {
+    let ladders =
+        state.ctx.app.transcodes().ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "this server runs no transcoding")
+        })?;
+    Ok(Json(json!({ "transcodes": ladders })).into_response())
+}
+
 fn no_pulls() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "this server runs no camera pulls")
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use weir_api::{
     ApiAuth, ApiContext, AppHooks, AuthConfig, ChatStats, NewPull, Output, Playback, PullRefusal,
-    PullView, RecordRefusal, RecordStatsView, RecordingQuery, RecordingView,
+    PullView, RecordRefusal, RecordStatsView, RecordingQuery, RecordingView, TranscodeView,
 };
 use weir_hub::Hub;
 use weir_media::{Codec, StreamKey};
@@ -20,12 +20,23 @@ use weir_server_http::HlsSegments;
 
 use crate::config::Config;
 
+/// The app's running services the API reports on and controls.
+pub struct Services {
+    /// Camera pulls.
+    pub pulls: weir_pull::Pulls,
+    /// Recordings.
+    pub recorder: weir_record::Recorder,
+    /// Transcoding ladders.
+    pub transcoder: weir_transcode::Transcoder,
+}
+
 /// The app's answers to the API.
 struct Hooks {
     hls_segments: HlsSegments,
     chat: Arc<ChatMetrics>,
     pulls: weir_pull::Pulls,
     recorder: weir_record::Recorder,
+    transcoder: weir_transcode::Transcoder,
     /// The RTMP port recordings are played on (`rtmp_url`), when RTMP VOD
     /// is on.
     rtmp_vod_port: Option<u16>,
@@ -88,6 +99,31 @@ impl AppHooks for Hooks {
                         _ => None,
                     };
                     crate::recordings::view(&r, rtmp.as_deref())
+                })
+                .collect(),
+        )
+    }
+
+    fn transcodes(&self) -> Option<Vec<TranscodeView>> {
+        use weir_transcode::LadderState;
+        Some(
+            self.transcoder
+                .list()
+                .into_iter()
+                .map(|l| TranscodeView {
+                    stream: l.stream,
+                    renditions: l.renditions,
+                    state: match l.state {
+                        LadderState::Starting => "starting",
+                        LadderState::Running => "running",
+                        LadderState::Backoff => "backoff",
+                        LadderState::Idle => "idle",
+                    },
+                    on_demand: l.on_demand,
+                    pid: l.pid,
+                    restarts: l.restarts,
+                    last_error: l.last_error,
+                    since: l.since,
                 })
                 .collect(),
         )
@@ -214,10 +250,14 @@ pub fn routes(
     hub: Hub,
     started: Instant,
     hls_segments: HlsSegments,
-    pulls: weir_pull::Pulls,
-    recorder: weir_record::Recorder,
+    services: Services,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Routes> {
+    let Services {
+        pulls,
+        recorder,
+        transcoder,
+    } = services;
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let auth = ApiAuth::new(AuthConfig {
         console_user: cfg.api.console_user.clone(),
@@ -234,6 +274,7 @@ pub fn routes(
             chat: chat.metrics(),
             pulls,
             recorder,
+            transcoder,
             rtmp_vod_port: cfg.vod.enabled.then(|| cfg.server.rtmp_listen.port()),
         }),
     });

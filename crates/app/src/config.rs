@@ -42,6 +42,10 @@ pub struct Config {
     pub pull: Vec<weir_pull::PullConfig>,
     /// Recording (`[record]`, docs/recording.md).
     pub record: weir_record::RecordConfig,
+    /// Transcoding ladders (`[[transcode]]`, docs/hls.md): renditions
+    /// made by ffmpeg and published as `{stream}_{name}`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub transcode: Vec<weir_transcode::TranscodeConfig>,
     /// What the file said in an old way that still works (a deprecated
     /// key, and where it moved), for `serve` to log once at start and
     /// `check-config` to show; empty for the defaults and current files.
@@ -647,6 +651,9 @@ impl Config {
         self.auth.check()?;
         self.rtsp.check()?;
         self.record.validate()?;
+        for t in &self.transcode {
+            t.validate()?;
+        }
         let mut pulled = std::collections::HashSet::new();
         for pull in &self.pull {
             pull.check()?;

@@ -44,6 +44,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // chooses them or the API asks.
     let recorder = crate::recordings::start(&cfg, &hub, access, &shutdown)?;
 
+    // Transcoding ladders: ffmpeg per chosen stream while it is live (or
+    // watched). A missing ffmpeg stops the start only when one is set up.
+    let transcoder =
+        weir_transcode::Transcoder::start(hub.clone(), cfg.transcode.clone(), shutdown.clone())?;
+    if !cfg.transcode.is_empty() {
+        info!(ladders = cfg.transcode.len(), "transcoding configured");
+    }
+
     // Camera pulls: always-on ones start now, on-demand ones when their
     // stream gets a viewer (the hub's demand watcher).
     let pulls = weir_pull::Pulls::start(hub.clone(), &cfg.pull, shutdown.clone())?;
@@ -80,8 +88,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         hub.clone(),
         started,
         hls_segments,
-        pulls.clone(),
-        recorder.clone(),
+        crate::api::Services {
+            pulls: pulls.clone(),
+            recorder: recorder.clone(),
+            transcoder: transcoder.clone(),
+        },
         shutdown.clone(),
     )?;
     let https = crate::tls::https_acceptor(tls.as_ref())?;

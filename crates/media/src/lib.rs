@@ -11,8 +11,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod dts;
-pub mod pattern;
 mod key;
+pub mod pattern;
 mod time;
 
 pub use dts::DtsDeriver;
