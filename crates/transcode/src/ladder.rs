@@ -167,8 +167,9 @@ async fn run_ffmpeg(
     };
     let admission = hub.admit_internal(key, "transcode");
     let sub = hub.subscribe(&admission);
-    let feeding = feed(sub, stdin);
-    tokio::pin!(feeding);
+    // Boxed so that it can be dropped (closing ffmpeg's stdin) before
+    // waiting for ffmpeg to exit.
+    let mut feeding = Box::pin(feed(sub, stdin));
     let mut up = 0;
     let mut unwatched_since: Option<Instant> = None;
     let mut demand = tokio::time::interval(DEMAND_POLL);
