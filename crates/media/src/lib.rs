@@ -12,6 +12,7 @@
 
 pub mod dts;
 mod key;
+pub mod pattern;
 mod time;
 
 pub use dts::DtsDeriver;

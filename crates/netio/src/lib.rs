@@ -18,12 +18,15 @@
 //!   pass both hold.
 //! - [`feed`]: [`Feed`], a viewer's receiver or its parking, and the
 //!   moves between the two.
+//! - [`backoff`]: when an outgoing connection is tried again (camera
+//!   pulls, pushes): 1 s doubling to 30 s, jittered.
 //! - [`keystream`]: [`KeystreamStream`], a stream encrypted per
 //!   connection by a stream cipher (RTMPE's RC4).
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod accept;
+pub mod backoff;
 pub mod feed;
 pub mod keystream;
 pub mod shared;

@@ -12,11 +12,11 @@ use tokio_util::task::TaskTracker;
 use weir_hub::Hub;
 use weir_media::StreamKey;
 
-use crate::backoff::Backoff;
 use crate::feed::Feed;
 use crate::session;
 use crate::status::{PullState, PullStatus, Status};
 use crate::{PullConfig, PullError, Transport};
+use weir_netio::backoff::Backoff;
 
 /// A session whose frames flowed this long was good: the backoff starts
 /// over at 1 s after it.

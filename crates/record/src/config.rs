@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use weir_media::StreamKey;
 
 use crate::error::RecordError;
-use crate::pattern;
+use weir_media::pattern;
 
 /// The container recordings are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

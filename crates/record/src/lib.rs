@@ -28,7 +28,6 @@ mod catalog;
 mod config;
 mod error;
 mod file;
-mod pattern;
 mod recorder;
 mod retention;
 mod template;

@@ -1,8 +1,9 @@
-//! `*` wildcards for `[record] apps` and `streams`.
+//! `*` wildcards for stream names: `[record] apps` and `streams`, `[[push]]`
+//! `app` and `streams`.
 
 /// Whether `text` matches `pattern`, where `*` stands for any run of
 /// characters (none included) and everything else for itself.
-pub(crate) fn matches(pattern: &str, text: &str) -> bool {
+pub fn matches(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
     // No `*`: the whole text.
     let first = parts.next().unwrap_or("");
