@@ -51,6 +51,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         info!(pulls = cfg.pull.len(), "camera pulls configured");
     }
 
+    // Pushes: `[[push]]` entries follow every publish of the streams they
+    // choose; the API adds more.
+    let pushes = weir_push::Pushes::start(hub.clone(), &cfg.push, shutdown.clone())?;
+    if !cfg.push.is_empty() {
+        info!(pushes = cfg.push.len(), "pushes configured");
+    }
+
     let rtmp_listener = TcpListener::bind(cfg.server.rtmp_listen)
         .await
         .with_context(|| format!("binding RTMP listener on {}", cfg.server.rtmp_listen))?;
@@ -80,8 +87,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         hub.clone(),
         started,
         hls_segments,
-        pulls.clone(),
-        recorder.clone(),
+        crate::api::Managed {
+            pulls: pulls.clone(),
+            pushes: pushes.clone(),
+            recorder: recorder.clone(),
+        },
         shutdown.clone(),
     )?;
     let https = crate::tls::https_acceptor(tls.as_ref())?;
@@ -181,6 +191,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .is_err()
     {
         warn!("camera pulls did not stop in time");
+    }
+    // Pushes end with the shutdown token (their connections are dropped).
+    if tokio::time::timeout(SHUTDOWN_GRACE, pushes.wait())
+        .await
+        .is_err()
+    {
+        warn!("pushes did not stop in time");
     }
     info!("bye");
     Ok(())
