@@ -325,8 +325,9 @@ pub enum PushRefusal {
     Unsupported,
     /// A field is wrong (400); the message says which.
     Invalid(String),
-    /// The push comes from the configuration (409).
-    Configured(String),
+    /// The push comes from the configuration, or the same push exists
+    /// (409).
+    Conflict(String),
 }
 
 /// Counters of every push together, for `/metrics`.

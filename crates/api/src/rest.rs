@@ -267,14 +267,14 @@ fn push_refused(refusal: crate::PushRefusal) -> ApiError {
     match refusal {
         crate::PushRefusal::Unsupported => no_pushes(),
         crate::PushRefusal::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
-        crate::PushRefusal::Configured(m) => ApiError::new(StatusCode::CONFLICT, m),
+        crate::PushRefusal::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
     }
 }
 
 /// `POST /api/v1/pushes` with a JSON [`crate::NewPush`]: pushes the
 /// stream to the URL at every publish (the current one, if live) until
 /// the push is deleted or the server restarts. 201 with the push (its
-/// `id`), 400 for a bad field.
+/// `id`), 400 for a bad field, 409 if the same push exists.
 pub(crate) async fn add_push(
     AxState(state): Shared,
     headers: HeaderMap,

@@ -221,14 +221,15 @@ impl AppHooks for Hooks {
     }
 
     fn add_push(&self, key: StreamKey, url: &str) -> Result<u64, PushRefusal> {
-        self.pushes
-            .add(key, url)
-            .map_err(|e| PushRefusal::Invalid(e.to_string()))
+        self.pushes.add(key, url).map_err(|e| match e {
+            weir_push::PushError::AlreadyExists(_) => PushRefusal::Conflict(e.to_string()),
+            other => PushRefusal::Invalid(other.to_string()),
+        })
     }
 
     fn remove_push(&self, id: u64) -> Result<bool, PushRefusal> {
         self.pushes.remove(id).map_err(|e| match e {
-            weir_push::PushError::Configured(_) => PushRefusal::Configured(e.to_string()),
+            weir_push::PushError::Configured(_) => PushRefusal::Conflict(e.to_string()),
             other => PushRefusal::Invalid(other.to_string()),
         })
     }

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::clients::{ffmpeg_publisher, require_ffmpeg, require_tool};
+use common::clients::{ffmpeg_publisher, require_ffmpeg, require_tool, HIGH_BITRATE};
 use common::http::{counter, request, Response};
 use common::probe::{self, Analysis, Media};
 use common::process::{Proc, Stdout};
@@ -335,6 +335,82 @@ fn pushes_to_nginx_and_weir_and_reconnects_when_nginx_returns() {
         "the lost connection and a refused reconnect are counted"
     );
     println!("whole test: {:?}", started.elapsed());
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to `pid` with bash's builtin kill.
+fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("bash")
+        .args(["-c", &format!("kill -{signal} {pid}")])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal} {pid}");
+}
+
+/// nginx freezes mid-stream (SIGSTOP: its connections stay open and
+/// nobody reads them): once the socket buffers are full the push's write
+/// times out and it reconnects (connecting to a frozen nginx times out
+/// too), while the push to weir B and A's local viewer go on; when nginx
+/// thaws the push comes back.
+#[test]
+fn a_destination_that_stops_reading_times_out_alone_and_comes_back() {
+    require_ffmpeg();
+    require_nginx_rtmp();
+    let dir = tempfile::Builder::new()
+        .prefix("weir-push-")
+        .tempdir()
+        .unwrap();
+    let b = Server::start();
+    let nginx_port = free_port();
+    let nginx = Nginx::start(dir.path(), "nginx", nginx_port);
+    let a = Server::start_with_config(&format!(
+        "[[push]]\napp = \"live\"\nurl = \"rtmp://127.0.0.1:{nginx_port}/{{app}}/{{stream}}\"\n\n\
+         [[push]]\napp = \"live\"\nurl = \"{}\"\n",
+        b.rtmp_url("{stream}")
+    ));
+    // 8 Mbit/s fills the socket buffers in seconds.
+    let _publisher = ffmpeg_publisher(a.dir(), "publisher", &a.rtmp_url("s"), 120, HIGH_BITRATE);
+    wait_push(&a, nginx_port, "pushing", secs(20), |p| {
+        p["state"] == "pushing"
+    });
+    wait_push(&a, b.rtmp_port(), "pushing", secs(20), |p| {
+        p["state"] == "pushing"
+    });
+    let mut local = probe::spawn_player(a.dir(), "ffprobe-a", &a.rtmp_url("s"), 120);
+    let mut remote = probe::spawn_player(b.dir(), "ffprobe-b", &b.rtmp_url("s"), 120);
+    sleep(secs(2));
+
+    let frozen = Instant::now();
+    signal(nginx.proc.pid(), "STOP");
+    let timed_out = wait_push(&a, nginx_port, "timed out", secs(60), |p| {
+        p["state"] != "pushing" && has_error(p, "timed out")
+    });
+    println!("nginx frozen; {:?} later: {timed_out}", frozen.elapsed());
+    let thawed = Instant::now();
+    signal(nginx.proc.pid(), "CONT");
+    let back = wait_push(&a, nginx_port, "pushing again", secs(60), |p| {
+        p["state"] == "pushing" && p["reconnects"].as_u64() >= Some(1)
+    });
+    let end = Instant::now();
+    println!("nginx thawed; push back {:?} later: {back}", end - thawed);
+    let to_b = push_to(&a, b.rtmp_port()).unwrap();
+    assert_eq!(
+        (to_b["state"].as_str(), to_b["reconnects"].as_u64()),
+        (Some("pushing"), Some(0)),
+        "{to_b}"
+    );
+    for (player, name) in [(&mut local, "A's player"), (&mut remote, "B's player")] {
+        player.assert_running(name);
+        let a = Analysis::of(player);
+        let (silence, frames) = longest_silence(&a, frozen, end);
+        println!("{name}: {frames} frames while nginx was frozen or coming back, longest silence {silence:?}");
+        assert!(
+            silence < Duration::from_millis(1000),
+            "{name}: {silence:?} ({})",
+            a.summary()
+        );
+        a.assert_flowing(name, frozen, end, 0.7);
+    }
+    assert!(counter(a.http_port(), "weir_push_errors_total{kind=\"timeout\"}") >= 1);
 }
 
 /// A destination that accepts TCP and never answers, one nothing listens

@@ -19,6 +19,9 @@ pub enum PushError {
     /// Another setting is wrong.
     #[error("invalid push setting: {0}")]
     BadSetting(String),
+    /// An API push of this stream to this URL exists already (its id).
+    #[error("push {0} already pushes this stream there")]
+    AlreadyExists(u64),
     /// The push comes from `[[push]]`: only the configuration removes it.
     #[error("push {0} is configured in [[push]]: remove it from the configuration")]
     Configured(u64),
@@ -74,9 +77,10 @@ impl PushError {
     /// refused before any push starts).
     pub fn kind(&self) -> &'static str {
         match self {
-            PushError::BadUrl { .. } | PushError::BadSetting(_) | PushError::Configured(_) => {
-                "config"
-            }
+            PushError::BadUrl { .. }
+            | PushError::BadSetting(_)
+            | PushError::AlreadyExists(_)
+            | PushError::Configured(_) => "config",
             PushError::Connect(_) => "connect",
             PushError::Tls(_) => "tls",
             PushError::Refused { .. } => "refused",

@@ -165,12 +165,22 @@ impl Pushes {
     /// Adds a push of `key` to `url` (`POST /api/v1/pushes`; `{app}` and
     /// `{stream}` are replaced as in `[[push]]`). It lasts until
     /// [`Pushes::remove`] or the server stops, pushing every publish of
-    /// the stream (the current one, if live). Returns its id.
+    /// the stream (the current one, if live). Returns its id; an API push
+    /// of the stream to the same URL is refused (a second click).
     pub fn add(&self, key: StreamKey, url: &str) -> Result<u64, PushError> {
         check_template(url)?;
-        let dest = self.new_dest(key.clone(), expand(url, &key), Origin::Api);
+        let url = expand(url, &key);
+        let mut dests = self.shared.dests.lock();
+        if let Some(twin) = dests
+            .values()
+            .find(|d| d.origin == Origin::Api && d.key == key && d.url == url)
+        {
+            return Err(PushError::AlreadyExists(twin.id));
+        }
+        let dest = self.new_dest(key.clone(), url, Origin::Api);
         let id = dest.id;
-        self.shared.dests.lock().insert(id, dest.clone());
+        dests.insert(id, dest.clone());
+        drop(dests);
         tracing::info!(id, stream = %key, url = %dest.shown, "push added");
         self.spawn(dest);
         Ok(id)
