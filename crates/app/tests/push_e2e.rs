@@ -652,10 +652,23 @@ fn pushes_api_adds_lists_and_removes() {
         assert!(Instant::now() < deadline, "after the publish: {list:?}");
         sleep(Duration::from_millis(100));
     }
-    let _publisher = ffmpeg_publisher(a.dir(), "publisher-2", &a.rtmp_url("z"), 60, &[]);
+    let mut publisher = ffmpeg_publisher(a.dir(), "publisher-2", &a.rtmp_url("z"), 60, &[]);
     let cfg_id_2 = pushing_both("second publish");
     assert_ne!(cfg_id_2, cfg_id, "a new publish, a new [[push]] push");
     plays(b.dir(), "ffprobe-from-api-2", &b.rtmp_url("from-api"));
+
+    // A takeover (the encoder reconnects while the old connection lingers)
+    // is no end: both pushes go on, on their connections, with the new
+    // publisher's frames.
+    let _publisher = ffmpeg_publisher(a.dir(), "publisher-3", &a.rtmp_url("z"), 60, &[]);
+    publisher.expect_exit(secs(15));
+    assert_eq!(pushing_both("after the takeover"), cfg_id_2);
+    plays(b.dir(), "ffprobe-from-api-3", &b.rtmp_url("from-api"));
+    plays(b.dir(), "ffprobe-from-config-3", &b.rtmp_url("from-config"));
+    for p in pushes(&a) {
+        assert_eq!(p["reconnects"], 0, "{p}");
+        assert!(p["last_error"].is_null(), "{p}");
+    }
 
     let path = format!("/api/v1/pushes/{id}");
     assert_eq!(api(&a, "DELETE", &path, None, false).status, 401);
