@@ -39,6 +39,8 @@ APT_PACKAGES=(
   vlc-bin                   # cvlc: VLC 3 as a player (players_e2e.rs)
   vlc-plugin-base           # VLC's own demuxers (mp4, ts, HLS) and access modules
   util-linux                # runuser: runs VLC (which refuses root) as nobody
+  nginx                     # nginx-rtmp as a push destination (push_e2e.rs)
+  libnginx-mod-rtmp         # its RTMP module
 )
 
 # Python packages (pip name and the module it provides).

@@ -188,6 +188,26 @@ function renderPulls(pulls) {
       : null))));
 }
 
+// Pushes (restreams): shown only when the server runs any (the list
+// answers 404 on a server without pushes). Only those added through the
+// API can be removed here; `[[push]]` ones belong to the configuration.
+function renderPushes(pushes) {
+  $("pushes-section").hidden = !pushes || !pushes.length;
+  if (!pushes) return;
+  $("pushes").replaceChildren(...pushes.map((p) => el("tr", {},
+    el("td", {}, p.id),
+    el("td", {}, `${p.app}/${p.stream}`),
+    el("td", {}, p.url),
+    el("td", {}, el("span", { class: "pill" }, p.state)),
+    el("td", {}, fmtBits(p.bitrate_kbps * 1000)),
+    el("td", { class: "size" }, fmtBytes(p.bytes)),
+    el("td", {}, p.reconnects),
+    el("td", {}, p.last_error || "–"),
+    el("td", {}, state.canMutate && p.from_api
+      ? el("button", { class: "danger", onclick: () => act(`Remove push ${p.id}`, `/api/v1/pushes/${p.id}`) }, "Remove")
+      : null))));
+}
+
 // Recordings, newest first: shown only when the server has a recorder
 // (the list answers 404 without one). Deleting goes through `act` like
 // every other change: the session cookie from this origin.
@@ -246,6 +266,7 @@ async function refresh() {
     renderStreams(streams.streams);
     renderClients(clients);
     renderPulls(await api("/api/v1/pulls").then((r) => r.pulls, () => null));
+    renderPushes(await api("/api/v1/pushes").then((r) => r.pushes, () => null));
     renderRecordings(await api("/api/v1/recordings").then((r) => r.recordings, () => null));
   } catch (e) {
     $("action-error").textContent = "refresh failed: " + e.message;

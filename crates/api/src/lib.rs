@@ -102,6 +102,25 @@ pub trait AppHooks: Send + Sync + 'static {
     fn transcodes(&self) -> Option<Vec<TranscodeView>> {
         None
     }
+    /// The pushes (`GET /api/v1/pushes`), or `None` when the app runs
+    /// none (the routes then answer 404).
+    fn pushes(&self) -> Option<Vec<PushView>> {
+        None
+    }
+    /// Adds a push of `key` to `url` (`POST /api/v1/pushes`, already
+    /// authorized); its id.
+    fn add_push(&self, _key: StreamKey, _url: &str) -> Result<u64, PushRefusal> {
+        Err(PushRefusal::Unsupported)
+    }
+    /// Stops and removes push `id` (`DELETE /api/v1/pushes/{id}`, already
+    /// authorized); `Ok(false)` if there is none.
+    fn remove_push(&self, _id: u64) -> Result<bool, PushRefusal> {
+        Err(PushRefusal::Unsupported)
+    }
+    /// Counters of every push together, for `weir_push_*` in `/metrics`.
+    fn push_stats(&self) -> Option<PushStatsView> {
+        None
+    }
 
     /// The recordings `query` asks for (`None`: this server has no
     /// recorder, and the API answers 404).
@@ -283,6 +302,72 @@ pub enum PullRefusal {
     Invalid(String),
 }
 
+/// A push as the API shows it: the app copies its pushes' status into
+/// it, so this crate needs no push crate.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PushView {
+    /// What `DELETE /api/v1/pushes/{id}` takes.
+    pub id: u64,
+    /// App of the pushed stream.
+    pub app: String,
+    /// Name of the pushed stream.
+    pub stream: String,
+    /// The destination, its stream name (where the key goes) shown as
+    /// `***`.
+    pub url: String,
+    /// Added through the API (until deleted) rather than by `[[push]]`.
+    pub from_api: bool,
+    /// `"idle"`, `"connecting"`, `"pushing"` or `"backoff"`.
+    pub state: &'static str,
+    /// Since when (Unix seconds).
+    pub since: u64,
+    /// Why the last connection failed, if one did.
+    pub last_error: Option<String>,
+    /// What goes out while pushing.
+    pub bitrate_kbps: u64,
+    /// Media bytes sent.
+    pub bytes: u64,
+    /// Connection attempts after a failed one.
+    pub reconnects: u64,
+}
+
+/// The body of `POST /api/v1/pushes`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPush {
+    /// App of the stream (or name both in `stream`).
+    #[serde(default)]
+    pub app: String,
+    /// The stream to push: `"live/x"`, or its name with `app`.
+    pub stream: String,
+    /// The destination: `rtmp://host/app/KEY` (`{app}` and `{stream}`
+    /// are replaced).
+    pub url: String,
+}
+
+/// Why a push was not added or removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushRefusal {
+    /// The app runs no pushes (404).
+    Unsupported,
+    /// A field is wrong (400); the message says which.
+    Invalid(String),
+    /// The push comes from the configuration, or the same push exists
+    /// (409).
+    Conflict(String),
+}
+
+/// Counters of every push together, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushStatsView {
+    /// Connection attempts after a failed one.
+    pub reconnects: u64,
+    /// Media bytes sent.
+    pub bytes: u64,
+    /// Failed connections by kind (`connect`, `refused`, `timeout`...).
+    pub errors: Vec<(&'static str, u64)>,
+}
+
 /// Chat counters as `/metrics` exports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChatStats {
@@ -387,6 +472,8 @@ pub fn router(ctx: ApiContext) -> Router {
         .route("/api/v1/pulls", get(rest::pulls).post(rest::add_pull))
         .route("/api/v1/transcodes", get(rest::transcodes))
         .route("/api/v1/pulls/{app}/{stream}", delete(rest::remove_pull))
+        .route("/api/v1/pushes", get(rest::pushes).post(rest::add_push))
+        .route("/api/v1/pushes/{id}", delete(rest::remove_push))
         .route("/api/v1/recordings", get(recordings::list))
         .route("/api/v1/recordings/{*id}", delete(recordings::delete))
         .route(

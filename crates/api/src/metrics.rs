@@ -238,6 +238,9 @@ impl Collector for Stats {
         if let Some(pulls) = self.ctx.app.pulls() {
             encode_pulls(&mut enc, &pulls)?;
         }
+        if let (Some(pushes), Some(stats)) = (self.ctx.app.pushes(), self.ctx.app.push_stats()) {
+            encode_pushes(&mut enc, &pushes, &stats)?;
+        }
         if let Some(rec) = self.ctx.app.record_stats() {
             encode_record(&mut enc, &rec, &none)?;
         }
@@ -321,6 +324,58 @@ fn encode_pulls(
         "Connection attempts of each camera pull after a failed or ended session.",
         None,
         &reconnects,
+    )
+}
+
+/// `weir_push_*`: how many pushes run and push now, and the counters of
+/// every push together (they survive the pushes, so they only grow).
+fn encode_pushes(
+    enc: &mut DescriptorEncoder,
+    pushes: &[crate::PushView],
+    stats: &crate::PushStatsView,
+) -> Result<(), std::fmt::Error> {
+    let none: Labels = Vec::new();
+    let active = pushes.iter().filter(|p| p.state != "idle").count() as u64;
+    let connected = pushes.iter().filter(|p| p.state == "pushing").count() as u64;
+    gauges(
+        enc,
+        "push_active",
+        "Pushes whose source is live (connecting, pushing or in backoff).",
+        None,
+        &[(none.clone(), active)],
+    )?;
+    gauges(
+        enc,
+        "push_connected",
+        "Pushes whose destination accepted the publish and gets frames.",
+        None,
+        &[(none.clone(), connected)],
+    )?;
+    counters(
+        enc,
+        "push_reconnects",
+        "Push connection attempts after a failed one.",
+        None,
+        &[(none.clone(), stats.reconnects)],
+    )?;
+    counters(
+        enc,
+        "push_bytes",
+        "Media bytes pushed to destinations.",
+        None,
+        &[(none, stats.bytes)],
+    )?;
+    let errors: Vec<(Labels, u64)> = stats
+        .errors
+        .iter()
+        .map(|(kind, n)| (vec![("kind", (*kind).to_owned())], *n))
+        .collect();
+    counters(
+        enc,
+        "push_errors",
+        "Failed push connections, by kind (connect, tls, refused, timeout, io, protocol, closed).",
+        None,
+        &errors,
     )
 }
 

@@ -261,3 +261,71 @@ pub(crate) async fn remove_pull(
         ))
     }
 }
+
+/// `GET /api/v1/pushes`: the pushes and what each is doing.
+pub(crate) async fn pushes(AxState(state): Shared) -> Result<Response, ApiError> {
+    let pushes = state.ctx.app.pushes().ok_or_else(no_pushes)?;
+    Ok(Json(json!({ "pushes": pushes })).into_response())
+}
+
+fn no_pushes() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "this server runs no pushes")
+}
+
+fn push_refused(refusal: crate::PushRefusal) -> ApiError {
+    match refusal {
+        crate::PushRefusal::Unsupported => no_pushes(),
+        crate::PushRefusal::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+        crate::PushRefusal::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+    }
+}
+
+/// `POST /api/v1/pushes` with a JSON [`crate::NewPush`]: pushes the
+/// stream to the URL at every publish (the current one, if live) until
+/// the push is deleted or the server restarts. 201 with the push (its
+/// `id`), 400 for a bad field, 409 if the same push exists.
+pub(crate) async fn add_push(
+    AxState(state): Shared,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    auth::authorize(&state, &headers)?;
+    let new: crate::NewPush = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad push JSON: {e}")))?;
+    // `"stream": "live/x"`, or `app` and `stream` apart.
+    let key = match (new.app.as_str(), new.stream.split_once('/')) {
+        ("", Some((app, stream))) => stream_key(app, stream)?,
+        (app, _) => stream_key(app, &new.stream)?,
+    };
+    let id = state
+        .ctx
+        .app
+        .add_push(key, &new.url)
+        .map_err(push_refused)?;
+    let view = state
+        .ctx
+        .app
+        .pushes()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.id == id);
+    Ok((StatusCode::CREATED, Json(json!({ "push": view }))).into_response())
+}
+
+/// `DELETE /api/v1/pushes/{id}`: stops the push and forgets it. 204, 404,
+/// or 409 for a push of `[[push]]` (the configuration owns it).
+pub(crate) async fn remove_push(
+    AxState(state): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    auth::authorize(&state, &headers)?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("no push {id}"));
+    let Ok(n) = id.parse::<u64>() else {
+        return Err(not_found());
+    };
+    match state.ctx.app.remove_push(n).map_err(push_refused)? {
+        true => Ok(StatusCode::NO_CONTENT.into_response()),
+        false => Err(not_found()),
+    }
+}

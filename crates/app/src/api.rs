@@ -11,7 +11,8 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use weir_api::{
     ApiAuth, ApiContext, AppHooks, AuthConfig, ChatStats, NewPull, Output, Playback, PullRefusal,
-    PullView, RecordRefusal, RecordStatsView, RecordingQuery, RecordingView, TranscodeView,
+    PullView, PushRefusal, PushStatsView, PushView, RecordRefusal, RecordStatsView, RecordingQuery,
+    RecordingView, TranscodeView,
 };
 use weir_hub::Hub;
 use weir_media::{Codec, StreamKey};
@@ -20,21 +21,12 @@ use weir_server_http::HlsSegments;
 
 use crate::config::Config;
 
-/// The app's running services the API reports on and controls.
-pub struct Services {
-    /// Camera pulls.
-    pub pulls: weir_pull::Pulls,
-    /// Recordings.
-    pub recorder: weir_record::Recorder,
-    /// Transcoding ladders.
-    pub transcoder: weir_transcode::Transcoder,
-}
-
 /// The app's answers to the API.
 struct Hooks {
     hls_segments: HlsSegments,
     chat: Arc<ChatMetrics>,
     pulls: weir_pull::Pulls,
+    pushes: weir_push::Pushes,
     recorder: weir_record::Recorder,
     transcoder: weir_transcode::Transcoder,
     /// The RTMP port recordings are played on (`rtmp_url`), when RTMP VOD
@@ -229,6 +221,54 @@ impl AppHooks for Hooks {
     fn remove_pull(&self, key: &StreamKey) -> bool {
         self.pulls.remove(key)
     }
+
+    fn pushes(&self) -> Option<Vec<PushView>> {
+        let list = self.pushes.list();
+        Some(
+            list.into_iter()
+                .map(|p| PushView {
+                    id: p.id,
+                    app: p.app,
+                    stream: p.stream,
+                    url: p.url,
+                    from_api: p.from_api,
+                    state: p.state.as_str(),
+                    since: p
+                        .since
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                    last_error: p.last_error,
+                    bitrate_kbps: p.bitrate_kbps,
+                    bytes: p.bytes,
+                    reconnects: p.reconnects,
+                })
+                .collect(),
+        )
+    }
+
+    fn add_push(&self, key: StreamKey, url: &str) -> Result<u64, PushRefusal> {
+        self.pushes.add(key, url).map_err(|e| match e {
+            weir_push::PushError::AlreadyExists(_) => PushRefusal::Conflict(e.to_string()),
+            other => PushRefusal::Invalid(other.to_string()),
+        })
+    }
+
+    fn remove_push(&self, id: u64) -> Result<bool, PushRefusal> {
+        self.pushes.remove(id).map_err(|e| match e {
+            weir_push::PushError::Configured(_) => PushRefusal::Conflict(e.to_string()),
+            other => PushRefusal::Invalid(other.to_string()),
+        })
+    }
+
+    fn push_stats(&self) -> Option<PushStatsView> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.pushes.stats();
+        Some(PushStatsView {
+            reconnects: s.reconnects.load(Relaxed),
+            bytes: s.bytes.load(Relaxed),
+            errors: s.errors(),
+        })
+    }
 }
 
 /// The routes the app adds to the HTTP server, by audience: each gets
@@ -241,23 +281,36 @@ pub struct Routes {
     pub viewer: axum::Router,
 }
 
+/// The components the API lists and manages besides the hub.
+pub struct Managed {
+    /// Camera pulls (`/api/v1/pulls`).
+    pub pulls: weir_pull::Pulls,
+    /// Pushes (`/api/v1/pushes`).
+    pub pushes: weir_push::Pushes,
+    /// Recordings (`/api/v1/recordings`, `.../record`).
+    pub recorder: weir_record::Recorder,
+    /// Transcoding ladders (`/api/v1/transcodes`).
+    pub transcoder: weir_transcode::Transcoder,
+}
+
 /// The API's and the chat's routes. `hls_segments` is the HTTP server's
-/// count of HLS segments, for `/metrics`; `pulls` the camera pulls the
-/// API lists, adds and removes; `shutdown` ends the chat's
-/// connections.
+/// count of HLS segments, for `/metrics`; `managed` what the API lists,
+/// adds and removes besides streams and clients; `shutdown` ends the
+/// chat's connections.
 pub fn routes(
     cfg: &Config,
     hub: Hub,
     started: Instant,
     hls_segments: HlsSegments,
-    services: Services,
+    managed: Managed,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Routes> {
-    let Services {
+    let Managed {
         pulls,
+        pushes,
         recorder,
         transcoder,
-    } = services;
+    } = managed;
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let auth = ApiAuth::new(AuthConfig {
         console_user: cfg.api.console_user.clone(),
@@ -273,6 +326,7 @@ pub fn routes(
             hls_segments,
             chat: chat.metrics(),
             pulls,
+            pushes,
             recorder,
             transcoder,
             rtmp_vod_port: cfg.vod.enabled.then(|| cfg.server.rtmp_listen.port()),

@@ -40,6 +40,10 @@ pub struct Config {
     /// Cameras weir pulls over RTSP (`[[pull]]`, docs/rtsp.md).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pull: Vec<weir_pull::PullConfig>,
+    /// Streams weir pushes (restreams) to other servers (`[[push]]`,
+    /// docs/push.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub push: Vec<weir_push::PushConfig>,
     /// Recording (`[record]`, docs/recording.md).
     pub record: weir_record::RecordConfig,
     /// Transcoding ladders (`[[transcode]]`, docs/hls.md): renditions
@@ -663,6 +667,9 @@ impl Config {
                 pull.key()?
             );
         }
+        for push in &self.push {
+            push.check()?;
+        }
         let r = &self.rtmp;
         anyhow::ensure!(
             (128..=0x7fff_ffff).contains(&r.chunk_size),
@@ -852,6 +859,26 @@ mod tests {
             "[[pull]]\napp = \"live\"\nstream = \"a\"\nurl = \"rtsp://x/\"\nport = 1\n"
         )
         .is_err());
+    }
+
+    #[test]
+    fn push_entries_parse_and_are_checked() {
+        let cfg = Config::parse(
+            "[[push]]\napp = \"live\"\nurl = \"rtmp://a.rtmp.youtube.com/live2/KEY\"\n\n\
+             [[push]]\nstreams = [\"live/cam*\"]\nurl = \"rtmp://b:1936/{app}/{stream}\"\n",
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.push.len(), 2);
+        assert!(cfg.to_toml().unwrap().contains("[[push]]"));
+        for bad in [
+            "[[push]]\nurl = \"rtmp://b/live/x\"\n",
+            "[[push]]\napp = \"live\"\nurl = \"rtmp://b/live/{key}\"\n",
+            "[[push]]\napp = \"live\"\nurl = \"http://b/live/x\"\n",
+        ] {
+            let cfg = Config::parse(bad).unwrap();
+            assert!(cfg.validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

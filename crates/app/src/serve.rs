@@ -59,6 +59,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         info!(pulls = cfg.pull.len(), "camera pulls configured");
     }
 
+    // Pushes: `[[push]]` entries follow every publish of the streams they
+    // choose; the API adds more.
+    let pushes = weir_push::Pushes::start(hub.clone(), &cfg.push, shutdown.clone())?;
+    if !cfg.push.is_empty() {
+        info!(pushes = cfg.push.len(), "pushes configured");
+    }
+
     let rtmp_listener = TcpListener::bind(cfg.server.rtmp_listen)
         .await
         .with_context(|| format!("binding RTMP listener on {}", cfg.server.rtmp_listen))?;
@@ -88,8 +95,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         hub.clone(),
         started,
         hls_segments,
-        crate::api::Services {
+        crate::api::Managed {
             pulls: pulls.clone(),
+            pushes: pushes.clone(),
             recorder: recorder.clone(),
             transcoder: transcoder.clone(),
         },
@@ -192,6 +200,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .is_err()
     {
         warn!("camera pulls did not stop in time");
+    }
+    // Pushes end with the shutdown token (their connections are dropped).
+    if tokio::time::timeout(SHUTDOWN_GRACE, pushes.wait())
+        .await
+        .is_err()
+    {
+        warn!("pushes did not stop in time");
     }
     info!("bye");
     Ok(())

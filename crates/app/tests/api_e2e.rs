@@ -374,6 +374,18 @@ fn chromium_console_logs_in_kicks_and_player_plays() {
     probe::wait_until_playable(dir, &url, Duration::from_secs(20));
     let flv_url = format!("{}/live/test.flv", srv.http_base());
     let _flv_player = probe::spawn_player(dir, "ffprobe-http-flv", &flv_url, 110);
+    // A push to a port nothing listens on: the console's pushes table
+    // shows it failing.
+    let dead = common::server::free_port();
+    let body = format!(r#"{{"stream":"live/test","url":"rtmp://127.0.0.1:{dead}/live/KEY"}}"#);
+    let r = http(
+        &srv,
+        "POST",
+        "/api/v1/pushes",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        &body,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
     // Let the chart collect a few points before the screenshot.
     sleep(Duration::from_secs(6));
 
@@ -409,6 +421,22 @@ fn chromium_console_logs_in_kicks_and_player_plays() {
         advanced > 2.5,
         "player currentTime advanced {advanced} s in 4 s"
     );
+    let pushes = r["pushes"].as_array().unwrap();
+    assert_eq!(pushes.len(), 1, "console pushes table: {pushes:?}");
+    let row: Vec<&str> = pushes[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(row[1], "live/test", "{row:?}");
+    assert_eq!(
+        row[2],
+        format!("rtmp://127.0.0.1:{dead}/live/***"),
+        "{row:?}"
+    );
+    assert!(["backoff", "connecting"].contains(&row[3]), "{row:?}");
+    assert!(row[7].contains("Connection refused"), "{row:?}");
     assert_eq!(r["kicked"], true);
     publisher.expect_exit(Duration::from_secs(10));
     for shot in ["console.png", "player.png"] {

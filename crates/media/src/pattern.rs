@@ -1,5 +1,5 @@
-//! `*` wildcards for the settings that choose streams by name
-//! (`[record] apps`/`streams`, `[[transcode]]`).
+//! `*` wildcards for stream names: `[record] apps` and `streams`, `[[push]]`
+//! `app` and `streams`.
 
 /// Whether `text` matches `pattern`, where `*` stands for any run of
 /// characters (none included) and everything else for itself.

@@ -1,7 +1,7 @@
-//! How long to wait before the next attempt of something that failed (a
-//! camera pull's connection, a transcoder's ffmpeg): 1 s, doubling to
-//! 30 s, each delay jittered so that many of them behind one failure (a
-//! switch, a restarted server) do not retry in lockstep.
+//! How long to wait before the next attempt of an outgoing connection (a
+//! camera pull, a push): 1 s, doubling to 30 s, each delay jittered so
+//! that many connections behind one failed switch (cameras, or pushes to
+//! one dead destination) do not reconnect in lockstep.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ pub const FIRST: Duration = Duration::from_secs(1);
 /// Longest delay.
 pub const MAX: Duration = Duration::from_secs(30);
 
-/// The backoff schedule of one retrying task.
+/// The backoff schedule of one connection.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     step: Duration,

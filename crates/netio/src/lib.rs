@@ -10,7 +10,7 @@
 //! - [`accept`]: the one accept loop ([`serve`]): limits, TLS handshake,
 //!   backoff, shutdown; a protocol only handles the connections.
 //! - [`backoff`]: the jittered 1 s → 30 s retry schedule of everything
-//!   that reconnects or restarts (camera pulls, transcoders).
+//!   that reconnects or restarts (camera pulls, pushes, transcoders).
 //! - [`write`]: a non-blocking `writev` first ([`try_write_now`]), a
 //!   waiting one for what a full socket left ([`write_all_vectored`]).
 //! - [`sink`]: [`SocketSink`], what a caught-up viewer parks with its

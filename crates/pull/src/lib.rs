@@ -15,7 +15,7 @@
 //!   ([`weir_hub::Demand`]) — and stops `idle_secs` after the last one
 //!   left. **Always-on** pulls start at once and run until removed.
 //! - **Reconnect**: a session that fails or ends is retried after 1 s,
-//!   doubling to 30 s, jittered ([`weir_netio::Backoff`]); a session whose frames
+//!   doubling to 30 s, jittered ([`weir_netio::backoff`]); a session whose frames
 //!   flowed for 5 s resets the schedule. A session with no frame for
 //!   [`STALL_TIMEOUT`] is given up. The hub publisher stays while the
 //!   pull reconnects, so players stay too, and the next session's

@@ -16,7 +16,7 @@ use crate::feed::Feed;
 use crate::session;
 use crate::status::{PullState, PullStatus, Status};
 use crate::{PullConfig, PullError, Transport};
-use weir_netio::Backoff;
+use weir_netio::backoff::Backoff;
 
 /// A session whose frames flowed this long was good: the backoff starts
 /// over at 1 s after it.

@@ -8,7 +8,7 @@
 //    stream's Kick button and wait for the row to go.
 // Prints one JSON object to stdout:
 //   {"logged_in", "viewers", "play_format", "play_advanced_s", "latency",
-//    "kicked", "errors"}
+//    "pushes" (the cells of each row of the pushes table), "kicked", "errors"}
 // Exit status 0 when every step ran (the Rust test judges the values).
 
 import { chromium } from "playwright-core";
@@ -34,7 +34,7 @@ const browser = await chromium.launch({
     "--autoplay-policy=no-user-gesture-required",
   ],
 });
-const result = { logged_in: false, viewers: null, play_format: null, play_advanced_s: 0, latency: null, kicked: false, errors: [] };
+const result = { logged_in: false, viewers: null, play_format: null, play_advanced_s: 0, latency: null, pushes: [], kicked: false, errors: [] };
 const watch = (page, name) => {
   page.on("pageerror", (err) => result.errors.push(`${name}: ${err}`));
   page.on("console", (msg) => {
@@ -72,6 +72,8 @@ try {
   // The console counts the browser's player too; preview the stream.
   await sleep(2500);
   result.viewers = await consolePage.textContent(`${row} td.viewers`);
+  result.pushes = await consolePage.$$eval("#pushes-section:not([hidden]) #pushes tr",
+    (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
   await consolePage.click(`${row} button:has-text("Preview")`);
   await consolePage.waitForFunction(() => document.getElementById("preview").currentTime > 0.5, null, { timeout: 30000 });
   await sleep(1500);
