@@ -208,6 +208,20 @@ function renderPushes(pushes) {
       : null))));
 }
 
+// Transcoding ladders and their ffmpeg: shown only when the server runs
+// any (the list answers 404 without `[[transcode]]`).
+function renderTranscodes(ladders) {
+  $("transcodes-section").hidden = !ladders || !ladders.length;
+  if (!ladders) return;
+  $("transcodes").replaceChildren(...ladders.map((l) => el("tr", {},
+    el("td", {}, l.stream),
+    el("td", {}, l.renditions.join(", ")),
+    el("td", {}, el("span", { class: "pill" }, l.on_demand ? `${l.state} (on demand)` : l.state)),
+    el("td", {}, l.pid ?? "–"),
+    el("td", {}, l.restarts),
+    el("td", {}, l.last_error || "–"))));
+}
+
 // Recordings, newest first: shown only when the server has a recorder
 // (the list answers 404 without one). Deleting goes through `act` like
 // every other change: the session cookie from this origin.
@@ -267,6 +281,7 @@ async function refresh() {
     renderClients(clients);
     renderPulls(await api("/api/v1/pulls").then((r) => r.pulls, () => null));
     renderPushes(await api("/api/v1/pushes").then((r) => r.pushes, () => null));
+    renderTranscodes(await api("/api/v1/transcodes").then((r) => r.transcodes, () => null));
     renderRecordings(await api("/api/v1/recordings").then((r) => r.recordings, () => null));
   } catch (e) {
     $("action-error").textContent = "refresh failed: " + e.message;
