@@ -44,6 +44,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod master;
 mod playlist;
 mod segmenter;
 
