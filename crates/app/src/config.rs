@@ -211,6 +211,8 @@ impl Default for HttpSection {
 pub struct HlsSection {
     /// Target segment length (cut at the first keyframe after it).
     pub fragment_secs: f64,
+    /// LL-HLS part length in ms (`PART-TARGET`).
+    pub part_ms: u32,
     /// Media time the playlist covers.
     pub window_secs: f64,
     /// A stream's HLS muxer stops after this long without requests.
@@ -225,6 +227,7 @@ impl Default for HlsSection {
     fn default() -> Self {
         HlsSection {
             fragment_secs: 2.0,
+            part_ms: 200,
             window_secs: 10.0,
             idle_timeout_secs: 30.0,
             always_on: false,
@@ -691,6 +694,11 @@ impl Config {
         anyhow::ensure!(
             (0.1..=60.0).contains(&self.hls.fragment_secs),
             "hls.fragment_secs must be between 0.1 and 60"
+        );
+        anyhow::ensure!(
+            (50..=2000).contains(&self.hls.part_ms)
+                && f64::from(self.hls.part_ms) <= self.hls.fragment_secs * 1000.0,
+            "hls.part_ms must be between 50 and 2000, and at most hls.fragment_secs"
         );
         anyhow::ensure!(
             self.hls.window_secs.is_finite() && self.hls.window_secs >= self.hls.fragment_secs,
