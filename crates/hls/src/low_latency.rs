@@ -517,9 +517,9 @@ impl LowLatency {
             let _ = writeln!(m3u8, "#EXT-X-PROGRAM-DATE-TIME:{}", iso8601(seg.pdt_ms));
             if seg.data.is_none() || end > parts_from {
                 for part in &seg.parts {
-                    let _ = write!(
+                    let _ = writeln!(
                         m3u8,
-                        "#EXT-X-PART:DURATION={},URI=\"{}\"{}\n",
+                        "#EXT-X-PART:DURATION={},URI=\"{}\"{}",
                         secs(part.duration_us),
                         LlFile::Part(part.n).name(p),
                         if part.independent {

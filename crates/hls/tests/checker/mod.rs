@@ -160,7 +160,7 @@ pub fn check(pl: &Playlist) -> Result<(), String> {
     if !pl.can_block {
         return Err("no CAN-BLOCK-RELOAD=YES".into());
     }
-    if !(pl.part_target > 0.0) {
+    if pl.part_target <= 0.0 || pl.part_target.is_nan() {
         return Err("no PART-TARGET".into());
     }
     if pl.part_hold_back + eps < 3.0 * pl.part_target {

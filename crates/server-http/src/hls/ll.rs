@@ -119,8 +119,8 @@ fn unavailable(shared: &Shared, peer: SocketAddr) -> Response {
 }
 
 /// `llhls.m3u8`: starts the stream's session if needed; answers at once
-/// without directives (after the first part, bounded), holds a blocking
-/// request until its part exists.
+/// without directives (once the first segment exists, bounded), holds a
+/// blocking request until its part exists.
 async fn playlist(
     shared: &Shared,
     key: &StreamKey,
@@ -169,13 +169,13 @@ async fn playlist(
             }
         }
         _ => {
-            // A first request gets a playlist with a part in it: wait for
-            // one as long as a blocking request would.
+            // The first request of a new session waits (as long as a
+            // blocking request may) for a whole segment: players that
+            // ignore parts (ffmpeg) give up on a playlist without one.
+            // Segment 0 is `Wait` until it is finished or the stream ends.
             let deadline = Instant::now() + hold_time(&session);
-            // (Part 0 of segment 0 is `Wait` until the first part exists
-            // and `Ready` once it does or the stream has ended.)
             let body = wait_for(shared, &session, deadline, |st| {
-                (st.ll.blocking(0, Some(0)) != Blocking::Wait).then(|| pick(st, directives.skip))
+                (st.ll.blocking(0, None) != Blocking::Wait).then(|| pick(st, directives.skip))
             })
             .await
             .unwrap_or_else(|| pick(&session.state.lock(), directives.skip));
