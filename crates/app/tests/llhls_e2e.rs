@@ -409,6 +409,56 @@ fn held_requests_are_bounded_counted_and_released_when_the_stream_ends() {
     live.srv.assert_running();
 }
 
+/// A source with a keyframe every 20 s: parts still come every 200 ms
+/// (blocking reloads answered part by part), segments are cut at 10 s
+/// mid-GOP, and the playlist's target duration says so.
+#[test]
+fn rare_keyframes_still_flow_parts_and_raise_the_target() {
+    require_ffmpeg();
+    let srv = Server::start_with_config("");
+    let port = http::http_port(&srv);
+    let publisher = ffmpeg_publisher(
+        srv.dir(),
+        "ffmpeg",
+        &srv.rtmp_url("gop20"),
+        40,
+        &["-g", "600"],
+    );
+    let live = Live::ready(srv, port, "gop20", publisher);
+    let started = Instant::now();
+    let (mut prev, _) = live.playlist("");
+    let mut waits = Vec::new();
+    for _ in 0..15 {
+        let want = newest_part(&prev) + 1;
+        let (resp, took) = live.get(&next_part_query(&prev));
+        assert_eq!(resp.status, 200);
+        let text = String::from_utf8(resp.body).unwrap();
+        let pl = checker::parse(&text).unwrap();
+        checker::check(&pl).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        assert!(newest_part(&pl) >= want);
+        waits.push(took.as_secs_f64());
+        prev = pl;
+    }
+    let p50 = percentile(&mut waits, 0.5);
+    eprintln!("20 s GOP: blocking reload p50 {:.0} ms", p50 * 1000.0);
+    assert!(
+        p50 < 0.35,
+        "parts stalled without keyframes: p50 {p50:.3} s"
+    );
+    sleep((started + Duration::from_secs(13)).saturating_duration_since(Instant::now()));
+    let (pl, _) = live.playlist("");
+    eprintln!(
+        "20 s GOP: target {} s, segments {:?}",
+        pl.target,
+        pl.segments.iter().map(|s| s.duration).collect::<Vec<_>>()
+    );
+    assert!(pl.target >= 10, "target {} for 10 s segments", pl.target);
+    assert!(pl
+        .segments
+        .iter()
+        .any(|s| s.duration.is_some_and(|d| d > 9.0)));
+}
+
 /// ffprobe plays the LL-HLS playlist (whole fMP4 segments after the
 /// `#EXT-X-MAP`) and decodes H.264 + AAC without gaps.
 #[test]
