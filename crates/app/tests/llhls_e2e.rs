@@ -459,6 +459,34 @@ fn rare_keyframes_still_flow_parts_and_raise_the_target() {
         .any(|s| s.duration.is_some_and(|d| d > 9.0)));
 }
 
+/// A stream whose only track fMP4 cannot carry (MP3 audio) is refused
+/// with 415 and a reason, not a playlist that never fills.
+#[test]
+fn a_stream_fmp4_cannot_carry_is_refused_with_415() {
+    require_ffmpeg();
+    let srv = Server::start_with_config("");
+    let port = http::http_port(&srv);
+    let _publisher = ffmpeg_publisher(
+        srv.dir(),
+        "ffmpeg",
+        &srv.rtmp_url("mp3"),
+        30,
+        &["-vn", "-c:a", "libmp3lame"],
+    );
+    // Audio only: wait until the API knows the stream's codec.
+    let deadline = Instant::now() + PLAYABLE;
+    while !String::from_utf8_lossy(&http::get(port, "/api/v1/streams/live/mp3").body)
+        .contains("\"codec\":\"mp3\"")
+    {
+        assert!(Instant::now() < deadline, "live/mp3 never published mp3");
+        sleep(Duration::from_millis(200));
+    }
+    let resp = http::get(port, "/live/mp3/llhls.m3u8");
+    let body = String::from_utf8_lossy(&resp.body);
+    assert_eq!(resp.status, 415, "{body}");
+    assert!(body.contains("LL-HLS (fMP4) cannot carry mp3"), "{body}");
+}
+
 /// ffprobe plays the LL-HLS playlist (whole fMP4 segments after the
 /// `#EXT-X-MAP`) and decodes H.264 + AAC without gaps.
 #[test]
