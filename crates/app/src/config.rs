@@ -856,6 +856,23 @@ mod tests {
     }
 
     #[test]
+    fn hls_part_ms_is_bounded_by_its_range_and_the_segment() {
+        assert_eq!(Config::parse("").unwrap().hls.part_ms, 200);
+        assert_eq!(
+            Config::parse("[hls]\npart_ms = 333\n").unwrap().hls.part_ms,
+            333
+        );
+        for bad in [
+            "part_ms = 10",
+            "part_ms = 5000",
+            "fragment_secs = 0.5\npart_ms = 600",
+        ] {
+            let cfg = Config::parse(&format!("[hls]\n{bad}\n")).unwrap();
+            assert!(cfg.validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         assert!(toml::from_str::<Config>("[rtmp]\ntakeovr = false\n").is_err());
     }
