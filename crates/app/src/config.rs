@@ -219,6 +219,8 @@ impl Default for HttpSection {
 pub struct HlsSection {
     /// Target segment length (cut at the first keyframe after it).
     pub fragment_secs: f64,
+    /// LL-HLS part length in ms (`PART-TARGET`).
+    pub part_ms: u32,
     /// Media time the playlist covers.
     pub window_secs: f64,
     /// A stream's HLS muxer stops after this long without requests.
@@ -233,6 +235,7 @@ impl Default for HlsSection {
     fn default() -> Self {
         HlsSection {
             fragment_secs: 2.0,
+            part_ms: 200,
             window_secs: 10.0,
             idle_timeout_secs: 30.0,
             always_on: false,
@@ -707,6 +710,11 @@ impl Config {
             "hls.fragment_secs must be between 0.1 and 60"
         );
         anyhow::ensure!(
+            (50..=2000).contains(&self.hls.part_ms)
+                && f64::from(self.hls.part_ms) <= self.hls.fragment_secs * 1000.0,
+            "hls.part_ms must be between 50 and 2000, and at most hls.fragment_secs"
+        );
+        anyhow::ensure!(
             self.hls.window_secs.is_finite() && self.hls.window_secs >= self.hls.fragment_secs,
             "hls.window_secs must be at least hls.fragment_secs"
         );
@@ -877,6 +885,23 @@ mod tests {
             "[[push]]\napp = \"live\"\nurl = \"http://b/live/x\"\n",
         ] {
             let cfg = Config::parse(bad).unwrap();
+            assert!(cfg.validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hls_part_ms_is_bounded_by_its_range_and_the_segment() {
+        assert_eq!(Config::parse("").unwrap().hls.part_ms, 200);
+        assert_eq!(
+            Config::parse("[hls]\npart_ms = 333\n").unwrap().hls.part_ms,
+            333
+        );
+        for bad in [
+            "part_ms = 10",
+            "part_ms = 5000",
+            "fragment_secs = 0.5\npart_ms = 600",
+        ] {
+            let cfg = Config::parse(&format!("[hls]\n{bad}\n")).unwrap();
             assert!(cfg.validate().is_err(), "{bad}");
         }
     }

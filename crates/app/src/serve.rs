@@ -297,6 +297,7 @@ fn http_config(cfg: &Config, channel: ChannelConfig) -> weir_server_http::Config
         max_idle_per_ip: h.max_idle_per_ip,
         hls: weir_server_http::HlsSettings {
             fragment: secs(cfg.hls.fragment_secs),
+            part: std::time::Duration::from_millis(u64::from(cfg.hls.part_ms)),
             window: secs(cfg.hls.window_secs),
             idle_timeout: secs(cfg.hls.idle_timeout_secs),
             always_on: cfg.hls.always_on,

@@ -111,6 +111,13 @@ pub struct Fmp4Config {
     /// A fragment is cut early once its payload reaches this many bytes, so
     /// that memory stays bounded whatever the source's timestamps are.
     pub max_fragment_bytes: usize,
+    /// Cut a fragment *before* the sample that would make it span more than
+    /// `max_fragment_ms`, so that no fragment is longer (except one holding
+    /// a single longer sample): LL-HLS partial segments must not exceed
+    /// their target duration. Off, a fragment is cut at the first sample
+    /// that reaches the span, which gives slightly longer fragments that
+    /// never end short of it.
+    pub cap_at_max: bool,
 }
 
 impl Default for Fmp4Config {
@@ -118,6 +125,7 @@ impl Default for Fmp4Config {
         Fmp4Config {
             max_fragment_ms: 100,
             max_fragment_bytes: 4 << 20,
+            cap_at_max: false,
         }
     }
 }
@@ -137,6 +145,11 @@ pub enum Fmp4Output {
         key: bool,
         /// Decode time of its earliest sample, µs, on the output timeline.
         dts_us: i64,
+        /// Media time it covers, µs: from its first video sample's decode
+        /// time to the end of its last one (audio's when it holds no
+        /// video), so consecutive fragments' durations add up to the
+        /// timeline.
+        duration_us: i64,
     },
 }
 
@@ -401,6 +414,7 @@ impl Fmp4Muxer {
         if let Some(mut held) = self.vstate.held.take() {
             held.duration = u32::try_from(time - held.decode_time).unwrap_or(u32::MAX);
             self.vstate.last_duration = held.duration;
+            self.cut_before(ticks_to_us(time, VIDEO_TIMESCALE), out)?;
             self.add_pending(true, held);
         }
         if frame.key {
@@ -454,6 +468,10 @@ impl Fmp4Muxer {
             _ => expected,
         };
         self.audio_next = Some(time + u64::from(n));
+        if self.video.is_none() {
+            // Audio times the fragments only of an audio-only stream.
+            self.cut_before(ticks_to_us(time + u64::from(n), rate), out)?;
+        }
         let sample = Sample {
             decode_time: time,
             duration: n,
@@ -491,6 +509,21 @@ impl Fmp4Muxer {
             };
             self.add_pending(true, held);
         }
+    }
+
+    /// With [`Fmp4Config::cap_at_max`]: flushes before a sample ending at
+    /// `end_us` is added, when it would make the pending samples span more
+    /// than `max_fragment_ms`.
+    fn cut_before(&mut self, end_us: i64, out: &mut Vec<Fmp4Output>) -> Result<(), Fmp4Error> {
+        let max = ms_to_us(i64::from(self.cfg.max_fragment_ms));
+        if self.cfg.cap_at_max
+            && self
+                .pending_start_us
+                .is_some_and(|start| end_us.saturating_sub(start) > max)
+        {
+            self.flush(out)?;
+        }
+        Ok(())
     }
 
     /// Flushes when the pending samples span the configured time, up to
@@ -538,9 +571,26 @@ impl Fmp4Muxer {
                 with_cts: false,
             });
         }
+        let span = |samples: &[Sample], timescale: u32| {
+            let (first, last) = (samples.first()?, samples.last()?);
+            let end = last.decode_time + u64::from(last.duration);
+            Some(ticks_to_us(end, timescale) - ticks_to_us(first.decode_time, timescale))
+        };
+        let audio_rate = self
+            .audio
+            .as_ref()
+            .map_or(VIDEO_TIMESCALE, |a| a.sample_rate);
+        let duration_us = span(&video, VIDEO_TIMESCALE)
+            .or_else(|| span(&audio, audio_rate))
+            .unwrap_or(0);
         self.sequence = self.sequence.wrapping_add(1);
         let data = boxes::fragment(self.sequence, &runs)?;
-        out.push(Fmp4Output::Fragment { data, key, dts_us });
+        out.push(Fmp4Output::Fragment {
+            data,
+            key,
+            dts_us,
+            duration_us,
+        });
         Ok(())
     }
 }

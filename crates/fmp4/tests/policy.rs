@@ -69,7 +69,9 @@ fn samples(fragment: &Bytes) -> (Vec<Sample>, Vec<u8>) {
 fn fragments(out: &[Fmp4Output]) -> Vec<(Bytes, bool, i64)> {
     out.iter()
         .filter_map(|o| match o {
-            Fmp4Output::Fragment { data, key, dts_us } => Some((data.clone(), *key, *dts_us)),
+            Fmp4Output::Fragment {
+                data, key, dts_us, ..
+            } => Some((data.clone(), *key, *dts_us)),
             Fmp4Output::Init(_) => None,
         })
         .collect()
@@ -438,5 +440,70 @@ fn malformed_configs_are_errors_never_panics() {
                 ..config(kind, codec, &junk)
             });
         }
+    }
+}
+
+/// LL-HLS parts: with `cap_at_max`, no fragment spans more than
+/// `max_fragment_ms` (29.97 fps does not divide 200 ms, so a cut at the
+/// first frame reaching it would give 200.2 ms), and the reported
+/// durations add up to the video timeline without gaps.
+#[test]
+fn capped_fragments_never_exceed_the_maximum_and_durations_add_up() {
+    for cap in [false, true] {
+        let mut m = Fmp4Muxer::new(Fmp4Config {
+            max_fragment_ms: 200,
+            cap_at_max: cap,
+            ..Fmp4Config::default()
+        });
+        m.push(&avc_config()).unwrap();
+        m.push(&aac_config()).unwrap();
+        let mut out = Vec::new();
+        for i in 0..300i64 {
+            let dts_us = i * 1_001_000 / 30;
+            out.extend(
+                m.push(&Frame {
+                    dts_us,
+                    ..video(0, 0, i % 30 == 0)
+                })
+                .unwrap(),
+            );
+            out.extend(m.push(&Frame { dts_us, ..audio(0) }).unwrap());
+        }
+        let parts: Vec<(i64, i64, bool)> = out
+            .iter()
+            .filter_map(|o| match o {
+                Fmp4Output::Fragment {
+                    dts_us,
+                    duration_us,
+                    key,
+                    ..
+                } => Some((*dts_us, *duration_us, *key)),
+                Fmp4Output::Init(_) => None,
+            })
+            .collect();
+        let longest = parts.iter().map(|p| p.1).max().unwrap();
+        if cap {
+            assert!(longest <= 200_000, "capped part of {longest} µs");
+            assert!(
+                longest > 150_000,
+                "parts are not needlessly short: {longest}"
+            );
+        } else {
+            assert!(longest > 200_000, "uncapped parts reach past the maximum");
+        }
+        for w in parts.windows(2) {
+            assert!(
+                (w[0].0 + w[0].1 - w[1].0).abs() <= 12,
+                "part at {} µs lasting {} µs is not followed at once: {:?}",
+                w[0].0,
+                w[0].1,
+                w[1]
+            );
+        }
+        assert_eq!(
+            parts.iter().filter(|p| p.2).count(),
+            10,
+            "a key part per GOP"
+        );
     }
 }

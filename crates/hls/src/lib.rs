@@ -42,13 +42,53 @@
 //!   dropped and reported as [`SegmentEvent::FrameDropped`]; the segment
 //!   goes on.
 
+//!
+//! # Low-latency HLS
+//!
+//! [`LowLatency`] is the LL-HLS side (RFC 8216bis): it takes the fMP4 init
+//! segment and fragments of a live fMP4 muxer (parts of at most
+//! `PART-TARGET`), groups the parts into segments at keyframes, numbers
+//! segments (MSN) and parts, and renders the playlist with
+//! `#EXT-X-PART`, `#EXT-X-PRELOAD-HINT`, `#EXT-X-SERVER-CONTROL`,
+//! `#EXT-X-PROGRAM-DATE-TIME` and, for delta updates, `#EXT-X-SKIP`. It
+//! answers whether a blocking playlist request ([`parse_query`]) can be
+//! served now ([`LowLatency::blocking`]). A part shares its bytes with its
+//! segment: a segment is its parts, concatenated once.
+//!
+//! The playlist is written here rather than with `m3u8-rs`: that crate
+//! has none of the LL-HLS tags (rutgersc/m3u8-rs#89 is open), and a
+//! sans-IO crate keeps its dependencies to small pure ones.
+
 #![warn(missing_docs, unreachable_pub)]
 
+mod low_latency;
 pub mod master;
 mod playlist;
+mod query;
 mod segmenter;
 
+pub use low_latency::{Blocking, LlConfig, LlFile, LowLatency, PartIn, PartState};
+pub use query::{parse_query, Directives};
 pub use segmenter::Segmenter;
+
+/// A request the LL-HLS rules refuse (answered `400 Bad Request`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HlsError {
+    /// A delivery directive's value is not what the spec allows.
+    #[error("{name}={value:?} is not a valid value")]
+    BadDirective {
+        /// `_HLS_msn`, `_HLS_part` or `_HLS_skip`.
+        name: &'static str,
+        /// The value (at most 32 characters of it).
+        value: String,
+    },
+    /// A directive appears more than once.
+    #[error("{0} given more than once")]
+    RepeatedDirective(&'static str),
+    /// `_HLS_part` without `_HLS_msn`.
+    #[error("_HLS_part without _HLS_msn")]
+    PartWithoutMsn,
+}
 
 use std::time::Duration;
 

@@ -30,6 +30,7 @@ pub(crate) fn refuse_uncarried(
     let mut fits: Vec<&str> = Vec::new();
     if tracks.iter().any(|c| weir_fmp4::carries(*c)) {
         fits.push(".mp4");
+        fits.push("/llhls.m3u8");
     }
     if tracks.iter().any(|c| weir_flv::carries(*c)) {
         fits.push(".flv");

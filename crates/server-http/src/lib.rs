@@ -1,8 +1,9 @@
 //! The HTTP adapter: every live stream `{app}/{stream}` is playable as
 //! HTTP-FLV (`/{app}/{stream}.flv`, also over WebSocket), HLS
-//! (`/{app}/{stream}.m3u8` and its segments) and live fragmented MP4
-//! (`/{app}/{stream}.mp4`, also over WebSocket), on one listener that also
-//! carries the app's extra routes (API, pages).
+//! (`/{app}/{stream}.m3u8` and its segments), low-latency HLS
+//! (`/{app}/{stream}/llhls.m3u8`, fMP4 parts and segments) and live
+//! fragmented MP4 (`/{app}/{stream}.mp4`, also over WebSocket), on one
+//! listener that also carries the app's extra routes (API, pages).
 //!
 //! Like the RTMP adapter, viewers never get per-viewer muxing: one muxer per
 //! stream and format produces the bytes once, and each response streams
@@ -128,8 +129,11 @@ impl Default for Config {
 #[derive(Debug, Clone)]
 pub struct HlsSettings {
     /// Target segment length: segments are cut at the first keyframe after
-    /// this much media time.
+    /// this much media time (TS and LL-HLS alike).
     pub fragment: Duration,
+    /// LL-HLS part length (`PART-TARGET`): parts are fMP4 fragments of at
+    /// most this much media time.
+    pub part: Duration,
     /// Media time the playlist covers.
     pub window: Duration,
     /// A segmenter nobody has asked anything for this long stops.
@@ -150,6 +154,7 @@ impl Default for HlsSettings {
     fn default() -> Self {
         HlsSettings {
             fragment: Duration::from_secs(2),
+            part: Duration::from_millis(200),
             window: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             always_on: false,
@@ -224,6 +229,7 @@ impl HttpServer {
     pub fn router(&self) -> Router {
         let media = Router::new()
             .route("/{app}/{file}", get(path::media))
+            .route("/{app}/{stream}/{file}", get(hls::ll::media))
             .with_state(self.shared.clone())
             .merge(self.extra.clone());
         let media = match &self.shared.cors {

@@ -10,7 +10,8 @@
 // other so that they do not compete for the CPU. Prints one JSON line per
 // case to stdout:
 //   {"kind", "startup_s", "seconds", "advanced_s", "frames", "fps",
-//    "dropped", "latency_s", "mime", "errors"}
+//    "dropped", "latency_s", "latencies", "mime", "errors"}
+// where "latencies" holds the player's latency sampled every 500 ms.
 // Exit status 0 when every case ran (the Rust test judges the numbers).
 
 import { createServer } from "node:http";
@@ -85,9 +86,13 @@ async function runCase(kind, url) {
   const startup = (Date.now() - opened) / 1000;
   const t0 = Date.now();
   let last = first;
+  const latencies = [];
   if (first.totalVideoFrames > 0 && first.errors.length === 0) {
-    await sleep(seconds * 1000);
-    last = await sample();
+    while (Date.now() - t0 < seconds * 1000) {
+      await sleep(Math.min(500, seconds * 1000 - (Date.now() - t0)));
+      last = await sample();
+      if (typeof last.latency === "number") latencies.push(last.latency);
+    }
   }
   const wall = (Date.now() - t0) / 1000;
   const frames = last.totalVideoFrames - first.totalVideoFrames;
@@ -102,6 +107,7 @@ async function runCase(kind, url) {
     fps: wall > 0 ? frames / wall : 0,
     dropped: last.droppedVideoFrames,
     latency_s: last.latency,
+    latencies,
     mime: last.mime,
     errors: [...last.errors, ...consoleErrors],
   };

@@ -295,7 +295,7 @@ pub fn require_browser() {
 /// What one browser case reported (see run.mjs).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct BrowserResult {
-    /// hls, flv, wsflv or mp4.
+    /// hls, llhls, flv, wsflv or mp4.
     pub kind: String,
     /// Seconds from opening the page to the first decoded frame.
     pub startup_s: f64,
@@ -312,6 +312,9 @@ pub struct BrowserResult {
     /// How far behind the newest media it has the player shows (hls.js:
     /// behind the playlist's live edge; others: buffered ahead).
     pub latency_s: Option<f64>,
+    /// The same, sampled every 500 ms while measuring.
+    #[serde(default)]
+    pub latencies: Vec<f64>,
     /// The MIME type the MSE page used (mp4 only).
     pub mime: Option<String>,
     /// Player and console errors.

@@ -13,6 +13,8 @@
 //! the long `Cache-Control` on segments a lie.
 
 mod disk;
+pub(crate) mod ll;
+mod ll_session;
 mod session;
 mod viewers;
 
@@ -31,6 +33,7 @@ use weir_hub::Hub;
 use weir_media::StreamKey;
 
 use crate::{HlsSettings, Shared};
+use ll_session::LlSession;
 use session::Session;
 use viewers::Viewers;
 
@@ -54,6 +57,10 @@ struct Inner {
     cfg: HlsSettings,
     shutdown: CancellationToken,
     sessions: Mutex<HashMap<StreamKey, Arc<Session>>>,
+    /// LL-HLS sessions, one per stream whose `llhls.m3u8` is watched.
+    ll_sessions: Mutex<HashMap<StreamKey, Arc<LlSession>>>,
+    /// LL-HLS requests held now, over every stream.
+    held: ll::Held,
     /// Makes session ids unique within the process even when the clock
     /// gives two sessions the same millisecond.
     next_sid: Mutex<u64>,
@@ -66,6 +73,8 @@ impl Hls {
         Hls {
             inner: Arc::new(Inner {
                 sessions: Mutex::new(HashMap::new()),
+                ll_sessions: Mutex::new(HashMap::new()),
+                held: ll::Held::default(),
                 next_sid: Mutex::new(0),
                 // A player polls the playlist about once per target
                 // duration; three missed polls mean it has gone.
@@ -80,6 +89,30 @@ impl Hls {
     /// Sessions running.
     pub(crate) fn active(&self) -> usize {
         self.inner.sessions.lock().len()
+    }
+
+    /// The running LL-HLS session of `key`, if any.
+    fn get_ll(&self, key: &StreamKey) -> Option<Arc<LlSession>> {
+        self.inner.ll_sessions.lock().get(key).cloned()
+    }
+
+    /// The LL-HLS session of `key`, started if there is none (under the
+    /// map lock, so two first requests cannot start two).
+    fn get_or_start_ll(&self, key: &StreamKey) -> Arc<LlSession> {
+        let mut sessions = self.inner.ll_sessions.lock();
+        if let Some(s) = sessions.get(key) {
+            return s.clone();
+        }
+        let sid = self.session_id();
+        let session = Arc::new(LlSession::new(key.clone(), &sid, &self.inner.cfg));
+        sessions.insert(key.clone(), session.clone());
+        // One muxer serves every viewer of the stream (each admitted on
+        // its own request) and outlives any one of them.
+        let admission = self.inner.hub.admit_internal(key, "llhls");
+        let sub = self.inner.hub.subscribe(&admission);
+        tokio::spawn(ll_session::run(self.inner.clone(), session.clone(), sub));
+        tracing::info!(stream = %key, sid, "llhls started");
+        session
     }
 
     /// Lists the viewer of a request in the client registry and counts the
@@ -126,6 +159,18 @@ impl Hls {
 }
 
 impl Inner {
+    /// Removes the LL-HLS `session` from its map if it is still the
+    /// current one.
+    fn retire_ll(&self, session: &Arc<LlSession>) {
+        let mut sessions = self.ll_sessions.lock();
+        if sessions
+            .get(session.key())
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+        {
+            sessions.remove(session.key());
+        }
+    }
+
     /// Removes `session` from the map if it is still the current one.
     fn retire(&self, session: &Arc<Session>) {
         let mut sessions = self.sessions.lock();
@@ -177,7 +222,7 @@ pub(crate) async fn playlist(
     query: Option<&str>,
 ) -> Response {
     let hls = &shared.hls;
-    if let Err(refused) = hls.inner.viewers.admit(key, peer, req, query).await {
+    if let Err(refused) = hls.inner.viewers.admit(key, peer, req, query, "hls").await {
         return refused;
     }
     let session = match hls.get(key) {
@@ -214,7 +259,13 @@ pub(crate) async fn segment(
     req: &HeaderMap,
     query: Option<&str>,
 ) -> Response {
-    if let Err(refused) = shared.hls.inner.viewers.admit(key, peer, req, query).await {
+    if let Err(refused) = shared
+        .hls
+        .inner
+        .viewers
+        .admit(key, peer, req, query, "hls")
+        .await
+    {
         return refused;
     }
     let Some(session) = shared.hls.get(key) else {

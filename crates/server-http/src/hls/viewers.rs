@@ -74,7 +74,8 @@ impl Viewers {
 
     /// Lets a request of `key` from `peer` through: at once for a viewer
     /// already listed, else after the hub's access check (with the
-    /// request's query), listing the viewer. The 403 response if refused.
+    /// request's query), listing the viewer under `protocol` (`hls` or
+    /// `llhls`). The 403 response if refused.
     /// A playlist refresh or segment fetch of an admitted viewer costs no
     /// new check (and no callback); a segment asked by somebody who never
     /// got the playlist is checked like a playlist request.
@@ -84,6 +85,7 @@ impl Viewers {
         peer: SocketAddr,
         req: &HeaderMap,
         query: Option<&str>,
+        protocol: &'static str,
     ) -> Result<(), Response> {
         let id = Self::id(key, peer, req);
         {
@@ -96,7 +98,7 @@ impl Viewers {
                 return Ok(());
             }
         }
-        let admitted = admit(&self.hub, key, peer, "hls", query).await?;
+        let admitted = admit(&self.hub, key, peer, protocol, query).await?;
         let mut map = self.map.lock();
         if map.viewers.len() < MAX_VIEWERS {
             map.viewers.entry(id).or_insert(Listed {
@@ -152,18 +154,21 @@ mod tests {
         let peer: SocketAddr = "10.0.0.1:5000".parse().unwrap();
         let mut req = HeaderMap::new();
         req.insert(header::USER_AGENT, HeaderValue::from_static("a"));
-        viewers.admit(&key, peer, &req, None).await.unwrap();
+        viewers.admit(&key, peer, &req, None, "hls").await.unwrap();
         viewers.record(&key, peer, &req, 100);
         // Another connection of the same player is the same viewer.
         let other_port = "10.0.0.1:5001".parse().unwrap();
-        viewers.admit(&key, other_port, &req, None).await.unwrap();
+        viewers
+            .admit(&key, other_port, &req, None, "hls")
+            .await
+            .unwrap();
         viewers.record(&key, other_port, &req, 50);
         let list = hub.clients().list();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].protocol, "hls");
         assert_eq!(list[0].bytes_out, 150);
         req.insert(header::USER_AGENT, HeaderValue::from_static("b"));
-        viewers.admit(&key, peer, &req, None).await.unwrap();
+        viewers.admit(&key, peer, &req, None, "hls").await.unwrap();
         viewers.record(&key, peer, &req, 1);
         assert_eq!(viewers.len(), 2);
         tokio::time::advance(Duration::from_secs(7)).await;
