@@ -88,7 +88,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding HTTP listener on {}", cfg.server.http_listen))?;
     info!(addr = %http_listener.local_addr()?, "http listening");
-    let http_cfg = http_config(&cfg, channel_for_http);
+    let mut http_cfg = http_config(&cfg, channel_for_http);
+    // The multivariant playlists list each stream's ladder renditions.
+    let ladders = transcoder.clone();
+    http_cfg.hls.renditions = Some(weir_server_http::Renditions(std::sync::Arc::new(
+        move |key| ladders.rendition_keys(key),
+    )));
     let hls_segments = http_cfg.hls.produced.clone();
     let routes = crate::api::routes(
         &cfg,
@@ -306,6 +311,8 @@ fn http_config(cfg: &Config, channel: ChannelConfig) -> weir_server_http::Config
                 .write_to_disk
                 .then(|| cfg.server.data_dir.join("hls")),
             produced: weir_server_http::HlsSegments::default(),
+            // Set by `run` from the transcoder.
+            renditions: None,
         },
         coalesce: coalesce(cfg),
     }

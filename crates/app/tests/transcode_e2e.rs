@@ -128,6 +128,61 @@ fn a_ladder_publishes_renditions_every_protocol_plays_and_survives_ffmpeg_dying(
     assert_eq!(hls.stream("video").unwrap().height, Some(180));
     assert!(hls.video_count() > 60, "{}", hls.summary());
 
+    // The multivariant playlists list the source and both renditions,
+    // with what was measured of each.
+    for (file, media) in [
+        (
+            "master.m3u8",
+            ["../x.m3u8", "../x_low.m3u8", "../x_mid.m3u8"],
+        ),
+        (
+            "llhls-master.m3u8",
+            ["llhls.m3u8", "../x_low/llhls.m3u8", "../x_mid/llhls.m3u8"],
+        ),
+    ] {
+        let resp = get(srv.http_port(), &format!("/live/x/{file}"));
+        assert_eq!(resp.status, 200);
+        let text = String::from_utf8(resp.body).unwrap();
+        let infs: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("#EXT-X-STREAM-INF:"))
+            .collect();
+        let uris: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect();
+        assert_eq!(uris, media, "{text}");
+        for (inf, size) in infs.iter().zip(["1280x720", "320x180", "640x360"]) {
+            assert!(inf.contains(&format!("RESOLUTION={size}")), "{inf}");
+            assert!(inf.contains("CODECS=\"avc1."), "{inf}");
+            assert!(inf.contains(",mp4a.40.2\""), "{inf}");
+            assert!(inf.contains("AVERAGE-BANDWIDTH="), "{inf}");
+            assert!(inf.contains("FRAME-RATE="), "{inf}");
+        }
+        let bandwidth = |inf: &str| -> u64 {
+            inf.split("BANDWIDTH=")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert!(
+            bandwidth(infs[0]) > bandwidth(infs[2]) && bandwidth(infs[2]) > bandwidth(infs[1]),
+            "the ladder's rates order the variants: {text}"
+        );
+        // A player of the multivariant playlist plays.
+        let a = play(
+            &srv,
+            &format!("master-{file}"),
+            &format!("{}/live/x/{file}", srv.http_base()),
+            3,
+        );
+        assert!(a.video_count() > 30, "{file}: {}", a.summary());
+    }
+
     // ffmpeg killed: restarted, renditions back.
     let pid = ladder["pid"].as_u64().expect("a pid while running");
     let killed = Command::new("kill")

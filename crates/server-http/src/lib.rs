@@ -46,6 +46,7 @@ use weir_hub::{ChannelConfig, Coalesce, Egress, Hub};
 pub use first_request::{classify as classify_first_request, FlvRequest};
 pub use flv::{FlvEntry, FlvMuxer};
 pub use fmp4::{Mp4Entry, Mp4Muxer};
+pub use hls::Renditions;
 pub use path::{only_track, parse as parse_media_path, Asked as MediaPath};
 
 /// Response header of `.mp4` responses naming the MIME type and codecs of
@@ -148,6 +149,9 @@ pub struct HlsSettings {
     pub disk_dir: Option<PathBuf>,
     /// Counts the segments produced, for metrics.
     pub produced: HlsSegments,
+    /// The renditions of a stream, for its multivariant playlists
+    /// (`master.m3u8`, `llhls-master.m3u8`); `None` lists the stream alone.
+    pub renditions: Option<Renditions>,
 }
 
 impl Default for HlsSettings {
@@ -160,6 +164,7 @@ impl Default for HlsSettings {
             always_on: false,
             disk_dir: None,
             produced: HlsSegments::default(),
+            renditions: None,
         }
     }
 }

@@ -107,6 +107,18 @@ impl Transcoder {
         v
     }
 
+    /// The rendition streams a ladder makes of `key` when it runs (its
+    /// entry's, in the configured order), for the HLS multivariant
+    /// playlist; empty when no entry chooses `key`.
+    pub fn rendition_keys(&self, key: &StreamKey) -> Vec<StreamKey> {
+        self.entry_for(key).map_or_else(Vec::new, |e| {
+            e.renditions
+                .iter()
+                .filter_map(|r| TranscodeConfig::rendition_key(key, r))
+                .collect()
+        })
+    }
+
     fn start_live(&self) {
         for info in self.inner.hub.streams() {
             if info.live {

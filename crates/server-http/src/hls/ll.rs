@@ -86,6 +86,9 @@ pub(crate) async fn media(
     let headers = req.headers();
     if file == PLAYLIST {
         playlist(&shared, &key, peer.0, headers, query).await
+    } else if file == super::master::MASTER || file == super::master::LL_MASTER {
+        let low_latency = file == super::master::LL_MASTER;
+        super::master::answer(&shared, &key, peer.0, headers, query, low_latency).await
     } else {
         file_of(&shared, &key, &file, peer.0, headers, query).await
     }

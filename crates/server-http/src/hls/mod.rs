@@ -14,6 +14,9 @@
 
 mod disk;
 pub(crate) mod ll;
+mod master;
+
+pub use master::Renditions;
 mod ll_session;
 mod session;
 mod viewers;
