@@ -26,10 +26,13 @@ pub(crate) const MASTER: &str = "master.m3u8";
 /// The LL-HLS variant's.
 pub(crate) const LL_MASTER: &str = "llhls-master.m3u8";
 
+/// What [`Renditions`] holds: the rendition streams of a source stream.
+pub type RenditionsOf = dyn Fn(&StreamKey) -> Vec<StreamKey> + Send + Sync;
+
 /// The renditions of a stream: the app knows them (its transcoding
 /// ladders), this crate only lists them.
 #[derive(Clone)]
-pub struct Renditions(pub Arc<dyn Fn(&StreamKey) -> Vec<StreamKey> + Send + Sync>);
+pub struct Renditions(pub Arc<RenditionsOf>);
 
 impl std::fmt::Debug for Renditions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
