@@ -46,7 +46,7 @@ use weir_hub::{ChannelConfig, Coalesce, Egress, Hub};
 pub use first_request::{classify as classify_first_request, FlvRequest};
 pub use flv::{FlvEntry, FlvMuxer};
 pub use fmp4::{Mp4Entry, Mp4Muxer};
-pub use hls::Renditions;
+pub use hls::{Renditions, RenditionsOf};
 pub use path::{only_track, parse as parse_media_path, Asked as MediaPath};
 
 /// Response header of `.mp4` responses naming the MIME type and codecs of

@@ -16,7 +16,7 @@ mod disk;
 pub(crate) mod ll;
 mod master;
 
-pub use master::Renditions;
+pub use master::{Renditions, RenditionsOf};
 mod ll_session;
 mod session;
 mod viewers;
