@@ -183,6 +183,24 @@ fn a_ladder_publishes_renditions_every_protocol_plays_and_survives_ffmpeg_dying(
         assert!(a.video_count() > 30, "{file}: {}", a.summary());
     }
 
+    // The LL-HLS playlists of a ladder report each other's newest part.
+    let ll = |s: &str| {
+        let r = get(srv.http_port(), &format!("/live/{s}/llhls.m3u8"));
+        assert_eq!(r.status, 200);
+        String::from_utf8(r.body).unwrap()
+    };
+    ll("x_low");
+    let text = ll("x");
+    assert!(
+        text.contains("#EXT-X-RENDITION-REPORT:URI=\"../x_low/llhls.m3u8\",LAST-MSN="),
+        "{text}"
+    );
+    let text = ll("x_low");
+    assert!(
+        text.contains("#EXT-X-RENDITION-REPORT:URI=\"../x/llhls.m3u8\",LAST-MSN="),
+        "{text}"
+    );
+
     // ffmpeg killed: restarted, renditions back.
     let pid = ladder["pid"].as_u64().expect("a pid while running");
     let killed = Command::new("kill")

@@ -316,6 +316,21 @@ impl LowLatency {
         }
     }
 
+    /// The newest part as (its segment's MSN, its index in that segment):
+    /// what another rendition's playlist reports of this one
+    /// (`#EXT-X-RENDITION-REPORT`'s `LAST-MSN` and `LAST-PART`). `None`
+    /// before the first part.
+    pub fn last_part(&self) -> Option<(u64, u64)> {
+        let with_parts = |s: &Seg| {
+            let n = s.parts.len() as u64;
+            (n > 0).then(|| (s.msn, n - 1))
+        };
+        self.open
+            .as_ref()
+            .and_then(with_parts)
+            .or_else(|| self.done.back().and_then(with_parts))
+    }
+
     /// Whether a request with `_HLS_msn=msn` (and `_HLS_part=part`) can be
     /// answered now, must wait, or asks too far ahead.
     pub fn blocking(&self, msn: u64, part: Option<u64>) -> Blocking {
@@ -324,10 +339,7 @@ impl LowLatency {
         }
         // Segments below this are finished.
         let complete_below = self.open.as_ref().map_or(self.next_msn, |o| o.msn);
-        let last = match &self.open {
-            Some(o) => Some((o.msn, o.parts.len() as u64 - 1)),
-            None => self.done.back().map(|s| (s.msn, s.parts.len() as u64 - 1)),
-        };
+        let last = self.last_part();
         let last_msn = last.map_or(self.next_msn, |(m, _)| m);
         if msn > last_msn.saturating_add(2) {
             return Blocking::TooFar;

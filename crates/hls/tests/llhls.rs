@@ -209,3 +209,30 @@ fn a_longer_part_raises_the_part_target() {
     assert_eq!(pl.part_target, 0.5);
     assert!(pl.part_hold_back >= 1.5);
 }
+
+/// What a rendition report says of a playlist: its newest part, by segment
+/// and index within it, moving on as parts come and segments close.
+#[test]
+fn the_last_part_is_what_a_rendition_report_names() {
+    let mut ll = LowLatency::new(config());
+    assert_eq!(ll.last_part(), None);
+    ll.set_init(Bytes::from_static(b"init"));
+    ll.push_part(part(0, 5));
+    assert_eq!(ll.last_part(), Some((0, 0)));
+    for i in 1..10 {
+        ll.push_part(part(i, 5));
+    }
+    // 2 s segments of 200 ms parts: ten parts in segment 0, the tenth at
+    // index 9 (the segment closes at the next keyframe).
+    assert_eq!(ll.last_part(), Some((0, 9)));
+    ll.push_part(part(10, 5));
+    assert_eq!(ll.last_part(), Some((1, 0)));
+    // Agrees with the playlist: part 10 is listed, the hint names 11.
+    parse_checked(&ll, false);
+    let text = ll.playlist(false);
+    assert!(text.contains("URI=\"t-p10.m4s\""), "{text}");
+    assert!(
+        text.contains("PRELOAD-HINT:TYPE=PART,URI=\"t-p11.m4s\""),
+        "{text}"
+    );
+}

@@ -166,6 +166,7 @@ async fn playlist(
         Directives { msn: Some(msn), .. } => {
             match blocking(shared, &session, peer, msn, directives).await {
                 Ok(body) => {
+                    let body = with_reports(shared, key, body);
                     crate::range::respond(req, body, PLAYLIST_TYPE, BLOCKING_PLAYLIST_CACHE)
                 }
                 Err(resp) => return resp,
@@ -182,11 +183,41 @@ async fn playlist(
             })
             .await
             .unwrap_or_else(|| pick(&session.state.lock(), directives.skip));
+            let body = with_reports(shared, key, body);
             crate::range::respond(req, body, PLAYLIST_TYPE, LIVE_PLAYLIST_CACHE)
         }
     };
     hls.record(key, peer, req, &resp);
     resp
+}
+
+/// `body` with an `#EXT-X-RENDITION-REPORT` for every other variant of
+/// the stream's ladder whose LL-HLS playlist is being made: its newest
+/// segment and part, so that a player switching to it asks for the right
+/// part at once. Added per request (the other playlists move on their
+/// own); a playlist of a stream without a ladder is sent as it is.
+fn with_reports(shared: &Shared, key: &StreamKey, body: Bytes) -> Bytes {
+    let others = super::master::group_of(shared, key);
+    let mut reports = String::new();
+    for other in &others {
+        let Some(session) = shared.hls.get_ll(other) else {
+            continue;
+        };
+        let Some((msn, part)) = session.state.lock().ll.last_part() else {
+            continue;
+        };
+        reports.push_str(&format!(
+            "#EXT-X-RENDITION-REPORT:URI=\"../{}/{PLAYLIST}\",LAST-MSN={msn},LAST-PART={part}\n",
+            other.stream()
+        ));
+    }
+    if reports.is_empty() {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len() + reports.len());
+    out.extend_from_slice(&body);
+    out.extend_from_slice(reports.as_bytes());
+    Bytes::from(out)
 }
 
 fn pick(st: &super::ll_session::LlState, skip: bool) -> Bytes {

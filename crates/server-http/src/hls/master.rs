@@ -40,6 +40,32 @@ impl std::fmt::Debug for Renditions {
     }
 }
 
+/// The other variants of `key`'s ladder: its renditions when `key` is a
+/// source, or its source and sibling renditions when it is a rendition
+/// (`cam_low` of `cam`); empty for a stream without a ladder.
+pub(super) fn group_of(shared: &Shared, key: &StreamKey) -> Vec<StreamKey> {
+    let Some(r) = &shared.config.hls.renditions else {
+        return Vec::new();
+    };
+    let own = (r.0)(key);
+    if !own.is_empty() {
+        return own;
+    }
+    let stream = key.stream();
+    for (at, _) in stream.match_indices('_').rev() {
+        let Ok(source) = StreamKey::new(key.app(), &stream[..at]) else {
+            continue;
+        };
+        let renditions = (r.0)(&source);
+        if renditions.contains(key) {
+            return std::iter::once(source)
+                .chain(renditions.into_iter().filter(|k| k != key))
+                .collect();
+        }
+    }
+    Vec::new()
+}
+
 /// Bytes a container adds to the media: TS packetization (4 bytes of every
 /// 188, PES headers, PAT/PMT) and fMP4 boxes.
 const TS_OVERHEAD: f64 = 1.12;
