@@ -258,6 +258,58 @@ fn a_ladder_ends_with_its_source_and_an_on_demand_one_waits_for_a_viewer() {
     wait_ladder(&srv, "lazy/z", secs(30), |l| l["state"] == "idle");
 }
 
+/// hls.js in Chromium plays the multivariant playlist from the source's
+/// 720p variant (ABR on) and switches down to 180p once DevTools throttles
+/// the page to 350 kbit/s.
+#[test]
+fn hls_js_plays_the_top_variant_and_switches_down_when_throttled() {
+    require_ffmpeg();
+    common::clients::require_tool("node");
+    let srv = Server::start_with_config(LADDER);
+    let _publisher = ffmpeg_publisher(srv.dir(), "publisher", &srv.rtmp_url("abr"), 150, HD_1S_GOP);
+    wait_ladder(&srv, "live/abr", secs(30), |l| l["state"] == "running");
+    // A few seconds of measured rates before hls.js reads the playlist.
+    thread::sleep(secs(3));
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-s", "KILL", "150", "node"])
+        .arg(common::http::browser_dir().join("abr.mjs"))
+        .arg(format!("{}/live/abr/master.m3u8", srv.http_base()))
+        .args(["350", "45", "60"]);
+    let mut node = common::process::Proc::spawn(
+        "browser-abr",
+        srv.dir(),
+        cmd,
+        common::process::Stdout::Lines,
+    );
+    let status = node.expect_exit(secs(160));
+    assert!(status.success(), "abr.mjs failed: {}", node.stderr_tail(30));
+    let lines = node.lines();
+    let last = &lines.last().expect("abr.mjs printed its result").1;
+    let r: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
+    eprintln!("hls.js ABR: {r}");
+    assert_eq!(r["errors"], serde_json::json!([]), "{r:#}");
+    let mut levels: Vec<u64> = r["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    levels.sort_unstable();
+    assert_eq!(
+        levels,
+        [180, 360, 720],
+        "hls.js sees the three variants: {r:#}"
+    );
+    assert_eq!(
+        r["up"]["height"], 720,
+        "climbs to the source on loopback: {r:#}"
+    );
+    assert_eq!(
+        r["down"]["height"], 180,
+        "switches down when throttled: {r:#}"
+    );
+}
+
 #[test]
 fn a_missing_ffmpeg_is_a_clear_start_error() {
     let dir = tempfile::tempdir().unwrap();
