@@ -253,7 +253,7 @@ function preview(s) {
   const usable = playableFormats(s.playback);
   $("preview-title").textContent = s.key;
   if (!usable.length) {
-    $("preview-status").textContent = "No format this browser can preview (needs fMP4 or native HLS).";
+    $("preview-status").textContent = "No format this browser can preview (needs MSE or native HLS).";
     return;
   }
   const player = startPlayback($("preview"), usable[0], mimeOf(s));

@@ -633,7 +633,27 @@ async fn pages_and_assets_are_served() {
     ] {
         let r = get(&app, &format!("/assets/{asset}")).await;
         assert_eq!(r.status, StatusCode::OK, "{asset}");
+        assert_eq!(r.headers[header::CACHE_CONTROL], "no-cache", "{asset}");
     }
+    // hls.js, vendored, under a versioned name: cached for good.
+    let hls = get(&app, "/assets/hls-1.7.4.light.min.js").await;
+    assert_eq!(hls.status, StatusCode::OK);
+    assert_eq!(
+        hls.headers[header::CONTENT_TYPE],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        hls.headers[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(hls.body.len() > 100_000 && hls.body.contains("lowLatencyMode"));
+    // Its transmuxer worker is a `blob:` URL it makes; nothing else is
+    // allowed from elsewhere.
+    let csp = play.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("worker-src blob:;"), "{csp}");
+    assert!(csp.contains("script-src 'self';"), "{csp}");
     assert_eq!(
         get(&app, "/assets/nope.js").await.status,
         StatusCode::NOT_FOUND

@@ -40,15 +40,27 @@ impl AppHooks for Hooks {
     }
 
     /// What `weir-server-http` serves for every live stream: live fMP4 (for
-    /// MSE, lowest latency), HLS, HTTP-FLV.
+    /// MSE, lowest latency), HLS, LL-HLS, HTTP-FLV.
     fn playback(&self, key: &StreamKey) -> Vec<Playback> {
-        [("fmp4", "mp4"), ("hls", "m3u8"), ("flv", "flv")]
-            .into_iter()
-            .map(|(format, ext)| Playback {
-                format,
-                url: format!("/{}/{}.{ext}", key.app(), key.stream()),
-            })
-            .collect()
+        let (app, stream) = (key.app(), key.stream());
+        vec![
+            Playback {
+                format: "fmp4",
+                url: format!("/{app}/{stream}.mp4"),
+            },
+            Playback {
+                format: "hls",
+                url: format!("/{app}/{stream}.m3u8"),
+            },
+            Playback {
+                format: "llhls",
+                url: format!("/{app}/{stream}/llhls.m3u8"),
+            },
+            Playback {
+                format: "flv",
+                url: format!("/{app}/{stream}.flv"),
+            },
+        ]
     }
 
     fn outputs(&self, video: Option<Codec>, audio: Option<Codec>) -> Vec<Output> {
