@@ -3,8 +3,9 @@
 //!
 //! One publisher (weir's own RTMP client) sends an FLV file — or a
 //! constant-bitrate test stream made by ffmpeg — in real time, looped. N
-//! players connect over RTMP, HTTP-FLV or RTSP (TCP interleaved), ramped
-//! at R per second. A small
+//! players connect over RTMP, HTTP-FLV or RTSP (TCP interleaved), or poll
+//! LL-HLS with blocking playlist reloads (`llhls`), ramped at R per
+//! second. A small
 //! subset decodes every message and times each video frame and each AAC
 //! frame, separately, against the instant the publisher sent it (matched by
 //! content, since servers may rewrite timestamps); the rest only count bytes, so the tool stays cheap
@@ -19,6 +20,7 @@
 
 mod chat;
 mod ingest;
+mod llhls;
 mod marker;
 mod player;
 mod probe;
@@ -40,8 +42,11 @@ pub(crate) struct Args {
     /// Where the publisher sends, e.g. rtmp://127.0.0.1:1935/live/bench
     #[arg(long, default_value = "rtmp://127.0.0.1:1935/live/bench")]
     pub(crate) publish_url: String,
-    /// Where players play: rtmp://..., http://.../app/stream.flv or
-    /// rtsp://HOST:8554/app/stream (TCP interleaved) (default: the
+    /// Where players play: rtmp://..., http://.../app/stream.flv,
+    /// rtsp://HOST:8554/app/stream (TCP interleaved) or
+    /// http://HOST:8080/app/stream/llhls.m3u8 (LL-HLS viewers: blocking
+    /// reloads for each part, delta updates, then the part, on one
+    /// keep-alive connection; reports part delivery delay) (default: the
     /// publish URL).
     #[arg(long)]
     pub(crate) play_url: Option<String>,
@@ -73,6 +78,10 @@ pub(crate) struct Args {
     /// Length of the generated stream (it is looped), seconds.
     #[arg(long, default_value_t = 30)]
     pub(crate) gen_seconds: u32,
+    /// Keyframe interval of the generated stream, seconds (LL-HLS
+    /// segments are cut at keyframes).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub(crate) gen_gop: u32,
     /// Size of the generated video, WxH.
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
     pub(crate) gen_size: (u32, u32),

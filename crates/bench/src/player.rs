@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use weir_rtmp::url::RtmpUrl;
 
+use crate::llhls::{LlMeasure, LlTarget};
 use crate::marker::{Kind, Markers};
 use crate::probe::{HttpFlvProbe, Probe, RtmpProbe, RtspProbe};
 
@@ -38,10 +39,14 @@ pub(crate) enum Target {
         /// The whole URL, as DESCRIBE names it.
         url: String,
     },
+    /// `http://host:port/app/stream/llhls.m3u8`: LL-HLS viewers
+    /// ([`crate::llhls`]).
+    Llhls(LlTarget),
 }
 
 impl Target {
-    /// Parses an `rtmp://`, `rtmpt://`, `http://` or `rtsp://` play URL.
+    /// Parses an `rtmp://`, `rtmpt://`, `http://` or `rtsp://` play URL
+    /// (an `http://` path ending in `/llhls.m3u8` is LL-HLS).
     pub(crate) fn parse(url: &str) -> anyhow::Result<Target> {
         if let Some(rest) = url.strip_prefix("rtmpt://") {
             // The RTMP URL rules, with HTTP's default port.
@@ -80,6 +85,9 @@ impl Target {
             } else {
                 format!("{authority}:80")
             };
+            if LlTarget::matches(path) {
+                return Ok(Target::Llhls(LlTarget::new(authority, path)));
+            }
             return Ok(Target::HttpFlv {
                 authority,
                 path: path.to_owned(),
@@ -97,6 +105,7 @@ impl Target {
             Target::Rtmpt(_) => "rtmpt",
             Target::HttpFlv { .. } => "http-flv",
             Target::Rtsp { .. } => "rtsp",
+            Target::Llhls(_) => "llhls",
         }
     }
 
@@ -107,11 +116,12 @@ impl Target {
             }
             Target::Rtmp(u) | Target::Rtmpt(u) => format!("{}:{}", u.host, u.port),
             Target::HttpFlv { authority, .. } | Target::Rtsp { authority, .. } => authority.clone(),
+            Target::Llhls(t) => t.authority.clone(),
         }
     }
 
-    fn probe(&self, parse: bool) -> Probe {
-        match self {
+    fn probe(&self, parse: bool) -> anyhow::Result<Probe> {
+        Ok(match self {
             Target::Rtmp(url) | Target::Rtmpt(url) => {
                 let mut random = [0u8; 1536];
                 rand::thread_rng().fill_bytes(&mut random);
@@ -121,7 +131,8 @@ impl Target {
                 Probe::HttpFlv(Box::new(HttpFlvProbe::new(authority, path, parse)))
             }
             Target::Rtsp { url, .. } => Probe::Rtsp(Box::new(RtspProbe::new(url, parse))),
-        }
+            Target::Llhls(_) => anyhow::bail!("LL-HLS viewers have no probe"),
+        })
     }
 }
 
@@ -159,8 +170,11 @@ pub(crate) struct Measure {
     pub(crate) unmatched: AtomicU64,
     /// The same for AAC frames.
     pub(crate) unmatched_audio: AtomicU64,
-    /// Why players failed, with counts.
+    /// Why players failed, with counts (LL-HLS viewers also note what
+    /// they skipped or retried here).
     pub(crate) errors: Mutex<BTreeMap<String, u64>>,
+    /// LL-HLS part timings and request counts.
+    pub(crate) llhls: LlMeasure,
 }
 
 /// A player's byte stream: a TCP socket, or an RTMPT tunnel.
@@ -172,6 +186,9 @@ const RTMPT_OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 
 /// Runs one player until its connection ends; the outcome is in `slot`.
 pub(crate) async fn run(target: Arc<Target>, parse: bool, slot: Arc<Slot>, measure: Arc<Measure>) {
+    if let Target::Llhls(t) = &*target {
+        return crate::llhls::run(t, parse, &slot, &measure).await;
+    }
     if let Err(e) = play(&target, parse, &slot, &measure).await {
         slot.state.store(state::FAILED, Ordering::Relaxed);
         let mut text = e.to_string();
@@ -192,7 +209,7 @@ async fn play(target: &Target, parse: bool, slot: &Slot, measure: &Measure) -> a
             Box::new(socket)
         }
     };
-    let mut probe = target.probe(parse);
+    let mut probe = target.probe(parse)?;
     let mut reply = Vec::new();
     probe.start(&mut reply);
     socket.write_all(&reply).await?;
@@ -288,5 +305,18 @@ mod tests {
             t => panic!("{t:?}"),
         }
         assert!(Target::parse("ftp://x/y").is_err());
+        match Target::parse("http://127.0.0.1:8080/live/b/llhls.m3u8").unwrap() {
+            Target::Llhls(t) => {
+                assert_eq!(t.authority, "127.0.0.1:8080");
+                assert_eq!(t.playlist, "/live/b/llhls.m3u8");
+            }
+            t => panic!("{t:?}"),
+        }
+        assert_eq!(
+            Target::parse("http://h/live/b/llhls.m3u8?k=1")
+                .unwrap()
+                .protocol(),
+            "llhls"
+        );
     }
 }

@@ -66,6 +66,34 @@ pub(crate) struct ServerCost {
     pub(crate) rss_per_player_kib: f64,
 }
 
+/// What LL-HLS viewers measured (crates/bench/src/llhls/mod.rs says
+/// exactly what each duration spans).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct LlhlsStats {
+    /// Earliest blocking-reload answer listing a part, by any viewer →
+    /// a measuring viewer has the part's last byte.
+    pub(crate) part_delay: Dist,
+    /// The viewer's own reload answer → the part's last byte.
+    pub(crate) part_fetch: Dist,
+    /// Blocking reload sent → playlist received (measuring viewers).
+    pub(crate) reload_wait: Dist,
+    /// Blocking reloads answered in the window, all viewers.
+    pub(crate) reloads: u64,
+    /// Of those, delta updates (with `#EXT-X-SKIP`).
+    pub(crate) delta_reloads: u64,
+    /// Parts received in the window, all viewers.
+    pub(crate) parts: u64,
+    pub(crate) parts_per_viewer_s: f64,
+    /// Playlist bytes per viewer, kbit/s (not counted for keeping up).
+    pub(crate) playlist_kbps_per_viewer: f64,
+    /// Viewers that found their last part no longer listed and jumped to
+    /// the newest.
+    pub(crate) resyncs: u64,
+    /// Connections reopened after the server closed one or a request
+    /// failed.
+    pub(crate) reconnects: u64,
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Report {
@@ -112,6 +140,9 @@ pub(crate) struct Report {
     /// Worst lateness of the publisher behind its schedule, ms.
     pub(crate) publisher_max_late_ms: f64,
     pub(crate) errors: BTreeMap<String, u64>,
+    /// LL-HLS runs only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) llhls: Option<LlhlsStats>,
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -162,10 +193,43 @@ impl Report {
                 unmatched
             );
         }
+        if let Some(ll) = &self.llhls {
+            for (what, d) in [
+                ("part delivery delay", &ll.part_delay),
+                ("part fetch", &ll.part_fetch),
+                ("blocking reload wait", &ll.reload_wait),
+            ] {
+                let _ = writeln!(
+                    s,
+                    "  {what} ms: p50 {} p95 {} p99 {} max {} ({} samples)",
+                    opt(d.p50_ms),
+                    opt(d.p95_ms),
+                    opt(d.p99_ms),
+                    opt(d.max_ms),
+                    d.samples
+                );
+            }
+            let _ = writeln!(
+                s,
+                "  llhls: {} reloads ({} delta), {} parts ({:.2} per viewer-second), playlists {:.1} kbit/s per viewer, {} resyncs, {} reconnects",
+                ll.reloads,
+                ll.delta_reloads,
+                ll.parts,
+                ll.parts_per_viewer_s,
+                ll.playlist_kbps_per_viewer,
+                ll.resyncs,
+                ll.reconnects
+            );
+        }
         let f = &self.first_frame;
         let _ = writeln!(
             s,
-            "  first frame ms: p50 {} p99 {} max {} ({} players)",
+            "  first {} ms: p50 {} p99 {} max {} ({} players)",
+            if self.llhls.is_some() {
+                "part"
+            } else {
+                "frame"
+            },
             opt(f.p50_ms),
             opt(f.p99_ms),
             opt(f.max_ms),
@@ -231,6 +295,7 @@ pub(crate) fn test_report(label: &str, players: usize, per: f64) -> Report {
         tool_cpu_pct: 5.0,
         publisher_max_late_ms: 0.0,
         errors: Default::default(),
+        llhls: None,
     }
 }
 

@@ -71,7 +71,7 @@ pub(crate) fn load_source(args: &Args) -> anyhow::Result<Source> {
                 width: args.gen_size.0,
                 height: args.gen_size.1,
                 fps: 30,
-                gop_secs: 2,
+                gop_secs: args.gen_gop,
             },
             &args.cache_dir,
         )?,
@@ -233,6 +233,7 @@ async fn drive(
     let latency_audio = std::mem::take(&mut *measure.latency_audio_us.lock());
     let first = std::mem::take(&mut *measure.first_frame_us.lock());
     let errors = std::mem::take(&mut *measure.errors.lock());
+    let llhls = matches!(*target, Target::Llhls(_)).then(|| measure.llhls.stats(window_s, playing));
     Ok(Report {
         label: args.label.clone(),
         protocol: target.protocol().into(),
@@ -261,6 +262,7 @@ async fn drive(
         tool_cpu_pct: tool_ticks as f64 / ticks / window_s * 100.0,
         publisher_max_late_ms: counters.max_late_us.load(Ordering::Relaxed) as f64 / 1000.0,
         errors,
+        llhls,
     })
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::report::Report;
+use crate::report::{Dist, Report};
 
 /// Label of the reference server whose CPU cost the others are compared
 /// with (same protocol family does not matter: the cost of a viewer is).
@@ -31,10 +31,19 @@ fn ms(v: Option<f64>) -> String {
 
 /// One row per report. "vs nginx" is the server CPU per player-second
 /// relative to nginx-rtmp's RTMP run with the same number of players.
+/// When any report is of LL-HLS viewers, two columns follow: part delivery
+/// delay and blocking reload wait ("-" for other protocols).
 pub(crate) fn render(reports: &[Report]) -> String {
+    let ll = reports.iter().any(|r| r.llhls.is_some());
     let mut s = String::new();
-    s.push_str("| server | proto | players | keeping up | Mbit/s out | server CPU % | CPU ms / player·s | vs nginx | latency p50 / p95 / p99 / max ms | audio latency p50 / p99 ms | first frame p50 / p99 ms | peak RSS MiB | KiB / player | tool CPU % |\n");
-    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|\n");
+    s.push_str("| server | proto | players | keeping up | Mbit/s out | server CPU % | CPU ms / player·s | vs nginx | latency p50 / p95 / p99 / max ms | audio latency p50 / p99 ms | first frame p50 / p99 ms | peak RSS MiB | KiB / player | tool CPU % |");
+    s.push_str(if ll {
+        " part delivery p50 / p95 / p99 / max ms | reload wait p50 / p99 ms |\n"
+    } else {
+        "\n"
+    });
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|---:|");
+    s.push_str(if ll { "---|---|\n" } else { "\n" });
     for r in reports {
         let reference = reports
             .iter()
@@ -57,7 +66,7 @@ pub(crate) fn render(reports: &[Report]) -> String {
         let l = &r.latency;
         let a = &r.latency_audio;
         let f = &r.first_frame;
-        let _ = writeln!(
+        let _ = write!(
             s,
             "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} / {} / {} / {} | {} / {} | {} / {} | {} | {} | {:.0} |",
             r.label,
@@ -80,6 +89,24 @@ pub(crate) fn render(reports: &[Report]) -> String {
             kib,
             r.tool_cpu_pct,
         );
+        if ll {
+            let none = Dist::default();
+            let (d, w) = r
+                .llhls
+                .as_ref()
+                .map_or((&none, &none), |l| (&l.part_delay, &l.reload_wait));
+            let _ = write!(
+                s,
+                " {} / {} / {} / {} | {} / {} |",
+                ms(d.p50_ms),
+                ms(d.p95_ms),
+                ms(d.p99_ms),
+                ms(d.max_ms),
+                ms(w.p50_ms),
+                ms(w.p99_ms)
+            );
+        }
+        s.push('\n');
     }
     s
 }
@@ -87,7 +114,7 @@ pub(crate) fn render(reports: &[Report]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{test_report as report, Dist};
+    use crate::report::{test_report as report, LlhlsStats};
 
     #[test]
     fn rows_compare_with_nginx_at_the_same_count() {
@@ -118,5 +145,33 @@ mod tests {
         assert!(head[video + 2].starts_with("first frame"));
         assert_eq!(row[video], "1 / 2 / 2 / 2");
         assert_eq!(row[video + 1], "50 / 99");
+        assert!(!t.contains("part delivery"), "no LL-HLS columns");
+    }
+
+    #[test]
+    fn llhls_columns_when_a_report_has_them() {
+        let mut r = report("weir", 1000, 0.2);
+        r.protocol = "llhls".into();
+        r.llhls = Some(LlhlsStats {
+            part_delay: Dist::from_us((1..=100).map(|ms| ms * 1000).collect()),
+            reload_wait: Dist::from_us(vec![190_000, 200_000, 210_000]),
+            ..Default::default()
+        });
+        let t = render(&[r, report("weir", 1000, 0.3)]);
+        let lines: Vec<&str> = t.lines().collect();
+        let cols = |l: &str| l.matches('|').count();
+        assert!(lines.iter().all(|l| cols(l) == cols(lines[0])), "{t}");
+        assert!(lines[0]
+            .ends_with("| part delivery p50 / p95 / p99 / max ms | reload wait p50 / p99 ms |"));
+        assert!(
+            lines[2].ends_with("| 50 / 95 / 99 / 100 | 200 / 210 |"),
+            "{}",
+            lines[2]
+        );
+        assert!(
+            lines[3].ends_with("| - / - / - / - | - / - |"),
+            "{}",
+            lines[3]
+        );
     }
 }
