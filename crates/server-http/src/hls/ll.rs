@@ -196,13 +196,21 @@ async fn playlist(
 /// segment and part, so that a player switching to it asks for the right
 /// part at once. Added per request (the other playlists move on their
 /// own); a playlist of a stream without a ladder is sent as it is.
+///
+/// A watched variant keeps every live variant of its ladder segmenting
+/// (started here if need be, kept from idling out): a player that switches
+/// finds the other playlist made, and reported with its own numbers,
+/// rather than asking it for this playlist's segment numbers (which a
+/// later-started variant is behind on, and would refuse as too far ahead).
 fn with_reports(shared: &Shared, key: &StreamKey, body: Bytes) -> Bytes {
     let others = super::master::group_of(shared, key);
     let mut reports = String::new();
     for other in &others {
-        let Some(session) = shared.hls.get_ll(other) else {
+        if !shared.hub.is_live(other) {
             continue;
-        };
+        }
+        let session = shared.hls.get_or_start_ll(other);
+        session.touch();
         let Some((msn, part)) = session.state.lock().ll.last_part() else {
             continue;
         };
