@@ -37,8 +37,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const HEALTHY: Duration = Duration::from_secs(30);
 /// After its stdin closes, ffmpeg gets this long to finish before a kill.
 const EXIT_GRACE: Duration = Duration::from_secs(3);
-/// ffmpeg's stderr lines are logged as warnings at most this often per
-/// ladder (every line at debug).
+/// ffmpeg's stderr lines, and its failures, are logged as warnings at
+/// most this often per ladder (every one at debug).
 const WARN_EVERY: Duration = Duration::from_secs(60);
 /// Hub events taken at once.
 const BATCH: usize = 256;
@@ -72,6 +72,10 @@ pub(crate) async fn run(
         .collect();
     let mut backoff = Backoff::new();
     let mut starts = 0u64;
+    // ffmpeg failing in a loop is logged once a minute, with how many
+    // failures each line stands for.
+    let mut warned: Option<Instant> = None;
+    let mut quiet = 0u64;
     loop {
         if stop.is_cancelled() || !hub.is_live(&key) {
             break;
@@ -97,7 +101,14 @@ pub(crate) async fn run(
                     backoff.reset();
                 }
                 let delay = backoff.next_delay(rand::random());
-                tracing::warn!(stream = %key, error = %why, retry_in = ?delay, "transcode: ffmpeg failed");
+                if warned.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+                    tracing::warn!(stream = %key, error = %why, retry_in = ?delay, suppressed = quiet, "transcode: ffmpeg failed");
+                    warned = Some(Instant::now());
+                    quiet = 0;
+                } else {
+                    tracing::debug!(stream = %key, error = %why, retry_in = ?delay, "transcode: ffmpeg failed");
+                    quiet += 1;
+                }
                 status.failed(why);
                 status.set(LadderState::Backoff);
                 tokio::select! {
