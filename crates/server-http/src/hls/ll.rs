@@ -147,15 +147,9 @@ async fn playlist(
     let session = match hls.get_ll(key) {
         Some(s) => s,
         None => {
-            if !shared.hub.wait_live(key, shared.config.play_wait).await {
-                return not_found(&format!("{key} is not live"));
-            }
-            if let Some(refused) = crate::codecs::refuse_uncarried(
-                &shared.hub,
-                key,
-                "LL-HLS (fMP4)",
-                weir_fmp4::carries,
-            ) {
+            if let Err(refused) =
+                super::may_start(shared, key, "LL-HLS (fMP4)", weir_fmp4::carries).await
+            {
                 return refused;
             }
             hls.get_or_start_ll(key)

@@ -210,6 +210,25 @@ pub(crate) fn stream_of_segment(stem: &str) -> Option<&str> {
     (digits(seq, u8::is_ascii_digit) && digits(sid, u8::is_ascii_alphanumeric)).then_some(stream)
 }
 
+/// Whether a producer of `format` may start for `key`, the refusal
+/// otherwise: the stream must be live (a request waits `play_wait` for
+/// its publisher, 404 after) and have a track the format `carries` (415
+/// with the reason). Shared by the TS and the LL-HLS producers.
+async fn may_start(
+    shared: &Shared,
+    key: &StreamKey,
+    format: &str,
+    carries: fn(weir_media::Codec) -> bool,
+) -> Result<(), Response> {
+    if !shared.hub.wait_live(key, shared.config.play_wait).await {
+        return Err(not_found(&format!("{key} is not live")));
+    }
+    match crate::codecs::refuse_uncarried(&shared.hub, key, format, carries) {
+        Some(refused) => Err(refused),
+        None => Ok(()),
+    }
+}
+
 fn not_found(what: &str) -> Response {
     (StatusCode::NOT_FOUND, format!("{what}\n")).into_response()
 }
@@ -231,15 +250,9 @@ pub(crate) async fn playlist(
     let session = match hls.get(key) {
         Some(s) => s,
         None => {
-            if !shared.hub.wait_live(key, shared.config.play_wait).await {
-                return not_found(&format!("{key} is not live"));
-            }
-            if let Some(refused) = crate::codecs::refuse_uncarried(
-                &shared.hub,
-                key,
-                "HLS (MPEG-TS)",
-                weir_mpegts::carries,
-            ) {
+            if let Err(refused) =
+                may_start(shared, key, "HLS (MPEG-TS)", weir_mpegts::carries).await
+            {
                 return refused;
             }
             hls.get_or_start(key)
