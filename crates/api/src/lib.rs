@@ -236,6 +236,8 @@ pub struct PullView {
     pub idle_secs: f64,
     /// Added through the API (gone at restart) rather than `[[pull]]`.
     pub from_api: bool,
+    /// Added by the cluster: this edge pulls the stream from its origin.
+    pub cluster: bool,
     /// `"idle"`, `"connecting"`, `"running"` or `"retrying"`.
     pub state: &'static str,
     /// Since when (Unix seconds).

@@ -196,6 +196,7 @@ impl AppHooks for Hooks {
                     on_demand: p.on_demand,
                     idle_secs: p.idle_secs,
                     from_api: p.from_api,
+                    cluster: p.cluster,
                     state: p.state.as_str(),
                     since: p
                         .since
@@ -303,6 +304,9 @@ pub struct Managed {
     pub recorder: weir_record::Recorder,
     /// Transcoding ladders (`/api/v1/transcodes`).
     pub transcoder: weir_transcode::Transcoder,
+    /// The cluster (`/api/v1/cluster`, `/api/v1/play/endpoint`), started
+    /// here once the chat it relays exists.
+    pub cluster: weir_cluster::Cluster,
 }
 
 /// The API's and the chat's routes. `hls_segments` is the HTTP server's
@@ -322,6 +326,7 @@ pub fn routes(
         pushes,
         recorder,
         transcoder,
+        cluster,
     } = managed;
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let auth = ApiAuth::new(AuthConfig {
@@ -330,6 +335,15 @@ pub fn routes(
         api_token: non_empty(&cfg.api.api_token),
     });
     let chat = crate::chat::server(cfg, hub.clone(), shutdown, &auth)?;
+    crate::cluster::run(
+        &cluster,
+        crate::cluster::ClusterHooks {
+            pulls: pulls.clone(),
+            idle_secs: cfg.cluster.idle_secs,
+            chat_rooms: Box::new(Vec::new),
+            deliver: Box::new(|_, _| {}),
+        },
+    );
     let api = weir_api::router(ApiContext {
         hub,
         auth,
@@ -345,7 +359,7 @@ pub fn routes(
         }),
     });
     Ok(Routes {
-        operator: api,
-        viewer: chat.router(),
+        operator: api.merge(cluster.operator_routes()),
+        viewer: chat.router().merge(cluster.viewer_routes()),
     })
 }

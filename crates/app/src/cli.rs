@@ -103,6 +103,22 @@ pub struct ServeArgs {
     /// `apps` and `streams` still choose).
     #[arg(long)]
     pub record: bool,
+    /// Join a cluster through this Redis (`[cluster] redis`:
+    /// `redis://[:password@]host:port`, `rediss://` for TLS).
+    #[arg(long, env = "WEIR_CLUSTER_REDIS", hide_env_values = true)]
+    pub cluster_redis: Option<String>,
+    /// This node's id in the cluster (`[cluster] node_id`; default the
+    /// host name).
+    #[arg(long)]
+    pub node_id: Option<String>,
+    /// `host:port` other nodes and players reach this node's RTMP port by
+    /// (`[cluster] advertise_rtmp`).
+    #[arg(long)]
+    pub advertise_rtmp: Option<String>,
+    /// `host:port` of this node's HTTP port for players and other nodes
+    /// (`[cluster] advertise_http`).
+    #[arg(long)]
+    pub advertise_http: Option<String>,
 }
 
 /// `weir publish` arguments.

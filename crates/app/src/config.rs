@@ -50,6 +50,9 @@ pub struct Config {
     /// made by ffmpeg and published as `{stream}_{name}`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub transcode: Vec<weir_transcode::TranscodeConfig>,
+    /// Several nodes as one server, through Redis (`[cluster]`,
+    /// docs/cluster.md); alone when `redis` is empty.
+    pub cluster: weir_cluster::ClusterConfig,
     /// What the file said in an old way that still works (a deprecated
     /// key, and where it moved), for `serve` to log once at start and
     /// `check-config` to show; empty for the defaults and current files.
@@ -620,6 +623,18 @@ impl Config {
         if let Some(path) = &args.tls_key {
             cfg.tls.key = Some(path.clone());
         }
+        if let Some(url) = &args.cluster_redis {
+            cfg.cluster.redis = url.clone();
+        }
+        if let Some(id) = &args.node_id {
+            cfg.cluster.node_id = id.clone();
+        }
+        if let Some(addr) = &args.advertise_rtmp {
+            cfg.cluster.advertise_rtmp = addr.clone();
+        }
+        if let Some(addr) = &args.advertise_http {
+            cfg.cluster.advertise_http = addr.clone();
+        }
         Ok(cfg)
     }
 
@@ -673,6 +688,7 @@ impl Config {
         for push in &self.push {
             push.check()?;
         }
+        self.cluster.check()?;
         let r = &self.rtmp;
         anyhow::ensure!(
             (128..=0x7fff_ffff).contains(&r.chunk_size),

@@ -9,6 +9,7 @@
 mod api;
 mod chat;
 mod cli;
+mod cluster;
 mod config;
 mod logging;
 mod recordings;

@@ -82,6 +82,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     rtmp_cfg.vod = vod.clone().map(crate::vod::rtmp_files);
     let rtmp = weir_server_rtmp::RtmpServer::new(hub.clone(), rtmp_cfg, shutdown.clone());
     let rtmps_task = crate::tls::start_rtmps(&cfg, tls.as_ref(), &rtmp).await?;
+    let rtmp_addr = rtmp_listener.local_addr()?;
     let rtmp_task = tokio::spawn(rtmp.clone().run(rtmp_listener, None));
 
     let http_listener = TcpListener::bind(cfg.server.http_listen)
@@ -95,6 +96,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         move |key| ladders.rendition_keys(key),
     )));
     let hls_segments = http_cfg.hls.produced.clone();
+    // The cluster: alone without `[cluster] redis`, but its endpoint API
+    // answers either way.
+    let cluster = crate::cluster::build(
+        &cfg.cluster,
+        &hub,
+        rtmp_addr,
+        http_listener.local_addr()?,
+        &shutdown,
+    )?;
     let routes = crate::api::routes(
         &cfg,
         hub.clone(),
@@ -105,6 +115,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             pushes: pushes.clone(),
             recorder: recorder.clone(),
             transcoder: transcoder.clone(),
+            cluster: cluster.clone(),
         },
         shutdown.clone(),
     )?;
@@ -205,6 +216,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .is_err()
     {
         warn!("camera pulls did not stop in time");
+    }
+    // The node leaves the cluster: its heartbeat and directory entries
+    // go, so the others forget it now rather than after the TTL.
+    if tokio::time::timeout(SHUTDOWN_GRACE, cluster.wait())
+        .await
+        .is_err()
+    {
+        warn!("the cluster was not left in time");
     }
     // Pushes end with the shutdown token (their connections are dropped).
     if tokio::time::timeout(SHUTDOWN_GRACE, pushes.wait())

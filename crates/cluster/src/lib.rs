@@ -119,6 +119,8 @@ struct Shared {
     bus: OnceLock<bus::Bus>,
     view: RwLock<View>,
     started_ms: u64,
+    /// The chat id slot this node holds, once claimed.
+    slot: OnceLock<u32>,
     beat_now: Notify,
     shutdown: CancellationToken,
     done: tokio_util::task::TaskTracker,
@@ -171,6 +173,7 @@ impl Cluster {
                 bus: OnceLock::new(),
                 view: RwLock::new(View::default()),
                 started_ms: unix_ms(),
+                slot: OnceLock::new(),
                 beat_now: Notify::new(),
                 shutdown,
                 done: tokio_util::task::TaskTracker::new(),
@@ -205,6 +208,56 @@ impl Cluster {
             "cluster: joining"
         );
         self.shared.done.spawn(beats(self.shared.clone()));
+    }
+
+    /// This node's chat id slot among `slots`: no two live nodes hold the
+    /// same one, so their message ids never collide. Claimed in Redis
+    /// (kept by the heartbeat), starting at a hash of the node id; when
+    /// Redis does not answer within 3 s, that hash (and a warning: ids
+    /// of two nodes may then meet). Call once, before the chat starts.
+    pub async fn claim_slot(&self, slots: u32) -> u32 {
+        let slots = slots.max(1);
+        let first = fnv1a(self.shared.node_id.as_bytes()) % slots;
+        let Some(client) = &self.shared.client else {
+            return 0;
+        };
+        let ttl_ms = u64::try_from(self.shared.cfg.ttl().as_millis()).unwrap_or(u64::MAX);
+        let claimed = async {
+            let mut conn = connect(client).await?;
+            let slot = store::claim_slot(
+                &mut conn,
+                &self.shared.keys,
+                &self.shared.node_id,
+                first,
+                slots,
+                ttl_ms,
+            )
+            .await?;
+            *self.shared.conn.lock() = Some(conn);
+            Ok::<_, ClusterError>(slot)
+        };
+        let slot = match tokio::time::timeout(bus::IO_TIMEOUT, claimed).await {
+            Ok(Ok(Some(slot))) => slot,
+            Ok(Ok(None)) => {
+                tracing::warn!(
+                    slots,
+                    "cluster: every chat id slot is taken; using the node id's hash"
+                );
+                first
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cluster: Redis is not reachable at start; chat ids use the node id's hash slot");
+                first
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "cluster: Redis did not answer at start; chat ids use the node id's hash slot"
+                );
+                first
+            }
+        };
+        let _ = self.shared.slot.set(slot);
+        slot
     }
 
     /// Whether a Redis URL is configured.
@@ -367,6 +420,14 @@ fn origin_since(hub: &Hub, info: &weir_hub::StreamInfo, pulled: bool) -> Option<
         return None;
     }
     Some(info.started_at.map_or(0, system_ms))
+}
+
+/// FNV-1a: a stable hash of the node id (the same on every node and
+/// every run, unlike std's).
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h: u32, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 fn system_ms(t: SystemTime) -> u64 {
@@ -641,7 +702,16 @@ async fn beat_once(
             new: claims.get(key) != Some(since),
         })
         .collect();
-    let held = with_timeout(store::beat(conn, &shared.keys, &info, &claim_list, ttl_ms)).await?;
+    let slot = shared.slot.get().copied();
+    let held = with_timeout(store::beat(
+        conn,
+        &shared.keys,
+        &info,
+        slot,
+        &claim_list,
+        ttl_ms,
+    ))
+    .await?;
     let now_origins: HashSet<&StreamKey> = origins.iter().map(|(k, _)| k).collect();
     // Streams no longer published here: their entries go.
     let gone: Vec<(StreamKey, u64)> = claims

@@ -56,6 +56,9 @@ impl Keys {
     fn nodes(&self) -> String {
         format!("{}:nodes", self.prefix)
     }
+    fn slot(&self, n: u32) -> String {
+        format!("{}:slot:{n}", self.prefix)
+    }
     fn stream(&self, key: &StreamKey) -> String {
         format!("{}:stream:{key}", self.prefix)
     }
@@ -95,12 +98,22 @@ pub(crate) async fn beat(
     conn: &mut ConnectionManager,
     keys: &Keys,
     info: &NodeInfo,
+    slot: Option<u32>,
     claims: &[Claim<'_>],
     ttl_ms: u64,
 ) -> Result<Vec<bool>, ClusterError> {
     let now = unix_ms();
     let beat = serde_json::to_vec(info).unwrap_or_default();
     let mut pipe = redis::pipe();
+    if let Some(n) = slot {
+        pipe.cmd("EVAL")
+            .arg(RENEW)
+            .arg(1)
+            .arg(keys.slot(n))
+            .arg(&info.node)
+            .arg(ttl_ms)
+            .ignore();
+    }
     pipe.cmd("SET")
         .arg(keys.node(&info.node))
         .arg(beat)
@@ -138,6 +151,33 @@ pub(crate) async fn beat(
         .iter()
         .map(|v| !matches!(v, Value::Int(0)))
         .collect())
+}
+
+/// Claims a free chat id slot of `slots` for `node`, trying `first`
+/// onwards (a slot this node already holds counts as free).
+pub(crate) async fn claim_slot(
+    conn: &mut ConnectionManager,
+    keys: &Keys,
+    node: &str,
+    first: u32,
+    slots: u32,
+    ttl_ms: u64,
+) -> Result<Option<u32>, ClusterError> {
+    for i in 0..slots {
+        let n = (first + i) % slots;
+        let held: i64 = redis::cmd("EVAL")
+            .arg(RENEW)
+            .arg(1)
+            .arg(keys.slot(n))
+            .arg(node)
+            .arg(ttl_ms)
+            .query_async(conn)
+            .await?;
+        if held == 1 {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
 }
 
 /// Removes this node's directory entry of a stream it no longer

@@ -42,6 +42,14 @@ struct Entry {
     cfg: PullConfig,
     key: StreamKey,
     from_api: bool,
+    /// Added by the cluster: an edge's pull of a stream another node
+    /// publishes, whose URL follows the stream when it moves.
+    cluster: bool,
+    /// Where the next session connects (a cluster pull's changes).
+    url: Mutex<String>,
+    /// Poked when `url` changed: the session ends and the next one
+    /// connects there at once.
+    redirect: Notify,
     /// Poked when the stream's subscriber count leaves or reaches zero.
     wake: Notify,
     /// Ends this pull (removal, shutdown).
@@ -67,7 +75,7 @@ impl Pulls {
             }),
         };
         for cfg in configs {
-            pulls.insert(cfg.clone(), false)?;
+            pulls.insert(cfg.clone(), false, false)?;
         }
         let mut watch = hub.watch_demand();
         let weak = Arc::downgrade(&pulls.shared);
@@ -95,12 +103,54 @@ impl Pulls {
     /// Adds a pull at run time (`POST /api/v1/pulls`); it lasts until
     /// removed or the server stops.
     pub fn add(&self, cfg: PullConfig) -> Result<(), PullError> {
-        let entry = self.insert(cfg, true)?;
+        let entry = self.insert(cfg, true, false)?;
         self.spawn(entry);
         Ok(())
     }
 
-    fn insert(&self, cfg: PullConfig, from_api: bool) -> Result<Arc<Entry>, PullError> {
+    /// For the cluster: pulls `key` on demand from `url` (another node's
+    /// RTMP URL), or, when the cluster pulls it already, from `url` from
+    /// now on: the running session ends and the next one connects there
+    /// at once, while the stream's players stay (origin failover). False
+    /// when a pull of `key` that is not the cluster's exists.
+    pub fn cluster_pull(
+        &self,
+        key: &StreamKey,
+        url: &str,
+        idle_secs: f64,
+    ) -> Result<bool, PullError> {
+        let existing = self.shared.entries.lock().get(key).cloned();
+        if let Some(entry) = existing {
+            if !entry.cluster {
+                return Ok(false);
+            }
+            let mut current = entry.url.lock();
+            if *current != url {
+                url.clone_into(&mut current);
+                drop(current);
+                entry.redirect.notify_one();
+            }
+            return Ok(true);
+        }
+        let cfg = PullConfig {
+            app: key.app().to_owned(),
+            stream: key.stream().to_owned(),
+            url: url.to_owned(),
+            transport: Transport::Tcp,
+            on_demand: true,
+            idle_secs,
+        };
+        let entry = self.insert(cfg, false, true)?;
+        self.spawn(entry);
+        Ok(true)
+    }
+
+    fn insert(
+        &self,
+        cfg: PullConfig,
+        from_api: bool,
+        cluster: bool,
+    ) -> Result<Arc<Entry>, PullError> {
         cfg.check()?;
         let key = cfg.key()?;
         let mut entries = self.shared.entries.lock();
@@ -108,9 +158,12 @@ impl Pulls {
             return Err(PullError::AlreadyExists(key));
         }
         let entry = Arc::new(Entry {
+            url: Mutex::new(cfg.url.clone()),
             cfg,
             key: key.clone(),
             from_api,
+            cluster,
+            redirect: Notify::new(),
             wake: Notify::new(),
             cancel: self.shared.shutdown.child_token(),
             status: Status::new(),
@@ -153,11 +206,12 @@ impl Pulls {
                 let mut s = PullStatus {
                     app: e.key.app().to_owned(),
                     stream: e.key.stream().to_owned(),
-                    url: e.cfg.redacted_url(),
+                    url: crate::redact(&e.url.lock()),
                     transport: e.cfg.transport,
                     on_demand: e.cfg.on_demand,
                     idle_secs: e.cfg.idle_secs,
                     from_api: e.from_api,
+                    cluster: e.cluster,
                     state: PullState::Idle,
                     since: SystemTime::now(),
                     last_error: None,
@@ -235,7 +289,6 @@ async fn unwatched(hub: &Hub, entry: &Entry) {
 async fn sessions(hub: &Hub, entry: &Entry, auto_tcp: &mut bool) {
     let mut feed = Feed::new(hub, &entry.key, &entry.status);
     let mut backoff = Backoff::new();
-    let redacted = entry.cfg.redacted_url();
     let mut first = true;
     loop {
         let udp = match entry.cfg.transport {
@@ -252,7 +305,18 @@ async fn sessions(hub: &Hub, entry: &Entry, auto_tcp: &mut bool) {
             udp,
             loss_limit: entry.cfg.transport == Transport::Auto,
         };
-        let outcome = session::run(&mut feed, &entry.cfg.url, mode).await;
+        let url = entry.url.lock().clone();
+        let redacted = crate::redact(&url);
+        let outcome = tokio::select! {
+            outcome = session::run(&mut feed, &url, mode) => outcome,
+            () = entry.redirect.notified() => {
+                // The cluster moved the stream: connect to its new origin
+                // now; the players stay with the feed.
+                tracing::info!(stream = %entry.key, from = %redacted, "pull source moved; reconnecting");
+                backoff.reset();
+                continue;
+            }
+        };
         tracing::warn!(
             stream = %entry.key,
             url = %redacted,

