@@ -41,6 +41,7 @@ APT_PACKAGES=(
   util-linux                # runuser: runs VLC (which refuses root) as nobody
   nginx                     # nginx-rtmp as a push destination (push_e2e.rs)
   libnginx-mod-rtmp         # its RTMP module
+  redis-server              # redis-server, redis-cli: the cluster's Redis (cluster_e2e.rs)
 )
 
 # Python packages (pip name and the module it provides).

@@ -121,6 +121,11 @@ pub trait AppHooks: Send + Sync + 'static {
     fn push_stats(&self) -> Option<PushStatsView> {
         None
     }
+    /// The cluster's figures for `weir_cluster_*` in `/metrics`, or
+    /// `None` when the node runs alone (the series are then left out).
+    fn cluster_stats(&self) -> Option<ClusterStatsView> {
+        None
+    }
 
     /// The recordings `query` asks for (`None`: this server has no
     /// recorder, and the API answers 404).
@@ -368,6 +373,23 @@ pub struct PushStatsView {
     pub bytes: u64,
     /// Failed connections by kind (`connect`, `refused`, `timeout`...).
     pub errors: Vec<(&'static str, u64)>,
+}
+
+/// The cluster's figures as `/metrics` exports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterStatsView {
+    /// Redis reachable (1) or not (0).
+    pub connected: bool,
+    /// Live nodes, this one included.
+    pub nodes: u64,
+    /// Streams in the directory.
+    pub streams: u64,
+    /// Streams this node pulls from their origins.
+    pub edge_pulls: u64,
+    /// Heartbeats ignored as malformed at the last read.
+    pub corrupt_heartbeats: u64,
+    /// Bus messages: published, received, dropped, malformed.
+    pub bus: [u64; 4],
 }
 
 /// Chat counters as `/metrics` exports them.

@@ -241,6 +241,9 @@ impl Collector for Stats {
         if let (Some(pushes), Some(stats)) = (self.ctx.app.pushes(), self.ctx.app.push_stats()) {
             encode_pushes(&mut enc, &pushes, &stats)?;
         }
+        if let Some(cluster) = self.ctx.app.cluster_stats() {
+            encode_cluster(&mut enc, &cluster)?;
+        }
         if let Some(rec) = self.ctx.app.record_stats() {
             encode_record(&mut enc, &rec, &none)?;
         }
@@ -324,6 +327,55 @@ fn encode_pulls(
         "Connection attempts of each camera pull after a failed or ended session.",
         None,
         &reconnects,
+    )
+}
+
+/// `weir_cluster_*`: the node's view of the cluster and its bus.
+fn encode_cluster(
+    enc: &mut DescriptorEncoder,
+    c: &crate::ClusterStatsView,
+) -> Result<(), std::fmt::Error> {
+    let none: Labels = Vec::new();
+    for (name, help, v) in [
+        (
+            "cluster_connected",
+            "Whether Redis answered the last heartbeat (1) or not (0).",
+            u64::from(c.connected),
+        ),
+        (
+            "cluster_nodes",
+            "Live nodes in the cluster, this one included.",
+            c.nodes,
+        ),
+        (
+            "cluster_streams",
+            "Streams in the cluster's directory.",
+            c.streams,
+        ),
+        (
+            "cluster_edge_pulls",
+            "Streams this node pulls from their origin node.",
+            c.edge_pulls,
+        ),
+        (
+            "cluster_corrupt_heartbeats",
+            "Heartbeats in Redis ignored as malformed at the last read.",
+            c.corrupt_heartbeats,
+        ),
+    ] {
+        gauges(enc, name, help, None, &[(none.clone(), v)])?;
+    }
+    let bus: Vec<(Labels, u64)> = ["sent", "received", "dropped", "malformed"]
+        .iter()
+        .zip(c.bus)
+        .map(|(what, n)| (vec![("what", (*what).to_owned())], n))
+        .collect();
+    counters(
+        enc,
+        "cluster_bus_messages",
+        "Messages of the cluster bus (chat between nodes): sent, received, dropped, malformed.",
+        None,
+        &bus,
     )
 }
 

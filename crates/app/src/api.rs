@@ -32,6 +32,7 @@ struct Hooks {
     /// The RTMP port recordings are played on (`rtmp_url`), when RTMP VOD
     /// is on.
     rtmp_vod_port: Option<u16>,
+    cluster: weir_cluster::Cluster,
 }
 
 impl AppHooks for Hooks {
@@ -282,6 +283,22 @@ impl AppHooks for Hooks {
             errors: s.errors(),
         })
     }
+
+    fn cluster_stats(&self) -> Option<weir_api::ClusterStatsView> {
+        if !self.cluster.enabled() {
+            return None;
+        }
+        let s = self.cluster.stats();
+        let n = |v: usize| v as u64;
+        Some(weir_api::ClusterStatsView {
+            connected: s.connected,
+            nodes: n(s.nodes),
+            streams: n(s.streams),
+            edge_pulls: n(s.edge_pulls),
+            corrupt_heartbeats: n(s.corrupt_heartbeats),
+            bus: [s.bus_sent, s.bus_received, s.bus_dropped, s.bus_malformed],
+        })
+    }
 }
 
 /// The routes the app adds to the HTTP server, by audience: each gets
@@ -341,7 +358,7 @@ pub fn routes(
             pulls: pulls.clone(),
             idle_secs: cfg.cluster.idle_secs,
             chat_rooms: Box::new(Vec::new),
-            deliver: Box::new(|_, _| {}),
+            deliver: Arc::new(|_: &str, _| {}),
         },
     );
     let api = weir_api::router(ApiContext {
@@ -356,6 +373,7 @@ pub fn routes(
             recorder,
             transcoder,
             rtmp_vod_port: cfg.vod.enabled.then(|| cfg.server.rtmp_listen.port()),
+            cluster: cluster.clone(),
         }),
     });
     Ok(Routes {

@@ -47,6 +47,9 @@ pub fn build(
     .context("starting the cluster")
 }
 
+/// Reads the chat's rooms with local members, and how many.
+pub type RoomCounts = Box<dyn Fn() -> Vec<(StreamKey, usize)> + Send + Sync>;
+
 /// What the cluster asks of this server.
 pub struct ClusterHooks {
     /// Edge pulls.
@@ -54,9 +57,9 @@ pub struct ClusterHooks {
     /// Seconds an edge pull outlives its last viewer.
     pub idle_secs: f64,
     /// The chat's rooms with local members, and how many.
-    pub chat_rooms: Box<dyn Fn() -> Vec<(StreamKey, usize)> + Send + Sync>,
+    pub chat_rooms: RoomCounts,
     /// Hands a bus message from another node to the chat.
-    pub deliver: Box<dyn Fn(&str, Bytes) + Send + Sync>,
+    pub deliver: weir_cluster::Deliver,
 }
 
 impl Hooks for ClusterHooks {

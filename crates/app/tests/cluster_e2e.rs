@@ -165,14 +165,7 @@ fn edges_pull_once_follow_the_publisher_and_forget_dead_nodes() {
 
     // Viewers on the edges: RTMP and HTTP-FLV on B, HLS on C.
     let b_rtmp: Vec<Proc> = (0..3)
-        .map(|i| {
-            probe::spawn_player(
-                dir.path(),
-                &format!("b-rtmp-{i}"),
-                &b.rtmp_url("cam"),
-                6,
-            )
-        })
+        .map(|i| probe::spawn_player(dir.path(), &format!("b-rtmp-{i}"), &b.rtmp_url("cam"), 6))
         .collect();
     let b_flv = probe::spawn_player(
         dir.path(),
@@ -297,6 +290,142 @@ fn edges_pull_once_follow_the_publisher_and_forget_dead_nodes() {
         "A vanished after {:?}",
         killed.elapsed()
     );
-    assert_eq!(node_ids(&cluster(&c)), ["b", "c"]);
+    wait_until(secs(5), "node a gone from C's view", || {
+        node_ids(&cluster(&c)) == ["b", "c"]
+    });
     drop(redis);
+}
+
+#[test]
+fn nodes_serve_alone_without_redis_and_recover_with_it() {
+    require_ffmpeg();
+    require_tool("redis-cli");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    // Redis is down at start: both nodes serve alone and keep trying.
+    let a = Server::start_with_config(&node_config("a", &url, ""));
+    let b = Server::start_with_config(&node_config("b", &url, ""));
+    let _pub = ffmpeg_publisher(dir.path(), "pub-a", &a.rtmp_url("cam"), 120, &[]);
+    let local = probe::spawn_player(dir.path(), "a-local", &a.rtmp_url("cam"), 3);
+    let got = probe::finish_player(local, secs(30));
+    assert!(got.video_count() >= 50, "A alone: {}", got.summary());
+    let view = cluster(&b);
+    assert_eq!(view["connected"], false, "{view}");
+    assert!(view["last_error"].is_string(), "{view}");
+    assert_eq!(node_ids(&view), ["b"], "alone, B knows itself only");
+
+    // Redis comes: both register within a beat or two.
+    let mut redis = Redis::start(dir.path(), port);
+    wait_until(secs(15), "both nodes registered and subscribed", || {
+        node_ids(&cluster(&a)) == ["a", "b"]
+            && owner(&b, "live/cam").as_deref() == Some("a")
+            && cluster(&b)["connected"] == true
+    });
+
+    // Corrupt entries in Redis are ignored, counted and logged; never a crash.
+    let future = (std::time::SystemTime::now() + secs(600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    for (id, value) in [
+        ("evil", "\u{1}garbage{{{"),
+        (
+            "x",
+            r#"{"v":1,"node":"x","rtmp":"evil.com/x:1","http":"h:1","connections":0,"viewers":0,"chat_members":0,"egress_mbps":0,"cpu":0,"started_ms":0,"beat_ms":0,"streams":[],"rooms":[]}"#,
+        ),
+        (
+            "y",
+            r#"{"v":1,"node":"z","rtmp":"h:1","http":"h:1","connections":0,"viewers":0,"chat_members":0,"egress_mbps":0,"cpu":0,"started_ms":0,"beat_ms":0,"streams":[],"rooms":[]}"#,
+        ),
+    ] {
+        redis.cli(&["SET", &format!("weir:node:{id}"), value]);
+        redis.cli(&["ZADD", "weir:nodes", &future, id]);
+    }
+    wait_until(secs(5), "corrupt heartbeats counted", || {
+        cluster(&b)["corrupt_heartbeats"].as_u64() == Some(3)
+    });
+    assert_eq!(node_ids(&cluster(&b)), ["a", "b"]);
+
+    // An edge viewer through a Redis outage: it plays on (the pull is
+    // already running), and everything registers again after it.
+    let through = probe::spawn_player(dir.path(), "b-through", &b.rtmp_url("cam"), 12);
+    sleep(secs(3));
+    redis.kill();
+    wait_until(secs(10), "B noticing Redis is gone", || {
+        cluster(&b)["connected"] == false
+    });
+    // Local viewers are not affected.
+    let local = probe::spawn_player(dir.path(), "a-during", &a.rtmp_url("cam"), 2);
+    assert!(probe::finish_player(local, secs(30)).video_count() >= 30);
+    sleep(secs(2));
+    let redis = Redis::start(dir.path(), port);
+    assert_eq!(redis.cli(&["DBSIZE"]), "0", "a fresh Redis");
+    let back = Instant::now();
+    wait_until(secs(10), "everything registered again", || {
+        let v = cluster(&b);
+        v["connected"] == true
+            && node_ids(&v) == ["a", "b"]
+            && owner(&b, "live/cam").as_deref() == Some("a")
+    });
+    assert!(
+        back.elapsed() <= Duration::from_secs_f64(TTL_SECS + 4.0 * BEAT_SECS + 2.0),
+        "re-registered after {:?}",
+        back.elapsed()
+    );
+    let got = probe::finish_player(through, secs(60));
+    assert!(
+        got.video_dts_span() >= 11.0,
+        "B's viewer through the outage: {}",
+        got.summary()
+    );
+    assert!(redis
+        .cli(&["GET", "weir:stream:live/cam"])
+        .starts_with("a "));
+}
+
+#[test]
+fn a_later_publisher_on_another_node_takes_the_stream_over() {
+    require_ffmpeg();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(dir.path(), free_port());
+    let a = Server::start_with_config(&node_config("a", &redis.url(), ""));
+    let b = Server::start_with_config(&node_config("b", &redis.url(), ""));
+    wait_until(secs(15), "two nodes", || {
+        node_ids(&cluster(&b)) == ["a", "b"]
+    });
+    let mut first = ffmpeg_publisher(dir.path(), "pub-a", &a.rtmp_url("dup"), 120, &[]);
+    wait_until(secs(15), "live/dup owned by A", || {
+        owner(&b, "live/dup").as_deref() == Some("a")
+    });
+    assert_eq!(
+        redis
+            .cli(&["GET", "weir:stream:live/dup"])
+            .split(' ')
+            .next(),
+        Some("a")
+    );
+    let _second = ffmpeg_publisher(dir.path(), "pub-b", &b.rtmp_url("dup"), 120, &[]);
+    wait_until(secs(15), "live/dup owned by B", || {
+        owner(&a, "live/dup").as_deref() == Some("b")
+            && owner(&b, "live/dup").as_deref() == Some("b")
+    });
+    // A dropped its publisher: its encoder is told to stop.
+    let status = first
+        .wait_exit(secs(15))
+        .expect("A's publisher was not stopped");
+    assert!(!status.success(), "A's ffmpeg ended with {status}");
+    assert!(
+        a.log().contains("took this stream over"),
+        "A's log says why"
+    );
+    // A viewer on A now plays B's stream through A's edge pull.
+    let got = probe::finish_player(
+        probe::spawn_player(dir.path(), "a-view", &a.rtmp_url("dup"), 3),
+        secs(40),
+    );
+    assert!(got.video_count() >= 50, "{}", got.summary());
+    let metrics = String::from_utf8(get(a.http_port(), "/metrics").body).unwrap();
+    assert!(metrics.contains("weir_cluster_nodes 2"), "{metrics}");
 }

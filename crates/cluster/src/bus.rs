@@ -19,8 +19,6 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use weir_netio::backoff::Backoff;
-
 use crate::store::Keys;
 
 /// Messages waiting to be published; more are dropped.
@@ -166,6 +164,14 @@ impl Bus {
     }
 }
 
+/// How long the subscriber waits before connecting again: about a second
+/// (jittered, so nodes do not come back in lockstep). Redis is the
+/// cluster's own, near and cheap to ask, and chat between nodes is down
+/// until it is back, so no longer backoff.
+fn retry_delay() -> Duration {
+    Duration::from_millis(500 + rand::random::<u64>() % 1000)
+}
+
 /// Splits `node\npayload`.
 fn open_envelope(v: &[u8]) -> Option<(&str, &[u8])> {
     let nl = v.iter().position(|&b| b == b'\n')?;
@@ -185,7 +191,6 @@ async fn subscriber(
     deliver: Deliver,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Backoff::new();
     loop {
         let connect = tokio::time::timeout(IO_TIMEOUT, client.get_async_pubsub());
         let pubsub = tokio::select! {
@@ -196,7 +201,7 @@ async fn subscriber(
             subscribed.store(false, Ordering::Relaxed);
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(backoff.next_delay(rand::random())) => continue,
+                () = tokio::time::sleep(retry_delay()) => continue,
             }
         };
         let (mut sink, mut stream) = pubsub.split();
@@ -210,7 +215,6 @@ async fn subscriber(
             }
         }
         if ok {
-            backoff.reset();
             subscribed.store(true, Ordering::Relaxed);
             tracing::info!("cluster bus subscribed");
         }

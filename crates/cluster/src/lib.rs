@@ -84,6 +84,29 @@ pub struct Advertised {
     pub http: String,
 }
 
+/// The cluster's figures, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterStats {
+    /// Redis answered the last beat and the bus is subscribed.
+    pub connected: bool,
+    /// Live nodes at the last read, this one included.
+    pub nodes: usize,
+    /// Streams in the directory.
+    pub streams: usize,
+    /// Streams this node pulls from their origins.
+    pub edge_pulls: usize,
+    /// Heartbeats ignored at the last read because they were malformed.
+    pub corrupt_heartbeats: usize,
+    /// Bus messages published.
+    pub bus_sent: u64,
+    /// Bus messages received from other nodes.
+    pub bus_received: u64,
+    /// Bus messages dropped (queue full, Redis away, too large).
+    pub bus_dropped: u64,
+    /// Bus messages received malformed.
+    pub bus_malformed: u64,
+}
+
 /// The cluster as this node sees it.
 #[derive(Debug, Clone, Default)]
 struct View {
@@ -366,6 +389,27 @@ impl Cluster {
         };
         let conn = self.shared.conn.lock().clone();
         bus.list(conn, name).await
+    }
+
+    /// Figures for `/metrics`.
+    pub fn stats(&self) -> ClusterStats {
+        let view = self.shared.view.read();
+        let load = |f: fn(&BusStats) -> &std::sync::atomic::AtomicU64| {
+            self.shared.bus.get().map_or(0, |b| {
+                f(&b.stats).load(std::sync::atomic::Ordering::Relaxed)
+            })
+        };
+        ClusterStats {
+            connected: self.connected(),
+            nodes: view.nodes.len(),
+            streams: view.owners.len(),
+            edge_pulls: view.pulls.len(),
+            corrupt_heartbeats: view.bad_beats,
+            bus_sent: load(|s| &s.sent),
+            bus_received: load(|s| &s.received),
+            bus_dropped: load(|s| &s.dropped),
+            bus_malformed: load(|s| &s.malformed),
+        }
     }
 
     /// The bus's counters (zero when alone).
