@@ -208,6 +208,30 @@ function renderPushes(pushes) {
       : null))));
 }
 
+// The cluster: shown only when this node is one of several (a node
+// alone answers `enabled: false`). Which node publishes what, the load
+// each heartbeat carries, and the streams this node pulls as an edge.
+function renderCluster(c) {
+  $("cluster-section").hidden = !c || !c.enabled;
+  if (!c || !c.enabled) return;
+  $("cluster-state").textContent = c.connected ? `node ${c.node_id} · redis ok` : `node ${c.node_id} · redis unreachable`;
+  $("cluster-state").className = c.connected ? "pill" : "pill danger";
+  $("cluster-nodes").replaceChildren(...c.nodes.map((n) => el("tr", { "data-node": n.node },
+    el("td", {}, n.self ? `${n.node} (this node)` : n.node),
+    el("td", {}, n.rtmp),
+    el("td", {}, n.http),
+    el("td", {}, n.connections),
+    el("td", {}, n.viewers),
+    el("td", {}, n.chat_members),
+    el("td", {}, fmtBits(n.egress_mbps * 1e6)),
+    el("td", {}, `${Math.round(n.cpu * 100)} %`),
+    el("td", {}, n.streams.join(", ") || "–"),
+    el("td", {}, `${(n.beat_age_ms / 1000).toFixed(1)} s ago`))));
+  $("cluster-pulls").textContent = c.pulls.length
+    ? "Pulled here from their origin: " + c.pulls.map((p) => `${p.stream} ← ${p.url}`).join(", ")
+    : "";
+}
+
 // Transcoding ladders and their ffmpeg: shown only when the server runs
 // any (the list answers 404 without `[[transcode]]`).
 function renderTranscodes(ladders) {
@@ -280,6 +304,7 @@ async function refresh() {
     renderStreams(streams.streams);
     renderClients(clients);
     renderPulls(await api("/api/v1/pulls").then((r) => r.pulls, () => null));
+    renderCluster(await api("/api/v1/cluster").catch(() => null));
     renderPushes(await api("/api/v1/pushes").then((r) => r.pushes, () => null));
     renderTranscodes(await api("/api/v1/transcodes").then((r) => r.transcodes, () => null));
     renderRecordings(await api("/api/v1/recordings").then((r) => r.recordings, () => null));

@@ -23,6 +23,7 @@ use common::server::{free_port, Server};
 use serde_json::Value;
 
 const TOKEN: &str = "cluster-test-token";
+const PASSWORD: &str = "cluster-console-pw";
 /// Heartbeats every half second, gone after two: fast tests, same logic.
 const BEAT_SECS: f64 = 0.5;
 const TTL_SECS: f64 = 2.0;
@@ -75,7 +76,8 @@ impl Redis {
     }
 }
 
-/// A node's config: its id, the Redis, fast beats, an API token.
+/// A node's config: its id, the Redis, fast beats, an API token; `extra`
+/// goes on in `[api]` (or starts sections of its own).
 fn node_config(id: &str, redis: &str, extra: &str) -> String {
     format!(
         "[cluster]\nredis = \"{redis}\"\nnode_id = \"{id}\"\nheartbeat_secs = {BEAT_SECS}\n\
@@ -390,7 +392,11 @@ fn a_later_publisher_on_another_node_takes_the_stream_over() {
     require_ffmpeg();
     let dir = tempfile::tempdir().unwrap();
     let redis = Redis::start(dir.path(), free_port());
-    let a = Server::start_with_config(&node_config("a", &redis.url(), ""));
+    let console = format!(
+        "console_password_hash = \"{}\"\n",
+        common::clients::password_hash(PASSWORD)
+    );
+    let a = Server::start_with_config(&node_config("a", &redis.url(), &console));
     let b = Server::start_with_config(&node_config("b", &redis.url(), ""));
     wait_until(secs(15), "two nodes", || {
         node_ids(&cluster(&b)) == ["a", "b"]
@@ -427,5 +433,46 @@ fn a_later_publisher_on_another_node_takes_the_stream_over() {
     );
     assert!(got.video_count() >= 50, "{}", got.summary());
     let metrics = String::from_utf8(get(a.http_port(), "/metrics").body).unwrap();
-    assert!(metrics.contains("weir_cluster_nodes 2"), "{metrics}");
+    for series in [
+        "weir_cluster_nodes 2",
+        "weir_cluster_connected 1",
+        "weir_cluster_streams 1",
+        "weir_cluster_edge_pulls 1",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
+
+    // The console shows the cluster: both nodes, which publishes what,
+    // and this node's pull.
+    common::http::require_browser();
+    let mut cmd = Command::new("node");
+    cmd.arg(common::http::browser_dir().join("cluster_console.mjs"))
+        .arg(a.http_base())
+        .args(["admin", PASSWORD, "2"]);
+    let mut node = Proc::spawn("cluster-console", dir.path(), cmd, Stdout::Lines);
+    let status = node.expect_exit(secs(90));
+    assert!(
+        status.success(),
+        "cluster_console.mjs: {}",
+        node.stderr_tail(30)
+    );
+    let lines = node.lines();
+    let last = &lines
+        .last()
+        .expect("cluster_console.mjs printed its result")
+        .1;
+    let r: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
+    assert_eq!(r["errors"], serde_json::json!([]), "{r:#}");
+    assert!(r["state"].as_str().unwrap().contains("redis ok"), "{r}");
+    let rows = r["nodes"].as_array().unwrap();
+    assert_eq!(rows[0][0], "a (this node)", "{r}");
+    assert_eq!(rows[1][0], "b");
+    assert_eq!(rows[1][8], "live/dup", "B is live/dup's origin: {r}");
+    assert!(
+        r["pulls"]
+            .as_str()
+            .unwrap()
+            .contains("live/dup ← rtmp://127.0.0.1:"),
+        "{r}"
+    );
 }

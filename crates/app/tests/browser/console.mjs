@@ -11,7 +11,7 @@
 //    "pushes" (the cells of each row of the pushes table), "kicked", "errors"}
 // Exit status 0 when every step ran (the Rust test judges the values).
 
-import { chromium } from "playwright-core";
+import { collectErrors, launchChromium, loginConsole } from "./launch.mjs";
 
 const [base, user, password, shots, key = "live/test"] = process.argv.slice(2);
 if (!base || !user || !password || !shots) {
@@ -20,38 +20,16 @@ if (!base || !user || !password || !shots) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
+const browser = await launchChromium();
 const result = { logged_in: false, viewers: null, play_format: null, play_advanced_s: 0, latency: null, pushes: [], kicked: false, errors: [] };
-const watch = (page, name) => {
-  page.on("pageerror", (err) => result.errors.push(`${name}: ${err}`));
-  page.on("console", (msg) => {
-    if (msg.type() === "error") result.errors.push(`${name}: ${msg.text()}`);
-  });
-};
+const watch = (page, name) => collectErrors(page, name, result.errors);
 
 try {
   const context = await browser.newContext({ viewport: { width: 1360, height: 1000 } });
   const consolePage = await context.newPage();
   watch(consolePage, "console");
   consolePage.on("dialog", (d) => d.accept());
-  await consolePage.goto(`${base}/console`);
-  await consolePage.fill("#user", user);
-  await consolePage.fill("#password", password);
-  await consolePage.click("#login button[type=submit]");
-  await consolePage.waitForSelector("#dashboard:not(.hidden)", { timeout: 15000 });
+  await loginConsole(consolePage, base, user, password);
   result.logged_in = await consolePage.isVisible("#logout");
   const row = `#streams tr[data-key="${key}"]`;
   await consolePage.waitForSelector(row, { timeout: 15000 });
