@@ -28,6 +28,7 @@ mod error;
 mod gate;
 mod limit;
 mod protocol;
+mod relay;
 mod room;
 mod text;
 mod token;
@@ -38,8 +39,12 @@ pub use error::{ChatError, CloseCode, ModError};
 pub use gate::{Entry, Gate};
 pub use limit::TokenBucket;
 pub use protocol::{parse_client, ClientMsg, ServerEvent};
+pub use relay::{
+    RelayError, RelayEvent, RelayMsg, MAX_MESSAGE_ID, MAX_RELAY_MSG, MAX_RELAY_USER, RELAY_VERSION,
+};
 pub use room::{
-    Action, ConnId, Greeting, IdSource, MemberInfo, Now, Refusal, Room, MAX_MUTE_MINUTES,
+    moderated_name, mute_until, Action, ConnId, Greeting, IdSource, MemberInfo, Now, Refusal,
+    Relayed, Room, MAX_MUTE_MINUTES,
 };
 pub use text::{name_key, normalize_text, validate_nick, BannedWords};
 pub use token::{TokenKey, MAX_TOKEN_TTL_SECS};
