@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use weir_chat::{
     CloseCode, ConnId, IdSource, Now, Refusal, RelayError, RelayEvent, RelayMsg, Room, Rules,
@@ -59,6 +59,10 @@ impl Kill {
     }
 }
 
+/// A room being opened: its cell, and the channel whose sender going
+/// wakes the joiners waiting for its history.
+type Opening = (Arc<RoomCell>, watch::Sender<()>);
+
 /// State every handler and the tick task share.
 pub(crate) struct Shared {
     pub(crate) hub: Hub,
@@ -76,6 +80,10 @@ pub(crate) struct Shared {
     origin: Instant,
     limit_log: weir_hub::LogThrottle,
     relay: OnceLock<Arc<dyn Relay>>,
+    /// Rooms opened here whose first joiner still waits for the relay's
+    /// history; later joiners wait for it too (the sender going wakes
+    /// them). Locked after `rooms`.
+    opening: Mutex<HashMap<StreamKey, Opening>>,
     /// The relay's state at the last tick, to log its changes.
     relay_up: AtomicBool,
     /// This instance's id in the relay messages it sends (random per run).
@@ -119,6 +127,7 @@ impl Shared {
             origin,
             limit_log: weir_hub::LogThrottle::default(),
             relay: OnceLock::new(),
+            opening: Mutex::new(HashMap::new()),
             relay_up: AtomicBool::new(true),
             instance: random_u64(),
         }
@@ -202,7 +211,8 @@ impl Shared {
     /// [`Shared::join`], and with a relay, for a room not open here yet:
     /// open it first and wait (at most [`HISTORY_WAIT`]) for the history
     /// the other nodes published, so that the first member here gets it.
-    /// Messages relayed meanwhile land in the (empty) room already.
+    /// Messages relayed meanwhile land in the (empty) room already; members
+    /// arriving meanwhile wait for the history too.
     pub(crate) async fn enter(
         &self,
         key: &StreamKey,
@@ -215,10 +225,23 @@ impl Shared {
         };
         let opened = {
             let mut rooms = self.rooms.lock();
-            (!rooms.contains_key(key)).then(|| self.create_room(&mut rooms, key))
+            if rooms.contains_key(key) {
+                Err(self.opening.lock().get(key).map(|(_, tx)| tx.subscribe()))
+            } else {
+                let cell = self.create_room(&mut rooms, key);
+                let (tx, _) = watch::channel(());
+                self.opening.lock().insert(key.clone(), (cell.clone(), tx));
+                Ok(cell)
+            }
         };
-        let Some(cell) = opened else {
-            return self.join(key, conn, sink, nick, Vec::new());
+        let cell = match opened {
+            Ok(cell) => cell,
+            Err(None) => return self.join(key, conn, sink, nick, Vec::new()),
+            Err(Some(mut seeding)) => {
+                // Wakes when the opener has seeded the room (or gave up).
+                let _ = tokio::time::timeout(HISTORY_WAIT, seeding.changed()).await;
+                return self.join(key, conn, sink, nick, Vec::new());
+            }
         };
         // Should this task end while it waits, the room it opened must not
         // stay open with nobody in it.
@@ -467,8 +490,9 @@ impl Shared {
     }
 }
 
-/// Removes the room a joiner opened if it is still empty when the guard
-/// goes (the joiner's task ended while it waited for the history).
+/// Ends the opening of a room (waking the joiners that wait for its
+/// history) and removes the room if it is still empty when the guard goes
+/// (the joiner's task ended while it waited, or was refused).
 struct EmptyRoomGuard<'a> {
     shared: &'a Shared,
     key: &'a StreamKey,
@@ -483,6 +507,13 @@ impl Drop for EmptyRoomGuard<'_> {
             .is_some_and(|c| Arc::ptr_eq(c, self.cell));
         if current && self.cell.lock().is_empty() {
             self.shared.remove_room(&mut rooms, self.key);
+        }
+        let mut opening = self.shared.opening.lock();
+        if opening
+            .get(self.key)
+            .is_some_and(|(c, _)| Arc::ptr_eq(c, self.cell))
+        {
+            opening.remove(self.key);
         }
     }
 }

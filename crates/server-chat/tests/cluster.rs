@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +52,8 @@ struct TestRelay {
     bus: Arc<Bus>,
     me: usize,
     up: Arc<AtomicBool>,
+    /// How long `history` takes to answer, in ms (Redis being slow).
+    history_ms: AtomicU64,
 }
 
 impl Relay for TestRelay {
@@ -103,7 +105,11 @@ impl Relay for TestRelay {
         } else {
             Vec::new()
         };
-        Box::pin(async move { list })
+        let delay = Duration::from_millis(self.history_ms.load(Ordering::SeqCst));
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            list
+        })
     }
 
     fn endpoint(&self, room: &StreamKey) -> Option<String> {
@@ -188,6 +194,7 @@ async fn cluster(n: usize) -> Cluster {
             bus: bus.clone(),
             me: i,
             up,
+            history_ms: AtomicU64::new(0),
         });
         let chat = chat.with_relay(relay.clone());
         let router = chat.router();
@@ -557,4 +564,62 @@ async fn the_endpoint_names_the_least_loaded_node_and_counts_the_room() {
     .await;
     assert_eq!(ep["url"], "ws://chat.example:8080/chat/live/room");
     assert_eq!(ep["members"], 5);
+}
+
+/// The texts in a `history` event.
+fn history_texts(history: &serde_json::Value) -> Vec<String> {
+    let messages = history["messages"].as_array().unwrap();
+    messages
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Members arriving while a room opens all wait for the relay's history
+/// (and get it); a relay that does not answer holds them at most
+/// HISTORY_WAIT (500 ms), then they get what the room has.
+#[tokio::test]
+async fn joiners_wait_a_bounded_time_for_the_history() {
+    let c = cluster(2).await;
+    let mut a = connect(c.addr(0)).await;
+    say(&mut a, "one").await;
+    say(&mut a, "two").await;
+    texts(&mut a, 2).await;
+
+    c.nodes[1].2.history_ms.store(300, Ordering::SeqCst);
+    let url = format!("ws://{}/chat/live/room", c.addr(1));
+    let first = async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        next_of(&mut ws, "welcome").await;
+        (history_texts(&next_of(&mut ws, "history").await), ws)
+    };
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        next_of(&mut ws, "welcome").await;
+        (history_texts(&next_of(&mut ws, "history").await), ws)
+    };
+    let ((h1, ws1), (h2, ws2)) = tokio::join!(first, second);
+    assert_eq!(h1, ["one", "two"]);
+    assert_eq!(
+        h2,
+        ["one", "two"],
+        "the second joiner waited for the history too"
+    );
+    drop((ws1, ws2));
+    eventually!("B's room closed", !open_on(&c, &[1]));
+
+    c.nodes[1].2.history_ms.store(10_000, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    next_of(&mut ws, "welcome").await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(450) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    assert!(history_texts(&next_of(&mut ws, "history").await).is_empty());
+    // Live messages flow all the same.
+    say(&mut a, "three").await;
+    assert_eq!(texts(&mut ws, 1).await, ["three"]);
 }
