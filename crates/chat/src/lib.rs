@@ -16,6 +16,11 @@
 //! * **Peer input never panics and memory is bounded.** Frames larger than
 //!   the rules allow are refused before parsing; rooms have a member cap;
 //!   history and mute tables are bounded.
+//! * **Clusters relay, the room decides.** A room on several nodes
+//!   exchanges [`RelayMsg`]s (what one node broadcast, and kicks), which
+//!   [`Room::apply`] takes like any peer input; message ids stay unique
+//!   across nodes through per-node slots ([`IdSource::for_node`]). The
+//!   transport is the adapter's.
 //! * **Time is passed in** as [`Now`]: wall-clock milliseconds for the
 //!   timestamps users see, monotonic milliseconds for rate limits.
 //!

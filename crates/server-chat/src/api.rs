@@ -313,23 +313,28 @@ pub(crate) async fn mute(
     }
     // In a cluster the name may be on any node, or none yet: it is muted
     // here (if the room is open here) and on every node, whoever has it.
-    let local = shared.room(&key).is_some();
-    let until = if local {
-        moderate(&shared, &key, |room, now| {
-            let (until, frame) = room.mute_name(&b.user, b.minutes, now)?;
-            Ok((frame, until))
-        })?
-    } else {
-        let user = moderated_name(&b.user).map_err(mod_error)?;
-        let until = mute_until(b.minutes, shared.now()).map_err(mod_error)?;
-        shared.relay_msg(
-            &key,
-            RelayEvent::Mute {
-                user: user.to_owned(),
-                until,
-            },
-        );
-        until
+    let until = match shared.room(&key) {
+        Some(cell) => {
+            let mut room = cell.lock();
+            let (until, frame) = room
+                .mute_name(&b.user, b.minutes, shared.now())
+                .map_err(mod_error)?;
+            shared.relay_frame(&key, &frame);
+            shared.fan_out(&room, frame);
+            until
+        }
+        None => {
+            let user = moderated_name(&b.user).map_err(mod_error)?;
+            let until = mute_until(b.minutes, shared.now()).map_err(mod_error)?;
+            shared.relay_msg(
+                &key,
+                RelayEvent::Mute {
+                    user: user.to_owned(),
+                    until,
+                },
+            );
+            until
+        }
     };
     tracing::info!(room = %key, user = %b.user, minutes = b.minutes, "chat mute (relayed to the cluster)");
     Ok(Json(json!({"user": b.user, "until": until, "relayed": true})).into_response())
