@@ -165,6 +165,10 @@ pub enum ModError {
     /// Nobody with that nickname is in the room.
     #[error("no user {0:?} in this room")]
     NoSuchUser(String),
+    /// The name cannot be anybody's (empty, too long, control
+    /// characters).
+    #[error("{0:?} is not a user name")]
+    BadName(String),
     /// The message id is not in the room's history.
     #[error("no message {0} in this room's history")]
     NoSuchMessage(u64),

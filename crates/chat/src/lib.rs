@@ -16,6 +16,11 @@
 //! * **Peer input never panics and memory is bounded.** Frames larger than
 //!   the rules allow are refused before parsing; rooms have a member cap;
 //!   history and mute tables are bounded.
+//! * **Clusters relay, the room decides.** A room on several nodes
+//!   exchanges [`RelayMsg`]s (what one node broadcast, and kicks), which
+//!   [`Room::apply`] takes like any peer input; message ids stay unique
+//!   across nodes through per-node slots ([`IdSource::for_node`]). The
+//!   transport is the adapter's.
 //! * **Time is passed in** as [`Now`]: wall-clock milliseconds for the
 //!   timestamps users see, monotonic milliseconds for rate limits.
 //!
@@ -28,6 +33,7 @@ mod error;
 mod gate;
 mod limit;
 mod protocol;
+mod relay;
 mod room;
 mod text;
 mod token;
@@ -38,8 +44,12 @@ pub use error::{ChatError, CloseCode, ModError};
 pub use gate::{Entry, Gate};
 pub use limit::TokenBucket;
 pub use protocol::{parse_client, ClientMsg, ServerEvent};
+pub use relay::{
+    RelayError, RelayEvent, RelayMsg, MAX_MESSAGE_ID, MAX_RELAY_MSG, MAX_RELAY_USER, RELAY_VERSION,
+};
 pub use room::{
-    Action, ConnId, Greeting, IdSource, MemberInfo, Now, Refusal, Room, MAX_MUTE_MINUTES,
+    moderated_name, mute_until, Action, ConnId, Greeting, IdSource, MemberInfo, Now, Refusal,
+    Relayed, Room, MAX_MUTE_MINUTES,
 };
 pub use text::{name_key, normalize_text, validate_nick, BannedWords};
 pub use token::{TokenKey, MAX_TOKEN_TTL_SECS};

@@ -12,6 +12,7 @@ use crate::config::Rules;
 use crate::error::{ChatError, CloseCode, ModError};
 use crate::limit::TokenBucket;
 use crate::protocol::{parse_client, ClientMsg, ServerEvent};
+use crate::relay::{RelayError, RelayEvent, MAX_RELAY_USER};
 use crate::text::{name_key, normalize_text, validate_nick, GUEST_PREFIX};
 
 /// Identifies a connection; the adapter allocates them, unique per server.
@@ -28,23 +29,47 @@ pub struct Now {
 }
 
 /// Message ids, shared by every room of a server so that an id names one
-/// message server-wide.
+/// message server-wide — and, with [`IdSource::for_node`], cluster-wide.
 ///
 /// Start it at something larger than any id handed out before (e.g. the
 /// start time in ms times 1024) so that a client that reconnects after a
 /// restart never mistakes a new message for one it already has; ids stay
 /// below 2^53 (exact in JavaScript) for centuries that way.
+///
+/// In a cluster every node takes its own slot out of the same number of
+/// slots: node `slot` of `slots` hands out only ids `≡ slot (mod slots)`,
+/// so two nodes never hand out the same id, whenever they started.
 #[derive(Debug, Clone)]
-pub struct IdSource(Arc<AtomicU64>);
+pub struct IdSource {
+    next: Arc<AtomicU64>,
+    stride: u64,
+}
 
 impl IdSource {
-    /// Ids from `first` on.
+    /// Ids from `first` on, one apart.
     pub fn new(first: u64) -> Self {
-        IdSource(Arc::new(AtomicU64::new(first)))
+        IdSource {
+            next: Arc::new(AtomicU64::new(first)),
+            stride: 1,
+        }
     }
 
-    fn next(&self) -> u64 {
-        self.0.fetch_add(1, Ordering::Relaxed)
+    /// Node `slot` of `slots` (a cluster whose nodes have distinct slots):
+    /// ids from about `first` on that are `slot` modulo `slots`, `slots`
+    /// apart. `slots` 0 counts as 1 and `slot` is taken modulo `slots`;
+    /// `for_node(first, 0, 1)` is [`IdSource::new`].
+    pub fn for_node(first: u64, slot: u64, slots: u64) -> Self {
+        let slots = slots.max(1);
+        let base = first.div_ceil(slots).saturating_mul(slots);
+        IdSource {
+            next: Arc::new(AtomicU64::new(base.saturating_add(slot % slots))),
+            stride: slots,
+        }
+    }
+
+    /// The next id.
+    pub fn next(&self) -> u64 {
+        self.next.fetch_add(self.stride, Ordering::Relaxed)
     }
 }
 
@@ -53,6 +78,36 @@ impl IdSource {
 const MAX_MUTES: usize = 10_000;
 /// Longest mute, in minutes (a week).
 pub const MAX_MUTE_MINUTES: u64 = 7 * 24 * 60;
+
+/// The name a moderator means by `user`, trimmed; refused when it cannot
+/// be anybody's (empty, longer than [`MAX_RELAY_USER`] characters, control
+/// characters). For actions on a name that may be on another node.
+pub fn moderated_name(user: &str) -> Result<&str, ModError> {
+    let name = user.trim();
+    if name.is_empty()
+        || name.chars().nth(MAX_RELAY_USER).is_some()
+        || name.chars().any(char::is_control)
+    {
+        return Err(ModError::BadName(user.to_owned()));
+    }
+    Ok(name)
+}
+
+/// The end of a mute of `minutes` from `now` (wall ms; 0 for 0 minutes,
+/// which lifts a mute), refused beyond [`MAX_MUTE_MINUTES`].
+pub fn mute_until(minutes: u64, now: Now) -> Result<u64, ModError> {
+    if minutes > MAX_MUTE_MINUTES {
+        return Err(ModError::MuteTooLong {
+            minutes,
+            max: MAX_MUTE_MINUTES,
+        });
+    }
+    Ok(if minutes == 0 {
+        0
+    } else {
+        now.wall_ms.saturating_add(minutes * 60_000)
+    })
+}
 
 /// What the adapter must do after a member's frame.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -146,6 +201,31 @@ pub struct Room<T> {
     history_frame: Option<Bytes>,
     live: bool,
     announced: usize,
+    /// Members of this room on other nodes, as the adapter last heard.
+    remote: usize,
+}
+
+/// What the adapter must do after a relayed event ([`Room::apply`]).
+#[derive(Debug)]
+pub struct Relayed<T> {
+    /// Send this to every member here.
+    pub broadcast: Option<Bytes>,
+    /// A member here removed by a relayed kick: close its connection with
+    /// [`CloseCode::Kicked`].
+    pub kicked: Option<(ConnId, T)>,
+    /// Relay this frame to the other nodes (the `leave` of a member kicked
+    /// here).
+    pub relay: Option<Bytes>,
+}
+
+impl<T> Default for Relayed<T> {
+    fn default() -> Self {
+        Relayed {
+            broadcast: None,
+            kicked: None,
+            relay: None,
+        }
+    }
 }
 
 impl<T> Room<T> {
@@ -163,6 +243,7 @@ impl<T> Room<T> {
             history_frame: None,
             live,
             announced: 0,
+            remote: 0,
         }
     }
 
@@ -179,6 +260,22 @@ impl<T> Room<T> {
     /// Nobody is connected; the adapter drops such rooms.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
+    }
+
+    /// Sets how many members the room has on other nodes: `welcome` and
+    /// `members` events count them with the local ones.
+    pub fn set_remote_members(&mut self, n: usize) {
+        self.remote = n;
+    }
+
+    /// Members on other nodes, as last set.
+    pub fn remote_members(&self) -> usize {
+        self.remote
+    }
+
+    /// Members here and on other nodes: the count members are told.
+    pub fn cluster_len(&self) -> usize {
+        self.members.len().saturating_add(self.remote)
     }
 
     /// The stream's state as last seen.
@@ -404,8 +501,8 @@ impl<T> Room<T> {
                 .encode(),
             );
         }
-        if self.members.len() != self.announced {
-            self.announced = self.members.len();
+        if self.cluster_len() != self.announced {
+            self.announced = self.cluster_len();
             out.push(
                 ServerEvent::Members {
                     count: self.announced,
@@ -444,36 +541,58 @@ impl<T> Room<T> {
     /// same nickname. Returns the end of the mute (wall ms, 0 when lifted)
     /// and the `mute` event to broadcast.
     pub fn mute(&mut self, user: &str, minutes: u64, now: Now) -> Result<(u64, Bytes), ModError> {
-        if minutes > MAX_MUTE_MINUTES {
-            return Err(ModError::MuteTooLong {
-                minutes,
-                max: MAX_MUTE_MINUTES,
-            });
-        }
         let key = name_key(user.trim());
-        let Some(m) = self.names.get(&key).and_then(|c| self.members.get(c)) else {
+        if !self
+            .names
+            .get(&key)
+            .is_some_and(|c| self.members.contains_key(c))
+        {
             return Err(ModError::NoSuchUser(user.to_owned()));
-        };
-        let nick = m.nick.clone();
-        let until = if minutes == 0 {
-            self.mutes.remove(&key);
-            0
-        } else {
-            if self.mutes.len() >= MAX_MUTES && !self.mutes.contains_key(&key) {
-                let soonest = self
-                    .mutes
-                    .iter()
-                    .min_by_key(|(_, u)| **u)
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = soonest {
-                    self.mutes.remove(&k);
-                }
-            }
-            let until = now.wall_ms.saturating_add(minutes * 60_000);
-            self.mutes.insert(key, until);
-            until
-        };
+        }
+        self.mute_name(user, minutes, now)
+    }
+
+    /// Mutes the name `user` for `minutes` (0 lifts a mute) whether or not
+    /// anyone here has it: in a cluster the user may be on another node,
+    /// and the mute must stop them here too should they come. Like
+    /// [`Room::mute`] otherwise; the event names the member's nickname if
+    /// one here has the name, else `user` trimmed.
+    pub fn mute_name(
+        &mut self,
+        user: &str,
+        minutes: u64,
+        now: Now,
+    ) -> Result<(u64, Bytes), ModError> {
+        let until = mute_until(minutes, now)?;
+        let name = moderated_name(user)?;
+        let key = name_key(name);
+        let nick = self
+            .names
+            .get(&key)
+            .and_then(|c| self.members.get(c))
+            .map_or_else(|| name.to_owned(), |m| m.nick.clone());
+        self.set_mute(key, until);
         Ok((until, ServerEvent::Mute { user: &nick, until }.encode()))
+    }
+
+    /// Records a mute of the name with `key` until `until` (0: lifted),
+    /// forgetting the soonest-ending mute when the table is full.
+    fn set_mute(&mut self, key: String, until: u64) {
+        if until == 0 {
+            self.mutes.remove(&key);
+            return;
+        }
+        if self.mutes.len() >= MAX_MUTES && !self.mutes.contains_key(&key) {
+            let soonest = self
+                .mutes
+                .iter()
+                .min_by_key(|(_, u)| **u)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = soonest {
+                self.mutes.remove(&k);
+            }
+        }
+        self.mutes.insert(key, until);
     }
 
     /// Removes `user` from the room. Returns its connection id and sink
@@ -508,6 +627,134 @@ impl<T> Room<T> {
         Ok(ServerEvent::Delete { id }.encode())
     }
 
+    /// Applies an event another node relayed (see [`crate::RelayMsg`]):
+    /// a chat message joins the history (once: an id already there is
+    /// ignored) and goes to every member; joins, leaves, mutes and deletes
+    /// act here as they did there; a kick closes the member here that has
+    /// the name, if any, and its `leave` is to be relayed back. `Err` for
+    /// an event this room's rules refuse (a text longer than `max_text`);
+    /// nothing has changed then.
+    pub fn apply(&mut self, event: &RelayEvent, now: Now) -> Result<Relayed<T>, RelayError> {
+        let broadcast = |b: Bytes| Relayed {
+            broadcast: Some(b),
+            ..Relayed::default()
+        };
+        Ok(match event {
+            RelayEvent::Chat { id, user, text, ts } => match self.remember(*id, user, text, *ts)? {
+                Some(frame) => broadcast(frame),
+                None => Relayed::default(),
+            },
+            RelayEvent::Join { user, ts } => {
+                broadcast(ServerEvent::Join { user, ts: *ts }.encode())
+            }
+            RelayEvent::Leave { user, kicked, ts } => broadcast(
+                ServerEvent::Leave {
+                    user,
+                    reason: kicked.then_some("kicked"),
+                    ts: *ts,
+                }
+                .encode(),
+            ),
+            RelayEvent::Mute { user, until } => {
+                let until = self.relayed_mute(user, *until, now);
+                broadcast(ServerEvent::Mute { user, until }.encode())
+            }
+            RelayEvent::Kick { user } => match self.kick(user, now) {
+                Ok((conn, sink, leave)) => Relayed {
+                    broadcast: Some(leave.clone()),
+                    kicked: Some((conn, sink)),
+                    relay: Some(leave),
+                },
+                Err(_) => Relayed::default(),
+            },
+            RelayEvent::Delete { id } => {
+                if let Some(pos) = self.history.iter().position(|(i, _)| i == id) {
+                    self.history.remove(pos);
+                    self.history_frame = None;
+                }
+                // Members may show it even when the history no longer has
+                // it: tell them anyway.
+                broadcast(ServerEvent::Delete { id: *id }.encode())
+            }
+        })
+    }
+
+    /// Fills the history of a room this node just opened with what the
+    /// other nodes published (oldest first, as [`crate::RelayMsg::kept`]
+    /// selects them): chat messages, and the deletes and mutes that came
+    /// after them. They go before anything relayed since the room opened
+    /// (which is newer), ids already here are skipped, the history keeps
+    /// its limit, and nothing is broadcast. Events the rules refuse are
+    /// skipped; joins, leaves and kicks are ignored.
+    pub fn seed(&mut self, events: impl IntoIterator<Item = RelayEvent>, now: Now) {
+        let mut newer = std::mem::take(&mut self.history);
+        for event in events {
+            match event {
+                RelayEvent::Chat { id, user, text, ts } => {
+                    if !newer.iter().any(|(i, _)| *i == id) {
+                        let _ = self.remember(id, &user, &text, ts);
+                    }
+                }
+                RelayEvent::Delete { id } => {
+                    self.history.retain(|(i, _)| *i != id);
+                    newer.retain(|(i, _)| *i != id);
+                }
+                RelayEvent::Mute { user, until } => {
+                    self.relayed_mute(&user, until, now);
+                }
+                RelayEvent::Join { .. } | RelayEvent::Leave { .. } | RelayEvent::Kick { .. } => {}
+            }
+        }
+        self.history.extend(newer);
+        while self.history.len() > self.rules.history {
+            self.history.pop_front();
+        }
+        self.history_frame = None;
+    }
+
+    /// Puts a chat message from another node into the history; returns its
+    /// frame, or `None` if the id is already there.
+    fn remember(
+        &mut self,
+        id: u64,
+        user: &str,
+        text: &str,
+        ts: u64,
+    ) -> Result<Option<Bytes>, RelayError> {
+        if text.chars().nth(self.rules.max_text).is_some() {
+            return Err(RelayError::Field {
+                field: "text",
+                problem: "longer than this node's max_text",
+            });
+        }
+        if self.history.iter().any(|(i, _)| *i == id) {
+            return Ok(None);
+        }
+        let frame = ServerEvent::Chat { id, user, text, ts }.encode();
+        if self.rules.history > 0 {
+            if self.history.len() >= self.rules.history {
+                self.history.pop_front();
+            }
+            self.history.push_back((id, frame.clone()));
+            self.history_frame = None;
+        }
+        Ok(Some(frame))
+    }
+
+    /// Applies a mute another node decided: at most a week from now (a
+    /// node with a clock ahead cannot mute for longer); an end already
+    /// passed lifts it. Returns the end recorded (0: none).
+    fn relayed_mute(&mut self, user: &str, until: u64, now: Now) -> u64 {
+        let longest = now.wall_ms.saturating_add(MAX_MUTE_MINUTES * 60_000);
+        let until = if until > now.wall_ms {
+            until.min(longest)
+        } else {
+            0
+        };
+        self.set_mute(name_key(user), until);
+        until
+    }
+
     /// Ids of the messages in the history, oldest first.
     pub fn history_ids(&self) -> impl Iterator<Item = u64> + '_ {
         self.history.iter().map(|(id, _)| *id)
@@ -518,7 +765,7 @@ impl<T> Room<T> {
         ServerEvent::Welcome {
             user,
             room: &self.name,
-            members: self.members.len(),
+            members: self.cluster_len(),
             live: self.live,
             max_text: self.rules.max_text,
         }

@@ -98,3 +98,59 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Relay input is peer input: any bytes decode or are refused, never a
+    /// panic; what decodes applies to a room (or is refused) without
+    /// breaking its limits, and re-encodes to bytes that decode the same.
+    #[test]
+    fn relay_messages_take_any_bytes(
+        msgs in proptest::collection::vec(relay_bytes(), 1..40),
+    ) {
+        use weir_chat::RelayMsg;
+        let rules = Rules::new(&ChatConfig { history: 3, max_text: 20, ..ChatConfig::default() }).unwrap();
+        let mut room: Room<()> = Room::new("a/b", Arc::new(rules), IdSource::new(1), false);
+        room.connect(1, (), Now { wall_ms: 0, mono_ms: 0 }).unwrap();
+        for (i, m) in msgs.iter().enumerate() {
+            let now = Now { wall_ms: i as u64, mono_ms: i as u64 };
+            if let Ok(msg) = RelayMsg::decode(m) {
+                prop_assert_eq!(RelayMsg::decode(&msg.encode()), Ok(msg.clone()));
+                if let Ok(out) = room.apply(&msg.event, now) {
+                    for b in out.broadcast.iter().chain(out.relay.iter()) {
+                        let v: Value = serde_json::from_slice(b).expect("output is JSON");
+                        prop_assert!(v["type"].is_string());
+                        if let Some(text) = v["text"].as_str() {
+                            prop_assert!(text.chars().count() <= 20);
+                        }
+                    }
+                }
+                room.seed([msg.event], now);
+            }
+            prop_assert!(room.history_ids().count() <= 3);
+        }
+    }
+}
+
+/// Relay messages: well-formed ones with odd fields, and garbage.
+fn relay_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let event = prop_oneof![
+        (any::<u64>(), ".{0,40}", ".{0,30}").prop_map(|(id, user, text)| serde_json::json!(
+            {"type":"chat","id":id % (1 << 54),"user":user,"text":text,"ts":1}
+        )),
+        ".{0,40}".prop_map(|user| serde_json::json!({"type":"kick","user":user})),
+        (".{0,40}", any::<u64>()).prop_map(|(user, until)| serde_json::json!(
+            {"type":"mute","user":user,"until":until}
+        )),
+        any::<u64>().prop_map(|id| serde_json::json!({"type":"delete","id":id % (1 << 54)})),
+        (".{0,40}", proptest::option::of(".{0,8}")).prop_map(|(user, reason)| serde_json::json!(
+            {"type":"leave","user":user,"reason":reason,"ts":2}
+        )),
+    ];
+    prop_oneof![
+        (event, 0u64..3).prop_map(|(e, v)| serde_json::to_vec(
+            &serde_json::json!({"v": v, "from": 5, "event": e})
+        )
+        .unwrap()),
+        proptest::collection::vec(any::<u8>(), 0..128),
+    ]
+}

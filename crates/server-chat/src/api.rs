@@ -12,7 +12,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use weir_api_error::ApiError;
-use weir_chat::{ModError, Room, MAX_TOKEN_TTL_SECS};
+use weir_chat::{moderated_name, mute_until, ModError, RelayEvent, Room, MAX_TOKEN_TTL_SECS};
 use weir_media::StreamKey;
 
 use crate::rooms::{RoomCell, Shared, Sink};
@@ -28,6 +28,7 @@ const CHAT_CSS: &str = include_str!("../assets/chat.css");
 fn mod_error(e: ModError) -> ApiError {
     let status = match e {
         ModError::NoSuchUser(_) | ModError::NoSuchMessage(_) => StatusCode::NOT_FOUND,
+        ModError::BadName(_) => StatusCode::BAD_REQUEST,
         _ => StatusCode::BAD_REQUEST,
     };
     ApiError::new(status, e.to_string())
@@ -87,17 +88,38 @@ pub(crate) async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// `GET /api/v1/chat`: counters and rooms.
+/// The relay's state for the API: `null` without one.
+fn relay_state(shared: &Shared) -> serde_json::Value {
+    shared.relay().map_or(
+        serde_json::Value::Null,
+        |r| json!({"connected": r.connected()}),
+    )
+}
+
+/// `GET /api/v1/chat`: counters and rooms. `members` counts this node's
+/// members, `remote_members` the other nodes', `cluster_members` both.
 pub(crate) async fn summary(State(shared): St) -> Response {
     let rooms: Vec<_> = shared
         .all_rooms()
         .into_iter()
         .map(|(key, cell)| {
+            let remote = shared.remote_members(&key);
             let room = cell.lock();
-            json!({"room": key.to_string(), "members": room.len(), "live": room.live()})
+            json!({
+                "room": key.to_string(),
+                "members": room.len(),
+                "remote_members": remote,
+                "cluster_members": room.len().saturating_add(remote),
+                "live": room.live(),
+            })
         })
         .collect();
-    Json(json!({"metrics": shared.metrics.snapshot(), "rooms": rooms})).into_response()
+    Json(json!({
+        "metrics": shared.metrics.snapshot(),
+        "rooms": rooms,
+        "relay": relay_state(&shared),
+    }))
+    .into_response()
 }
 
 /// Query of the endpoint API.
@@ -108,8 +130,9 @@ pub(crate) struct EndpointQuery {
 }
 
 /// `GET /api/v1/chat/endpoint?app=&stream=`: the WebSocket URL to use. One
-/// node answers itself, by the name the client reached it with; a cluster
-/// would pick the least loaded node here.
+/// node answers itself, by the name the client reached it with; with a
+/// relay, the node it names ([`crate::Relay::endpoint`]: the least loaded),
+/// and `members` counts the whole room.
 pub(crate) async fn endpoint(
     State(shared): St,
     headers: HeaderMap,
@@ -117,8 +140,9 @@ pub(crate) async fn endpoint(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let key = key(&q.app, &q.stream)?;
-    let base = match shared.config.public_url.as_deref().and_then(ws_base) {
-        Some(base) => base,
+    let elsewhere = shared.relay().and_then(|r| r.endpoint(&key));
+    let base = match elsewhere.or_else(|| shared.config.public_url.as_deref().and_then(ws_base)) {
+        Some(base) => base.trim_end_matches('/').to_owned(),
         None => {
             let host = headers
                 .get(header::HOST)
@@ -133,7 +157,10 @@ pub(crate) async fn endpoint(
             format!("{scheme}://{host}")
         }
     };
-    let members = shared.room(&key).map_or(0, |cell| cell.lock().len());
+    let members = shared
+        .room(&key)
+        .map_or(0, |cell| cell.lock().len())
+        .saturating_add(shared.remote_members(&key));
     let answer = Json(json!({
         "url": format!("{base}/chat/{}/{}", key.app(), key.stream()),
         "room": key.to_string(),
@@ -192,20 +219,42 @@ pub(crate) fn valid_host(host: &str) -> bool {
     port_ok && name_ok
 }
 
-/// `GET /api/v1/chat/{app}/{stream}`: the room's members and history ids.
+/// `GET /api/v1/chat/{app}/{stream}`: the room's members here and history
+/// ids, with the counts of members here (`local_members`), on the other
+/// nodes (`remote_members`) and both (`cluster_members`). 404 when nobody
+/// is in the room, here or (with a relay) elsewhere.
 pub(crate) async fn room(
     State(shared): St,
     Path((app, stream)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let key = key(&app, &stream)?;
-    let cell = existing_room(&shared, &key)?;
+    let remote = shared.remote_members(&key);
+    let cell = match shared.room(&key) {
+        Some(cell) => Some(cell),
+        None if remote > 0 => None,
+        None => existing_room(&shared, &key).map(Some)?,
+    };
     let now = shared.now();
-    let room = cell.lock();
+    let (live, members, history) = match &cell {
+        Some(cell) => {
+            let room = cell.lock();
+            (
+                room.live(),
+                room.members(now),
+                room.history_ids().collect::<Vec<_>>(),
+            )
+        }
+        None => (shared.hub.is_live(&key), Vec::new(), Vec::new()),
+    };
     Ok(Json(json!({
         "room": key.to_string(),
-        "live": room.live(),
-        "members": room.members(now),
-        "history": room.history_ids().collect::<Vec<_>>(),
+        "live": live,
+        "local_members": members.len(),
+        "remote_members": remote,
+        "cluster_members": members.len().saturating_add(remote),
+        "members": members,
+        "history": history,
+        "relay": relay_state(&shared),
     }))
     .into_response())
 }
@@ -229,17 +278,17 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 }
 
 /// Runs a moderation action on an existing room (the caller has asked the
-/// authorizer) and broadcasts what it produced.
+/// authorizer), broadcasts what it produced and relays it to the other
+/// nodes.
 fn moderate<R>(
     shared: &Shared,
-    app: &str,
-    stream: &str,
+    key: &StreamKey,
     act: impl FnOnce(&mut Room<Sink>, weir_chat::Now) -> Result<(bytes::Bytes, R), ModError>,
 ) -> Result<R, ApiError> {
-    let key = key(app, stream)?;
-    let cell = existing_room(shared, &key)?;
+    let cell = existing_room(shared, key)?;
     let mut room = cell.lock();
     let (frame, out) = act(&mut room, shared.now()).map_err(mod_error)?;
+    shared.relay_frame(key, &frame);
     shared.fan_out(&room, frame);
     Ok(out)
 }
@@ -253,12 +302,42 @@ pub(crate) async fn mute(
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers)?;
     let b = body(b)?;
-    let until = moderate(&shared, &app, &stream, |room, now| {
-        let (until, frame) = room.mute(&b.user, b.minutes, now)?;
-        Ok((frame, until))
-    })?;
-    tracing::info!(room = %format!("{app}/{stream}"), user = %b.user, minutes = b.minutes, "chat mute");
-    Ok(Json(json!({"user": b.user, "until": until})).into_response())
+    let key = key(&app, &stream)?;
+    if shared.relay().is_none() {
+        let until = moderate(&shared, &key, |room, now| {
+            let (until, frame) = room.mute(&b.user, b.minutes, now)?;
+            Ok((frame, until))
+        })?;
+        tracing::info!(room = %key, user = %b.user, minutes = b.minutes, "chat mute");
+        return Ok(Json(json!({"user": b.user, "until": until})).into_response());
+    }
+    // In a cluster the name may be on any node, or none yet: it is muted
+    // here (if the room is open here) and on every node, whoever has it.
+    let until = match shared.room(&key) {
+        Some(cell) => {
+            let mut room = cell.lock();
+            let (until, frame) = room
+                .mute_name(&b.user, b.minutes, shared.now())
+                .map_err(mod_error)?;
+            shared.relay_frame(&key, &frame);
+            shared.fan_out(&room, frame);
+            until
+        }
+        None => {
+            let user = moderated_name(&b.user).map_err(mod_error)?;
+            let until = mute_until(b.minutes, shared.now()).map_err(mod_error)?;
+            shared.relay_msg(
+                &key,
+                RelayEvent::Mute {
+                    user: user.to_owned(),
+                    until,
+                },
+            );
+            until
+        }
+    };
+    tracing::info!(room = %key, user = %b.user, minutes = b.minutes, "chat mute (relayed to the cluster)");
+    Ok(Json(json!({"user": b.user, "until": until, "relayed": true})).into_response())
 }
 
 /// `POST /api/v1/chat/{app}/{stream}/kick` `{"user": "..."}`.
@@ -270,14 +349,46 @@ pub(crate) async fn kick(
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers)?;
     let b = body(b)?;
-    let conn = moderate(&shared, &app, &stream, |room, now| {
-        let (conn, sink, leave) = room.kick(&b.user, now)?;
+    let key = key(&app, &stream)?;
+    let kick_here = |shared: &Shared| {
+        moderate(shared, &key, |room, now| {
+            let (conn, sink, leave) = room.kick(&b.user, now)?;
+            sink.kill.close(weir_chat::CloseCode::Kicked);
+            Ok((leave, conn))
+        })
+    };
+    if shared.relay().is_none() {
+        let conn = kick_here(&shared)?;
+        shared.member_left();
+        tracing::info!(room = %key, user = %b.user, conn, "chat kick");
+        return Ok(Json(json!({"user": b.user, "kicked": conn})).into_response());
+    }
+    // In a cluster: kicked here if here, and the kick goes to every node
+    // (the one that has the name closes it and relays its leave).
+    let user = moderated_name(&b.user).map_err(mod_error)?.to_owned();
+    let here = shared.room(&key).and_then(|cell| {
+        let mut room = cell.lock();
+        let (conn, sink, leave) = room.kick(&user, shared.now()).ok()?;
         sink.kill.close(weir_chat::CloseCode::Kicked);
-        Ok((leave, conn))
-    })?;
-    shared.member_left();
-    tracing::info!(room = %format!("{app}/{stream}"), user = %b.user, conn, "chat kick");
-    Ok(Json(json!({"user": b.user, "kicked": conn})).into_response())
+        shared.relay_frame(&key, &leave);
+        shared.fan_out(&room, leave);
+        Some(conn)
+    });
+    if here.is_some() {
+        shared.member_left();
+    }
+    shared.relay_msg(&key, RelayEvent::Kick { user });
+    tracing::info!(room = %key, user = %b.user, conn = ?here, "chat kick (relayed to the cluster)");
+    let status = if here.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((
+        status,
+        Json(json!({"user": b.user, "kicked": here, "relayed": true})),
+    )
+        .into_response())
 }
 
 /// `DELETE /api/v1/chat/{app}/{stream}/messages/{id}`.
@@ -287,11 +398,48 @@ pub(crate) async fn delete_message(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers)?;
-    moderate(&shared, &app, &stream, |room, _now| {
-        Ok((room.delete(id)?, ()))
-    })?;
-    tracing::info!(room = %format!("{app}/{stream}"), id, "chat message deleted");
-    Ok(Json(json!({"deleted": id})).into_response())
+    let key = key(&app, &stream)?;
+    if shared.relay().is_none() {
+        moderate(&shared, &key, |room, _now| Ok((room.delete(id)?, ())))?;
+        tracing::info!(room = %key, id, "chat message deleted");
+        return Ok(Json(json!({"deleted": id})).into_response());
+    }
+    // In a cluster the message may be in other nodes' histories only (or
+    // shown by their members): every node removes it and tells its members.
+    let event = RelayEvent::Delete { id };
+    let Some(cell) = shared.room(&key) else {
+        shared.relay_msg(&key, event);
+        tracing::info!(room = %key, id, "chat message deleted (relayed to the cluster)");
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"deleted": id, "found": false, "relayed": true})),
+        )
+            .into_response());
+    };
+    let found = {
+        let mut room = cell.lock();
+        let found = room.history_ids().any(|i| i == id);
+        // Removes it if the history has it, and tells the members either
+        // way (they may show it still).
+        if let Ok(out) = room.apply(&event, shared.now()) {
+            if let Some(frame) = out.broadcast {
+                shared.relay_frame(&key, &frame);
+                shared.fan_out(&room, frame);
+            }
+        }
+        found
+    };
+    tracing::info!(room = %key, id, found, "chat message deleted (relayed to the cluster)");
+    let status = if found {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((
+        status,
+        Json(json!({"deleted": id, "found": found, "relayed": true})),
+    )
+        .into_response())
 }
 
 /// Body of `POST /api/v1/chat/token`.

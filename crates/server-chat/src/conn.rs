@@ -82,10 +82,13 @@ async fn run(shared: Arc<Shared>, key: StreamKey, peer: IpAddr, socket: WebSocke
                 tx: tx.clone(),
                 kill: kill.clone(),
             };
-            shared.join(&key, conn, sink, None).map_err(|r| match r {
-                Refusal::Close(code) => Some(code),
-                Refusal::Nick(_) => None,
-            })
+            shared
+                .enter(&key, conn, sink, None)
+                .await
+                .map_err(|r| match r {
+                    Refusal::Close(code) => Some(code),
+                    Refusal::Nick(_) => None,
+                })
         }
         Some(tokens) => admit(&shared, &peer_of, &mut stream, &tx, &kill, tokens).await,
     };
@@ -250,7 +253,7 @@ async fn admit(
                     tx: tx.clone(),
                     kill: kill.clone(),
                 };
-                match shared.join(peer.key, peer.conn, sink, Some(&nick)) {
+                match shared.enter(peer.key, peer.conn, sink, Some(&nick)).await {
                     Ok(cell) => {
                         tracing::debug!(room = %peer.key, conn = peer.conn, %nick, "chat token accepted");
                         return Ok(cell);
@@ -301,6 +304,8 @@ async fn read(
             ChatMetrics::add(&m.messages_in, 1);
         }
         if let Some(frame) = action.broadcast {
+            // A chat message or a join: the other nodes' members get it too.
+            shared.relay_frame(peer.key, &frame);
             shared.fan_out(&room, frame);
         }
         drop(room);

@@ -38,6 +38,14 @@
 //!   refusals and limit closes (room full, too big, too slow, flooding)
 //!   are logged at most once per peer address per minute, with the count
 //!   of the hits in between.
+//! * **Clusters through a relay.** With a [`Relay`] attached
+//!   ([`ChatServer::with_relay`]) the server shares its rooms with other
+//!   nodes' chat servers: what it broadcasts (chat messages, joins and
+//!   leaves, moderation) goes out as a [`RelayMsg`], what other nodes sent
+//!   comes in through [`ChatServer::deliver`], member counts add the other
+//!   nodes' members, and a room opening here first fills its history from
+//!   the relay. The relay is the app's (Redis pub/sub); this crate never
+//!   sees the transport, and without a relay nothing changes.
 //! * **The hub is only asked.** A tick task polls [`weir_hub::Hub::is_live`]
 //!   for each room once a second and broadcasts live/offline and member
 //!   count changes; the hub knows nothing of chat.
@@ -49,17 +57,92 @@ mod conn;
 mod metrics;
 mod rooms;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum::routing::{delete, get, post};
 use axum::Router;
+use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use weir_hub::Hub;
+use weir_media::StreamKey;
 
 pub use metrics::{ChatMetrics, MetricsSnapshot};
-pub use weir_chat::{ChatConfig, ConfigError, Rules, TokenKey, MAX_TOKEN_TTL_SECS};
+pub use weir_chat::{
+    ChatConfig, ConfigError, RelayError, RelayEvent, RelayMsg, Rules, TokenKey, MAX_TOKEN_TTL_SECS,
+};
+
+/// A future the relay answers later with, boxed so that [`Relay`] stays
+/// object safe.
+pub type RelayFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// How a chat server shares its rooms with other nodes' chat servers (the
+/// app implements it over Redis pub/sub; tests over channels).
+///
+/// `open`, `close` and `send` are called with the server's room registry
+/// or a room locked (that keeps one order per room): they must return at
+/// once and must not call back into the [`ChatServer`].
+pub trait Relay: Send + Sync + 'static {
+    /// The node has a room now (a member is joining): start receiving its
+    /// messages from other nodes, and hand them to
+    /// [`ChatServer::deliver`]. Calls for one room alternate with
+    /// [`Relay::close`].
+    fn open(&self, room: &StreamKey);
+    /// The node's last member of `room` left: stop receiving.
+    fn close(&self, room: &StreamKey);
+    /// Sends `msg` (a [`RelayMsg`]'s bytes) to the other nodes that have
+    /// `room` open, in the order of the calls. Never blocks: queue or drop.
+    fn send(&self, room: &StreamKey, msg: Bytes);
+    /// Members of `room` on the other nodes, as last heard (from a
+    /// snapshot of their [`ChatServer::room_counts`]; 0 when unknown).
+    fn remote_members(&self, room: &StreamKey) -> usize;
+    /// Whether the relay reaches the other nodes now (false: Redis is down;
+    /// the API and the logs say so and local chat goes on).
+    fn connected(&self) -> bool;
+    /// The room's recent shared history, oldest first: the messages sent
+    /// for it whose [`RelayMsg::kept`] is true (chat messages, deletes,
+    /// mutes; keeping the last few hundred is plenty), for a room this
+    /// node opens. The server waits for it at most [`HISTORY_WAIT`].
+    fn history(&self, room: &StreamKey) -> RelayFuture<Vec<Bytes>>;
+    /// For the endpoint API: the WebSocket base URL (`ws://10.0.0.2:8080`,
+    /// `wss://chat-2.example.com`, optionally with a path prefix) of the
+    /// least-loaded live node for `room`; `None`: this node.
+    fn endpoint(&self, room: &StreamKey) -> Option<String>;
+}
+
+/// How long a room opening on this node waits for [`Relay::history`]
+/// before its first member gets the history it has.
+pub const HISTORY_WAIT: Duration = Duration::from_millis(500);
+
+/// This node's share of message ids in a cluster: node `slot` of `slots`
+/// hands out only ids equal to `slot` modulo `slots` (and guest names
+/// `guest-{n}` likewise), so no two nodes with distinct slots ever use the
+/// same id. Every node of a cluster must use the same `slots`. The default
+/// (slot 0 of 1) is a server alone.
+///
+/// Ids start at the start time in ms × 1024 (so they grow across
+/// restarts) and advance by `slots` per message: with 64 slots a restart
+/// still gives larger ids unless the node accepted more than 16 messages
+/// per millisecond on average since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdSlot {
+    /// This node's slot, below `slots`.
+    pub slot: u32,
+    /// Slots in the cluster, 1 to [`MAX_ID_SLOTS`].
+    pub slots: u32,
+}
+
+/// Most id slots (nodes) a cluster can have.
+pub const MAX_ID_SLOTS: u32 = 1024;
+
+impl Default for IdSlot {
+    fn default() -> Self {
+        IdSlot { slot: 0, slots: 1 }
+    }
+}
 
 /// Decides whether a request may moderate (mute, kick, delete): the app
 /// supplies the same check its other mutating API calls use, so this crate
@@ -97,6 +180,10 @@ pub struct Config {
     /// so a forged header can at most name another host, never inject a
     /// path, user info or a query into the URL.
     pub public_url: Option<String>,
+    /// This node's share of message ids and guest names in a cluster (the
+    /// app gets a distinct slot for each node); the default suits a server
+    /// alone.
+    pub id_slot: IdSlot,
 }
 
 impl Config {
@@ -116,6 +203,15 @@ impl Config {
                     problem: "must be http(s)://host[:port][/path] (or ws(s)://), without query or fragment",
                 });
             }
+        }
+        if self.id_slot.slots == 0
+            || self.id_slot.slots > MAX_ID_SLOTS
+            || self.id_slot.slot >= self.id_slot.slots
+        {
+            return Err(ConfigError {
+                field: "id_slot",
+                problem: "slots must be 1 to 1024 and slot below slots",
+            });
         }
         if self.send_queue < 4 {
             return Err(ConfigError {
@@ -137,6 +233,7 @@ impl Default for Config {
             write_pacing: Duration::from_millis(50),
             tokens: None,
             public_url: None,
+            id_slot: IdSlot::default(),
         }
     }
 }
@@ -163,6 +260,48 @@ impl ChatServer {
         let shared = Arc::new(rooms::Shared::new(hub, rules, config, shutdown, authorize));
         rooms::spawn_ticker(&shared);
         Ok(ChatServer { shared })
+    }
+
+    /// Attaches the relay that makes this server one of a cluster's chat
+    /// servers (see [`Relay`]). Call it once, after [`ChatServer::new`] and
+    /// before serving; rooms that exist already are opened on it. A second
+    /// relay is ignored (and logged).
+    pub fn with_relay(self, relay: Arc<dyn Relay>) -> Self {
+        self.shared.attach(relay);
+        self
+    }
+
+    /// A message another node sent for `room`: the bytes its server made
+    /// ([`RelayMsg`]). Messages this server sent itself (echoed back by the
+    /// transport) and messages for a room with nobody here are ignored.
+    /// Corrupt, unknown or out-of-limits input is an `Err` (the app logs
+    /// and counts it; nothing changed); never a panic.
+    pub fn deliver(&self, room: &StreamKey, msg: &[u8]) -> Result<(), RelayError> {
+        self.shared.deliver(room, msg)
+    }
+
+    /// Rooms with members on this node, and how many: what the app
+    /// advertises to the other nodes so that their
+    /// [`Relay::remote_members`] can answer.
+    pub fn room_counts(&self) -> Vec<(StreamKey, usize)> {
+        self.shared.room_counts()
+    }
+
+    /// Every room open on this node ([`Relay::open`] was called and not yet
+    /// [`Relay::close`]): what the app subscribes again after the relay
+    /// reconnects.
+    pub fn open_rooms(&self) -> Vec<StreamKey> {
+        self.shared
+            .all_rooms()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// This server instance's relay id (random per run, in every
+    /// [`RelayMsg::from`] it sends).
+    pub fn relay_id(&self) -> u64 {
+        self.shared.instance
     }
 
     /// Counters for `/metrics` and the API.

@@ -27,6 +27,12 @@ pub struct ChatMetrics {
     pub dropped: AtomicU64,
     /// Connections closed by the heartbeat timeout.
     pub timeouts: AtomicU64,
+    /// Relay messages sent to other nodes.
+    pub relayed_out: AtomicU64,
+    /// Relay messages from other nodes applied.
+    pub relayed_in: AtomicU64,
+    /// Relay messages refused (corrupt, unknown, out of limits).
+    pub relay_errors: AtomicU64,
 }
 
 /// A copy of [`ChatMetrics`], as the API shows it.
@@ -52,6 +58,12 @@ pub struct MetricsSnapshot {
     pub dropped: u64,
     /// Connections closed by the heartbeat timeout.
     pub timeouts: u64,
+    /// Relay messages sent to other nodes.
+    pub relayed_out: u64,
+    /// Relay messages from other nodes applied.
+    pub relayed_in: u64,
+    /// Relay messages refused.
+    pub relay_errors: u64,
 }
 
 impl ChatMetrics {
@@ -69,6 +81,9 @@ impl ChatMetrics {
             refused: r(&self.refused),
             dropped: r(&self.dropped),
             timeouts: r(&self.timeouts),
+            relayed_out: r(&self.relayed_out),
+            relayed_in: r(&self.relayed_in),
+            relay_errors: r(&self.relay_errors),
         }
     }
 

@@ -6,19 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use weir_chat::ChatConfig;
 use weir_hub::{Hub, HubConfig};
 use weir_media::StreamKey;
 use weir_server_chat::{Authorizer, ChatServer, Config};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+mod common;
+
+use common::{close_code, http, next_of, say, Ws};
 
 struct Fixture {
     addr: SocketAddr,
@@ -50,46 +51,6 @@ async fn connect(f: &Fixture) -> Ws {
     let url = format!("ws://{}/chat/live/room", f.addr);
     let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     ws
-}
-
-/// The next event of `kind`, skipping others; panics after 5 s.
-async fn next_of(ws: &mut Ws, kind: &str) -> Value {
-    tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(&t).unwrap();
-                    if v["type"] == kind {
-                        return v;
-                    }
-                }
-                Some(Ok(_)) => {}
-                other => panic!("connection ended waiting for {kind}: {other:?}"),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {kind} event within 5 s"))
-}
-
-/// Reads until the close frame; returns its code.
-async fn close_code(ws: &mut Ws, within: Duration) -> CloseCode {
-    tokio::time::timeout(within, async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(Some(frame)))) => return frame.code,
-                Some(Ok(_)) => {}
-                other => panic!("no close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("closed in time")
-}
-
-async fn say(ws: &mut Ws, text: &str) {
-    let frame = json!({"type": "chat", "text": text}).to_string();
-    ws.send(Message::Text(frame.into())).await.unwrap();
 }
 
 #[tokio::test]
@@ -266,39 +227,11 @@ async fn live_changes_and_member_counts_are_announced() {
     assert_eq!(next_of(&mut ws, "members").await["count"], 2);
 }
 
-/// One HTTP/1.1 request; returns status and JSON body.
-async fn http(
-    f: &Fixture,
-    method: &str,
-    path: &str,
-    auth: bool,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut s = TcpStream::connect(f.addr).await.unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = if auth {
-        "Authorization: Bearer ok\r\n"
-    } else {
-        ""
-    };
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: chat.example:8080\r\n{auth}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out[9..12].parse().unwrap();
-    let json = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(json).unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn endpoint_and_moderation_api() {
     let f = start(Config::default()).await;
     let (status, ep) = http(
-        &f,
+        f.addr,
         "GET",
         "/api/v1/chat/endpoint?app=live&stream=room",
         false,
@@ -309,7 +242,7 @@ async fn endpoint_and_moderation_api() {
     assert_eq!(ep["url"], "ws://chat.example:8080/chat/live/room");
     assert_eq!(
         http(
-            &f,
+            f.addr,
             "GET",
             "/api/v1/chat/endpoint?app=live&stream=a%20b",
             false,
@@ -320,7 +253,7 @@ async fn endpoint_and_moderation_api() {
         400
     );
     assert_eq!(
-        http(&f, "GET", "/api/v1/chat/live/room", false, None)
+        http(f.addr, "GET", "/api/v1/chat/live/room", false, None)
             .await
             .0,
         404
@@ -335,7 +268,7 @@ async fn endpoint_and_moderation_api() {
     say(&mut troll, "first").await;
     let id = next_of(&mut troll, "chat").await["id"].as_u64().unwrap();
 
-    let (status, room) = http(&f, "GET", "/api/v1/chat/live/room", false, None).await;
+    let (status, room) = http(f.addr, "GET", "/api/v1/chat/live/room", false, None).await;
     assert_eq!(status, 200);
     assert_eq!(room["members"][0]["user"], "troll");
     assert_eq!(room["history"], json!([id]));
@@ -343,7 +276,7 @@ async fn endpoint_and_moderation_api() {
     let mute = json!({"user": "troll", "minutes": 5});
     assert_eq!(
         http(
-            &f,
+            f.addr,
             "POST",
             "/api/v1/chat/live/room/mute",
             false,
@@ -354,9 +287,15 @@ async fn endpoint_and_moderation_api() {
         401
     );
     assert_eq!(
-        http(&f, "POST", "/api/v1/chat/live/room/mute", true, Some(mute))
-            .await
-            .0,
+        http(
+            f.addr,
+            "POST",
+            "/api/v1/chat/live/room/mute",
+            true,
+            Some(mute)
+        )
+        .await
+        .0,
         200
     );
     assert!(next_of(&mut troll, "mute").await["until"].as_u64().unwrap() > 0);
@@ -364,22 +303,28 @@ async fn endpoint_and_moderation_api() {
     assert_eq!(next_of(&mut troll, "error").await["code"], "muted");
 
     let path = format!("/api/v1/chat/live/room/messages/{id}");
-    assert_eq!(http(&f, "DELETE", &path, true, None).await.0, 200);
+    assert_eq!(http(f.addr, "DELETE", &path, true, None).await.0, 200);
     assert_eq!(next_of(&mut troll, "delete").await["id"], id);
-    assert_eq!(http(&f, "DELETE", &path, true, None).await.0, 404);
+    assert_eq!(http(f.addr, "DELETE", &path, true, None).await.0, 404);
 
     let kick = json!({"user": "troll"});
     assert_eq!(
-        http(&f, "POST", "/api/v1/chat/live/room/kick", true, Some(kick))
-            .await
-            .0,
+        http(
+            f.addr,
+            "POST",
+            "/api/v1/chat/live/room/kick",
+            true,
+            Some(kick)
+        )
+        .await
+        .0,
         200
     );
     assert_eq!(
         close_code(&mut troll, Duration::from_secs(3)).await,
         CloseCode::from(4002)
     );
-    let (_, summary) = http(&f, "GET", "/api/v1/chat", false, None).await;
+    let (_, summary) = http(f.addr, "GET", "/api/v1/chat", false, None).await;
     assert_eq!(summary["metrics"]["refused"], 1);
 }
 
@@ -423,7 +368,7 @@ async fn rooms_with_tokens_admit_only_token_holders() {
     })
     .await;
     let (status, _) = http(
-        &f,
+        f.addr,
         "POST",
         "/api/v1/chat/token",
         false,
@@ -432,7 +377,7 @@ async fn rooms_with_tokens_admit_only_token_holders() {
     .await;
     assert_eq!(status, 401);
     let (status, minted) = http(
-        &f,
+        f.addr,
         "POST",
         "/api/v1/chat/token",
         true,
@@ -443,7 +388,7 @@ async fn rooms_with_tokens_admit_only_token_holders() {
     assert_eq!(minted["user"], "alice");
     assert_eq!(minted["room"], "live/room");
     let (_, ep) = http(
-        &f,
+        f.addr,
         "GET",
         "/api/v1/chat/endpoint?app=live&stream=room",
         false,
