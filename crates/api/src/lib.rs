@@ -413,6 +413,12 @@ pub struct ChatStats {
     pub dropped: u64,
     /// Connections closed by the heartbeat timeout.
     pub timeouts: u64,
+    /// Messages relayed to other nodes of a cluster.
+    pub relayed_out: u64,
+    /// Messages from other nodes applied here.
+    pub relayed_in: u64,
+    /// Messages from other nodes refused (malformed, out of limits).
+    pub relay_errors: u64,
 }
 
 /// One output format and whether it carries a stream's codecs (a codec

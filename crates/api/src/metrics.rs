@@ -467,6 +467,23 @@ fn encode_chat(enc: &mut DescriptorEncoder, c: &crate::ChatStats) -> Result<(), 
     )?;
     counters(
         enc,
+        "chat_relayed",
+        "Chat messages relayed to the cluster's other nodes (out) and applied from them (in).",
+        None,
+        &[
+            (vec![("direction", "in".into())], c.relayed_in),
+            (vec![("direction", "out".into())], c.relayed_out),
+        ],
+    )?;
+    counters(
+        enc,
+        "chat_relay_errors",
+        "Chat messages from other nodes refused as malformed or out of limits.",
+        None,
+        &[(none(), c.relay_errors)],
+    )?;
+    counters(
+        enc,
         "chat_rate_limited",
         "Chat frames refused by the per-connection rate limit.",
         None,
@@ -651,6 +668,9 @@ mod tests {
             refused: 4,
             dropped: 1,
             timeouts: 6,
+            relayed_out: 7,
+            relayed_in: 8,
+            relay_errors: 2,
         };
         let text = scrape_with(None, Some(stats), hub);
         let lines: Vec<&str> = text
@@ -665,6 +685,9 @@ mod tests {
                 "weir_chat_connections_total 9",
                 "weir_chat_messages_total{direction=\"in\"} 11",
                 "weir_chat_messages_total{direction=\"out\"} 44",
+                "weir_chat_relayed_total{direction=\"in\"} 8",
+                "weir_chat_relayed_total{direction=\"out\"} 7",
+                "weir_chat_relay_errors_total 2",
                 "weir_chat_rate_limited_total 3",
                 "weir_chat_refused_total 4",
                 "weir_chat_dropped_total 1",

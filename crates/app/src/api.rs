@@ -182,6 +182,9 @@ impl AppHooks for Hooks {
             refused: m.refused,
             dropped: m.dropped,
             timeouts: m.timeouts,
+            relayed_out: m.relayed_out,
+            relayed_in: m.relayed_in,
+            relay_errors: m.relay_errors,
         })
     }
 
@@ -324,6 +327,8 @@ pub struct Managed {
     /// The cluster (`/api/v1/cluster`, `/api/v1/play/endpoint`), started
     /// here once the chat it relays exists.
     pub cluster: weir_cluster::Cluster,
+    /// This node's share of chat message ids ([`weir_cluster::Cluster::claim_slot`]).
+    pub chat_id_slot: weir_server_chat::IdSlot,
 }
 
 /// The API's and the chat's routes. `hls_segments` is the HTTP server's
@@ -344,6 +349,7 @@ pub fn routes(
         recorder,
         transcoder,
         cluster,
+        chat_id_slot,
     } = managed;
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let auth = ApiAuth::new(AuthConfig {
@@ -351,14 +357,16 @@ pub fn routes(
         console_password_hash: non_empty(&cfg.api.console_password_hash),
         api_token: non_empty(&cfg.api.api_token),
     });
-    let chat = crate::chat::server(cfg, hub.clone(), shutdown, &auth)?;
+    let chat = crate::chat::server(cfg, hub.clone(), shutdown, &auth, chat_id_slot)?;
+    let (chat, deliver) = crate::chat::join_cluster(chat, &cluster);
+    let rooms = chat.clone();
     crate::cluster::run(
         &cluster,
         crate::cluster::ClusterHooks {
             pulls: pulls.clone(),
             idle_secs: cfg.cluster.idle_secs,
-            chat_rooms: Box::new(Vec::new),
-            deliver: Arc::new(|_: &str, _| {}),
+            chat_rooms: Box::new(move || rooms.room_counts()),
+            deliver,
         },
     );
     let api = weir_api::router(ApiContext {

@@ -5,15 +5,20 @@
 //! and `weir chat-token`, which mints join tokens from the config's secret.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use axum::http::HeaderMap;
+use bytes::Bytes;
+use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use weir_api::ApiAuth;
+use weir_cluster::Cluster;
 use weir_hub::Hub;
 use weir_media::StreamKey;
-use weir_server_chat::{Authorizer, ChatConfig, ChatServer, TokenKey};
+use weir_server_chat::{
+    Authorizer, ChatConfig, ChatServer, IdSlot, Relay, RelayFuture, RelayMsg, TokenKey,
+};
 
 use crate::cli::ChatTokenArgs;
 use crate::config::{secs, ChatSection, Config};
@@ -46,11 +51,13 @@ fn token_key(c: &ChatSection) -> Option<TokenKey> {
 /// Builds the chat server; its router goes into the HTTP listener.
 /// Moderation and token minting are guarded by `auth`, the API's check;
 /// with no API credential configured they are off (403).
+/// `id_slot` is this node's share of message ids (the cluster's).
 pub fn server(
     cfg: &Config,
     hub: Hub,
     shutdown: CancellationToken,
     auth: &ApiAuth,
+    id_slot: IdSlot,
 ) -> anyhow::Result<ChatServer> {
     let authorize: Option<Authorizer> = auth.enabled().then(|| {
         let auth = auth.clone();
@@ -58,10 +65,96 @@ pub fn server(
     });
     Ok(ChatServer::new(
         hub,
-        settings(&cfg.chat),
+        weir_server_chat::Config {
+            id_slot,
+            ..settings(&cfg.chat)
+        },
         shutdown,
         authorize,
     )?)
+}
+
+/// Id slots of a cluster's chat: every node holds one (claimed in Redis),
+/// so at most this many nodes chat with ids that never collide.
+pub const CHAT_ID_SLOTS: u32 = 256;
+/// Messages (chat, deletes, mutes) a room's shared history keeps in Redis
+/// for nodes that open the room later.
+const SHARED_HISTORY: usize = 300;
+
+/// The chat's relay over the cluster bus: room `app/stream` is channel
+/// `chat:app/stream`, its shared history the list `history:app/stream`.
+struct ClusterRelay {
+    cluster: Cluster,
+}
+
+fn channel(room: &StreamKey) -> String {
+    format!("chat:{room}")
+}
+
+impl Relay for ClusterRelay {
+    fn open(&self, room: &StreamKey) {
+        self.cluster.open(&channel(room));
+    }
+
+    fn close(&self, room: &StreamKey) {
+        self.cluster.close(&channel(room));
+    }
+
+    fn send(&self, room: &StreamKey, msg: Bytes) {
+        let kept = RelayMsg::decode(&msg).is_ok_and(|m| m.kept());
+        let history = format!("history:{room}");
+        let keep = kept.then_some((history.as_str(), SHARED_HISTORY));
+        self.cluster.publish(&channel(room), &msg, keep);
+    }
+
+    fn remote_members(&self, room: &StreamKey) -> usize {
+        self.cluster.room_members_elsewhere(room)
+    }
+
+    fn connected(&self) -> bool {
+        self.cluster.connected()
+    }
+
+    fn history(&self, room: &StreamKey) -> RelayFuture<Vec<Bytes>> {
+        let cluster = self.cluster.clone();
+        let list = format!("history:{room}");
+        Box::pin(async move { cluster.list(&list).await })
+    }
+
+    fn endpoint(&self, _room: &StreamKey) -> Option<String> {
+        self.cluster.chat_endpoint()
+    }
+}
+
+/// Makes `chat` one of the cluster's chat servers when the node is in a
+/// cluster; returns what hands other nodes' messages to it.
+pub fn join_cluster(chat: ChatServer, cluster: &Cluster) -> (ChatServer, weir_cluster::Deliver) {
+    let chat = if cluster.enabled() {
+        chat.with_relay(Arc::new(ClusterRelay {
+            cluster: cluster.clone(),
+        }))
+    } else {
+        chat
+    };
+    let receiver = chat.clone();
+    let trouble = Mutex::new(None::<Instant>);
+    let deliver: weir_cluster::Deliver = Arc::new(move |channel: &str, payload: Bytes| {
+        let Some(room) = channel
+            .strip_prefix("chat:")
+            .and_then(weir_cluster::node::parse_key)
+        else {
+            return;
+        };
+        if let Err(e) = receiver.deliver(&room, &payload) {
+            // Counted by the chat (`relay_errors`); logged once a minute.
+            let mut last = trouble.lock();
+            if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                *last = Some(Instant::now());
+                tracing::warn!(%room, error = %e, "chat: a message from another node was refused (one line a minute)");
+            }
+        }
+    });
+    (chat, deliver)
 }
 
 /// `weir chat-token`: prints a join token for a user in a room, signed with

@@ -116,6 +116,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             recorder: recorder.clone(),
             transcoder: transcoder.clone(),
             cluster: cluster.clone(),
+            chat_id_slot: weir_server_chat::IdSlot {
+                slot: cluster.claim_slot(crate::chat::CHAT_ID_SLOTS).await,
+                slots: if cluster.enabled() {
+                    crate::chat::CHAT_ID_SLOTS
+                } else {
+                    1
+                },
+            },
         },
         shutdown.clone(),
     )?;

@@ -139,10 +139,13 @@ fn rtmp_players(node: &Server) -> usize {
         .count()
 }
 
+/// Nodes a, b and c, once each knows the three. Their chat lets a member
+/// send a burst of 20 (one sender's order is tested with it).
 fn start_three(redis: &Redis) -> (Server, Server, Server) {
-    let a = Server::start_with_config(&node_config("a", &redis.url(), ""));
-    let b = Server::start_with_config(&node_config("b", &redis.url(), ""));
-    let c = Server::start_with_config(&node_config("c", &redis.url(), ""));
+    let chat = "[chat]\nrate = 50\nburst = 50\n";
+    let a = Server::start_with_config(&node_config("a", &redis.url(), chat));
+    let b = Server::start_with_config(&node_config("b", &redis.url(), chat));
+    let c = Server::start_with_config(&node_config("c", &redis.url(), chat));
     wait_until(secs(15), "three nodes in the cluster", || {
         [&a, &b, &c]
             .iter()
@@ -474,5 +477,107 @@ fn a_later_publisher_on_another_node_takes_the_stream_over() {
             .unwrap()
             .contains("live/dup ← rtmp://127.0.0.1:"),
         "{r}"
+    );
+}
+
+/// Runs a scenario of `tests/chat/cluster.py` against the three nodes.
+fn chat_scenario(name: &str, nodes: [&Server; 3]) -> Value {
+    common::http::require_python_websockets();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chat/cluster.py");
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "120", "python3"])
+        .arg(script)
+        .arg(name)
+        .args(nodes.map(|n| n.http_base()))
+        .arg(TOKEN)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "chat scenario {name} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{name} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn chat_rooms_span_nodes_and_survive_a_redis_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut redis = Redis::start(dir.path(), port);
+    let (a, b, c) = start_three(&redis);
+    wait_until(secs(10), "every bus subscribed", || {
+        [&a, &b, &c].iter().all(|n| cluster(n)["connected"] == true)
+    });
+    let r = chat_scenario("talk", [&a, &b, &c]);
+    println!("talk: {r:#}");
+    assert_eq!(r["bob_heard"], "hello from A");
+    assert_eq!(r["alice_heard"], "hi from C");
+    let order: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    assert_eq!(r["order"], serde_json::json!(order), "one sender's order");
+    assert_eq!(r["alice_sees_members"], 2, "members counted across nodes");
+    assert_eq!(r["room_on_b"]["cluster_members"], 2, "{r}");
+    assert_eq!(r["room_on_b"]["local_members"], 0, "{r}");
+    assert_eq!(r["room_on_b"]["relay"]["connected"], true, "{r}");
+    // The endpoint prefers B, the node without members; `members` is the
+    // whole room.
+    let ep_url = r["endpoint"]["url"].as_str().unwrap();
+    assert_eq!(
+        ep_url,
+        format!("ws://127.0.0.1:{}/chat/live/cam", b.http_port()),
+        "{r}"
+    );
+    assert_eq!(r["endpoint"]["members"], 2);
+    let history: Vec<&str> = r["carol_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        history.contains(&"hello from A")
+            && history.contains(&"hi from C")
+            && history.contains(&"m19"),
+        "a late joiner on B gets the room's history: {history:?}"
+    );
+    assert_eq!(r["carol_welcome_members"], 3);
+    assert_eq!(r["mute"][0], 200, "{r}");
+    assert_eq!(r["alice_error"], "muted", "a mute from B holds on A");
+    assert!(r["delete"][0] == 200 || r["delete"][0] == 202, "{r}");
+    assert_eq!(r["bob_saw_delete"], true, "a delete from B reaches C");
+    assert_eq!(r["kick"][0], 202, "kick relayed from B: {r}");
+    assert_eq!(r["bob_closed"], 4002, "bob on C kicked from B");
+
+    // Redis goes away and comes back: chat between nodes recovers.
+    redis.kill();
+    wait_until(secs(10), "the nodes noticing", || {
+        cluster(&a)["connected"] == false
+    });
+    let chat_api = json(a.http_port(), "/api/v1/chat");
+    assert_eq!(chat_api["relay"]["connected"], false, "{chat_api}");
+    let _redis = Redis::start(dir.path(), port);
+    wait_until(secs(10), "every node back", || {
+        [&a, &b, &c]
+            .iter()
+            .all(|n| cluster(n)["connected"] == true && node_ids(&cluster(n)) == ["a", "b", "c"])
+    });
+    let r = chat_scenario("recover", [&a, &b, &c]);
+    assert!(
+        r["frank_heard"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("back")),
+        "{r}"
+    );
+    let metrics = String::from_utf8(get(c.http_port(), "/metrics").body).unwrap();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("weir_chat_relayed_total{direction=\"in\"}") && !l.ends_with(" 0")
+        ),
+        "{metrics}"
     );
 }
