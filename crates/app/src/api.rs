@@ -365,6 +365,7 @@ pub fn routes(
         crate::cluster::ClusterHooks {
             pulls: pulls.clone(),
             idle_secs: cfg.cluster.idle_secs,
+            auth: cfg.auth.clone(),
             chat_rooms: Box::new(move || rooms.room_counts()),
             deliver,
         },

@@ -56,6 +56,9 @@ pub struct ClusterHooks {
     pub pulls: weir_pull::Pulls,
     /// Seconds an edge pull outlives its last viewer.
     pub idle_secs: f64,
+    /// `[auth]`, shared by the cluster's nodes: an edge proves itself to
+    /// the origin as any player would (a play key, a signature).
+    pub auth: weir_access::AuthConfig,
     /// The chat's rooms with local members, and how many.
     pub chat_rooms: RoomCounts,
     /// Hands a bus message from another node to the chat.
@@ -64,7 +67,8 @@ pub struct ClusterHooks {
 
 impl Hooks for ClusterHooks {
     fn pull(&self, key: &StreamKey, url: &str) -> bool {
-        match self.pulls.cluster_pull(key, url, self.idle_secs) {
+        let url = with_play_credentials(&self.auth, key, url);
+        match self.pulls.cluster_pull(key, &url, self.idle_secs) {
             Ok(done) => done,
             Err(e) => {
                 tracing::warn!(stream = %key, error = %e, "cluster: cannot pull from the origin");
@@ -84,6 +88,47 @@ impl Hooks for ClusterHooks {
     fn deliver(&self, channel: &str, payload: Bytes) {
         (self.deliver)(channel, payload);
     }
+}
+
+/// How long an edge's signed pull URL stays valid: it is made when the
+/// pull starts or moves, and reused by every reconnect.
+const PULL_SIGNATURE_SECS: u64 = 365 * 24 * 3600;
+
+/// `url` with what `[auth]` asks of a player of `key`: the first play key
+/// (`mode = "keys"`) or a signature (`mode = "signed"`). Every node of a
+/// cluster runs with the same `[auth]`, so the origin accepts it.
+fn with_play_credentials(auth: &weir_access::AuthConfig, key: &StreamKey, url: &str) -> String {
+    let rule = &auth.apps.get(key.app()).unwrap_or(&auth.default).play;
+    match rule.mode {
+        weir_access::Mode::Keys => match rule.keys.first() {
+            Some(k) => format!("{url}?key={}", percent_encode(k)),
+            None => url.to_owned(),
+        },
+        weir_access::Mode::Signed => {
+            let expires = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                + PULL_SIGNATURE_SECS;
+            format!(
+                "{url}?expires={expires}&sign={}",
+                weir_access::sign(&rule.secret, key, expires)
+            )
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Starts the cluster's tasks with its hooks.
@@ -139,6 +184,27 @@ fn outward_ip() -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edges_carry_the_play_credentials_auth_asks_for() {
+        let key = StreamKey::new("live", "cam").unwrap();
+        let mut auth = weir_access::AuthConfig::default();
+        let url = "rtmp://10.0.0.1:1935/live/cam";
+        assert_eq!(with_play_credentials(&auth, &key, url), url);
+        auth.default.play.mode = weir_access::Mode::Keys;
+        auth.default.play.keys = vec!["k 1&x".into()];
+        assert_eq!(
+            with_play_credentials(&auth, &key, url),
+            "rtmp://10.0.0.1:1935/live/cam?key=k%201%26x"
+        );
+        auth.default.play.mode = weir_access::Mode::Signed;
+        auth.default.play.secret = "s".into();
+        let signed = with_play_credentials(&auth, &key, url);
+        let (_, query) = signed.split_once('?').unwrap();
+        let (expires, sign) = query.split_once("&sign=").unwrap();
+        let expires: u64 = expires.strip_prefix("expires=").unwrap().parse().unwrap();
+        assert_eq!(sign, weir_access::sign("s", &key, expires));
+    }
 
     #[test]
     fn specific_addresses_are_advertised_as_is() {

@@ -395,12 +395,14 @@ fn a_later_publisher_on_another_node_takes_the_stream_over() {
     require_ffmpeg();
     let dir = tempfile::tempdir().unwrap();
     let redis = Redis::start(dir.path(), free_port());
+    // Players need a key here: edges show it to the origin like any player.
+    let keys = "[auth.default.play]\nmode = \"keys\"\nkeys = [\"pk\"]\n";
     let console = format!(
-        "console_password_hash = \"{}\"\n",
+        "console_password_hash = \"{}\"\n{keys}",
         common::clients::password_hash(PASSWORD)
     );
     let a = Server::start_with_config(&node_config("a", &redis.url(), &console));
-    let b = Server::start_with_config(&node_config("b", &redis.url(), ""));
+    let b = Server::start_with_config(&node_config("b", &redis.url(), keys));
     wait_until(secs(15), "two nodes", || {
         node_ids(&cluster(&b)) == ["a", "b"]
     });
@@ -431,10 +433,17 @@ fn a_later_publisher_on_another_node_takes_the_stream_over() {
     );
     // A viewer on A now plays B's stream through A's edge pull.
     let got = probe::finish_player(
-        probe::spawn_player(dir.path(), "a-view", &a.rtmp_url("dup"), 3),
+        probe::spawn_player(dir.path(), "a-view", &a.rtmp_url("dup?key=pk"), 3),
         secs(40),
     );
     assert!(got.video_count() >= 50, "{}", got.summary());
+    let pulls = json(a.http_port(), "/api/v1/pulls");
+    assert_eq!(pulls["pulls"][0]["cluster"], true, "{pulls}");
+    assert_eq!(
+        pulls["pulls"][0]["url"],
+        format!("rtmp://127.0.0.1:{}/live/dup?key=***", b.rtmp_port()),
+        "the key is never shown"
+    );
     let metrics = String::from_utf8(get(a.http_port(), "/metrics").body).unwrap();
     for series in [
         "weir_cluster_nodes 2",

@@ -139,13 +139,31 @@ impl PullConfig {
     }
 }
 
-/// The URL with its password replaced by `***` (unparsable URLs are
+/// Query parameters that carry credentials: their values are never shown.
+const SECRET_PARAMS: [&str; 7] = ["key", "sign", "token", "secret", "password", "pass", "auth"];
+
+/// The URL with its password and the values of credential parameters
+/// (`key`, `sign`, `token`...) replaced by `***` (unparsable URLs are
 /// shown only up to their scheme, in case they hide one).
 pub fn redact(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) => {
             if url.password().is_some() {
                 let _ = url.set_password(Some("***"));
+            }
+            if let Some(query) = url.query() {
+                let masked: Vec<String> = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((name, _))
+                            if SECRET_PARAMS.contains(&name.to_ascii_lowercase().as_str()) =>
+                        {
+                            format!("{name}=***")
+                        }
+                        _ => pair.to_owned(),
+                    })
+                    .collect();
+                url.set_query(Some(&masked.join("&")));
             }
             url.to_string()
         }
@@ -292,6 +310,10 @@ mod tests {
         assert_eq!(
             door.redacted_url(),
             "rtsp://admin:***@10.0.0.5:554/Streaming/Channels/101"
+        );
+        assert_eq!(
+            redact("rtmp://h:1935/live/cam?key=s3cret&x=1&SIGN=abc&expires=9"),
+            "rtmp://h:1935/live/cam?key=***&x=1&SIGN=***&expires=9"
         );
         let (url, creds) = camera_url(&door.url).unwrap();
         assert_eq!(url.as_str(), "rtsp://10.0.0.5:554/Streaming/Channels/101");
